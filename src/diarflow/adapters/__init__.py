@@ -1,0 +1,1 @@
+"""Adapters: object stores, remote API clients, diarizers, the voiceprint registry."""

@@ -1,0 +1,51 @@
+"""The diarizer interface: one protocol, one module per diarization source.
+
+A :class:`Diarizer` runs inside one pipeline step and returns turns. Sources
+that run as remote jobs (pyannoteAI) add submit/collect steps of their own
+around the same output type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from diarflow.contracts import DiarizationSourceName
+from diarflow.domain.transcript import Transcript
+from diarflow.domain.turns import Turns
+
+
+@dataclass(frozen=True)
+class DiarizationJob:
+    """What a diarizer gets: the episode's audio and transcript, and speaker-count hints."""
+
+    episode_id: str
+    audio: str | None
+    transcript: Transcript
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+
+@dataclass(frozen=True)
+class DiarizerOutput:
+    """What a diarizer returns; ``exclusive`` is the one-speaker-at-a-time variant when available."""
+
+    turns: Turns
+    exclusive: Turns | None = None
+    model: str | None = None
+    job_id: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+@runtime_checkable
+class Diarizer(Protocol):
+    """A diarization source that runs within a single step."""
+
+    source: DiarizationSourceName
+    step_name: str
+    """The versioned pipeline step that runs this diarizer (DESIGN.md §6)."""
+
+    def diarize(self, job: DiarizationJob) -> DiarizerOutput:
+        """Diarize the job's audio; raise a :class:`~diarflow.errors.DiarflowError` on failure."""
+        ...

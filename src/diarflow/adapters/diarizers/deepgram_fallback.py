@@ -1,0 +1,22 @@
+"""The Deepgram fallback as a diarizer: speaker labels already in the transcript."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
+from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE, turns_from_transcript
+
+
+@dataclass(frozen=True)
+class DeepgramFallbackDiarizer:
+    """Turns from Deepgram's utterances (or word speaker runs); needs no audio."""
+
+    default_confidence: float = DEFAULT_FALLBACK_CONFIDENCE
+    source: Literal["deepgram_fallback"] = "deepgram_fallback"
+    step_name: str = "deepgram-fallback-v1"
+
+    def diarize(self, job: DiarizationJob) -> DiarizerOutput:
+        turns = turns_from_transcript(job.transcript, default_confidence=self.default_confidence)
+        return DiarizerOutput(turns=turns, model="deepgram")

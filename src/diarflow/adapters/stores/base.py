@@ -1,0 +1,82 @@
+"""The object-store interface every store implements.
+
+A store maps keys (``diarization/E1.json``) to bytes. Implementations make
+each write atomic (a reader sees the old object or the new one, never half)
+and translate their back end's errors into :mod:`diarflow.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+
+from diarflow.errors import InvalidInput, StorageError
+
+MAX_KEY_LENGTH = 1024
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Bytes by key, with atomic writes and a create-if-absent primitive."""
+
+    url: str
+    """Where the store lives, for messages (never carries credentials)."""
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        """Write ``data`` at ``key`` atomically, replacing any existing object."""
+
+    def get_bytes(self, key: str) -> bytes:
+        """Read the object at ``key``; :class:`~diarflow.errors.ArtifactNotFound` if absent."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether an object exists at ``key``."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix``, in lexicographic order."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; deleting a missing key is not an error."""
+
+    def create_if_absent(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> bool:
+        """Write ``data`` only if nothing exists at ``key``; False when the key was taken."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could escape the store root or are not portable."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput("key", "must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput("key", f"is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}")
+    if key.startswith("/") or "\\" in key or "\x00" in key:
+        raise InvalidInput("key", f"{key[:80]!r} must be relative, without backslashes or NUL")
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in ("", ".", ".."):
+        raise InvalidInput("key", f"{key[:80]!r} has an empty, '.' or '..' part")
+    return key
+
+
+def put_json(store: ObjectStore, key: str, value: Any) -> bytes:
+    """Serialize ``value`` with orjson, write it, and return the bytes written."""
+    data = dump_json(value)
+    store.put_bytes(key, data, content_type="application/json")
+    return data
+
+
+def get_json(store: ObjectStore, key: str) -> Any:
+    """Read and parse a JSON object; a corrupt object is a :class:`StorageError`."""
+    data = store.get_bytes(key)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise StorageError(f"{store.url}: object {key} is not valid JSON ({exc})", key=key) from None
+
+
+def dump_json(value: Any) -> bytes:
+    """The canonical JSON encoding of artifacts (compact, UTF-8, numpy-aware)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -1,0 +1,143 @@
+"""Configuration from the environment, validated once, with errors naming the variable.
+
+Every setting has a documented default (README "Configuration"). Secrets
+(API keys) are held as :class:`Secret` so they never show in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar, cast
+
+from diarflow.domain.alignment import DEFAULT_GAP_TOLERANCE, DEFAULT_NEAR_MISS_MARGIN
+from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE
+from diarflow.errors import InvalidConfig
+
+DiarizerChoice = Literal["auto", "deepgram", "local", "pyannote"]
+DIARIZER_CHOICES: tuple[DiarizerChoice, ...] = ("auto", "deepgram", "local", "pyannote")
+
+T = TypeVar("T")
+
+
+class Secret:
+    """A credential: readable with :meth:`reveal`, shown as ``'***'`` everywhere else."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _env(name: str, default: T, parse: Callable[[str, str], T]) -> Any:
+    return field(default=default, metadata={"env": name, "parse": parse})
+
+
+def _float_in(low: float, high: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidConfig(name, f"must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise InvalidConfig(name, f"must be between {low} and {high}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _int_in(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidConfig(name, f"must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise InvalidConfig(name, f"must be between {low} and {high}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _optional_text(name: str, raw: str) -> str | None:
+    return raw or None
+
+
+def _secret(name: str, raw: str) -> Secret | None:
+    return Secret(raw) if raw else None
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise InvalidConfig(name, f"must be true or false, got {raw!r}")
+
+
+def _diarizer(name: str, raw: str) -> DiarizerChoice:
+    if raw not in DIARIZER_CHOICES:
+        raise InvalidConfig(name, f"must be one of {', '.join(DIARIZER_CHOICES)}, got {raw!r}")
+    return cast(DiarizerChoice, raw)
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise InvalidConfig(name, f"must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of diarflow's settings; build with :meth:`from_env`."""
+
+    store: str | None = _env("DIARFLOW_STORE", None, _optional_text)
+    diarizer: DiarizerChoice = _env("DIARFLOW_DIARIZER", "auto", _diarizer)
+    near_miss_margin: float = _env("DIARFLOW_NEAR_MISS_MARGIN", DEFAULT_NEAR_MISS_MARGIN, _float_in(0, 1))
+    gap_tolerance: float = _env("DIARFLOW_GAP_TOLERANCE", DEFAULT_GAP_TOLERANCE, _float_in(0, 60))
+    fallback_confidence: float = _env("DIARFLOW_FALLBACK_CONFIDENCE", DEFAULT_FALLBACK_CONFIDENCE, _float_in(0, 1))
+    step_attempts: int = _env("DIARFLOW_STEP_ATTEMPTS", 3, _int_in(1, 20))
+    """Local runner: attempts per step for retryable errors."""
+    max_transcript_bytes: int = _env("DIARFLOW_MAX_TRANSCRIPT_BYTES", 512 * 1024 * 1024, _int_in(1, 2**40))
+    log_level: str = _env("DIARFLOW_LOG_LEVEL", "WARNING", _log_level)
+    audit_clips: bool = _env("DIARFLOW_AUDIT_CLIPS", False, _bool)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from ``environ`` (default ``os.environ``); ``overrides`` win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = spec.metadata["env"]
+            if spec.name in overrides and overrides[spec.name] is not None:
+                values[spec.name] = overrides[spec.name]
+            elif environ.get(name) not in (None, ""):
+                values[spec.name] = spec.metadata["parse"](name, environ[name])
+        return cls(**values)
+
+    @classmethod
+    def documented(cls) -> list[tuple[str, str]]:
+        """(variable, default) for every setting, for the README and ``diarflow config``."""
+        return [(spec.metadata["env"], repr(spec.default)) for spec in fields(cls)]

@@ -1,0 +1,181 @@
+"""Artifacts written to the store (DESIGN.md §5).
+
+These models are the source of truth for each artifact's JSON. The hot path
+(alignment over ~80,000 words) writes enriched words without building a model
+per word; tests validate its output against :class:`EnrichedTranscript`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from diarflow.contracts._base import SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds
+
+DiarizationSourceName = Literal["pyannote", "local", "deepgram_fallback"]
+RunStatus = Literal["completed", "partial", "failed"]
+UNKNOWN_SPEAKER = "UNKNOWN"
+"""``diar_speaker`` of a word that no turn covers within the gap tolerance."""
+
+
+# --- raw diarization -----------------------------------------------------------
+
+
+class DiarizationSegment(Contract):
+    """One speaker turn as a diarizer reported it."""
+
+    start: Seconds
+    end: Seconds
+    speaker: str = Field(min_length=1, max_length=256)
+    confidence: Probability | None = None
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> DiarizationSegment:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class RawDiarization(Contract):
+    """``diarization/<id>.json``: what the diarizer said, before identification."""
+
+    schema_version: int = SCHEMA_VERSION
+    episode_id: EpisodeId
+    source: DiarizationSourceName
+    model: str | None = None
+    job_id: str | None = None
+    created_at: str
+    segments: list[DiarizationSegment]
+    exclusive_segments: list[DiarizationSegment] | None = None
+    """One-speaker-at-a-time turns, when the diarizer provides them (pyannoteAI ``exclusive``)."""
+    warnings: list[str] = Field(default_factory=list)
+
+
+# --- enriched transcript ------------------------------------------------------------
+
+
+class Alternative(Contract):
+    """Another speaker a word could belong to, kept for the audit."""
+
+    speaker: str
+    confidence: Probability
+
+
+class EnrichedWord(Contract):
+    """One transcript word with the speaker it was attributed to (spec schema)."""
+
+    start: Seconds
+    end: Seconds
+    word: str
+    speaker: str | None
+    speaker_confidence: Probability | None
+    diar_speaker: str
+    source: DiarizationSourceName
+    alternatives: list[Alternative] | None = None
+
+
+class SpeakerEntry(Contract):
+    """How a diarization speaker is shown in the enriched transcript."""
+
+    diar_speaker: str
+    label: str
+    speaker: str
+    identified: bool
+
+
+class EnrichedTranscript(Contract):
+    """``diarization/<id>.enriched.json``."""
+
+    schema_version: int = SCHEMA_VERSION
+    episode_id: EpisodeId
+    source: DiarizationSourceName
+    created_at: str
+    speakers: list[SpeakerEntry]
+    words: list[EnrichedWord]
+
+
+# --- audit ---------------------------------------------------------------------------
+
+
+class RepresentativeSegment(Contract):
+    """The segment chosen to stand for a cluster (and its clip, when written)."""
+
+    start: Seconds
+    end: Seconds
+    confidence: Probability | None = None
+    clip_key: str | None = Field(default=None, alias="clipKey")
+
+
+class ClusterSummary(Contract):
+    """One diarization speaker after clustering (spec ``ClusterSummary``)."""
+
+    speaker_key: str = Field(alias="speakerKey")
+    label: str
+    duration: Seconds
+    segments_count: int = Field(alias="segmentsCount", ge=0)
+    mapped_to: str | None = Field(default=None, alias="mappedTo")
+    reference_id: str | None = Field(default=None, alias="referenceId")
+    confidence: Probability | None = None
+    """Identification confidence; null when the cluster was not identified."""
+    diarization_confidence: Probability | None = Field(default=None, alias="diarizationConfidence")
+    representative: RepresentativeSegment | None = None
+
+
+class NearMiss(Contract):
+    """A voiceprint match that came close to (or close to beating) the decision."""
+
+    cluster_key: str = Field(alias="clusterKey")
+    confidence: Probability
+    threshold: Probability
+    reference_id: str = Field(alias="referenceId")
+    display_name: str | None = Field(default=None, alias="displayName")
+
+
+class Thresholds(Contract):
+    """The thresholds a run used, recorded so a decision can be re-checked."""
+
+    near_miss_margin: Probability = Field(alias="nearMissMargin")
+    gap_tolerance: Seconds = Field(alias="gapTolerance")
+    fallback_confidence: Probability = Field(alias="fallbackConfidence")
+    match_threshold: Probability | None = Field(default=None, alias="matchThreshold")
+
+
+RegistryStatus = Literal["not_configured", "empty", "ok", "unavailable"]
+
+
+class AuditArtifact(Contract):
+    """``diarization/<id>.audit.json`` (spec ``PyannoteAuditArtifacts``)."""
+
+    schema_version: int = SCHEMA_VERSION
+    episode_id: EpisodeId
+    created_at: str
+    source: DiarizationSourceName
+    clusters: list[ClusterSummary]
+    total_segments: int = Field(alias="totalSegments", ge=0)
+    near_misses: list[NearMiss] = Field(default_factory=list, alias="nearMisses")
+    thresholds: Thresholds
+    registry_status: RegistryStatus = Field(alias="registryStatus")
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+class ErrorRecord(Contract):
+    """One failure, as recorded in the error artifact and shown to operators."""
+
+    step: str
+    type: str
+    message: str = Field(max_length=2000)
+    retryable: bool
+    attempt: int = Field(ge=1)
+    occurred_at: str
+
+
+class ErrorArtifact(Contract):
+    """``diarization/<id>.error.json``: the errors of the latest run."""
+
+    schema_version: int = SCHEMA_VERSION
+    episode_id: EpisodeId
+    status: Literal["failed", "partial"]
+    errors: list[ErrorRecord]

@@ -1,0 +1,305 @@
+"""Reading transcripts: Deepgram ``/v1/listen`` responses and a plain word list.
+
+The reader turns JSON into columns (numpy arrays for times, a list for the
+words' text) in one pass per column, and checks every value. Each defect is
+an :class:`~diarflow.errors.InvalidTranscript` whose field is the JSON path of
+the first bad value, e.g. ``results.channels[0].alternatives[0].words[17].end``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from diarflow.errors import InvalidTranscript
+
+DEEPGRAM_WORDS_PATH = "results.channels[0].alternatives[0].words"
+DEEPGRAM_UTTERANCES_PATH = "results.utterances"
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """A stretch of speech the transcriber attributed to one speaker."""
+
+    start: float
+    end: float
+    speaker: int | None
+
+
+@dataclass(frozen=True, eq=False)
+class Transcript:
+    """Words as columns; index ``i`` of every column describes word ``i``.
+
+    ``speakers`` holds indices into ``speaker_names`` (``-1``: the transcript
+    gave no speaker); ``speaker_confidences`` is NaN where none was given.
+    """
+
+    starts: NDArray[np.float64]
+    ends: NDArray[np.float64]
+    texts: list[str]
+    speakers: NDArray[np.int64]
+    speaker_confidences: NDArray[np.float64]
+    speaker_names: tuple[str, ...]
+    utterances: tuple[Utterance, ...]
+    form: Literal["deepgram", "plain"]
+    reported_duration: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def duration(self) -> float:
+        """The audio duration the transcriber reported, else the last word's end."""
+        if self.reported_duration is not None:
+            return self.reported_duration
+        return float(self.ends.max()) if len(self.ends) else 0.0
+
+    @property
+    def has_speakers(self) -> bool:
+        """Whether the transcriber labelled any word or utterance with a speaker."""
+        return bool((self.speakers >= 0).any()) or any(u.speaker is not None for u in self.utterances)
+
+    @property
+    def words_path(self) -> str:
+        """The JSON path of the word list, for messages."""
+        return DEEPGRAM_WORDS_PATH if self.form == "deepgram" else "words"
+
+
+def parse_transcript(data: bytes | str) -> Transcript:
+    """Parse and validate a transcript; raise :class:`InvalidTranscript` naming the defect."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidTranscript("transcript", f"is not valid JSON: {exc}") from None
+    return read_transcript(document)
+
+
+def read_transcript(document: Any) -> Transcript:
+    """Validate an already-decoded transcript document."""
+    if not isinstance(document, dict):
+        raise InvalidTranscript("transcript", f"must be a JSON object, got {_json_type(document)}")
+    if "results" in document:
+        return _read_deepgram(document)
+    if "words" in document:
+        words = document["words"]
+        return _read_words(words, "words", "plain", utterances=(), duration=None)
+    raise InvalidTranscript(
+        "transcript", "is neither a Deepgram response (no 'results') nor a plain transcript (no 'words')"
+    )
+
+
+def _read_deepgram(document: dict[str, Any]) -> Transcript:
+    results = _expect(document, "results", dict, "results")
+    channels = _expect(results, "channels", list, "results.channels")
+    if not channels:
+        raise InvalidTranscript("results.channels", "is empty: the response has no channel")
+    channel = _as(channels[0], dict, "results.channels[0]")
+    alternatives = _expect(channel, "alternatives", list, "results.channels[0].alternatives")
+    if not alternatives:
+        raise InvalidTranscript("results.channels[0].alternatives", "is empty: the response has no alternative")
+    alternative = _as(alternatives[0], dict, "results.channels[0].alternatives[0]")
+    if "words" not in alternative:
+        raise InvalidTranscript(DEEPGRAM_WORDS_PATH, "is missing")
+    utterances = _read_utterances(results.get("utterances"))
+    duration = _read_duration(document.get("metadata"))
+    return _read_words(alternative["words"], DEEPGRAM_WORDS_PATH, "deepgram", utterances, duration)
+
+
+def _read_duration(metadata: Any) -> float | None:
+    if not isinstance(metadata, dict) or "duration" not in metadata:
+        return None
+    value = metadata["duration"]
+    if type(value) not in _NUMBER_TYPES or not math.isfinite(value) or value < 0:
+        raise InvalidTranscript("metadata.duration", f"must be a non-negative number, got {_show(value)}")
+    return float(value)
+
+
+def _read_utterances(raw: Any) -> tuple[Utterance, ...]:
+    if raw is None:
+        return ()
+    utterances = _as(raw, list, DEEPGRAM_UTTERANCES_PATH)
+    parsed = []
+    for index, item in enumerate(utterances):
+        path = f"{DEEPGRAM_UTTERANCES_PATH}[{index}]"
+        entry = _as(item, dict, path)
+        start = _number(entry, "start", path)
+        end = _number(entry, "end", path)
+        if end < start:
+            raise InvalidTranscript(f"{path}.end", f"{end} is before start {start}")
+        speaker = entry.get("speaker")
+        if speaker is not None and (type(speaker) is not int or speaker < 0):
+            raise InvalidTranscript(f"{path}.speaker", f"must be a non-negative integer, got {_show(speaker)}")
+        parsed.append(Utterance(start, end, speaker))
+    return tuple(parsed)
+
+
+def _read_words(
+    raw: Any,
+    path: str,
+    form: Literal["deepgram", "plain"],
+    utterances: tuple[Utterance, ...],
+    duration: float | None,
+) -> Transcript:
+    words = _as(raw, list, path)
+    if not words:
+        raise InvalidTranscript(path, "has no words at all: the transcript is empty")
+    if set(map(type, words)) != {dict}:
+        index = next(i for i, w in enumerate(words) if type(w) is not dict)
+        raise InvalidTranscript(f"{path}[{index}]", f"must be an object, got {_json_type(words[index])}")
+
+    starts = _times(words, "start", path)
+    ends = _times(words, "end", path)
+    backwards = np.flatnonzero(ends < starts)
+    if backwards.size:
+        i = int(backwards[0])
+        raise InvalidTranscript(f"{path}[{i}].end", f"{_num(ends[i])} is before start {_num(starts[i])}")
+
+    texts = _texts(words, path)
+    speakers, names = _speakers(words, path, form)
+    confidences = _confidences(words, path)
+    return Transcript(
+        starts=starts,
+        ends=ends,
+        texts=texts,
+        speakers=speakers,
+        speaker_confidences=confidences,
+        speaker_names=names,
+        utterances=utterances,
+        form=form,
+        reported_duration=duration,
+    )
+
+
+def _times(words: list[dict[str, Any]], name: str, path: str) -> NDArray[np.float64]:
+    column = [w.get(name) for w in words]
+    if not set(map(type, column)) <= _NUMBER_TYPES:
+        index, value = next((i, v) for i, v in enumerate(column) if type(v) not in _NUMBER_TYPES)
+        problem = "is missing" if name not in words[index] else f"must be a number, got {_show(value)}"
+        raise InvalidTranscript(f"{path}[{index}].{name}", problem)
+    values = np.array(column, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidTranscript(f"{path}[{i}].{name}", f"must be a finite, non-negative time, got {column[i]}")
+    return values
+
+
+def _texts(words: list[dict[str, Any]], path: str) -> list[str]:
+    plain = [w.get("word") for w in words]
+    if set(map(type, plain)) != {str}:
+        index = next(i for i, v in enumerate(plain) if type(v) is not str)
+        problem = "is missing" if "word" not in words[index] else f"must be a string, got {_show(plain[index])}"
+        raise InvalidTranscript(f"{path}[{index}].word", problem)
+    punctuated = [w.get("punctuated_word") for w in words]
+    kinds = set(map(type, punctuated))
+    if kinds == {type(None)}:
+        return plain
+    if not kinds <= {str, type(None)}:
+        index = next(i for i, v in enumerate(punctuated) if v is not None and type(v) is not str)
+        raise InvalidTranscript(f"{path}[{index}].punctuated_word", f"must be a string, got {_show(punctuated[index])}")
+    return [p if p else w for p, w in zip(punctuated, plain, strict=True)]
+
+
+def _speakers(
+    words: list[dict[str, Any]], path: str, form: Literal["deepgram", "plain"]
+) -> tuple[NDArray[np.int64], tuple[str, ...]]:
+    column = [w.get("speaker") for w in words]
+    kinds = set(map(type, column)) - {type(None)}
+    if not kinds:
+        return np.full(len(column), -1, dtype=np.int64), ()
+    allowed = {int} if form == "deepgram" else {int, str}
+    if not kinds <= allowed or len(kinds) > 1:
+        first_kind = type(next(v for v in column if v is not None))
+        index = next(i for i, v in enumerate(column) if v is not None and (type(v) not in allowed or type(v) is not first_kind))
+        expected = "an integer" if form == "deepgram" else "a string or an integer, the same kind for every word"
+        raise InvalidTranscript(f"{path}[{index}].speaker", f"must be {expected}, got {_show(column[index])}")
+    if kinds == {int}:
+        ids = np.array([-1 if v is None else v for v in column], dtype=np.int64)
+        negative = np.flatnonzero((ids < 0) & np.array([v is not None for v in column]))
+        if negative.size:
+            i = int(negative[0])
+            raise InvalidTranscript(f"{path}[{i}].speaker", f"must be a non-negative integer, got {column[i]}")
+        top = int(ids.max())
+        return ids, tuple(str(n) for n in range(top + 1))
+    # String labels: number them by first appearance.
+    numbering: dict[str, int] = {}
+    ids = np.array([-1 if v is None else numbering.setdefault(v, len(numbering)) for v in column], dtype=np.int64)
+    blank = next((label for label in numbering if not label.strip()), None)
+    if blank is not None:
+        raise InvalidTranscript(f"{path}[{column.index(blank)}].speaker", "must not be blank")
+    return ids, tuple(numbering)
+
+
+def _confidences(words: list[dict[str, Any]], path: str) -> NDArray[np.float64]:
+    column = [w.get("speaker_confidence") for w in words]
+    kinds = set(map(type, column))
+    if kinds == {type(None)}:
+        return np.full(len(column), np.nan)
+    if not kinds <= {int, float, type(None)}:
+        index = next(i for i, v in enumerate(column) if v is not None and type(v) not in _NUMBER_TYPES)
+        raise InvalidTranscript(f"{path}[{index}].speaker_confidence", f"must be a number, got {_show(column[index])}")
+    values = np.array([np.nan if v is None else v for v in column], dtype=np.float64)
+    bad = np.flatnonzero(~np.isnan(values) & ((values < 0) | (values > 1)))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidTranscript(f"{path}[{i}].speaker_confidence", f"must be between 0 and 1, got {column[i]}")
+    return values
+
+
+# --- small helpers for messages -----------------------------------------------------
+
+
+def _expect(container: dict[str, Any], name: str, kind: type, path: str) -> Any:
+    if name not in container:
+        raise InvalidTranscript(path, "is missing")
+    return _as(container[name], kind, path)
+
+
+def _as(value: Any, kind: type, path: str) -> Any:
+    if type(value) is not kind:
+        expected = "an array" if kind is list else "an object"
+        raise InvalidTranscript(path, f"must be {expected}, got {_json_type(value)}")
+    return value
+
+
+def _number(entry: dict[str, Any], name: str, path: str) -> float:
+    if name not in entry:
+        raise InvalidTranscript(f"{path}.{name}", "is missing")
+    value = entry[name]
+    if type(value) not in _NUMBER_TYPES:
+        raise InvalidTranscript(f"{path}.{name}", f"must be a number, got {_show(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidTranscript(f"{path}.{name}", f"must be a finite, non-negative time, got {value}")
+    return float(value)
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number" if type(value) in _NUMBER_TYPES else type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = orjson.dumps(value).decode() if type(value) in (str, bool, int, float) else _json_type(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def speaker_runs(speakers: Sequence[int] | NDArray[np.int64]) -> NDArray[np.int64]:
+    """Start indices of maximal runs of equal values (helper for turn building)."""
+    array = np.asarray(speakers)
+    if array.size == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate(([0], np.flatnonzero(array[1:] != array[:-1]) + 1)).astype(np.int64)

@@ -1,0 +1,121 @@
+"""Speaker turns: the diarization as columns, in the field's vocabulary.
+
+A *turn* is a segment of time attributed to one diarization speaker
+(pyannote's ``Annotation`` track). :class:`Turns` keeps them as numpy columns
+so that stats, clustering and alignment stay vectorised at 10,000+ turns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from diarflow.errors import InvalidDiarization
+
+
+@dataclass(frozen=True, eq=False)
+class Turns:
+    """Turns sorted by start; ``speakers`` index into ``speaker_names``; NaN confidence = unknown."""
+
+    starts: NDArray[np.float64]
+    ends: NDArray[np.float64]
+    speakers: NDArray[np.int64]
+    confidences: NDArray[np.float64]
+    speaker_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    @property
+    def durations(self) -> NDArray[np.float64]:
+        return self.ends - self.starts
+
+    @property
+    def speech_time(self) -> float:
+        """Sum of turn durations (DESIGN.md's ``stats.duration``)."""
+        return float(self.durations.sum())
+
+    @property
+    def num_speakers(self) -> int:
+        return len(np.unique(self.speakers))
+
+    @classmethod
+    def empty(cls) -> Turns:
+        return cls(np.empty(0), np.empty(0), np.empty(0, dtype=np.int64), np.empty(0), ())
+
+    @classmethod
+    def from_columns(
+        cls,
+        starts: Sequence[float] | NDArray[np.float64],
+        ends: Sequence[float] | NDArray[np.float64],
+        speakers: Sequence[str],
+        confidences: Sequence[float | None] | NDArray[np.float64] | None = None,
+    ) -> Turns:
+        """Build from parallel columns; speaker names keep first-appearance order."""
+        start_array = np.asarray(starts, dtype=np.float64)
+        end_array = np.asarray(ends, dtype=np.float64)
+        numbering: dict[str, int] = {}
+        speaker_ids = np.fromiter(
+            (numbering.setdefault(s, len(numbering)) for s in speakers), dtype=np.int64, count=len(speakers)
+        )
+        if confidences is None:
+            confidence_array = np.full(start_array.size, np.nan)
+        else:
+            confidence_array = np.array([np.nan if c is None else c for c in confidences], dtype=np.float64)
+        order = np.lexsort((end_array, start_array))
+        return cls(
+            start_array[order], end_array[order], speaker_ids[order], confidence_array[order], tuple(numbering)
+        )
+
+    @classmethod
+    def from_segments(cls, segments: Iterable[Mapping[str, Any]], *, path: str = "segments") -> Turns:
+        """Read ``[{start, end, speaker, confidence?}]`` dicts, validating each one."""
+        starts: list[float] = []
+        ends: list[float] = []
+        speakers: list[str] = []
+        confidences: list[float | None] = []
+        for index, segment in enumerate(segments):
+            where = f"{path}[{index}]"
+            if not isinstance(segment, Mapping):
+                raise InvalidDiarization(where, "must be an object")
+            start = _time(segment, "start", where)
+            end = _time(segment, "end", where)
+            if end < start:
+                raise InvalidDiarization(f"{where}.end", f"{end} is before start {start}")
+            speaker = segment.get("speaker")
+            if not isinstance(speaker, str) or not speaker.strip():
+                raise InvalidDiarization(f"{where}.speaker", "must be a non-empty string")
+            confidence = segment.get("confidence")
+            if confidence is not None and (
+                type(confidence) not in (int, float) or not math.isfinite(confidence) or not 0 <= confidence <= 1
+            ):
+                raise InvalidDiarization(f"{where}.confidence", f"must be null or between 0 and 1, got {confidence!r}")
+            starts.append(start)
+            ends.append(end)
+            speakers.append(speaker)
+            confidences.append(None if confidence is None else float(confidence))
+        return cls.from_columns(starts, ends, speakers, confidences)
+
+    def to_segments(self) -> list[dict[str, Any]]:
+        """The ``segments`` list of a raw diarization artifact."""
+        names = self.speaker_names
+        return [
+            {"start": start, "end": end, "speaker": names[speaker], "confidence": None if conf != conf else conf}
+            for start, end, speaker, conf in zip(
+                self.starts.tolist(), self.ends.tolist(), self.speakers.tolist(), self.confidences.tolist(), strict=True
+            )
+        ]
+
+
+def _time(segment: Mapping[str, Any], name: str, where: str) -> float:
+    if name not in segment:
+        raise InvalidDiarization(f"{where}.{name}", "is missing")
+    value = segment[name]
+    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+        raise InvalidDiarization(f"{where}.{name}", f"must be a finite, non-negative number, got {value!r}")
+    return float(value)
