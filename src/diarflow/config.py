@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from diarflow.domain.alignment import DEFAULT_GAP_TOLERANCE, DEFAULT_NEAR_MISS_MARGIN
 from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE
@@ -99,7 +99,7 @@ def _bool(name: str, raw: str) -> bool:
 def _diarizer(name: str, raw: str) -> DiarizerChoice:
     if raw not in DIARIZER_CHOICES:
         raise InvalidConfig(name, f"must be one of {', '.join(DIARIZER_CHOICES)}, got {raw!r}")
-    return cast(DiarizerChoice, raw)
+    return raw  # mypy narrows it by the membership test above
 
 
 def _log_level(name: str, raw: str) -> str:

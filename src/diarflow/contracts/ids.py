@@ -22,6 +22,7 @@ def validate_id(value: object, field: str = "episode_id") -> str:
         shown = value if len(value) <= 40 else value[:40] + "…"
         raise InvalidId(
             field,
-            f"{shown!r} is not a valid id: use 1-128 ASCII letters, digits, '_' or '-', starting with a letter or digit",
+            f"{shown!r} is not a valid id: use 1-128 ASCII letters, digits, '_' or '-', "
+            "starting with a letter or digit",
         )
     return value

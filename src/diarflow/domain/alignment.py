@@ -114,7 +114,9 @@ def align_words(
 
     chunk = max(1, _MAX_CELLS // max(1, n_speakers))
     parts = [
-        _align_chunk(word_starts[i : i + chunk], word_ends[i : i + chunk], speech, weights, gap_tolerance, near_miss_margin, i)
+        _align_chunk(
+            word_starts[i : i + chunk], word_ends[i : i + chunk], speech, weights, gap_tolerance, near_miss_margin, i
+        )
         for i in range(0, n_words, chunk)
     ]
     return Alignment(*(np.concatenate([getattr(p, field) for p in parts]) for field in _FIELDS))

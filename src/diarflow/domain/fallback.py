@@ -51,9 +51,7 @@ def turns_from_transcript(transcript: Transcript, *, default_confidence: float =
     return Turns.from_columns(starts, ends, names, confidences)
 
 
-def _mean_word_confidence(
-    transcript: Transcript, starts: np.ndarray, ends: np.ndarray, default: float
-) -> np.ndarray:
+def _mean_word_confidence(transcript: Transcript, starts: np.ndarray, ends: np.ndarray, default: float) -> np.ndarray:
     """Mean word ``speaker_confidence`` inside each [start, end], by prefix sums over words sorted by start."""
     order = np.argsort(transcript.starts, kind="stable")
     word_starts = transcript.starts[order]

@@ -201,11 +201,11 @@ def _texts(words: list[dict[str, Any]], path: str) -> list[str]:
     punctuated = [w.get("punctuated_word") for w in words]
     kinds = set(map(type, punctuated))
     if kinds == {type(None)}:
-        return plain
+        return plain  # type: ignore[return-value]  # every entry was checked to be a str
     if not kinds <= {str, type(None)}:
         index = next(i for i, v in enumerate(punctuated) if v is not None and type(v) is not str)
         raise InvalidTranscript(f"{path}[{index}].punctuated_word", f"must be a string, got {_show(punctuated[index])}")
-    return [p if p else w for p, w in zip(punctuated, plain, strict=True)]
+    return [p or w for p, w in zip(punctuated, plain, strict=True)]  # type: ignore[misc]
 
 
 def _speakers(
@@ -218,7 +218,9 @@ def _speakers(
     allowed = {int} if form == "deepgram" else {int, str}
     if not kinds <= allowed or len(kinds) > 1:
         first_kind = type(next(v for v in column if v is not None))
-        index = next(i for i, v in enumerate(column) if v is not None and (type(v) not in allowed or type(v) is not first_kind))
+        index = next(
+            i for i, v in enumerate(column) if v is not None and (type(v) not in allowed or type(v) is not first_kind)
+        )
         expected = "an integer" if form == "deepgram" else "a string or an integer, the same kind for every word"
         raise InvalidTranscript(f"{path}[{index}].speaker", f"must be {expected}, got {_show(column[index])}")
     if kinds == {int}:

@@ -68,9 +68,7 @@ class Turns:
         else:
             confidence_array = np.array([np.nan if c is None else c for c in confidences], dtype=np.float64)
         order = np.lexsort((end_array, start_array))
-        return cls(
-            start_array[order], end_array[order], speaker_ids[order], confidence_array[order], tuple(numbering)
-        )
+        return cls(start_array[order], end_array[order], speaker_ids[order], confidence_array[order], tuple(numbering))
 
     @classmethod
     def from_segments(cls, segments: Iterable[Mapping[str, Any]], *, path: str = "segments") -> Turns:

@@ -42,9 +42,15 @@ class DiarizerOutput:
 class Diarizer(Protocol):
     """A diarization source that runs within a single step."""
 
-    source: DiarizationSourceName
-    step_name: str
-    """The versioned pipeline step that runs this diarizer (DESIGN.md §6)."""
+    @property
+    def source(self) -> DiarizationSourceName:
+        """The ``source`` recorded in the raw diarization."""
+        ...
+
+    @property
+    def step_name(self) -> str:
+        """The versioned pipeline step that runs this diarizer (DESIGN.md §6)."""
+        ...
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         """Diarize the job's audio; raise a :class:`~diarflow.errors.DiarflowError` on failure."""

@@ -6,10 +6,11 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from diarflow.adapters.stores.base import check_key
-from diarflow.errors import AlreadyExists, ArtifactNotFound, StorageError
+from diarflow.errors import ArtifactNotFound, StorageError
 
 _TEMP_PREFIX = ".tmp-"
 
@@ -113,22 +114,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-class _os_errors:
+@contextmanager
+def _os_errors(path: Path, key: str) -> Iterator[None]:
     """Turn OS errors into StorageError naming the path, so the user knows where to look."""
-
-    def __init__(self, path: Path, key: str) -> None:
-        self.path = path
-        self.key = key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, AlreadyExists):
-            return False
-        if isinstance(exc, OSError):
-            raise _storage_error(exc, self.path, self.key) from None
-        return False
+    try:
+        yield
+    except OSError as exc:
+        raise _storage_error(exc, path, key) from None
 
 
 def _storage_error(exc: OSError, path: Path, key: str) -> StorageError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from diarflow.adapters.stores.base import check_key
@@ -100,46 +101,35 @@ class _PreconditionFailed(Exception):
     pass
 
 
-class _mapped:
+@contextmanager
+def _mapped(store: S3Store, key: str) -> Iterator[None]:
     """Map botocore's exceptions to diarflow's storage errors (no credentials in messages)."""
+    from botocore import exceptions as boto_errors
 
-    def __init__(self, store: S3Store, key: str) -> None:
-        self.store = store
-        self.key = key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, StorageError):
-            return False
-        from botocore import exceptions as boto_errors
-
-        where = f"{self.store.url}/{self.key}"
-        if isinstance(exc, boto_errors.ClientError):
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            if code in _PRECONDITION or status in _PRECONDITION:
-                raise _PreconditionFailed() from None
-            if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
-                raise ArtifactNotFound(f"{self.key} does not exist in {self.store.url}", key=self.key) from None
-            if code == "NoSuchBucket":
-                raise StorageError(f"bucket {self.store.bucket!r} does not exist", key=self.key) from None
-            if code in _TRANSIENT or status.startswith("5"):
-                raise StorageUnavailable(f"S3 error {code or status} at {where}; retry later", key=self.key) from None
-            raise StorageError(f"S3 refused the request for {where}: {code or status}", key=self.key) from None
-        if isinstance(exc, boto_errors.NoCredentialsError):
-            raise StorageError(
-                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile)",
-                key=self.key,
-            ) from None
-        if isinstance(exc, boto_errors.BotoCoreError | ConnectionError | TimeoutError):
-            raise StorageUnavailable(
-                f"cannot reach S3 at {where} ({type(exc).__name__}); retry when the server is back",
-                key=self.key,
-            ) from None
-        return False
+    where = f"{store.url}/{key}"
+    try:
+        yield
+    except boto_errors.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        if code in _PRECONDITION or status in _PRECONDITION:
+            raise _PreconditionFailed() from None
+        if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
+            raise ArtifactNotFound(f"{key} does not exist in {store.url}", key=key) from None
+        if code == "NoSuchBucket":
+            raise StorageError(f"bucket {store.bucket!r} does not exist", key=key) from None
+        if code in _TRANSIENT or status.startswith("5"):
+            raise StorageUnavailable(f"S3 error {code or status} at {where}; retry later", key=key) from None
+        raise StorageError(f"S3 refused the request for {where}: {code or status}", key=key) from None
+    except boto_errors.NoCredentialsError:
+        raise StorageError(
+            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile)", key=key
+        ) from None
+    except (boto_errors.BotoCoreError, ConnectionError, TimeoutError) as exc:
+        raise StorageUnavailable(
+            f"cannot reach S3 at {where} ({type(exc).__name__}); retry when the server is back", key=key
+        ) from None
 
 
 def _make_client() -> S3Client:

@@ -1,0 +1,289 @@
+"""``diarflow run``, ``diarflow show`` and ``diarflow demo``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from diarflow.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    StoreOption,
+    configure_logging,
+    fail,
+    reported_errors,
+    stderr_console,
+)
+from diarflow.config import DIARIZER_CHOICES
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from diarflow.adapters.stores import ObjectStore
+    from diarflow.contracts import PipelineResult
+    from diarflow.errors import StepFailed
+
+DEMO_EPISODE = "pyannote-sample"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("show")(show)
+    app.command("demo")(demo)
+
+
+def run(
+    episode_id: Annotated[str, typer.Option("--episode-id", help="Episode id: 1-128 of A-Z a-z 0-9 _ -.")],
+    transcript: Annotated[
+        Path | None, typer.Option("--transcript", help="Deepgram /v1/listen JSON or {'words': [...]}.")
+    ] = None,
+    audio: Annotated[str | None, typer.Option("--audio", help="Episode audio: a path or an http(s)/s3 URL.")] = None,
+    podcast_id: Annotated[str | None, typer.Option("--podcast-id", help="Podcast id (voiceprint registry).")] = None,
+    store: StoreOption = None,
+    diarizer: Annotated[
+        str, typer.Option("--diarizer", help=f"One of {', '.join(DIARIZER_CHOICES)}. [env: DIARFLOW_DIARIZER]")
+    ] = "",
+    num_speakers: Annotated[int | None, typer.Option("--num-speakers", min=1, help="Exact speaker count.")] = None,
+    min_speakers: Annotated[int | None, typer.Option("--min-speakers", min=1)] = None,
+    max_speakers: Annotated[int | None, typer.Option("--max-speakers", min=1)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Recompute every step, ignoring checkpoints.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> None:
+    """Diarize one episode and print the lightweight result JSON on stdout.
+
+    Exit codes: 0 completed or partial, 1 failed, 2 bad usage or invalid input.
+    """
+    with reported_errors():
+        result = _run(
+            episode_id=episode_id,
+            transcript=transcript,
+            audio=audio,
+            podcast_id=podcast_id,
+            store_url=store,
+            diarizer=diarizer,
+            hints=(num_speakers, min_speakers, max_speakers),
+            force=force,
+            quiet=quiet,
+        )
+    sys.stdout.write(result.model_dump_json(by_alias=True) + "\n")
+    if result.status == "failed":
+        invalid = result.error is not None and result.error.type.startswith("Invalid")
+        raise typer.Exit(EXIT_USAGE if invalid else EXIT_FAILED)
+    raise typer.Exit(EXIT_OK)
+
+
+def _run(
+    *,
+    episode_id: str,
+    transcript: Path | None,
+    audio: str | None,
+    podcast_id: str | None,
+    store_url: str | None,
+    diarizer: str,
+    hints: tuple[int | None, int | None, int | None],
+    force: bool,
+    quiet: bool,
+) -> PipelineResult:
+    from diarflow.adapters.stores import open_store
+    from diarflow.config import Settings
+    from diarflow.contracts import DiarizeRequested, keys, parse_event_data, validate_id
+    from diarflow.orchestration import RunOptions, Workspace, ingest_transcript, run_locally
+
+    validate_id(episode_id, "--episode-id")
+    if podcast_id is not None:
+        validate_id(podcast_id, "--podcast-id")
+    settings = Settings.from_env(diarizer=diarizer or None, store=store_url)
+    configure_logging(settings.log_level)
+    store = open_store(settings.store)
+    ws = Workspace(store=store, settings=settings)
+
+    if transcript is not None:
+        data = _read_file(transcript, "--transcript", settings.max_transcript_bytes)
+        transcript_key = ingest_transcript(ws, episode_id, data)
+    else:
+        transcript_key = keys.transcript_key(episode_id)
+        if not store.exists(transcript_key):
+            fail(
+                f"--transcript is required: no transcript stored at {transcript_key} in {store.url}",
+                EXIT_USAGE,
+            )
+    request = parse_event_data(
+        DiarizeRequested,
+        {"episode_id": episode_id, "transcript_key": transcript_key, "audio_url": audio, "podcast_id": podcast_id},
+        where="options",
+    )
+    options = RunOptions(
+        diarizer=settings.diarizer, num_speakers=hints[0], min_speakers=hints[1], max_speakers=hints[2]
+    )
+    observer = None if quiet else ConsoleObserver(stderr_console())
+    result, _ = run_locally(store, request, options, settings=settings, force=force, observer=observer, workspace=ws)
+    return result
+
+
+def _read_file(path: Path, option: str, limit: int) -> bytes:
+    from diarflow.errors import InvalidInput
+
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidInput(option, f"{path} is {size:,} bytes, over the {limit:,}-byte limit")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(option, f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(option, f"{path} is a directory, not a file") from None
+    except PermissionError:
+        raise InvalidInput(option, f"{path} is not readable (permission denied)") from None
+
+
+class ConsoleObserver:
+    """One line per step on stderr: what ran, what was reused, what failed."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._status: Any = None
+
+    def step_started(self, name: str) -> None:
+        if self.console.is_terminal:
+            self._status = self.console.status(f"[bold]{name}[/] …")
+            self._status.start()
+
+    def _stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def step_finished(self, name: str, seconds: float, *, skipped: bool) -> None:
+        self._stop()
+        if skipped:
+            self.console.print(f"[dim]↷ {name} (checkpoint reused)[/]")
+        else:
+            self.console.print(f"[green]✓[/] {name} [dim]{seconds:.2f} s[/]")
+
+    def step_failed(self, name: str, error: StepFailed) -> None:
+        self._stop()
+        from rich.markup import escape
+
+        self.console.print(f"[red]✗[/] {name}: {escape(error.error_type)}: {escape(error.cause_message)}")
+
+    def sleeping(self, name: str, seconds: float) -> None:
+        self.console.print(f"[dim]… {name}: waiting {seconds:.0f} s[/]")
+
+
+def show(
+    episode_id: Annotated[str, typer.Argument(help="Episode id.")],
+    store: StoreOption = None,
+) -> None:
+    """Show who spoke in an episode: speakers, labels, talk time, words, source and status."""
+    with reported_errors():
+        from diarflow.adapters.stores import open_store
+        from diarflow.contracts import validate_id
+
+        validate_id(episode_id)
+        _print_summary(open_store(store), episode_id, _stdout_console())
+
+
+def _stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
+    from diarflow.adapters.stores import get_json
+    from diarflow.contracts import keys
+    from diarflow.errors import ArtifactNotFound
+
+    try:
+        enriched = get_json(store, keys.enriched_key(episode_id))
+    except ArtifactNotFound:
+        if store.exists(keys.error_key(episode_id)):
+            error = get_json(store, keys.error_key(episode_id))
+            last = error["errors"][-1] if error.get("errors") else {}
+            fail(f"episode {episode_id} failed: {last.get('type')}: {last.get('message')}")
+        fail(f"no enriched transcript for episode {episode_id} in {store.url}: run `diarflow run` first")
+    audit = get_json(store, keys.audit_key(episode_id))
+    error_doc = get_json(store, keys.error_key(episode_id)) if store.exists(keys.error_key(episode_id)) else None
+    status = error_doc["status"] if error_doc else "completed"
+
+    words_by_speaker = Counter(word["speaker"] for word in enriched["words"])
+    table = Table(title=f"{episode_id} · source {enriched['source']} · status {status}")
+    for column in ("speaker", "label", "diarizer label", "talk time", "share", "turns", "words", "confidence"):
+        table.add_column(column, justify="right" if column in ("talk time", "share", "turns", "words") else "left")
+    total = sum(cluster["duration"] for cluster in audit["clusters"]) or 1.0
+    for cluster in audit["clusters"]:
+        name = cluster["mappedTo"] or cluster["label"]
+        confidence = cluster.get("diarizationConfidence")
+        table.add_row(
+            name,
+            cluster["label"],
+            cluster["speakerKey"],
+            _clock(cluster["duration"]),
+            f"{100 * cluster['duration'] / total:.1f}%",
+            str(cluster["segmentsCount"]),
+            str(words_by_speaker.get(name, 0)),
+            "—" if confidence is None else f"{confidence:.2f}",
+        )
+    if words_by_speaker.get(None):
+        table.add_row("(no speaker)", "—", "UNKNOWN", "—", "—", "—", str(words_by_speaker[None]), "—")
+    console.print(table)
+    if error_doc:
+        for error in error_doc["errors"]:
+            console.print(f"[yellow]! {error['step']}: {error['type']}: {error['message']}[/]", markup=True)
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def demo(
+    store: StoreOption = None,
+    diarizer: Annotated[str, typer.Option("--diarizer", help="Diarizer for the demo (default: auto).")] = "",
+) -> None:
+    """Run the bundled sample episode end to end and show the result."""
+    samples = resources.files("diarflow") / "samples"
+    with (
+        resources.as_file(samples / "sample.deepgram.json") as transcript_path,
+        resources.as_file(samples / "sample.wav") as audio_path,
+    ):
+        console = stderr_console()
+        console.print(f"[bold]diarflow demo[/]: episode {DEMO_EPISODE} (pyannote's MIT-licensed two-speaker sample)")
+        began = time.perf_counter()
+        with reported_errors():
+            result = _run(
+                episode_id=DEMO_EPISODE,
+                transcript=transcript_path,
+                audio=str(audio_path),
+                podcast_id=None,
+                store_url=store,
+                diarizer=diarizer,
+                hints=(None, None, None),
+                force=False,
+                quiet=False,
+            )
+    from diarflow.adapters.stores import open_store
+    from diarflow.config import Settings
+
+    opened = open_store(Settings.from_env(store=store).store)
+    out = _stdout_console()
+    out.print(f"\n[bold]{result.status}[/] in {time.perf_counter() - began:.2f} s, source {result.source}")
+    out.print(f"artifacts in {opened.url}:")
+    for key in (result.s3_diarization_key, result.s3_enriched_key, result.s3_audit_key, result.s3_error_key):
+        if key:
+            out.print(f"  {key}")
+    if result.status != "failed":
+        _print_summary(opened, DEMO_EPISODE, out)
+    raise typer.Exit(EXIT_OK if result.status != "failed" else EXIT_FAILED)

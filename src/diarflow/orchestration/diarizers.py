@@ -1,0 +1,54 @@
+"""Choosing and building diarizers from configuration."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Literal
+
+from diarflow.adapters.diarizers.base import Diarizer
+from diarflow.adapters.diarizers.deepgram_fallback import DeepgramFallbackDiarizer
+from diarflow.config import DiarizerChoice, Settings
+from diarflow.errors import DiarizerUnavailable
+
+ResolvedDiarizer = Literal["pyannote", "local", "deepgram"]
+
+STEP_NAMES: dict[str, str] = {
+    "deepgram": "deepgram-fallback-v1",
+    "local": "local-diarize-v1",
+    "pyannote": "pyannote-submit-v1",
+}
+
+
+def local_diarizer_installed() -> bool:
+    """Whether the ``[local]`` extra is importable (checked without importing torch)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "onnxruntime", "av"))
+
+
+def resolve_diarizer(choice: DiarizerChoice, settings: Settings) -> ResolvedDiarizer:
+    """``auto``: pyannoteAI when its key is set, else the local diarizer when installed, else the fallback."""
+    if choice == "deepgram":
+        return "deepgram"
+    if choice in ("local", "pyannote"):
+        return choice
+    if os.environ.get("PYANNOTEAI_API_KEY"):
+        return "pyannote"
+    if local_diarizer_installed():
+        return "local"
+    return "deepgram"
+
+
+def build_diarizer(name: str, settings: Settings) -> Diarizer:
+    """An in-step diarizer by name; raises :class:`DiarizerUnavailable` when it cannot run here."""
+    if name == "deepgram":
+        return DeepgramFallbackDiarizer(default_confidence=settings.fallback_confidence)
+    if name == "local":
+        if not local_diarizer_installed():
+            raise DiarizerUnavailable(
+                "the local diarizer is not installed: pip install 'diarflow[local]' (see README, 'Offline diarization')"
+            )
+        from diarflow.adapters.diarizers.local import load_local_diarizer  # type: ignore[attr-defined]
+
+        diarizer: Diarizer = load_local_diarizer(settings)
+        return diarizer
+    raise DiarizerUnavailable(f"no in-step diarizer named {name!r}")

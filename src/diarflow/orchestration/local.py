@@ -1,0 +1,71 @@
+"""Running the pipeline on this machine: ingest a transcript, then drive the steps locally."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from diarflow.adapters.stores import ObjectStore
+from diarflow.config import Settings
+from diarflow.contracts import DiarizeRequested, PipelineResult, keys, utc_now
+from diarflow.domain.transcript import parse_transcript
+from diarflow.errors import InvalidInput, InvalidTranscript
+from diarflow.orchestration import stages
+from diarflow.orchestration.local_runner import LocalRunner, StepObserver
+from diarflow.orchestration.pipeline import INSPECT_STEP, RunOptions, diarize_episode
+from diarflow.orchestration.steps import Event
+from diarflow.orchestration.workspace import Workspace
+
+
+def ingest_transcript(ws: Workspace, episode_id: str, data: bytes) -> str:
+    """Validate a transcript and store it at its key; an invalid one changes nothing but the error log.
+
+    Returns the transcript key. Raises :class:`InvalidTranscript` after writing
+    the error artifact, so the failure is on record like any other.
+    """
+    key = keys.transcript_key(episode_id)
+    limit = ws.settings.max_transcript_bytes
+    try:
+        if len(data) > limit:
+            raise InvalidTranscript(
+                "transcript", f"is {len(data):,} bytes, over the {limit:,}-byte limit (DIARFLOW_MAX_TRANSCRIPT_BYTES)"
+            )
+        transcript = parse_transcript(data)
+    except InvalidInput as exc:
+        error = {
+            "step": INSPECT_STEP,
+            "type": exc.type_name,
+            "message": exc.message[:500],
+            "retryable": False,
+            "attempt": 1,
+            "occurred_at": utc_now(),
+        }
+        stages.update_error_log(ws, episode_id, "failed", [error])
+        raise
+    ws.store.put_bytes(key, data, content_type="application/json")
+    ws.remember_transcript(key, data, transcript)
+    return key
+
+
+def run_locally(
+    store: ObjectStore,
+    request: DiarizeRequested,
+    options: RunOptions | None = None,
+    *,
+    settings: Settings | None = None,
+    force: bool = False,
+    observer: StepObserver | None = None,
+    event_sink: Callable[[list[Event]], None] | None = None,
+    workspace: Workspace | None = None,
+) -> tuple[PipelineResult, LocalRunner]:
+    """Run :func:`diarize_episode` with the local engine; returns the result and the runner (for its counts)."""
+    settings = settings or Settings.from_env()
+    ws = workspace or Workspace(store=store, settings=settings)
+    runner = LocalRunner(
+        store,
+        request.episode_id,
+        force=force,
+        attempts=settings.step_attempts,
+        observer=observer,
+        event_sink=event_sink,
+    )
+    return diarize_episode(runner, ws, request, options), runner

@@ -1,0 +1,183 @@
+"""The local engine: runs steps in-process and checkpoints their results in the store.
+
+A checkpoint ``runs/<episode_id>/<step>.json`` holds the step's small result
+and a fingerprint of its arguments. On a rerun a step whose fingerprint
+matches is skipped; a changed input (its digest is an argument) reruns it and
+everything downstream. Failed steps leave no checkpoint, so a rerun retries
+exactly what failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import orjson
+
+from diarflow.adapters.stores import ObjectStore, get_json, put_json
+from diarflow.contracts import keys, utc_now
+from diarflow.errors import DiarflowError, StepFailed
+from diarflow.orchestration.steps import Event, JSONValue, StepResult
+from diarflow.redaction import redact
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+class StepObserver(Protocol):
+    """Receives step progress (the CLI shows it on stderr)."""
+
+    def step_started(self, name: str) -> None: ...
+
+    def step_finished(self, name: str, seconds: float, *, skipped: bool) -> None: ...
+
+    def step_failed(self, name: str, error: StepFailed) -> None: ...
+
+    def sleeping(self, name: str, seconds: float) -> None: ...
+
+
+class _SilentObserver:
+    def step_started(self, name: str) -> None:
+        pass
+
+    def step_finished(self, name: str, seconds: float, *, skipped: bool) -> None:
+        pass
+
+    def step_failed(self, name: str, error: StepFailed) -> None:
+        pass
+
+    def sleeping(self, name: str, seconds: float) -> None:
+        pass
+
+
+def fingerprint(name: str, args: tuple[JSONValue, ...]) -> str:
+    """What identifies one execution of a step: its name and its (JSON) arguments."""
+    payload = orjson.dumps([CHECKPOINT_VERSION, name, list(args)], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+class LocalRunner:
+    """:class:`~diarflow.orchestration.steps.Steps` for one episode on this machine."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        episode_id: str,
+        *,
+        force: bool = False,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        event_sink: Callable[[list[Event]], None] | None = None,
+        observer: StepObserver | None = None,
+    ) -> None:
+        keys.checkpoints_prefix(episode_id)  # validate before any I/O
+        self.store = store
+        self.episode_id = episode_id
+        self.force = force
+        self.attempts = max(1, attempts)
+        self.backoff_seconds = backoff_seconds
+        self.event_sink = event_sink or _log_events
+        self.observer: StepObserver = observer or _SilentObserver()
+        self.executed: list[str] = []
+        """Steps whose body ran in this process (tests count them)."""
+        self.skipped: list[str] = []
+        """Steps answered from a checkpoint."""
+
+    def run(self, name: str, fn: Callable[..., StepResult], *args: JSONValue) -> StepResult:
+        key = keys.checkpoint_key(self.episode_id, name)
+        expected = fingerprint(name, args)
+        if not self.force:
+            cached = self._checkpoint(key, expected)
+            if cached is not None:
+                self.skipped.append(name)
+                self.observer.step_finished(name, 0.0, skipped=True)
+                return cached
+
+        self.observer.step_started(name)
+        began = time.perf_counter()
+        result = self._attempt(name, fn, args)
+        try:
+            put_json(
+                self.store, key, {"step": name, "fingerprint": expected, "finished_at": utc_now(), "result": result}
+            )
+        except DiarflowError as exc:
+            failure = StepFailed(name, exc.type_name, exc.message, retryable=exc.retryable, attempt=1)
+            self.observer.step_failed(name, failure)
+            raise failure from None
+        self.executed.append(name)
+        self.observer.step_finished(name, time.perf_counter() - began, skipped=False)
+        return result
+
+    def sleep(self, name: str, seconds: float) -> None:
+        self.observer.sleeping(name, seconds)
+        time.sleep(max(0.0, seconds))
+
+    def send_event(self, name: str, events: list[Event]) -> None:
+        def send(payload: list[Event]) -> StepResult:
+            self.event_sink(payload)
+            return {"sent": len(payload)}
+
+        self.run(name, send, events)
+
+    def wait_for_event(self, name: str, *, event: str, if_expression: str, timeout_seconds: float) -> Event | None:
+        raise NotImplementedError("the local runner cannot be woken by events; poll instead")
+
+    def _attempt(self, name: str, fn: Callable[..., StepResult], args: tuple[JSONValue, ...]) -> StepResult:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn(*args)
+            except DiarflowError as exc:
+                if exc.retryable and attempt < self.attempts:
+                    delay = self.backoff_seconds * 2 ** (attempt - 1)
+                    log.warning(
+                        "step %s: %s (attempt %d of %d); retrying in %.1f s",
+                        name,
+                        exc.type_name,
+                        attempt,
+                        self.attempts,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    continue
+                failure = StepFailed(name, exc.type_name, exc.message, retryable=exc.retryable, attempt=attempt)
+            except Exception as exc:  # a bug or an unmapped dependency error: record it, never lose it
+                log.error(
+                    "step %s raised an unexpected %s",
+                    name,
+                    type(exc).__name__,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                failure = StepFailed(name, type(exc).__name__, redact(str(exc)), retryable=False, attempt=attempt)
+            self.observer.step_failed(name, failure)
+            raise failure
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _checkpoint(self, key: str, expected: str) -> StepResult | None:
+        try:
+            if not self.store.exists(key):
+                return None
+            record = get_json(self.store, key)
+        except DiarflowError as exc:
+            log.warning("ignoring unreadable checkpoint %s: %s", key, exc.message)
+            return None
+        if not (
+            isinstance(record, dict)
+            and record.get("fingerprint") == expected
+            and isinstance(record.get("result"), dict)
+        ):
+            return None
+        result: StepResult = record["result"]
+        # An artifact removed since (by hand, or a cleanup) means the step must run again.
+        artifacts = [v for k, v in result.items() if k.startswith("s3_") and k.endswith("_key") and isinstance(v, str)]
+        if not all(self.store.exists(artifact) for artifact in artifacts):
+            return None
+        return result
+
+
+def _log_events(events: list[Event]) -> None:
+    for event in events:
+        log.info("event %s for episode %s", event.get("name"), event.get("data", {}).get("episode_id"))

@@ -1,0 +1,250 @@
+"""The diarization pipeline, written once against :class:`Steps`.
+
+Both engines drive this function: the local runner and Inngest. Everything
+outside ``steps.run`` must be deterministic and free of side effects, because
+Inngest re-executes the function body for every step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from diarflow.config import DiarizerChoice
+from diarflow.contracts import (
+    DIARIZATION_COMPLETED,
+    DIARIZATION_FAILED,
+    DiarizationInfo,
+    DiarizeRequested,
+    EnrichmentInfo,
+    ErrorSummary,
+    IdentificationInfo,
+    PipelineResult,
+    RunStats,
+    RunStatus,
+    TranscriptInfo,
+    utc_now,
+)
+from diarflow.errors import StepFailed
+from diarflow.orchestration import stages
+from diarflow.orchestration.diarizers import STEP_NAMES, resolve_diarizer
+from diarflow.orchestration.steps import Steps
+from diarflow.orchestration.workspace import Workspace
+from diarflow.redaction import redact
+
+log = logging.getLogger(__name__)
+
+INSPECT_STEP = "inspect-transcript-v1"
+FALLBACK_STEP = STEP_NAMES["deepgram"]
+IDENTIFY_STEP = "identify-speakers-v1"
+ENRICH_STEP = "enrich-transcript-v1"
+ERROR_LOG_STEP = "update-error-log-v1"
+EMIT_STEP = "emit-result-v1"
+MAX_ERROR_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to diarize; part of the trigger, so identical across re-executions."""
+
+    diarizer: DiarizerChoice = "auto"
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    @property
+    def hints(self) -> dict[str, int | None]:
+        return {"num_speakers": self.num_speakers, "min_speakers": self.min_speakers, "max_speakers": self.max_speakers}
+
+
+@dataclass
+class _RunLog:
+    """The errors of this run, in the order they happened."""
+
+    episode_id: str
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, failure: StepFailed) -> None:
+        self.errors.append(
+            {
+                "step": failure.step,
+                "type": failure.error_type,
+                "message": redact(failure.cause_message)[:MAX_ERROR_MESSAGE],
+                "retryable": failure.cause_retryable,
+                "attempt": failure.attempt,
+                "occurred_at": utc_now(),
+            }
+        )
+
+    def add_degraded(self, step: str, error: ErrorSummary) -> None:
+        """A step that succeeded in a degraded way (e.g. registry unavailable); a rerun may do better."""
+        self.errors.append(
+            {
+                "step": step,
+                "type": error.type,
+                "message": redact(error.message)[:MAX_ERROR_MESSAGE],
+                "retryable": True,
+                "attempt": 1,
+                "occurred_at": utc_now(),
+            }
+        )
+
+    def write(self, steps: Steps, ws: Workspace, status: str, *, final: bool = False) -> str | None:
+        suffix = "final" if final else str(len(self.errors))
+        info = steps.run(
+            f"{ERROR_LOG_STEP}.{suffix}", partial(stages.update_error_log, ws), self.episode_id, status, self.errors
+        )
+        key: str | None = info["s3_error_key"]
+        return key
+
+
+def diarize_episode(
+    steps: Steps, ws: Workspace, request: DiarizeRequested, options: RunOptions | None = None
+) -> PipelineResult:
+    """Diarize one episode: transcript in, raw/enriched/audit artifacts out, a small result back."""
+    options = options or RunOptions()
+    episode = request.episode_id
+    run_log = _RunLog(episode)
+
+    try:
+        transcript = TranscriptInfo.model_validate(
+            steps.run(INSPECT_STEP, partial(stages.inspect_transcript, ws), episode, request.transcript_key)
+        )
+    except StepFailed as failure:
+        return _fail(steps, ws, run_log, failure)
+
+    diarization = _diarize(steps, ws, request, options, transcript, run_log)
+    if diarization is None:
+        return _finish_failed(steps, ws, run_log)
+
+    try:
+        identification = IdentificationInfo.model_validate(
+            steps.run(
+                IDENTIFY_STEP,
+                partial(stages.identify_speakers, ws),
+                episode,
+                diarization.s3_diarization_key,
+                diarization.digest,
+                request.podcast_id,
+            )
+        )
+        enrichment = EnrichmentInfo.model_validate(
+            steps.run(
+                ENRICH_STEP,
+                partial(stages.enrich_transcript, ws),
+                episode,
+                request.transcript_key,
+                transcript.digest,
+                diarization.s3_diarization_key,
+                diarization.digest,
+                identification.s3_audit_key,
+                identification.digest,
+            )
+        )
+    except StepFailed as failure:
+        return _fail(steps, ws, run_log, failure, diarization=diarization)
+
+    if identification.error is not None:
+        run_log.add_degraded(IDENTIFY_STEP, identification.error)
+    status: RunStatus = "partial" if run_log.errors else "completed"
+    error_key = run_log.write(steps, ws, status, final=True)
+    result = PipelineResult(
+        episode_id=episode,
+        status=status,
+        source=diarization.source,
+        s3_diarization_key=diarization.s3_diarization_key,
+        s3_enriched_key=enrichment.s3_enriched_key,
+        s3_audit_key=identification.s3_audit_key,
+        s3_error_key=error_key,
+        stats=RunStats(
+            num_segments=diarization.num_segments,
+            duration=diarization.duration,
+            num_speakers=identification.num_speakers,
+            num_words=enrichment.num_words,
+            identified_speakers=identification.identified_speakers,
+        ),
+    )
+    steps.send_event(EMIT_STEP, [{"name": DIARIZATION_COMPLETED, "data": result.to_json_dict()}])
+    return result
+
+
+def _diarize(
+    steps: Steps,
+    ws: Workspace,
+    request: DiarizeRequested,
+    options: RunOptions,
+    transcript: TranscriptInfo,
+    run_log: _RunLog,
+) -> DiarizationInfo | None:
+    """Run the chosen diarizer; on failure record why and fall back to the transcript's own speakers."""
+    chosen = resolve_diarizer(options.diarizer, ws.settings)
+    attempts = [chosen] if chosen == "deepgram" else [chosen, "deepgram"]
+    for name in attempts:
+        try:
+            if name == "pyannote":
+                from diarflow.orchestration.pyannote_flow import diarize_with_pyannote  # type: ignore[import-not-found]
+
+                info: dict[str, Any] = diarize_with_pyannote(steps, ws, request, options, transcript)
+            else:
+                info = steps.run(
+                    STEP_NAMES[name],
+                    partial(stages.diarize, ws, name),
+                    request.episode_id,
+                    request.transcript_key,
+                    transcript.digest,
+                    request.audio_url,
+                    options.hints,
+                )
+            return DiarizationInfo.model_validate(info)
+        except StepFailed as failure:
+            run_log.add(failure)
+            log.warning("diarizer %s failed (%s); falling back", name, failure.error_type)
+            if name != "deepgram":
+                run_log.write(steps, ws, "partial")
+    return None
+
+
+def _fail(
+    steps: Steps, ws: Workspace, run_log: _RunLog, failure: StepFailed, diarization: DiarizationInfo | None = None
+) -> PipelineResult:
+    run_log.add(failure)
+    return _finish_failed(steps, ws, run_log, diarization)
+
+
+def _finish_failed(
+    steps: Steps, ws: Workspace, run_log: _RunLog, diarization: DiarizationInfo | None = None
+) -> PipelineResult:
+    """Record the errors, tell the world, and return a failed result (earlier artifacts stay)."""
+    error_key = run_log.write(steps, ws, "failed", final=True)
+    last = run_log.errors[-1]
+    summary = ErrorSummary(type=last["type"], message=last["message"])
+    result = PipelineResult(
+        episode_id=run_log.episode_id,
+        status="failed",
+        source=diarization.source if diarization else None,
+        s3_diarization_key=diarization.s3_diarization_key if diarization else None,
+        s3_enriched_key=None,
+        s3_audit_key=None,
+        s3_error_key=error_key,
+        stats=RunStats(
+            num_segments=diarization.num_segments if diarization else 0,
+            duration=diarization.duration if diarization else 0.0,
+            num_speakers=diarization.num_speakers if diarization else 0,
+            num_words=0,
+            identified_speakers=0,
+        ),
+        error=summary,
+    )
+    event = {
+        "name": DIARIZATION_FAILED,
+        "data": {
+            "episode_id": run_log.episode_id,
+            "status": "failed",
+            "s3_error_key": error_key,
+            "error": summary.to_json_dict(),
+        },
+    }
+    steps.send_event(EMIT_STEP, [event])
+    return result

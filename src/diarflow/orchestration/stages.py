@@ -1,0 +1,232 @@
+"""Step bodies: read inputs by key, call domain code, write one artifact, return a small dict.
+
+Each function's first argument is the :class:`Workspace`; the rest are JSON
+values, so an engine can memoise a step by its name and arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from diarflow.adapters.diarizers.base import DiarizationJob
+from diarflow.adapters.stores import dump_json, get_json
+from diarflow.contracts import (
+    SCHEMA_VERSION,
+    AuditArtifact,
+    DiarizationInfo,
+    EnrichmentInfo,
+    ErrorLogInfo,
+    ErrorRecord,
+    IdentificationInfo,
+    Thresholds,
+    TranscriptInfo,
+    keys,
+    utc_now,
+)
+from diarflow.domain.alignment import align_words
+from diarflow.domain.clusters import Cluster, cluster_turns
+from diarflow.domain.enrichment import enriched_words
+from diarflow.errors import InvalidDiarization
+from diarflow.orchestration.diarizers import build_diarizer
+from diarflow.orchestration.workspace import Workspace, digest
+
+log = logging.getLogger(__name__)
+
+
+def inspect_transcript(ws: Workspace, episode_id: str, transcript_key: str) -> dict[str, Any]:
+    """``inspect-transcript-v1``: the stored transcript parses; its size and content digest."""
+    keys.transcript_key(episode_id)  # validates the id before any I/O
+    transcript, content_digest = ws.read_transcript(transcript_key)
+    return TranscriptInfo(
+        transcript_key=transcript_key,
+        digest=content_digest,
+        num_words=len(transcript),
+        num_utterances=len(transcript.utterances),
+        duration=transcript.duration,
+        has_speakers=transcript.has_speakers,
+    ).to_json_dict()
+
+
+def diarize(
+    ws: Workspace,
+    diarizer_name: str,
+    episode_id: str,
+    transcript_key: str,
+    transcript_digest: str,
+    audio: str | None,
+    hints: dict[str, int | None],
+) -> dict[str, Any]:
+    """``local-diarize-v1`` / ``deepgram-fallback-v1``: run a diarizer and write the raw diarization."""
+    diarizer = build_diarizer(diarizer_name, ws.settings)
+    transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
+    job = DiarizationJob(
+        episode_id=episode_id,
+        audio=audio,
+        transcript=transcript,
+        num_speakers=hints.get("num_speakers"),
+        min_speakers=hints.get("min_speakers"),
+        max_speakers=hints.get("max_speakers"),
+    )
+    output = diarizer.diarize(job)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "episode_id": episode_id,
+        "source": diarizer.source,
+        "model": output.model,
+        "job_id": output.job_id,
+        "created_at": utc_now(),
+        "segments": output.turns.to_segments(),
+        "exclusive_segments": output.exclusive.to_segments() if output.exclusive is not None else None,
+        "warnings": list(output.warnings),
+    }
+    return write_diarization(
+        ws, episode_id, document, num_speakers=output.turns.num_speakers, speech_time=output.turns.speech_time
+    )
+
+
+def write_diarization(
+    ws: Workspace, episode_id: str, document: dict[str, Any], *, num_speakers: int, speech_time: float
+) -> dict[str, Any]:
+    """Write a raw diarization artifact and describe it; shared by every diarization source."""
+    key = keys.diarization_key(episode_id)
+    data = dump_json(document)
+    ws.store.put_bytes(key, data, content_type="application/json")
+    content_digest = digest(data)
+    ws.memo[("diarization", key + content_digest)] = document
+    return DiarizationInfo(
+        s3_diarization_key=key,
+        source=document["source"],
+        digest=content_digest,
+        num_segments=len(document["segments"]),
+        num_speakers=num_speakers,
+        duration=round(speech_time, 3),
+    ).to_json_dict()
+
+
+def identify_speakers(
+    ws: Workspace, episode_id: str, diarization_key: str, diarization_digest: str, podcast_id: str | None
+) -> dict[str, Any]:
+    """``identify-speakers-v1``: cluster the turns, name them from the registry, write the audit."""
+    turns, _, document = ws.read_turns(diarization_key, diarization_digest)
+    if "segments" not in document:
+        raise InvalidDiarization(f"{diarization_key}:segments", "is missing")
+    clusters = cluster_turns(turns)
+    registry_status = "not_configured" if podcast_id is None else _registry_status(ws, podcast_id)
+    audit = AuditArtifact(
+        episode_id=episode_id,
+        created_at=utc_now(),
+        source=document["source"],
+        clusters=[_cluster_summary(cluster) for cluster in clusters],
+        total_segments=len(turns),
+        near_misses=[],
+        thresholds=Thresholds(
+            near_miss_margin=ws.settings.near_miss_margin,
+            gap_tolerance=ws.settings.gap_tolerance,
+            fallback_confidence=ws.settings.fallback_confidence,
+        ),
+        registry_status=registry_status,
+    )
+    key = keys.audit_key(episode_id)
+    data = dump_json(audit.to_json_dict())
+    ws.store.put_bytes(key, data, content_type="application/json")
+    return IdentificationInfo(
+        s3_audit_key=key,
+        digest=digest(data),
+        num_speakers=len(clusters),
+        identified_speakers=sum(1 for c in audit.clusters if c.mapped_to is not None),
+        registry_status=registry_status,
+    ).to_json_dict()
+
+
+def _registry_status(ws: Workspace, podcast_id: str) -> str:
+    prefix = keys.voiceprints_prefix(podcast_id)
+    return "ok" if next(iter(ws.store.list(prefix)), None) is not None else "empty"
+
+
+def _cluster_summary(cluster: Cluster) -> dict[str, Any]:
+    rep = cluster.representative
+    return {
+        "speakerKey": cluster.speaker_key,
+        "label": cluster.label,
+        "duration": round(cluster.duration, 3),
+        "segmentsCount": cluster.segments_count,
+        "mappedTo": None,
+        "referenceId": None,
+        "confidence": None,
+        "diarizationConfidence": cluster.confidence,
+        "representative": {"start": rep.start, "end": rep.end, "confidence": rep.confidence, "clipKey": None},
+    }
+
+
+def enrich_transcript(
+    ws: Workspace,
+    episode_id: str,
+    transcript_key: str,
+    transcript_digest: str,
+    diarization_key: str,
+    diarization_digest: str,
+    audit_key: str,
+    audit_digest: str,
+) -> dict[str, Any]:
+    """``enrich-transcript-v1``: attribute every word to a speaker and write the enriched transcript."""
+    transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
+    turns, _, document = ws.read_turns(diarization_key, diarization_digest, exclusive=True)
+    audit = AuditArtifact.model_validate(get_json(ws.store, audit_key))
+    by_key = {cluster.speaker_key: cluster for cluster in audit.clusters}
+    missing = [name for name in turns.speaker_names if name not in by_key]
+    if missing:
+        raise InvalidDiarization(
+            audit_key, f"has no cluster for diarization speaker {missing[0]!r}: rerun identification"
+        )
+
+    ordered = [by_key[name] for name in turns.speaker_names]
+    display = [c.mapped_to or c.label for c in ordered]
+    confidences = np.array([np.nan if c.diarization_confidence is None else c.diarization_confidence for c in ordered])
+    alignment = align_words(
+        transcript.starts,
+        transcript.ends,
+        turns,
+        confidences,
+        gap_tolerance=ws.settings.gap_tolerance,
+        near_miss_margin=ws.settings.near_miss_margin,
+    )
+    source = document["source"]
+    enriched = {
+        "schema_version": SCHEMA_VERSION,
+        "episode_id": episode_id,
+        "source": source,
+        "created_at": utc_now(),
+        "speakers": [
+            {
+                "diar_speaker": c.speaker_key,
+                "label": c.label,
+                "speaker": c.mapped_to or c.label,
+                "identified": c.mapped_to is not None,
+            }
+            for c in audit.clusters
+        ],
+        "words": enriched_words(
+            transcript, alignment, display_names=display, diar_speakers=list(turns.speaker_names), source=source
+        ),
+    }
+    key = keys.enriched_key(episode_id)
+    data = dump_json(enriched)
+    ws.store.put_bytes(key, data, content_type="application/json")
+    return EnrichmentInfo(
+        s3_enriched_key=key, digest=digest(data), num_words=len(transcript), unattributed_words=alignment.unattributed
+    ).to_json_dict()
+
+
+def update_error_log(ws: Workspace, episode_id: str, status: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """``update-error-log-v1``: write this run's errors, or remove a stale log when there are none."""
+    key = keys.error_key(episode_id)
+    if not errors:
+        ws.store.delete(key)
+        return {"s3_error_key": None, "num_errors": 0}
+    records = [ErrorRecord.model_validate(error).to_json_dict() for error in errors]
+    artifact = {"schema_version": SCHEMA_VERSION, "episode_id": episode_id, "status": status, "errors": records}
+    ws.store.put_bytes(key, dump_json(artifact), content_type="application/json")
+    return ErrorLogInfo(s3_error_key=key, num_errors=len(records)).to_json_dict()

@@ -1,0 +1,68 @@
+"""What step bodies need besides their arguments: the store, settings and a per-run memo."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from diarflow.adapters.stores import ObjectStore, get_json
+from diarflow.config import Settings
+from diarflow.domain.transcript import Transcript, parse_transcript
+from diarflow.domain.turns import Turns
+from diarflow.errors import InvalidTranscript
+
+
+def digest(data: bytes) -> str:
+    """A short content hash: downstream steps take it as an argument, so a changed input reruns them."""
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+@dataclass
+class Workspace:
+    """Services shared by the steps of one engine; cheap to build per run or per request.
+
+    ``memo`` caches parsed inputs by key and content digest so that steps run
+    in the same process (the local runner) parse a 24 MB transcript once.
+    """
+
+    store: ObjectStore
+    settings: Settings = field(default_factory=Settings)
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def read_transcript(self, key: str, expected_digest: str | None = None) -> tuple[Transcript, str]:
+        """Parse the transcript at ``key``; the digest names the exact bytes parsed."""
+        if expected_digest is not None and ("transcript", key + expected_digest) in self.memo:
+            return self.memo[("transcript", key + expected_digest)], expected_digest
+        data = self.store.get_bytes(key)
+        limit = self.settings.max_transcript_bytes
+        if len(data) > limit:
+            raise InvalidTranscript(
+                "transcript", f"is {len(data):,} bytes, over the {limit:,}-byte limit (DIARFLOW_MAX_TRANSCRIPT_BYTES)"
+            )
+        content_digest = digest(data)
+        transcript = parse_transcript(data)
+        self.memo[("transcript", key + content_digest)] = transcript
+        return transcript, content_digest
+
+    def remember_transcript(self, key: str, data: bytes, transcript: Transcript) -> None:
+        """Seed the memo with a transcript already parsed (e.g. validated by the CLI)."""
+        self.memo[("transcript", key + digest(data))] = transcript
+
+    def read_turns(
+        self, key: str, expected_digest: str, *, exclusive: bool = False
+    ) -> tuple[Turns, str, dict[str, Any]]:
+        """The raw diarization at ``key`` as turns (or its exclusive turns when present and asked for)."""
+        memo_key = ("diarization", key + expected_digest)
+        if memo_key not in self.memo:
+            document = get_json(self.store, key)
+            if not isinstance(document, dict):
+                from diarflow.errors import InvalidDiarization
+
+                raise InvalidDiarization(key, "must be a JSON object")
+            self.memo[memo_key] = document
+        document = self.memo[memo_key]
+        segments = document.get("exclusive_segments") if exclusive else None
+        if segments:
+            return Turns.from_segments(segments, path=f"{key}:exclusive_segments"), "exclusive", document
+        return Turns.from_segments(document.get("segments") or [], path=f"{key}:segments"), "segments", document
