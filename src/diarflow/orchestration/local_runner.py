@@ -101,9 +101,14 @@ class LocalRunner:
         began = time.perf_counter()
         result = self._attempt(name, fn, args)
         try:
-            put_json(
-                self.store, key, {"step": name, "fingerprint": expected, "finished_at": utc_now(), "result": result}
-            )
+            record = {
+                "step": name,
+                "fingerprint": expected,
+                "finished_at": utc_now(),
+                "result": result,
+                "versions": self._versions(result),
+            }
+            put_json(self.store, key, record)
         except DiarflowError as exc:
             failure = StepFailed(name, exc.type_name, exc.message, retryable=exc.retryable, attempt=1)
             self.observer.step_failed(name, failure)
@@ -156,6 +161,9 @@ class LocalRunner:
             raise failure
         raise AssertionError("unreachable: the loop returns or raises")
 
+    def _versions(self, result: StepResult) -> dict[str, str | None]:
+        return {key: self.store.version(key) for key in _artifact_keys(result)}
+
     def _checkpoint(self, key: str, expected: str) -> StepResult | None:
         try:
             if not self.store.exists(key):
@@ -171,11 +179,19 @@ class LocalRunner:
         ):
             return None
         result: StepResult = record["result"]
-        # An artifact removed since (by hand, or a cleanup) means the step must run again.
-        artifacts = [v for k, v in result.items() if k.startswith("s3_") and k.endswith("_key") and isinstance(v, str)]
-        if not all(self.store.exists(artifact) for artifact in artifacts):
+        # An input or artifact changed or removed since (by hand, another run) means the step must run again.
+        if record.get("versions") != self._versions(result):
             return None
         return result
+
+
+def _artifact_keys(result: StepResult) -> list[str]:
+    """Store keys a step result names: its inputs (``transcript_key``) and artifacts (``s3_*_key``)."""
+    return sorted(
+        value
+        for name, value in result.items()
+        if isinstance(value, str) and (name == "transcript_key" or (name.startswith("s3_") and name.endswith("_key")))
+    )
 
 
 def _log_events(events: list[Event]) -> None:

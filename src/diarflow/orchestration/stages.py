@@ -29,7 +29,7 @@ from diarflow.contracts import (
 from diarflow.domain.alignment import align_words
 from diarflow.domain.clusters import Cluster, cluster_turns
 from diarflow.domain.enrichment import enriched_words
-from diarflow.errors import InvalidDiarization
+from diarflow.errors import DiarizerUnavailable, InvalidDiarization
 from diarflow.orchestration.diarizers import build_diarizer
 from diarflow.orchestration.workspace import Workspace, digest
 
@@ -60,6 +60,8 @@ def diarize(
     hints: dict[str, int | None],
 ) -> dict[str, Any]:
     """``local-diarize-v1`` / ``deepgram-fallback-v1``: run a diarizer and write the raw diarization."""
+    if diarizer_name != "deepgram" and not audio:
+        raise DiarizerUnavailable(f"the {diarizer_name} diarizer needs the episode audio: pass --audio or audio_url")
     diarizer = build_diarizer(diarizer_name, ws.settings)
     transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
     job = DiarizationJob(

@@ -1,0 +1,5 @@
+"""``python -m diarflow`` runs the CLI."""
+
+from diarflow.cli import main
+
+main()

@@ -1,0 +1,180 @@
+"""The command line as a user runs it: a real process, stdout for JSON, stderr for the rest, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from diarflow.adapters.stores import LocalStore, get_json
+from diarflow.contracts import MAX_RESULT_BYTES, PipelineResult, keys
+from tests.episodes import SPEC_TURNS, transcript_from_turns
+
+
+def diarflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DIARFLOW_", "PYANNOTEAI_", "DEEPGRAM_"))}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "diarflow", *args], capture_output=True, text=True, env=environment, timeout=300
+    )
+
+
+@pytest.fixture
+def transcript_file(tmp_path: Path) -> Path:
+    path = tmp_path / "episode.json"
+    path.write_bytes(orjson.dumps(transcript_from_turns(SPEC_TURNS)))
+    return path
+
+
+def test_run_prints_only_the_result_json_on_stdout(tmp_path: Path, transcript_file: Path) -> None:
+    store = tmp_path / "store"
+    done = diarflow(
+        "run",
+        "--episode-id",
+        "E1",
+        "--transcript",
+        str(transcript_file),
+        "--store",
+        str(store),
+        "--diarizer",
+        "deepgram",
+    )
+    assert done.returncode == 0, done.stderr
+    result = PipelineResult.model_validate_json(done.stdout)
+    assert result.status == "completed"
+    assert result.stats.num_segments == 3
+    assert len(done.stdout.encode()) < MAX_RESULT_BYTES
+    assert "enrich-transcript-v1" in done.stderr  # progress goes to stderr
+    assert LocalStore(store).exists(keys.enriched_key("E1"))
+
+
+def test_store_comes_from_the_environment(tmp_path: Path, transcript_file: Path) -> None:
+    store = tmp_path / "from-env"
+    done = diarflow(
+        "run",
+        "--episode-id",
+        "E2",
+        "--transcript",
+        str(transcript_file),
+        "-q",
+        env={"DIARFLOW_STORE": f"file://{store}", "DIARFLOW_DIARIZER": "deepgram"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert LocalStore(store).exists(keys.audit_key("E2"))
+
+
+def test_invalid_transcript_exits_2_names_the_field_and_changes_nothing_else(
+    tmp_path: Path, transcript_file: Path
+) -> None:
+    store_dir = tmp_path / "store"
+    assert (
+        diarflow(
+            "run",
+            "--episode-id",
+            "E3",
+            "--transcript",
+            str(transcript_file),
+            "--store",
+            str(store_dir),
+            "--diarizer",
+            "deepgram",
+        ).returncode
+        == 0
+    )
+    store = LocalStore(store_dir)
+    before = {key: store.get_bytes(key) for key in store.list("") if not key.endswith(".error.json")}
+
+    document: dict[str, Any] = orjson.loads(transcript_file.read_bytes())
+    document["results"]["channels"][0]["alternatives"][0]["words"][5]["end"] = "soon"
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(orjson.dumps(document))
+    done = diarflow("run", "--episode-id", "E3", "--transcript", str(bad), "--store", str(store_dir))
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert 'results.channels[0].alternatives[0].words[5].end: must be a number, got "soon"' in done.stderr
+    assert "Traceback" not in done.stderr
+    error = get_json(store, keys.error_key("E3"))
+    assert error["status"] == "failed"
+    assert error["errors"][0]["type"] == "InvalidTranscript"
+    after = {key: store.get_bytes(key) for key in store.list("") if not key.endswith(".error.json")}
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--episode-id", "../etc", "--transcript", "x.json"], "--episode-id: '../etc' is not a valid id"),
+        (
+            ["run", "--episode-id", "E4", "--transcript", "/no/such/file.json"],
+            "--transcript: /no/such/file.json does not exist",
+        ),
+        (["run", "--episode-id", "E4"], "--transcript is required"),
+        (["run", "--episode-id", "E4", "--transcript", "x", "--store", "ftp://host/x"], "unsupported store URL scheme"),
+    ],
+)
+def test_bad_usage_exits_2_with_a_message_and_no_traceback(tmp_path: Path, args: list[str], message: str) -> None:
+    if "--store" not in args:
+        args = [*args, "--store", str(tmp_path / "store")]
+    done = diarflow(*args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_configuration_names_the_variable(tmp_path: Path, transcript_file: Path) -> None:
+    done = diarflow(
+        "run",
+        "--episode-id",
+        "E5",
+        "--transcript",
+        str(transcript_file),
+        "--store",
+        str(tmp_path),
+        env={"DIARFLOW_NEAR_MISS_MARGIN": "lots"},
+    )
+    assert done.returncode == 2
+    assert "DIARFLOW_NEAR_MISS_MARGIN: must be a number, got 'lots'" in done.stderr
+
+
+def test_a_run_failing_on_its_input_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "nospeakers.json"
+    path.write_bytes(orjson.dumps({"words": [{"start": 0, "end": 1, "word": "hi"}]}))
+    done = diarflow(
+        "run", "--episode-id", "E6", "--transcript", str(path), "--store", str(tmp_path / "s"), "--diarizer", "deepgram"
+    )
+    # The transcript itself is valid; the fallback cannot diarize it: an invalid-input failure.
+    assert done.returncode == 2
+    result = PipelineResult.model_validate_json(done.stdout)
+    assert result.status == "failed"
+    assert result.s3_error_key == "diarization/E6.error.json"
+
+
+def test_show_prints_speakers_talk_time_and_words(tmp_path: Path, transcript_file: Path) -> None:
+    store = str(tmp_path / "store")
+    diarflow(
+        "run", "--episode-id", "E7", "--transcript", str(transcript_file), "--store", store, "--diarizer", "deepgram"
+    )
+    done = diarflow("show", "E7", "--store", store)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "SPEAKER_" in line]
+    assert len(lines) == 2
+    assert "A" in lines[0]
+    assert "0:06" in lines[0]
+    assert "8" in lines[0]
+    assert "B" in lines[1]
+    assert "0:02" in lines[1]
+    assert "4" in lines[1]
+    assert "deepgram_fallback" in done.stdout
+
+
+def test_show_of_an_unknown_episode_says_what_to_do(tmp_path: Path) -> None:
+    done = diarflow("show", "NOPE", "--store", str(tmp_path))
+    assert done.returncode == 1
+    assert "run `diarflow run` first" in done.stderr

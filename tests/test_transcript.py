@@ -1,0 +1,163 @@
+"""The transcript reader: both forms, and an error naming the path for every defect."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from diarflow.domain.transcript import DEEPGRAM_WORDS_PATH, parse_transcript, read_transcript
+from diarflow.errors import InvalidTranscript
+from diarflow.samples.synthetic import synthetic_deepgram
+
+
+@pytest.fixture
+def deepgram() -> dict[str, Any]:
+    return synthetic_deepgram(num_words=40, num_turns=6, num_speakers=2, seed=3)
+
+
+def words_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    words: list[dict[str, Any]] = document["results"]["channels"][0]["alternatives"][0]["words"]
+    return words
+
+
+def test_reads_deepgram_columns_and_prefers_punctuated_words(deepgram: dict[str, Any]) -> None:
+    transcript = read_transcript(deepgram)
+    words = words_of(deepgram)
+    assert len(transcript) == 40
+    assert transcript.form == "deepgram"
+    np.testing.assert_array_equal(transcript.starts, [w["start"] for w in words])
+    np.testing.assert_array_equal(transcript.ends, [w["end"] for w in words])
+    assert transcript.texts == [w["punctuated_word"] for w in words]
+    assert transcript.speakers.tolist() == [w["speaker"] for w in words]
+    assert transcript.speaker_confidences.tolist() == [w["speaker_confidence"] for w in words]
+    assert len(transcript.utterances) == 6
+    assert transcript.duration == deepgram["metadata"]["duration"]
+    assert transcript.has_speakers
+
+
+def test_reads_plain_words_with_string_speakers() -> None:
+    transcript = parse_transcript(
+        orjson.dumps(
+            {
+                "words": [
+                    {"start": 0, "end": 0.5, "word": "hi", "speaker": "host"},
+                    {"start": 0.5, "end": 1.0, "word": "there", "speaker": "guest"},
+                    {"start": 1.0, "end": 1.2, "word": "ok"},
+                ]
+            }
+        )
+    )
+    assert transcript.form == "plain"
+    assert transcript.speaker_names == ("host", "guest")
+    assert transcript.speakers.tolist() == [0, 1, -1]
+    assert transcript.texts == ["hi", "there", "ok"]
+    assert np.isnan(transcript.speaker_confidences).all()
+    assert transcript.duration == 1.2
+
+
+def test_plain_words_without_speakers_have_none() -> None:
+    transcript = read_transcript({"words": [{"start": 0, "end": 1, "word": "a"}]})
+    assert not transcript.has_speakers
+
+
+def _break(document: dict[str, Any], index: int, field: str, value: Any) -> dict[str, Any]:
+    broken = copy.deepcopy(document)
+    word = words_of(broken)[index]
+    if value is _MISSING:
+        del word[field]
+    else:
+        word[field] = value
+    return broken
+
+
+_MISSING = object()
+
+
+@pytest.mark.parametrize(
+    ("index", "field", "value", "expected"),
+    [
+        (17, "end", 0.0, "words[17].end: 0.0 is before start"),
+        (3, "start", _MISSING, "words[3].start: is missing"),
+        (4, "start", "1.5", 'words[4].start: must be a number, got "1.5"'),
+        (5, "end", -1, "words[5].end: must be a finite, non-negative time, got -1"),
+        (6, "end", True, "words[6].end: must be a number, got true"),
+        (7, "end", None, "words[7].end: must be a number, got null"),
+        (8, "word", _MISSING, "words[8].word: is missing"),
+        (9, "word", 12, "words[9].word: must be a string, got 12"),
+        (10, "punctuated_word", ["x"], "words[10].punctuated_word: must be a string"),
+        (11, "speaker", "A", 'words[11].speaker: must be an integer, got "A"'),
+        (12, "speaker", -2, "words[12].speaker: must be a non-negative integer, got -2"),
+        (13, "speaker_confidence", 1.5, "words[13].speaker_confidence: must be between 0 and 1, got 1.5"),
+        (14, "speaker_confidence", "high", "words[14].speaker_confidence: must be a number"),
+        (15, "start", 1e400, "words[15].start: must be a finite, non-negative time"),
+    ],
+)
+def test_every_word_defect_names_its_path(
+    deepgram: dict[str, Any], index: int, field: str, value: Any, expected: str
+) -> None:
+    document = _break(deepgram, index, field, value)
+    with pytest.raises(InvalidTranscript) as caught:
+        read_transcript(document)
+    assert str(caught.value).startswith(DEEPGRAM_WORDS_PATH.rsplit(".", 1)[0])
+    assert expected in str(caught.value)
+
+
+def test_end_before_start_message_matches_the_documented_example(deepgram: dict[str, Any]) -> None:
+    document = copy.deepcopy(deepgram)
+    words_of(document)[17].update(start=9.0, end=8.0)
+    with pytest.raises(
+        InvalidTranscript,
+        match=r"^results\.channels\[0\]\.alternatives\[0\]\.words\[17\]\.end: 8\.0 is before start 9\.0$",
+    ):
+        read_transcript(document)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (b"{not json", "transcript: is not valid JSON"),
+        (b'{"a": NaN}', "transcript: is not valid JSON"),
+        (b"[]", "transcript: must be a JSON object, got an array"),
+        (b"{}", "transcript: is neither a Deepgram response"),
+        (b'{"results": []}', "results: must be an object, got an array"),
+        (b'{"results": {}}', "results.channels: is missing"),
+        (b'{"results": {"channels": []}}', "results.channels: is empty"),
+        (b'{"results": {"channels": [{"alternatives": []}]}}', "results.channels[0].alternatives: is empty"),
+        (
+            b'{"results": {"channels": [{"alternatives": [{}]}]}}',
+            "results.channels[0].alternatives[0].words: is missing",
+        ),
+        (b'{"results": {"channels": [{"alternatives": [{"words": []}]}]}}', "words: has no words at all"),
+        (
+            b'{"results": {"channels": [{"alternatives": [{"words": [3]}]}]}}',
+            "words[0]: must be an object, got a number",
+        ),
+        (b'{"words": {}}', "words: must be an array, got an object"),
+        (b'{"words": []}', "words: has no words at all"),
+    ],
+)
+def test_structural_defects_name_the_field(data: bytes, field: str) -> None:
+    with pytest.raises(InvalidTranscript) as caught:
+        parse_transcript(data)
+    assert field in str(caught.value)
+
+
+def test_utterance_defects_name_their_path(deepgram: dict[str, Any]) -> None:
+    document = copy.deepcopy(deepgram)
+    document["results"]["utterances"][2]["end"] = 0.0
+    with pytest.raises(InvalidTranscript, match=r"^results\.utterances\[2\]\.end: 0\.0 is before start"):
+        read_transcript(document)
+    document = copy.deepcopy(deepgram)
+    document["results"]["utterances"][1]["speaker"] = "x"
+    with pytest.raises(InvalidTranscript, match=r"^results\.utterances\[1\]\.speaker: must be a non-negative integer"):
+        read_transcript(document)
+
+
+def test_bad_metadata_duration_is_named(deepgram: dict[str, Any]) -> None:
+    deepgram["metadata"]["duration"] = "long"
+    with pytest.raises(InvalidTranscript, match=r"^metadata\.duration: must be a non-negative number"):
+        read_transcript(deepgram)
