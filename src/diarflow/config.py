@@ -109,6 +109,16 @@ def _log_level(name: str, raw: str) -> str:
     return level
 
 
+def _http_url(name: str, raw: str) -> str:
+    if not raw.startswith(("https://", "http://")) or len(raw) < 10:
+        raise InvalidConfig(name, f"must be an http(s):// URL, got {raw[:80]!r}")
+    return raw.rstrip("/")
+
+
+def _optional_http_url(name: str, raw: str) -> str | None:
+    return _http_url(name, raw) if raw else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of diarflow's settings; build with :meth:`from_env`."""
@@ -123,6 +133,27 @@ class Settings:
     max_transcript_bytes: int = _env("DIARFLOW_MAX_TRANSCRIPT_BYTES", 512 * 1024 * 1024, _int_in(1, 2**40))
     log_level: str = _env("DIARFLOW_LOG_LEVEL", "WARNING", _log_level)
     audit_clips: bool = _env("DIARFLOW_AUDIT_CLIPS", False, _bool)
+    # Remote APIs (pyannoteAI, Deepgram): keys as Secret, so they never show in repr or logs.
+    pyannote_api_key: Secret | None = _env("PYANNOTEAI_API_KEY", None, _secret)
+    pyannote_api_url: str = _env("PYANNOTEAI_API_URL", "https://api.pyannote.ai", _http_url)
+    pyannote_webhook_secret: Secret | None = _env("PYANNOTEAI_WEBHOOK_SECRET", None, _secret)
+    pyannote_model: str = _env("PYANNOTEAI_MODEL", "precision-2", _text)
+    pyannote_timeout: float = _env("PYANNOTEAI_TIMEOUT", 30.0, _float_in(0.01, 3600))
+    """Seconds to wait for each pyannoteAI answer (uploads get ten times as long)."""
+    pyannote_poll_interval: float = _env("PYANNOTEAI_POLL_INTERVAL", 10.0, _float_in(0.001, 3600))
+    """First wait between job polls; it grows 1.5x per poll up to 5 minutes."""
+    pyannote_max_wait: float = _env("PYANNOTEAI_MAX_WAIT", 4 * 3600.0, _float_in(0.01, 7 * 24 * 3600))
+    """Give up on a job (and fall back) after this many seconds of waiting."""
+    public_url: str | None = _env("DIARFLOW_PUBLIC_URL", None, _optional_http_url)
+    """Where pyannoteAI can reach this service; set, jobs carry the webhook {url}/webhooks/pyannote."""
+    deepgram_api_key: Secret | None = _env("DEEPGRAM_API_KEY", None, _secret)
+    deepgram_api_url: str = _env("DEEPGRAM_API_URL", "https://api.deepgram.com", _http_url)
+    deepgram_timeout: float = _env("DEEPGRAM_TIMEOUT", 600.0, _float_in(0.01, 24 * 3600))
+    """Seconds to wait for a transcript: Deepgram answers once the whole file is done."""
+    http_attempts: int = _env("DIARFLOW_HTTP_ATTEMPTS", 5, _int_in(1, 20))
+    """Tries per remote API request (connection errors, 429, 5xx), the first included."""
+    http_backoff: float = _env("DIARFLOW_HTTP_BACKOFF", 0.5, _float_in(0, 60))
+    """Base of the exponential backoff between those tries, in seconds (jittered)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
