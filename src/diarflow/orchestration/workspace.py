@@ -41,6 +41,9 @@ class Workspace:
                 "transcript", f"is {len(data):,} bytes, over the {limit:,}-byte limit (DIARFLOW_MAX_TRANSCRIPT_BYTES)"
             )
         content_digest = digest(data)
+        cached = self.memo.get(("transcript", key + content_digest))
+        if cached is not None:
+            return cached, content_digest
         transcript = parse_transcript(data)
         self.memo[("transcript", key + content_digest)] = transcript
         return transcript, content_digest
