@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
@@ -102,6 +103,12 @@ def _diarizer(name: str, raw: str) -> DiarizerChoice:
     return raw  # mypy narrows it by the membership test above
 
 
+def _app_id(name: str, raw: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", raw) is None:
+        raise InvalidConfig(name, f"must be 1-64 ASCII letters, digits, '_' or '-', got {raw!r}")
+    return raw
+
+
 def _log_level(name: str, raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -154,6 +161,16 @@ class Settings:
     """Tries per remote API request (connection errors, 429, 5xx), the first included."""
     http_backoff: float = _env("DIARFLOW_HTTP_BACKOFF", 0.5, _float_in(0, 60))
     """Base of the exponential backoff between those tries, in seconds (jittered)."""
+    # Inngest functions (``diarflow serve``); the SDK reads the INNGEST_* variables itself.
+    app_id: str = _env("DIARFLOW_APP_ID", "diarflow", _app_id)
+    """Inngest app id; function ids are ``<app_id>-transcribe-episode`` and ``<app_id>-diarize-episode``."""
+    concurrency_per_podcast: int = _env("DIARFLOW_CONCURRENCY_PER_PODCAST", 4, _int_in(1, 10_000))
+    """Runs of each function at once for one podcast (key ``event.data.podcast_id``)."""
+    throttle_per_minute: int = _env("DIARFLOW_THROTTLE_PER_MINUTE", 20, _int_in(0, 10_000))
+    """diarize-episode starts per minute while pyannoteAI may be called (about 4 API requests a run
+    against its 100/minute limit); 0 disables the throttle."""
+    function_retries: int = _env("DIARFLOW_FUNCTION_RETRIES", 4, _int_in(0, 20))
+    """Inngest retries per step after the first attempt (Inngest's default is 4)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
