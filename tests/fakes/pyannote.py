@@ -81,6 +81,8 @@ class FakePyannote:
     job_statuses: list[str] = field(default_factory=lambda: ["pending", "running", "succeeded"])
     job_error: str = "Could not load audio"
     webhook_delay: float = 0.05
+    expire_after_polls: dict[str, int] = field(default_factory=dict)
+    """job id -> number of GETs after which the job answers 404, as when its output was deleted."""
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
@@ -104,6 +106,11 @@ class FakePyannote:
     def url(self) -> str:
         assert self._server is not None, "start the fake with `with FakePyannote() as fake:`"
         return self._server.url
+
+    @staticmethod
+    def job_id(n: int) -> str:
+        """The id of the ``n``-th job this fake creates (1-based): ids are deterministic."""
+        return str(uuid.UUID(int=n))
 
     # -- scripting --
 
@@ -218,6 +225,8 @@ class FakePyannote:
 
     def _get_job(self, job_id: str) -> Response:
         job = self.jobs.get(job_id)
+        if job is not None and job.polls >= self.expire_after_polls.get(job_id, 1 << 30):
+            job.expired = job.expired or "404"
         if job is None or job.expired == "404":
             return Response.json({"message": "Job not found", "requestId": str(uuid.uuid4())}, 404)
         status = job.status

@@ -22,6 +22,7 @@ import email.utils
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,8 +33,29 @@ import httpx
 import orjson
 
 from diarflow.errors import DiarflowError, RemoteServiceError, RemoteServiceUnavailable
+from diarflow.redaction import redact
 
 logger = logging.getLogger(__name__)
+
+_URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']+")
+
+
+class _HttpxLogFilter(logging.Filter):
+    """httpx logs each request's full URL at INFO: drop query strings (pre-signed URLs keep credentials there)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(_URL_QUERY.sub(r"\1?***", message))
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+# Installed once on import: whoever configures logging (CLI, service, tests) gets clean httpx records.
+for _name in ("httpx", "httpcore"):
+    _target = logging.getLogger(_name)
+    if not any(isinstance(f, _HttpxLogFilter) for f in _target.filters):
+        _target.addFilter(_HttpxLogFilter())
 
 #: Statuses worth repeating: the server is overloaded, rate-limiting or broken for now.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

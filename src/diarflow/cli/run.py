@@ -108,9 +108,15 @@ def _run(
         transcript_key = ingest_transcript(ws, episode_id, data)
     else:
         transcript_key = keys.transcript_key(episode_id)
-        if not store.exists(transcript_key):
+        if not store.exists(transcript_key) and audio and settings.deepgram_api_key is not None:
+            from diarflow.cli.transcribe import transcribe_into_store  # Deepgram first, then diarize
+
+            observer = None if quiet else ConsoleObserver(stderr_console())
+            transcribe_into_store(ws, episode_id, audio, podcast_id, force=force, observer=observer)
+        elif not store.exists(transcript_key):
             fail(
-                f"--transcript is required: no transcript stored at {transcript_key} in {store.url}",
+                f"--transcript is required: no transcript stored at {transcript_key} in {store.url} "
+                "(or set DEEPGRAM_API_KEY and pass --audio to transcribe first)",
                 EXIT_USAGE,
             )
     request = parse_event_data(

@@ -184,7 +184,7 @@ def _diarize(
     for name in attempts:
         try:
             if name == "pyannote":
-                from diarflow.orchestration.pyannote_flow import diarize_with_pyannote  # type: ignore[import-not-found]
+                from diarflow.orchestration.pyannote_flow import diarize_with_pyannote
 
                 info: dict[str, Any] = diarize_with_pyannote(steps, ws, request, options, transcript)
             else:

@@ -1,0 +1,85 @@
+"""``diarflow transcribe``: Deepgram transcription of one episode into the store."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from diarflow.cli._common import EXIT_OK, StoreOption, configure_logging, reported_errors, stderr_console
+
+if TYPE_CHECKING:
+    from diarflow.orchestration import StepObserver, Workspace
+
+
+def register(app: typer.Typer) -> None:
+    app.command("transcribe")(transcribe)
+
+
+def transcribe(
+    episode_id: Annotated[str, typer.Option("--episode-id", help="Episode id: 1-128 of A-Z a-z 0-9 _ -.")],
+    audio: Annotated[str, typer.Option("--audio", help="Episode audio: a local path or an http(s) URL.")],
+    podcast_id: Annotated[str | None, typer.Option("--podcast-id", help="Podcast id, carried in the event.")] = None,
+    store: StoreOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Transcribe again even if this audio was done.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> None:
+    """Transcribe with Deepgram (nova-3, diarize, utterances) to transcripts/<id>/deepgram.json.
+
+    Prints {episode_id, transcript_key, stats: {words, duration}} on stdout.
+    Needs DEEPGRAM_API_KEY. Exit codes: 0 done, 1 failed, 2 bad usage or invalid input.
+    """
+    with reported_errors():
+        from diarflow.adapters.stores import open_store
+        from diarflow.config import Settings
+        from diarflow.orchestration import Workspace
+
+        settings = Settings.from_env(store=store)
+        configure_logging(settings.log_level)
+        ws = Workspace(store=open_store(settings.store), settings=settings)
+        observer = None if quiet else _observer()
+        result = transcribe_into_store(ws, episode_id, audio, podcast_id, force=force, observer=observer)
+    sys.stdout.write(_json(result) + "\n")
+    raise typer.Exit(EXIT_OK)
+
+
+def transcribe_into_store(
+    ws: Workspace,
+    episode_id: str,
+    audio: str,
+    podcast_id: str | None = None,
+    *,
+    force: bool = False,
+    observer: StepObserver | None = None,
+) -> dict[str, Any]:
+    """Run ``transcribe-deepgram-v1`` with the local engine (checkpointed like every step)."""
+    from diarflow.contracts import TranscribeRequested, parse_event_data, validate_id
+    from diarflow.errors import InvalidConfig
+    from diarflow.orchestration import LocalRunner
+    from diarflow.orchestration.transcription import transcribe_episode
+
+    validate_id(episode_id, "--episode-id")
+    if podcast_id is not None:
+        validate_id(podcast_id, "--podcast-id")
+    if ws.settings.deepgram_api_key is None:
+        raise InvalidConfig("DEEPGRAM_API_KEY", "is not set: export your Deepgram key to transcribe")
+    request = parse_event_data(
+        TranscribeRequested,
+        {"episode_id": episode_id, "audio_url": audio, "podcast_id": podcast_id},
+        where="options",
+    )
+    runner = LocalRunner(ws.store, episode_id, force=force, attempts=ws.settings.step_attempts, observer=observer)
+    return transcribe_episode(runner, ws, request)
+
+
+def _observer() -> StepObserver:
+    from diarflow.cli.run import ConsoleObserver
+
+    return ConsoleObserver(stderr_console())
+
+
+def _json(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()

@@ -1,0 +1,232 @@
+"""The pyannoteAI job as durable steps: submit, wait (webhook or polls), collect.
+
+Written against :class:`~diarflow.orchestration.steps.Steps` only, so Inngest
+and the local runner drive the same code:
+
+``pyannote-submit-v1``
+    uploads local audio if needed and starts the job; returns the job id.
+waiting
+    each status check is a step (``pyannote-poll-v1.<n>``). With
+    ``DIARFLOW_PUBLIC_URL`` set, the job carries our webhook and the run waits
+    for ``pyannote/job.completed`` between checks (``pyannote-wait-v1.<n>``);
+    an engine that cannot wait for events (the local runner) sleeps between
+    checks instead (``pyannote-sleep-v1.<n>``), the interval growing 1.5x per
+    poll up to 5 minutes so long jobs stay far below Inngest's step limit.
+    A check also runs after every webhook wait that times out, so a webhook
+    that arrived before the wait began is never missed.
+``pyannote-collect-v1``
+    fetches the output at once (pyannoteAI deletes it 24 h after completion),
+    writes ``diarization/<id>.json`` and returns its key and stats. If the
+    output is already gone, the job is submitted once more.
+
+Every failure leaves as :class:`~diarflow.errors.StepFailed`, which the
+pipeline records before falling back to the Deepgram diarization.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from diarflow.adapters.http import RetryPolicy, Timeouts
+from diarflow.adapters.pyannote import (
+    TERMINAL_STATUSES,
+    PyannoteClient,
+    check_audio_limits,
+    diarizer_output,
+)
+from diarflow.config import Settings
+from diarflow.contracts import PYANNOTE_JOB_COMPLETED, SCHEMA_VERSION, DiarizeRequested, TranscriptInfo, utc_now
+from diarflow.errors import DiarizerUnavailable, StepFailed
+from diarflow.orchestration.stages import write_diarization
+from diarflow.orchestration.steps import Steps
+from diarflow.orchestration.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+SUBMIT_STEP = "pyannote-submit-v1"
+POLL_STEP = "pyannote-poll-v1"
+WAIT_STEP = "pyannote-wait-v1"
+SLEEP_STEP = "pyannote-sleep-v1"
+COLLECT_STEP = "pyannote-collect-v1"
+WEBHOOK_PATH = "/webhooks/pyannote"
+
+MAX_POLL_INTERVAL = 300.0
+POLL_GROWTH = 1.5
+WEBHOOK_RECHECK = 900.0
+"""With a webhook, check the job anyway every 15 minutes (a lost webhook must not stall the run)."""
+SUBMISSIONS = 2
+"""The first job, and one resubmission when its output was deleted before we collected it."""
+_OUTPUT_GONE = frozenset({"JobOutputMissing", "JobNotFound"})
+
+
+def diarize_with_pyannote(
+    steps: Steps, ws: Workspace, request: DiarizeRequested, options: Any, transcript: TranscriptInfo
+) -> dict[str, Any]:
+    """Diarize with a pyannoteAI job; returns :class:`~diarflow.contracts.DiarizationInfo` as a dict.
+
+    ``options`` is the pipeline's ``RunOptions`` (speaker-count hints).
+    """
+    settings = ws.settings
+    webhook = webhook_url(settings)
+    duration = max(transcript.duration, request.duration or 0.0) or None
+    hints = dict(getattr(options, "hints", {}) or {})
+    for submission in range(1, SUBMISSIONS + 1):
+        tag = "" if submission == 1 else f".r{submission}"
+        submitted = steps.run(
+            SUBMIT_STEP + tag,
+            partial(submit_job, ws),
+            request.episode_id,
+            request.audio_url,
+            duration,
+            hints,
+            webhook,
+        )
+        job_id = str(submitted["job_id"])
+        wait_for_job(steps, ws, job_id, use_webhook=webhook is not None, tag=tag)
+        try:
+            return steps.run(
+                COLLECT_STEP + tag, partial(collect_job, ws), request.episode_id, job_id, submitted.get("model")
+            )
+        except StepFailed as failure:
+            if failure.error_type in _OUTPUT_GONE and submission < SUBMISSIONS:
+                log.warning("pyannoteAI job %s: output gone before collection; submitting again", job_id)
+                continue
+            raise
+    raise AssertionError("unreachable: the last submission returns or raises")
+
+
+def wait_for_job(steps: Steps, ws: Workspace, job_id: str, *, use_webhook: bool, tag: str = "") -> str:
+    """Wait until the job is terminal; return its status. Raises :class:`StepFailed` after the max wait.
+
+    Deterministic in its step names and durations (Inngest replays it): the
+    waited time is the sum of the sleeps and event timeouts, not a clock.
+    """
+    settings = ws.settings
+    waited = 0.0
+    interval = settings.pyannote_poll_interval
+    poll = 0
+    while True:
+        poll += 1
+        status = str(steps.run(f"{POLL_STEP}{tag}.{poll}", partial(poll_job, ws), job_id)["status"])
+        if status in TERMINAL_STATUSES:
+            return status
+        remaining = settings.pyannote_max_wait - waited
+        if remaining <= 0:
+            raise StepFailed(
+                f"{POLL_STEP}{tag}.{poll}",
+                "PyannoteJobTimeout",
+                f"pyannoteAI job {job_id} was still {status} after {settings.pyannote_max_wait:g} s "
+                "(PYANNOTEAI_MAX_WAIT)",
+                retryable=True,
+                attempt=poll,
+            )
+        if use_webhook:
+            timeout = min(WEBHOOK_RECHECK, remaining)
+            try:
+                event = steps.wait_for_event(
+                    f"{WAIT_STEP}{tag}.{poll}",
+                    event=PYANNOTE_JOB_COMPLETED,
+                    if_expression=f"async.data.job_id == {_quoted(job_id)}",
+                    timeout_seconds=timeout,
+                )
+            except NotImplementedError:
+                use_webhook = False  # this engine cannot be woken by events: poll instead
+            else:
+                if event is None:
+                    waited += timeout
+                continue  # on the event (or a timeout) check the job: the poll is the source of truth
+        delay = min(interval, remaining)
+        steps.sleep(f"{SLEEP_STEP}{tag}.{poll}", delay)
+        waited += delay
+        interval = min(interval * POLL_GROWTH, MAX_POLL_INTERVAL)
+
+
+# --- step bodies ------------------------------------------------------------------------
+
+
+def submit_job(
+    ws: Workspace,
+    episode_id: str,
+    audio: str | None,
+    duration: float | None,
+    hints: dict[str, int | None],
+    webhook: str | None,
+) -> dict[str, Any]:
+    """``pyannote-submit-v1``: upload the audio when it is a local file, start the job."""
+    if not audio:
+        raise DiarizerUnavailable("pyannoteAI needs the episode audio: pass --audio or an audio_url in the event")
+    if audio.startswith("s3://"):
+        raise DiarizerUnavailable(
+            "pyannoteAI cannot read s3:// URLs: pass an https:// (pre-signed) URL or a local file"
+        )
+    check_audio_limits(size_bytes=None, duration=duration)
+    settings = ws.settings
+    with pyannote_client(settings) as client:
+        url = client.audio_url(audio, episode_id=episode_id, duration=duration)
+        created = client.diarize(
+            url,
+            model=settings.pyannote_model,
+            num_speakers=hints.get("num_speakers"),
+            min_speakers=hints.get("min_speakers"),
+            max_speakers=hints.get("max_speakers"),
+            webhook=webhook,
+        )
+    # Never the audio URL: a pre-signed URL carries credentials and step results are logged and stored.
+    return {"job_id": created.job_id, "status": created.status, "model": settings.pyannote_model}
+
+
+def poll_job(ws: Workspace, job_id: str) -> dict[str, Any]:
+    """``pyannote-poll-v1.<n>``: the job's status, nothing more (the output can be megabytes)."""
+    with pyannote_client(ws.settings) as client:
+        job = client.get_job(job_id)
+    return {"job_id": job_id, "status": job.status}
+
+
+def collect_job(ws: Workspace, episode_id: str, job_id: str, model: str | None) -> dict[str, Any]:
+    """``pyannote-collect-v1``: fetch the output, write the raw diarization, return its key and stats."""
+    with pyannote_client(ws.settings) as client:
+        job = client.get_job(job_id)
+    output = diarizer_output(job, model=model)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "episode_id": episode_id,
+        "source": "pyannote",
+        "model": output.model,
+        "job_id": output.job_id,
+        "created_at": utc_now(),
+        "segments": output.turns.to_segments(),
+        "exclusive_segments": output.exclusive.to_segments() if output.exclusive is not None else None,
+        "warnings": list(output.warnings),
+    }
+    return write_diarization(
+        ws, episode_id, document, num_speakers=output.turns.num_speakers, speech_time=output.turns.speech_time
+    )
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def pyannote_client(settings: Settings) -> PyannoteClient:
+    """A client configured from settings; :class:`DiarizerUnavailable` without a key."""
+    if settings.pyannote_api_key is None:
+        raise DiarizerUnavailable("PYANNOTEAI_API_KEY is not set: export it or choose --diarizer local/deepgram")
+    read = settings.pyannote_timeout
+    return PyannoteClient(
+        settings.pyannote_api_key.reveal(),
+        base_url=settings.pyannote_api_url,
+        timeouts=Timeouts(connect=min(10.0, read), read=read, write=read, pool=min(10.0, read)),
+        upload_timeouts=Timeouts(connect=min(10.0, read), read=read * 10, write=read * 10, pool=min(10.0, read)),
+        retry=RetryPolicy(attempts=settings.http_attempts, base_delay=settings.http_backoff),
+    )
+
+
+def webhook_url(settings: Settings) -> str | None:
+    """Our webhook endpoint when the service is publicly reachable, else None (poll instead)."""
+    return f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}" if settings.public_url else None
+
+
+def _quoted(value: str) -> str:
+    """A string literal for an Inngest (CEL) expression."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,68 @@
+"""Transcription with Deepgram, S3-first: the raw response goes to the store, the step returns its key.
+
+``transcribe-deepgram-v1`` writes ``transcripts/<episode_id>/deepgram.json``
+and returns ``{episode_id, transcript_key, stats: {words, duration}}``; then
+``episode.transcribed.deepgram.completed`` is emitted, which triggers the
+diarization pipeline. A response that is not a transcript fails the step
+before anything is written, so an earlier transcript is never replaced by a
+broken one.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from diarflow.adapters.deepgram import DeepgramClient
+from diarflow.adapters.http import RetryPolicy
+from diarflow.config import Settings
+from diarflow.contracts import TRANSCRIBED, TranscribeRequested, keys
+from diarflow.errors import InvalidConfig
+from diarflow.orchestration.steps import Steps
+from diarflow.orchestration.workspace import Workspace
+
+TRANSCRIBE_STEP = "transcribe-deepgram-v1"
+EMIT_TRANSCRIBED_STEP = "emit-transcribed-v1"
+
+
+def transcribe_episode(steps: Steps, ws: Workspace, request: TranscribeRequested) -> dict[str, Any]:
+    """Transcribe, store, announce; returns the step's small result."""
+    result = steps.run(TRANSCRIBE_STEP, partial(transcribe, ws), request.episode_id, request.audio_url)
+    data: dict[str, Any] = {
+        "episode_id": request.episode_id,
+        "audio_url": request.audio_url,
+        "transcript_key": result["transcript_key"],
+        "duration": result["stats"]["duration"],
+        "word_count": result["stats"]["words"],
+    }
+    if request.podcast_id is not None:
+        data["podcast_id"] = request.podcast_id
+    steps.send_event(EMIT_TRANSCRIBED_STEP, [{"name": TRANSCRIBED, "data": data}])
+    return result
+
+
+def transcribe(ws: Workspace, episode_id: str, audio: str) -> dict[str, Any]:
+    """``transcribe-deepgram-v1``: call Deepgram, write its raw response, return key and stats."""
+    key = keys.transcript_key(episode_id)  # validates the id before any request
+    with deepgram_client(ws.settings) as client:
+        transcript = client.transcribe(audio)
+    ws.store.put_bytes(key, transcript.body, content_type="application/json")
+    if transcript.transcript is not None:
+        ws.remember_transcript(key, transcript.body, transcript.transcript)
+    return {
+        "episode_id": episode_id,
+        "transcript_key": key,
+        "stats": {"words": transcript.words, "duration": round(transcript.duration, 3)},
+    }
+
+
+def deepgram_client(settings: Settings) -> DeepgramClient:
+    """A client configured from settings; a clear error without a key."""
+    if settings.deepgram_api_key is None:
+        raise InvalidConfig("DEEPGRAM_API_KEY", "is not set: export it to transcribe, or pass --transcript")
+    return DeepgramClient(
+        settings.deepgram_api_key.reveal(),
+        base_url=settings.deepgram_api_url,
+        timeout=settings.deepgram_timeout,
+        retry=RetryPolicy(attempts=settings.http_attempts, base_delay=settings.http_backoff),
+    )
