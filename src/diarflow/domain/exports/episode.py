@@ -1,0 +1,267 @@
+"""What an export reads: the enriched words, the diarization turns and speaker names.
+
+Artifacts arrive as decoded JSON (plain dicts and lists). They are read here
+into columns in one pass per column, with cheap type checks, instead of
+building a pydantic model per word: 80,000 words must export in well under a
+second, and validating them one model at a time costs more than every
+format's writer put together (see ``benchmarks/bench_exports.py``). A defect
+is still reported with its JSON path (``words[17].end``).
+
+Times are rounded to whole milliseconds once, here, so every format prints the
+same instant the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from diarflow.contracts import SCHEMA_VERSION
+from diarflow.domain.turns import Turns
+from diarflow.errors import InvalidInput, InvalidTranscript
+
+UNKNOWN_SPEAKER_NAME = "Unknown"
+"""Shown for words no speaker turn covers (``speaker: null``): they are kept, never dropped."""
+
+_NUMBER_TYPES = frozenset({int, float})
+_CONFIDENCE_TYPES = frozenset({int, float, type(None)})
+_NAME_TYPES = frozenset({str, type(None)})
+
+
+def clean_text(text: str) -> str:
+    """Collapse every whitespace run (newlines included) to one space and trim.
+
+    A newline inside a word or a name would end a caption line, and a blank
+    line would end the cue itself; exports are line-oriented, so none survive.
+    """
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerInfo:
+    """How a speaker is shown: display name (or canonical label), label, whether identified."""
+
+    name: str
+    label: str | None
+    identified: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ExportWords:
+    """Transcript words as columns, in transcript order; index ``i`` of each describes word ``i``.
+
+    ``speakers`` holds the shown name (``Unknown`` for unattributed words);
+    words whose text is empty after :func:`clean_text` are left out, since
+    they have nothing to show and would only split a turn or a cue.
+    """
+
+    starts_ms: list[int]
+    ends_ms: list[int]
+    texts: list[str]
+    speakers: list[str]
+    confidences: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True, eq=False)
+class EpisodeExport:
+    """Everything the writers need; a part is None when its artifact was not read.
+
+    ``speakers`` maps a diarizer speaker (``SPEAKER_0``) to how it is shown.
+    """
+
+    episode_id: str
+    source: str | None
+    words: ExportWords | None
+    turns: Turns | None
+    speakers: Mapping[str, SpeakerInfo]
+
+    def require_words(self, format_name: str) -> ExportWords:
+        """The words, or an error saying the format needs the enriched transcript."""
+        if self.words is None:
+            raise InvalidInput("format", f"{format_name} is built from the enriched transcript, which was not read")
+        return self.words
+
+    def require_turns(self, format_name: str) -> Turns:
+        """The diarization turns, or an error saying the format needs the raw diarization."""
+        if self.turns is None:
+            raise InvalidInput("format", f"{format_name} is built from the raw diarization, which was not read")
+        return self.turns
+
+    @classmethod
+    def from_artifacts(
+        cls,
+        episode_id: str,
+        *,
+        enriched: Any = None,
+        diarization: Any = None,
+        audit: Any = None,
+    ) -> EpisodeExport:
+        """Read whichever decoded artifacts are given (None: not needed or not available).
+
+        Speaker names come from the enriched transcript's ``speakers`` first,
+        else from the audit's clusters (``mappedTo``, else ``label``); a
+        diarizer speaker neither names is shown under its own label.
+        """
+        speakers: dict[str, SpeakerInfo] = {}
+        if audit is not None:
+            speakers.update(read_audit_speakers(audit))
+        words = None
+        source = None
+        if enriched is not None:
+            document = _as_object(enriched, "enriched")
+            try:
+                words = read_enriched_words(document)
+                speakers.update(read_enriched_speakers(document))
+            except InvalidInput as exc:
+                # Say which artifact, as the diarization and audit paths do.
+                raise type(exc)(f"enriched.{exc.field}", exc.problem) from None
+            source = document.get("source") if isinstance(document.get("source"), str) else None
+        turns = None
+        if diarization is not None:
+            document = _as_object(diarization, "diarization")
+            _check_schema_version(document, "diarization.schema_version")
+            segments = document.get("segments")
+            if not isinstance(segments, list):
+                raise InvalidInput("diarization.segments", "must be a list of turns")
+            turns = Turns.from_segments(segments, path="diarization.segments")
+            if source is None and isinstance(document.get("source"), str):
+                source = document["source"]
+        return cls(episode_id=episode_id, source=source, words=words, turns=turns, speakers=speakers)
+
+
+def read_enriched_words(document: Mapping[str, Any]) -> ExportWords:
+    """The words of a decoded ``diarization/<id>.enriched.json``, checked column by column."""
+    _check_schema_version(document, "schema_version")
+    words = document.get("words")
+    if not isinstance(words, list):
+        raise InvalidTranscript("words", "must be a list of words")
+    if words and set(map(type, words)) != {dict}:
+        index = next(i for i, w in enumerate(words) if type(w) is not dict)
+        raise InvalidTranscript(f"words[{index}]", "must be an object")
+
+    starts = _milliseconds(words, "start")
+    ends = _milliseconds(words, "end")
+    texts = _strings(words, "word")
+    raw_speakers = [w.get("speaker") for w in words]
+    if not set(map(type, raw_speakers)) <= _NAME_TYPES:
+        index = next(i for i, v in enumerate(raw_speakers) if type(v) not in _NAME_TYPES)
+        raise InvalidTranscript(f"words[{index}].speaker", f"must be a string or null, got {raw_speakers[index]!r}")
+    # Few distinct names: clean each once. A blank name tells no more than null does.
+    shown = {name: (clean_text(name) if name else "") or UNKNOWN_SPEAKER_NAME for name in set(raw_speakers)}
+    speakers = [shown[name] for name in raw_speakers]
+    confidences = _confidences(words)
+
+    cleaned = [clean_text(text) for text in texts]
+    if "" in cleaned:
+        keep = [i for i, text in enumerate(cleaned) if text]
+        return ExportWords(
+            starts_ms=[starts[i] for i in keep],
+            ends_ms=[ends[i] for i in keep],
+            texts=[cleaned[i] for i in keep],
+            speakers=[speakers[i] for i in keep],
+            confidences=[confidences[i] for i in keep],
+        )
+    return ExportWords(starts_ms=starts, ends_ms=ends, texts=cleaned, speakers=speakers, confidences=confidences)
+
+
+def read_enriched_speakers(document: Mapping[str, Any]) -> dict[str, SpeakerInfo]:
+    """``speakers[]`` of the enriched transcript: diarizer speaker → how it is shown."""
+    entries = document.get("speakers", [])
+    if not isinstance(entries, list):
+        raise InvalidTranscript("speakers", "must be a list")
+    speakers: dict[str, SpeakerInfo] = {}
+    for index, entry in enumerate(entries):
+        path = f"speakers[{index}]"
+        if not isinstance(entry, dict):
+            raise InvalidTranscript(path, "must be an object")
+        diar_speaker = _required_string(entry, "diar_speaker", path, InvalidTranscript)
+        label = _required_string(entry, "label", path, InvalidTranscript)
+        name = clean_text(_required_string(entry, "speaker", path, InvalidTranscript)) or label
+        speakers[diar_speaker] = SpeakerInfo(name=name, label=label, identified=entry.get("identified") is True)
+    return speakers
+
+
+def read_audit_speakers(audit: Any) -> dict[str, SpeakerInfo]:
+    """``clusters[]`` of the audit: ``speakerKey`` → ``mappedTo`` (display name) or ``label``."""
+    document = _as_object(audit, "audit")
+    clusters = document.get("clusters", [])
+    if not isinstance(clusters, list):
+        raise InvalidInput("audit.clusters", "must be a list")
+    speakers: dict[str, SpeakerInfo] = {}
+    for index, cluster in enumerate(clusters):
+        path = f"audit.clusters[{index}]"
+        if not isinstance(cluster, dict):
+            raise InvalidInput(path, "must be an object")
+        key = _required_string(cluster, "speakerKey", path, InvalidInput)
+        label = _required_string(cluster, "label", path, InvalidInput)
+        mapped_to = cluster.get("mappedTo")
+        display = clean_text(mapped_to) if isinstance(mapped_to, str) else ""
+        speakers[key] = SpeakerInfo(name=display or label, label=label, identified=bool(display))
+    return speakers
+
+
+# --- column readers -----------------------------------------------------------------------
+
+
+def _milliseconds(words: list[dict[str, Any]], name: str) -> list[int]:
+    column: list[Any] = [w.get(name) for w in words]
+    if not set(map(type, column)) <= _NUMBER_TYPES:
+        index = next(i for i, v in enumerate(column) if type(v) not in _NUMBER_TYPES)
+        problem = "is missing" if name not in words[index] else f"must be a number, got {column[index]!r}"
+        raise InvalidTranscript(f"words[{index}].{name}", problem)
+    bad = next((i for i, v in enumerate(column) if not (v >= 0 and math.isfinite(v))), None)
+    if bad is not None:
+        raise InvalidTranscript(f"words[{bad}].{name}", f"must be a finite, non-negative time, got {column[bad]}")
+    return [round(v * 1000) for v in column]
+
+
+def _strings(words: list[dict[str, Any]], name: str) -> list[str]:
+    column: list[Any] = [w.get(name) for w in words]
+    if column and set(map(type, column)) != {str}:
+        index = next(i for i, v in enumerate(column) if type(v) is not str)
+        problem = "is missing" if name not in words[index] else f"must be a string, got {column[index]!r}"
+        raise InvalidTranscript(f"words[{index}].{name}", problem)
+    return column
+
+
+def _confidences(words: list[dict[str, Any]]) -> list[float | None]:
+    column: list[Any] = [w.get("speaker_confidence") for w in words]
+    if not set(map(type, column)) <= _CONFIDENCE_TYPES:
+        index = next(i for i, v in enumerate(column) if type(v) not in _CONFIDENCE_TYPES)
+        raise InvalidTranscript(
+            f"words[{index}].speaker_confidence", f"must be a number or null, got {column[index]!r}"
+        )
+    bad = next((i for i, v in enumerate(column) if v is not None and not 0 <= v <= 1), None)
+    if bad is not None:
+        raise InvalidTranscript(f"words[{bad}].speaker_confidence", f"must be between 0 and 1, got {column[bad]}")
+    return column
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def _as_object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(what, f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _check_schema_version(document: Mapping[str, Any], field: str) -> None:
+    version = document.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise InvalidInput(
+            field,
+            f"is {version!r}; this diarflow reads version {SCHEMA_VERSION} (was the artifact written by another one?)",
+        )
+
+
+def _required_string(entry: Mapping[str, Any], name: str, path: str, error: type[InvalidInput]) -> str:
+    value = entry.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{path}.{name}", f"must be a non-empty string, got {value!r}")
+    return value

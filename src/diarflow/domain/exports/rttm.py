@@ -1,0 +1,46 @@
+"""RTTM: the diarization turns as NIST Rich Transcription Time Marked lines.
+
+The format pyannote.metrics, pyannote.database and dscore read, one turn a line::
+
+    SPEAKER <episode_id> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>
+
+Fields are whitespace-separated, so a speaker name is made RTTM-safe by
+joining its words with ``_`` (``Diane Rehm`` → ``Diane_Rehm``). Times have
+exactly three decimals. A turn that lasts 0 ms once rounded is left out: it
+holds no speech and some scorers reject a zero duration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diarflow.domain.exports.episode import EpisodeExport
+from diarflow.domain.exports.timestamps import decimal_seconds
+from diarflow.domain.exports.turns import CaptionOptions
+
+
+def rttm_name(name: str) -> str:
+    """``name`` with each whitespace run replaced by ``_`` (an empty name stays empty)."""
+    return "_".join(name.split())
+
+
+def write_rttm(episode: EpisodeExport, options: CaptionOptions) -> str:
+    """One ``SPEAKER`` line per diarization turn, in time order.
+
+    The speaker is the display name when the cluster was identified, else its
+    canonical label, else (a speaker neither artifact names) the diarizer's
+    own label.
+    """
+    turns = episode.require_turns("rttm")
+    names = []
+    for raw in turns.speaker_names:
+        shown = episode.speakers.get(raw)
+        names.append(rttm_name(shown.name if shown else "") or rttm_name(raw))
+    starts_ms = np.rint(turns.starts * 1000).astype(np.int64).tolist()
+    ends_ms = np.rint(turns.ends * 1000).astype(np.int64).tolist()
+    prefix = f"SPEAKER {episode.episode_id} 1"
+    return "".join(
+        f"{prefix} {decimal_seconds(start)} {decimal_seconds(end - start)} <NA> <NA> {names[speaker]} <NA> <NA>\n"
+        for start, end, speaker in zip(starts_ms, ends_ms, turns.speakers.tolist(), strict=True)
+        if end > start
+    )

@@ -1,0 +1,87 @@
+"""Readable transcripts by speaker turn: plain text, Markdown and compact JSON.
+
+One turn is a maximal run of words under one speaker (see
+:func:`~diarflow.domain.exports.turns.speaker_turns`), stamped with the time
+its first word starts: the form people paste into show notes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from diarflow.contracts import SCHEMA_VERSION
+from diarflow.domain.exports.episode import EpisodeExport, SpeakerInfo
+from diarflow.domain.exports.timestamps import clock_timestamp
+from diarflow.domain.exports.turns import CaptionOptions, speaker_turns
+
+# CommonMark gives these meaning inside a paragraph (emphasis, code, links, raw
+# HTML, entities, strikethrough); a backslash makes each literal.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&~|])")
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape the characters Markdown would read as markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def write_txt(episode: EpisodeExport, options: CaptionOptions) -> str:
+    """One line per turn: ``[00:12:31] Diane: text``."""
+    words = episode.require_words("txt")
+    texts = words.texts
+    return "".join(
+        f"[{clock_timestamp(turn.start_ms)}] {turn.speaker}: {' '.join(texts[turn.first : turn.stop])}\n"
+        for turn in speaker_turns(words)
+    )
+
+
+def write_md(episode: EpisodeExport, options: CaptionOptions) -> str:
+    """One paragraph per turn: ``**[00:12:31] Diane:** text``, with Markdown escaped."""
+    words = episode.require_words("md")
+    texts = words.texts
+    paragraphs = [
+        f"**[{clock_timestamp(turn.start_ms)}] {escape_markdown(turn.speaker)}:** "
+        f"{escape_markdown(' '.join(texts[turn.first : turn.stop]))}\n"
+        for turn in speaker_turns(words)
+    ]
+    return "\n".join(paragraphs)
+
+
+def write_json(episode: EpisodeExport, options: CaptionOptions) -> str:
+    """Turn-level JSON: ``{episode_id, source, speakers[], turns[{speaker, start, end, text, confidence}]}``.
+
+    Times are seconds with millisecond precision; ``confidence`` is the mean
+    speaker confidence of the turn's words (null when none has one).
+    ``speakers`` lists each shown speaker once, by first appearance.
+    """
+    words = episode.require_words("json")
+    turns = speaker_turns(words)
+    by_name = {info.name: info for info in episode.speakers.values()}
+    shown: dict[str, SpeakerInfo] = {}
+    for turn in turns:
+        if turn.speaker not in shown:
+            shown[turn.speaker] = by_name.get(turn.speaker) or SpeakerInfo(turn.speaker, None, False)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "episode_id": episode.episode_id,
+        "source": episode.source,
+        "speakers": [
+            {"speaker": name, "label": info.label, "identified": info.identified} for name, info in shown.items()
+        ],
+        "turns": [
+            {
+                "speaker": turn.speaker,
+                "start": turn.start_ms / 1000,
+                "end": turn.end_ms / 1000,
+                "text": turn.text(words),
+                "confidence": _rounded(turn.confidence(words)),
+            }
+            for turn in turns
+        ],
+    }
+    return orjson.dumps(document).decode() + "\n"
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
