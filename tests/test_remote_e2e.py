@@ -369,3 +369,30 @@ def test_no_secret_appears_in_any_log_or_artifact(tmp_path, sample_files, pyanno
     for secret in SECRETS:
         leaks = [text[max(0, text.find(secret) - 80) : text.find(secret) + 80] for text in scanned if secret in text]
         assert not leaks, f"secret leaked: {leaks[:2]}"
+
+
+def test_polling_a_long_job_stays_far_below_inngest_step_limit(tmp_path):
+    """Four hours of polling (the default max wait) from a 10 s interval: the interval grows, steps stay few."""
+    from diarflow.errors import StepFailed
+    from diarflow.orchestration.pyannote_flow import wait_for_job
+
+    class Counting:
+        def __init__(self) -> None:
+            self.steps = 0
+            self.slept = 0.0
+
+        def run(self, name: str, fn: Any, *args: Any) -> dict[str, Any]:
+            self.steps += 1
+            return {"status": "running"}
+
+        def sleep(self, name: str, seconds: float) -> None:
+            self.steps += 1
+            self.slept += seconds
+
+    ws = Workspace(store=LocalStore(tmp_path), settings=Settings.from_env({}))
+    steps = Counting()
+    with pytest.raises(StepFailed) as caught:
+        wait_for_job(steps, ws, "job-1", use_webhook=False)  # type: ignore[arg-type]
+    assert caught.value.error_type == "PyannoteJobTimeout"
+    assert steps.slept == pytest.approx(4 * 3600)
+    assert steps.steps < 150  # Inngest allows 1000 per function, and the rest of the pipeline needs a few

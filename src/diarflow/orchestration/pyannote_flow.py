@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diarflow.adapters.http import RetryPolicy, Timeouts
 from diarflow.adapters.pyannote import (
@@ -42,6 +42,9 @@ from diarflow.errors import DiarizerUnavailable, StepFailed
 from diarflow.orchestration.stages import write_diarization
 from diarflow.orchestration.steps import Steps
 from diarflow.orchestration.workspace import Workspace
+
+if TYPE_CHECKING:
+    from diarflow.orchestration.pipeline import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +65,13 @@ _OUTPUT_GONE = frozenset({"JobOutputMissing", "JobNotFound"})
 
 
 def diarize_with_pyannote(
-    steps: Steps, ws: Workspace, request: DiarizeRequested, options: Any, transcript: TranscriptInfo
+    steps: Steps, ws: Workspace, request: DiarizeRequested, options: RunOptions, transcript: TranscriptInfo
 ) -> dict[str, Any]:
-    """Diarize with a pyannoteAI job; returns :class:`~diarflow.contracts.DiarizationInfo` as a dict.
-
-    ``options`` is the pipeline's ``RunOptions`` (speaker-count hints).
-    """
-    settings = ws.settings
-    webhook = webhook_url(settings)
+    """Diarize with a pyannoteAI job; returns :class:`~diarflow.contracts.DiarizationInfo` as a dict."""
+    webhook = webhook_url(ws.settings)
+    # The transcript's duration stands in for the audio's: it is checked against the 24 h limit up front.
     duration = max(transcript.duration, request.duration or 0.0) or None
-    hints = dict(getattr(options, "hints", {}) or {})
+    hints = options.hints
     for submission in range(1, SUBMISSIONS + 1):
         tag = "" if submission == 1 else f".r{submission}"
         submitted = steps.run(
