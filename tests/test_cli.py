@@ -178,3 +178,17 @@ def test_show_of_an_unknown_episode_says_what_to_do(tmp_path: Path) -> None:
     done = diarflow("show", "NOPE", "--store", str(tmp_path))
     assert done.returncode == 1
     assert "run `diarflow run` first" in done.stderr
+
+
+def test_every_command_has_working_help() -> None:
+    from typer.testing import CliRunner
+
+    from diarflow.cli import app
+
+    runner = CliRunner()
+    names = [command.name for command in app.registered_commands] + [group.name for group in app.registered_groups]
+    assert {"run", "show", "demo"} <= set(names)
+    for name in names:
+        done = runner.invoke(app, [str(name), "--help"])
+        assert done.exit_code == 0, (name, done.output)
+        assert "Usage" in done.output

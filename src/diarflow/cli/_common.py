@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 
 StoreOption = Annotated[
     str | None,
-    typer.Option("--store", help="Store URL: a directory, file://… or s3://bucket[/prefix]. [env: DIARFLOW_STORE]"),
+    typer.Option("--store", help="Store URL: a directory, file:///path or s3://bucket/prefix (env DIARFLOW_STORE)."),
 ]
 
 

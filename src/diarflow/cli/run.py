@@ -47,7 +47,7 @@ def run(
     podcast_id: Annotated[str | None, typer.Option("--podcast-id", help="Podcast id (voiceprint registry).")] = None,
     store: StoreOption = None,
     diarizer: Annotated[
-        str, typer.Option("--diarizer", help=f"One of {', '.join(DIARIZER_CHOICES)}. [env: DIARFLOW_DIARIZER]")
+        str, typer.Option("--diarizer", help=f"One of {', '.join(DIARIZER_CHOICES)} (env DIARFLOW_DIARIZER).")
     ] = "",
     num_speakers: Annotated[int | None, typer.Option("--num-speakers", min=1, help="Exact speaker count.")] = None,
     min_speakers: Annotated[int | None, typer.Option("--min-speakers", min=1)] = None,
@@ -94,6 +94,7 @@ def _run(
     from diarflow.config import Settings
     from diarflow.contracts import DiarizeRequested, keys, parse_event_data, validate_id
     from diarflow.orchestration import RunOptions, Workspace, ingest_transcript, run_locally
+    from diarflow.orchestration.local import episode_lease
 
     validate_id(episode_id, "--episode-id")
     if podcast_id is not None:
@@ -102,34 +103,37 @@ def _run(
     configure_logging(settings.log_level)
     store = open_store(settings.store)
     ws = Workspace(store=store, settings=settings)
+    # The lease covers storing the transcript too: a second run must not replace the input of a running one.
+    with episode_lease(store, episode_id, settings) as lease:
+        if transcript is not None:
+            data = _read_file(transcript, "--transcript", settings.max_transcript_bytes)
+            transcript_key = ingest_transcript(ws, episode_id, data)
+        else:
+            transcript_key = keys.transcript_key(episode_id)
+            if not store.exists(transcript_key) and audio and settings.deepgram_api_key is not None:
+                from diarflow.cli.transcribe import transcribe_into_store  # Deepgram first, then diarize
 
-    if transcript is not None:
-        data = _read_file(transcript, "--transcript", settings.max_transcript_bytes)
-        transcript_key = ingest_transcript(ws, episode_id, data)
-    else:
-        transcript_key = keys.transcript_key(episode_id)
-        if not store.exists(transcript_key) and audio and settings.deepgram_api_key is not None:
-            from diarflow.cli.transcribe import transcribe_into_store  # Deepgram first, then diarize
-
-            observer = None if quiet else ConsoleObserver(stderr_console())
-            transcribe_into_store(ws, episode_id, audio, podcast_id, force=force, observer=observer)
-        elif not store.exists(transcript_key):
-            fail(
-                f"--transcript is required: no transcript stored at {transcript_key} in {store.url} "
-                "(or set DEEPGRAM_API_KEY and pass --audio to transcribe first)",
-                EXIT_USAGE,
-            )
-    request = parse_event_data(
-        DiarizeRequested,
-        {"episode_id": episode_id, "transcript_key": transcript_key, "audio_url": audio, "podcast_id": podcast_id},
-        where="options",
-    )
-    options = RunOptions(
-        diarizer=settings.diarizer, num_speakers=hints[0], min_speakers=hints[1], max_speakers=hints[2]
-    )
-    observer = None if quiet else ConsoleObserver(stderr_console())
-    result, _ = run_locally(store, request, options, settings=settings, force=force, observer=observer, workspace=ws)
-    return result
+                observer = None if quiet else ConsoleObserver(stderr_console())
+                transcribe_into_store(ws, episode_id, audio, podcast_id, force=force, observer=observer)
+            elif not store.exists(transcript_key):
+                fail(
+                    f"--transcript is required: no transcript stored at {transcript_key} in {store.url} "
+                    "(or set DEEPGRAM_API_KEY and pass --audio to transcribe first)",
+                    EXIT_USAGE,
+                )
+        request = parse_event_data(
+            DiarizeRequested,
+            {"episode_id": episode_id, "transcript_key": transcript_key, "audio_url": audio, "podcast_id": podcast_id},
+            where="options",
+        )
+        options = RunOptions(
+            diarizer=settings.diarizer, num_speakers=hints[0], min_speakers=hints[1], max_speakers=hints[2]
+        )
+        observer = None if quiet else ConsoleObserver(stderr_console())
+        result, _ = run_locally(
+            store, request, options, settings=settings, force=force, observer=observer, workspace=ws, lease=lease
+        )
+        return result
 
 
 def _read_file(path: Path, option: str, limit: int) -> bytes:

@@ -137,7 +137,8 @@ class LocalRunner:
                 return fn(*args)
             except DiarflowError as exc:
                 if exc.retryable and attempt < self.attempts:
-                    delay = self.backoff_seconds * 2 ** (attempt - 1)
+                    # A rate-limited API says how long to wait; never retry sooner than that.
+                    delay = max(self.backoff_seconds * 2 ** (attempt - 1), getattr(exc, "retry_after", None) or 0.0)
                     log.warning(
                         "step %s: %s (attempt %d of %d); retrying in %.1f s",
                         name,
