@@ -8,8 +8,11 @@ PY := $(BIN)/python
 EXTRAS ?= dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
 DEMO_STORE ?= ./diarflow-data
+# Debian's Chromium, which the report's browser tests drive with Playwright (never `playwright install`).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench clean browser
 
 setup: $(STAMP)
 
@@ -29,13 +32,17 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+unit: setup browser
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
-bench: setup
+bench: setup browser
 	$(PY) benchmarks/bench_enrich.py
+	$(PY) benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info
