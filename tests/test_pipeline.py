@@ -159,8 +159,10 @@ def test_a_run_failing_midway_resumes_from_its_checkpoints(store: ObjectStore) -
         "deepgram-fallback-v1",
         "identify-speakers-v1",
         "update-error-log-v1.final",
+        "render-report-v1",
         "emit-result-v1",
     ]
+    assert store.exists(keys.report_key("MIDWAY"))  # a failed run still leaves a page that shows the error
     diarization_before = store.get_bytes(keys.diarization_key("MIDWAY"))
     error = ErrorArtifact.model_validate(get_json(store, keys.error_key("MIDWAY")))
     assert error.status == "failed"
@@ -170,7 +172,12 @@ def test_a_run_failing_midway_resumes_from_its_checkpoints(store: ObjectStore) -
     second, runner, _ = run(store, request)
     assert second.status == "completed"
     assert runner.skipped == ["inspect-transcript-v1", "deepgram-fallback-v1", "identify-speakers-v1"]
-    assert runner.executed == ["enrich-transcript-v1", "update-error-log-v1.final", "emit-result-v1"]
+    assert runner.executed == [
+        "enrich-transcript-v1",
+        "update-error-log-v1.final",
+        "render-report-v1",
+        "emit-result-v1",
+    ]
     assert store.get_bytes(keys.diarization_key("MIDWAY")) == diarization_before
     assert not store.exists(keys.error_key("MIDWAY"))  # the stale log of the failed run is gone
 
@@ -239,3 +246,18 @@ def test_ids_that_could_escape_their_prefix_are_rejected_before_io(store: Object
     with pytest.raises(Exception, match="episode_id"):
         ingest(store, bad_id, transcript_from_turns(SPEC_TURNS))
     assert sorted(store.list("")) == before
+
+
+def test_every_run_leaves_a_report_and_a_broken_report_never_fails_the_run(store: ObjectStore) -> None:
+    request = ingest(store, "REPORTED", transcript_from_turns(SPEC_TURNS))
+    result, _, _ = run(store, request)
+    page = store.get_bytes(keys.report_key("REPORTED")).decode()
+    assert "<html" in page.lower()
+    assert "W0_0" in page  # the transcript's words are in the page's data
+
+    # A report that cannot be written (the key is blocked) is logged; the run still completes.
+    blocked = FlakyStore(store, keys.report_key("REPORTED"), failures=100)
+    result, runner, _ = run(blocked, request, force=True, workspace=Workspace(blocked, Settings.from_env({})))  # type: ignore[arg-type]
+    assert result.status == "completed"
+    assert "render-report-v1" not in runner.executed
+    assert "emit-result-v1" in runner.executed

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
+from diarflow.adapters.stores import DEFAULT_STORE
 from diarflow.domain.alignment import DEFAULT_GAP_TOLERANCE, DEFAULT_NEAR_MISS_MARGIN
 from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE
 from diarflow.errors import InvalidConfig
@@ -130,7 +131,7 @@ def _optional_http_url(name: str, raw: str) -> str | None:
 class Settings:
     """All of diarflow's settings; build with :meth:`from_env`."""
 
-    store: str | None = _env("DIARFLOW_STORE", None, _optional_text)
+    store: str = _env("DIARFLOW_STORE", DEFAULT_STORE, _text)
     diarizer: DiarizerChoice = _env("DIARFLOW_DIARIZER", "auto", _diarizer)
     near_miss_margin: float = _env("DIARFLOW_NEAR_MISS_MARGIN", DEFAULT_NEAR_MISS_MARGIN, _float_in(0, 1))
     gap_tolerance: float = _env("DIARFLOW_GAP_TOLERANCE", DEFAULT_GAP_TOLERANCE, _float_in(0, 60))

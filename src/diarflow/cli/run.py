@@ -291,8 +291,11 @@ def demo(
     out = _stdout_console()
     out.print(f"\n[bold]{result.status}[/] in {time.perf_counter() - began:.2f} s, source {result.source}")
     out.print(f"artifacts in {opened.url}:")
-    for key in (result.s3_diarization_key, result.s3_enriched_key, result.s3_audit_key, result.s3_error_key):
-        if key:
+    from diarflow.contracts import keys
+
+    report = keys.report_key(DEMO_EPISODE)
+    for key in (result.s3_diarization_key, result.s3_enriched_key, result.s3_audit_key, result.s3_error_key, report):
+        if key and opened.exists(key):
             out.print(f"  {key}")
     if result.status != "failed":
         _print_summary(opened, DEMO_EPISODE, out)

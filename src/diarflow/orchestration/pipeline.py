@@ -42,6 +42,7 @@ IDENTIFY_STEP = "identify-speakers-v1"
 ENRICH_STEP = "enrich-transcript-v1"
 ERROR_LOG_STEP = "update-error-log-v1"
 EMIT_STEP = "emit-result-v1"
+REPORT_STEP = "render-report-v1"
 MAX_ERROR_MESSAGE = 500
 
 
@@ -64,6 +65,7 @@ class _RunLog:
     """The errors of this run, in the order they happened."""
 
     episode_id: str
+    audio_url: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, failure: StepFailed) -> None:
@@ -106,7 +108,7 @@ def diarize_episode(
     """Diarize one episode: transcript in, raw/enriched/audit artifacts out, a small result back."""
     options = options or RunOptions()
     episode = request.episode_id
-    run_log = _RunLog(episode)
+    run_log = _RunLog(episode, request.audio_url)
 
     try:
         transcript = TranscriptInfo.model_validate(
@@ -166,6 +168,7 @@ def diarize_episode(
             identified_speakers=identification.identified_speakers,
         ),
     )
+    _render_report(steps, ws, run_log, enrichment.digest, identification.digest)
     steps.send_event(EMIT_STEP, [{"name": DIARIZATION_COMPLETED, "data": result.to_json_dict()}])
     return result
 
@@ -204,6 +207,21 @@ def _diarize(
             if name != "deepgram":
                 run_log.write(steps, ws, "partial")
     return None
+
+
+def _render_report(steps: Steps, ws: Workspace, run_log: _RunLog, *digests: str) -> None:
+    """Leave a page an editor can open; a report that cannot be drawn never fails the run (it is logged)."""
+    try:
+        steps.run(
+            REPORT_STEP,
+            partial(stages.render_report, ws),
+            run_log.episode_id,
+            run_log.audio_url,
+            list(digests),
+            run_log.errors,
+        )
+    except StepFailed as failure:
+        log.warning("report for %s not written: %s: %s", run_log.episode_id, failure.error_type, failure.cause_message)
 
 
 def _fail(
@@ -246,5 +264,6 @@ def _finish_failed(
             "error": summary.to_json_dict(),
         },
     }
+    _render_report(steps, ws, run_log)
     steps.send_event(EMIT_STEP, [event])
     return result

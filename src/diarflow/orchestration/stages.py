@@ -232,3 +232,12 @@ def update_error_log(ws: Workspace, episode_id: str, status: str, errors: list[d
     artifact = {"schema_version": SCHEMA_VERSION, "episode_id": episode_id, "status": status, "errors": records}
     ws.store.put_bytes(key, dump_json(artifact), content_type="application/json")
     return ErrorLogInfo(s3_error_key=key, num_errors=len(records)).to_json_dict()
+
+
+def render_report(
+    ws: Workspace, episode_id: str, audio: str | None, digests: list[str], errors: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """``render-report-v1``: the self-contained HTML report (``digests``/``errors`` only key the checkpoint)."""
+    from diarflow.report import write_report
+
+    return {"s3_report_key": write_report(ws.store, episode_id, audio_src=audio)}

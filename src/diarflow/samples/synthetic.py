@@ -57,7 +57,11 @@ def synthetic_deepgram(
     if num_turns > num_words:
         raise ValueError("num_turns must not exceed num_words")
     rng = np.random.default_rng(seed)
-    cuts = np.sort(rng.choice(np.arange(1, num_words), size=num_turns - 1, replace=False)) if num_turns > 1 else []
+    cuts: np.ndarray = (
+        np.sort(rng.choice(np.arange(1, num_words), size=num_turns - 1, replace=False))
+        if num_turns > 1
+        else np.empty(0, dtype=int)
+    )
     bounds = np.r_[0, cuts, num_words].astype(int)
     speakers = np.empty(num_turns, dtype=int)
     speakers[0] = 0

@@ -35,8 +35,15 @@ class ObjectStore(Protocol):
         """Whether an object exists at ``key``."""
         ...
 
+    def version(self, key: str) -> str | None:
+        """An opaque token that changes whenever the object at ``key`` is rewritten; None if absent.
+
+        The local runner keeps it in checkpoints to notice artifacts changed or removed since.
+        """
+        ...
+
     def list(self, prefix: str) -> Iterator[str]:
-        """Keys under ``prefix``, in lexicographic order."""
+        """Keys starting with ``prefix`` (see :func:`check_prefix`), in lexicographic order."""
         ...
 
     def delete(self, key: str) -> None:
@@ -59,6 +66,26 @@ def check_key(key: str) -> str:
     if any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in ("", ".", ".."):
         raise InvalidInput("key", f"{key[:80]!r} has an empty, '.' or '..' part")
     return key
+
+
+def check_prefix(prefix: str) -> str:
+    """Reject list prefixes that could escape the store root; ``""`` lists everything.
+
+    A prefix is a string prefix of keys, so its last part may be partial
+    (``diarization/E1.``) or empty (``runs/E1/``); the parts before it are
+    directories and follow the key rules.
+    """
+    if not isinstance(prefix, str):
+        raise InvalidInput("prefix", "must be a string")
+    if not prefix:
+        return prefix
+    if len(prefix) > MAX_KEY_LENGTH:
+        raise InvalidInput("prefix", f"is {len(prefix)} characters long; the limit is {MAX_KEY_LENGTH}")
+    if prefix.startswith("/") or "\\" in prefix or "\x00" in prefix:
+        raise InvalidInput("prefix", f"{prefix[:80]!r} must be relative, without backslashes or NUL")
+    if any(part in ("", ".", "..") for part in prefix.split("/")[:-1]):
+        raise InvalidInput("prefix", f"{prefix[:80]!r} has an empty, '.' or '..' part")
+    return prefix
 
 
 def put_json(store: ObjectStore, key: str, value: Any) -> bytes:

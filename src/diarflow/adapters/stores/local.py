@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import tempfile
+import secrets
+import stat as stat_mode
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
-from diarflow.adapters.stores.base import check_key
-from diarflow.errors import ArtifactNotFound, StorageError
+from diarflow.adapters.stores.base import check_key, check_prefix
+from diarflow.errors import ArtifactNotFound, InvalidInput, StorageError
 
-_TEMP_PREFIX = ".tmp-"
+#: Writes go to a hidden temp file next to the target first; no key may name one.
+_TEMP_PREFIX = ".diarflow-tmp-"
 
 
 class LocalStore:
-    """Objects are files under ``root``; writes go through a temp file, fsync and rename."""
+    """Objects are files under ``root``; writes go through a temp file, fsync and rename.
+
+    Files get the permissions of any file the user creates (``0o666`` less the umask).
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -26,26 +32,33 @@ class LocalStore:
         return f"LocalStore({self.url!r})"
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*check_key(key).split("/"))
+        parts = check_key(key).split("/")
+        if parts[-1].startswith(_TEMP_PREFIX):
+            raise InvalidInput("key", f"{key[:80]!r}: names starting with {_TEMP_PREFIX!r} are reserved")
+        return self.root.joinpath(*parts)
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
         path = self._path(key)
-        with _os_errors(path, key):
-            temp = self._write_temp(path, data)
-            os.replace(temp, path)
+        with _OSErrors("write", path, key):
+            temp = _write_temp(path, data)
+            try:
+                os.replace(temp, path)
+            except BaseException:
+                _remove(temp)
+                raise
             _fsync_dir(path.parent)
 
     def create_if_absent(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> bool:
         path = self._path(key)
-        with _os_errors(path, key):
-            temp = self._write_temp(path, data)
+        with _OSErrors("write", path, key):
+            temp = _write_temp(path, data)
             try:
                 # link() fails if the target exists: an atomic, complete create-if-absent.
                 os.link(temp, path)
             except FileExistsError:
                 return False
             finally:
-                os.unlink(temp)
+                _remove(temp)
             _fsync_dir(path.parent)
         return True
 
@@ -58,52 +71,90 @@ class LocalStore:
         except IsADirectoryError:
             raise ArtifactNotFound(f"{key} is a prefix, not an object, in {self.url}", key=key) from None
         except OSError as exc:
-            raise _storage_error(exc, path, key) from None
+            raise _storage_error("read", exc, path, key) from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def version(self, key: str) -> str | None:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise _storage_error("read", exc, path, key) from None
+        if not stat_mode.S_ISREG(stat.st_mode):
+            return None  # a prefix of other keys, not an object
+        # Every write renames a new file into place, so the inode changes even within one mtime tick.
+        return f"{stat.st_ino}-{stat.st_mtime_ns}-{stat.st_size}"
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, None if absent: lets callers refuse an oversized input before reading it."""
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise _storage_error("read", exc, path, key) from None
+        return stat.st_size if stat_mode.S_ISREG(stat.st_mode) else None
+
     def list(self, prefix: str) -> Iterator[str]:
-        base = self.root
-        keys: list[str] = []
-        if not base.is_dir():
-            return iter(keys)
-        # Walk only the directory the prefix names; filter the rest by string.
-        directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = base.joinpath(*directory.split("/")) if directory else base
+        check_prefix(prefix)
+        # Start in the directory the prefix names, and descend only where keys can match.
+        directory = prefix.rpartition("/")[0]
+        start = self.root.joinpath(*directory.split("/")) if directory else self.root
         if not start.is_dir():
-            return iter(keys)
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
-            rel_dir = Path(dirpath).relative_to(base).as_posix()
-            for name in filenames:
-                if name.startswith(_TEMP_PREFIX):
-                    continue
-                key = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if key.startswith(prefix):
-                    keys.append(key)
+            return iter([])
+
+        def fail(exc: OSError) -> None:
+            if not isinstance(exc, FileNotFoundError | NotADirectoryError):  # removed while we walk
+                raise _storage_error("list", exc, Path(exc.filename or start), prefix)
+
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(start, onerror=fail):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            base = "" if rel == "." else f"{rel}/"
+            dirnames[:] = [
+                d for d in dirnames if (base + d + "/").startswith(prefix) or prefix.startswith(base + d + "/")
+            ]
+            keys.extend(
+                base + name
+                for name in filenames
+                if not name.startswith(_TEMP_PREFIX) and (base + name).startswith(prefix)
+            )
         return iter(sorted(keys))
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        with _os_errors(path, key):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                return
-
-    def _write_temp(self, path: Path, data: bytes) -> str:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(temp)
-            raise
-        return temp
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return  # absent (or only a prefix of other keys): nothing to delete
+        except OSError as exc:
+            raise _storage_error("delete", exc, path, key) from None
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """Write ``data`` durably to a new temp file in ``path``'s directory and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{_TEMP_PREFIX}{secrets.token_hex(8)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        _remove(temp)
+        raise
+    return temp
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):  # best effort: list() never shows temp files anyway
+        path.unlink()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -114,21 +165,38 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-@contextmanager
-def _os_errors(path: Path, key: str) -> Iterator[None]:
+class _OSErrors:
     """Turn OS errors into StorageError naming the path, so the user knows where to look."""
-    try:
-        yield
-    except OSError as exc:
-        raise _storage_error(exc, path, key) from None
+
+    def __init__(self, operation: str, path: Path, key: str) -> None:
+        self.operation = operation
+        self.path = path
+        self.key = key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
+        if isinstance(exc, OSError):
+            raise _storage_error(self.operation, exc, self.path, self.key) from None
+        return False
 
 
-def _storage_error(exc: OSError, path: Path, key: str) -> StorageError:
-    reasons = {
-        errno.EACCES: "permission denied",
-        errno.EROFS: "the file system is read-only",
-        errno.ENOSPC: "no space left on the device",
-        errno.EDQUOT: "disk quota exceeded",
-    }
-    reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
-    return StorageError(f"cannot write or read {path}: {reason}", key=key)
+_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENOTDIR: "a parent of it is a file, not a directory",
+    errno.EEXIST: "a file is in the way of a directory it needs",
+    errno.EISDIR: "it is a directory",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+}
+
+
+def _storage_error(operation: str, exc: OSError, path: Path, key: str) -> StorageError:
+    reason = _REASONS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
+    culprit = str(exc.filename) if exc.filename else ""
+    detail = f" ({culprit})" if culprit and culprit != str(path) and _TEMP_PREFIX not in culprit else ""
+    return StorageError(f"cannot {operation} {path}: {reason}{detail}", key=key)
