@@ -1,0 +1,297 @@
+"""The offline diarizer: PyAV decode, silero-vad, GE2E embeddings, diarflow's own clustering.
+
+Two streaming passes over the audio keep memory flat whatever the length:
+
+1. decode → voice activity (one probability per 32 ms frame);
+2. decode again → cut each planned piece out of a rolling buffer → mel → GE2E.
+
+Between them, :func:`~diarflow.domain.speaker_clustering.plan_pieces` decides
+the pieces from the transcript's words and utterances plus the VAD; after them
+the domain code clusters and builds turns. Decoding twice costs ~1–5 s per
+audio hour, far less than holding a 6.7-hour episode in memory (1.5 GB).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
+from diarflow.adapters.diarizers.local import audio as audio_io
+from diarflow.adapters.diarizers.local.encoder import (
+    HOP,
+    PARTIAL_FRAMES,
+    SAMPLE_RATE,
+    SpeakerEncoder,
+    normalize_level,
+)
+from diarflow.adapters.diarizers.local.vad import SileroVad, speech_regions
+from diarflow.domain.speaker_clustering import cluster_pieces, plan_pieces, speech_turns
+from diarflow.domain.turns import Turns
+from diarflow.errors import DiarizerUnavailable, InvalidInput
+
+MODEL_NAME = "diarflow-local-1 (silero-vad + resemblyzer-ge2e)"
+PARTIAL_STEP = 20
+"""Frames between GE2E windows inside a long piece (0.2 s): dense windows average out what is said."""
+EMBED_BATCH = 256
+"""Mel windows embedded per batch; bounds the memory of pass 2."""
+
+ProgressCallback = Callable[[str, float, float | None], None]
+"""``(stage, seconds_done, seconds_total_or_None)``."""
+
+
+@dataclass
+class LocalDiarizer:
+    """Diarizes real audio offline. Build with :func:`load_local_diarizer`."""
+
+    encoder: SpeakerEncoder
+    vad: SileroVad
+    progress: ProgressCallback | None = None
+    block_seconds: float = audio_io.BLOCK_SECONDS
+    source: Literal["local"] = "local"
+    step_name: str = "local-diarize-v1"
+    _warnings: list[str] = field(default_factory=list)
+
+    def diarize(self, job: DiarizationJob) -> DiarizerOutput:
+        if not job.audio:
+            raise InvalidInput("audio", "the local diarizer needs the episode's audio (a path or an http(s) URL)")
+        _check_hints(job)
+        with audio_io.local_audio_path(job.audio) as path:
+            return self.diarize_file(path, job)
+
+    def diarize_file(self, path: Path, job: DiarizationJob) -> DiarizerOutput:
+        total = audio_io.probe_duration(path)
+        probabilities, duration = self._voice_activity(path, total)
+        if duration <= 0:
+            return self._empty(f"{path.name} holds no audio samples (zero length): no speech to diarize")
+        speech = speech_regions(probabilities)
+        if speech.size:
+            speech[:, 1] = np.minimum(speech[:, 1], duration)
+        transcript = job.transcript
+        # Words past the end of the audio (a transcript of another file, a truncated download) are ignored.
+        inside = transcript.starts < duration
+        word_starts = transcript.starts[inside]
+        word_ends = np.minimum(transcript.ends[inside], duration)
+        utterance_starts = np.array([u.start for u in transcript.utterances], dtype=np.float64)
+        if speech.size == 0:
+            return self._empty(f"no speech found in {path.name} (the voice-activity detector heard only silence)")
+        pieces = plan_pieces(word_starts, word_ends, utterance_starts, speech)
+        if pieces.size == 0:
+            return self._empty(f"no transcribed speech overlaps the speech heard in {path.name}")
+        embeddings = self._embed_pieces(path, pieces, duration)
+        clustering = cluster_pieces(
+            embeddings,
+            pieces[:, 0],
+            pieces[:, 1],
+            num_speakers=job.num_speakers,
+            min_speakers=job.min_speakers,
+            max_speakers=job.max_speakers,
+        )
+        starts, ends, labels, confidences = speech_turns(
+            pieces[:, 0],
+            pieces[:, 1],
+            clustering.labels,
+            clustering.confidences,
+            speech,
+            word_starts,
+            word_ends,
+            duration,
+        )
+        names = [f"SPEAKER_{int(label):02d}" for label in labels.tolist()]
+        turns = Turns.from_columns(starts, ends, names, confidences)
+        warnings = tuple(self._warnings)
+        self._warnings = []
+        return DiarizerOutput(turns=turns, exclusive=turns, model=MODEL_NAME, warnings=warnings)
+
+    # --- pass 1 ----------------------------------------------------------------------------
+
+    def _voice_activity(self, path: Path, total: float | None) -> tuple[NDArray[np.float32], float]:
+        self.vad.reset()
+        samples = 0
+        for block in audio_io.stream_audio(path, self.block_seconds):
+            self.vad.push(block)
+            samples += block.size
+            self._report("voice activity", samples / SAMPLE_RATE, total)
+        return self.vad.finish(), samples / SAMPLE_RATE
+
+    # --- pass 2 ----------------------------------------------------------------------------
+
+    def _embed_pieces(self, path: Path, pieces: NDArray[np.float64], duration: float) -> NDArray[np.float32]:
+        sums = np.zeros((len(pieces), 256), dtype=np.float64)
+        windows: list[NDArray[np.float32]] = []
+        owners: list[int] = []
+
+        def flush() -> None:
+            if windows:
+                vectors = self.encoder.embed_partials(windows)
+                np.add.at(sums, np.array(owners), vectors)
+                windows.clear()
+                owners.clear()
+
+        for index, piece_audio in enumerate(self._piece_audio(path, pieces, duration)):
+            for window in _mel_windows(self.encoder, piece_audio):
+                windows.append(window)
+                owners.append(index)
+            if len(windows) >= EMBED_BATCH:
+                flush()
+        flush()
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def _piece_audio(self, path: Path, pieces: NDArray[np.float64], duration: float) -> Iterator[NDArray[np.float32]]:
+        """Each piece's samples, in order, from one streaming decode with a rolling buffer."""
+        bounds = np.round(pieces * SAMPLE_RATE).astype(np.int64)
+        buffer = np.zeros(0, dtype=np.float32)
+        buffer_start = 0  # absolute sample index of buffer[0]
+        index = 0
+        for block in audio_io.stream_audio(path, self.block_seconds):
+            buffer = np.concatenate((buffer, block)) if buffer.size else block
+            buffer_end = buffer_start + buffer.size
+            while index < len(bounds) and bounds[index, 1] <= buffer_end:
+                start, end = bounds[index]
+                yield buffer[max(0, start - buffer_start) : max(0, end - buffer_start)]
+                index += 1
+            # Keep only what pieces not yet cut may need (pieces are sorted by start, so the
+            # earliest start still to come bounds it; an overlapping long piece keeps more).
+            keep_from = int(bounds[index:, 0].min()) if index < len(bounds) else buffer_end
+            drop = min(max(0, keep_from - buffer_start), buffer.size)
+            if drop:
+                buffer = buffer[drop:].copy()
+                buffer_start += drop
+            self._report("speaker embeddings", buffer_end / SAMPLE_RATE, duration)
+        while index < len(bounds):  # pieces reaching past the decoded end
+            start, end = bounds[index]
+            yield buffer[max(0, start - buffer_start) : max(0, end - buffer_start)]
+            index += 1
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _empty(self, message: str) -> DiarizerOutput:
+        self._warnings = []
+        return DiarizerOutput(turns=Turns.empty(), exclusive=Turns.empty(), model=MODEL_NAME, warnings=(message,))
+
+    def _report(self, stage: str, done: float, total: float | None) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+
+def _mel_windows(encoder: SpeakerEncoder, samples: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+    """GE2E windows of one piece: 1.6 s windows every 0.2 s; a shorter piece is repeated to fill one.
+
+    Repeating (tiling) a short piece gives the LSTM a full-length input of the same voice, which
+    scores better than a short or zero-padded one (zeros are silence the model was not trained on).
+    """
+    if samples.size < HOP:
+        samples = np.zeros(HOP * 2, dtype=np.float32) if samples.size == 0 else samples
+    wav = normalize_level(samples.astype(np.float32, copy=False))
+    needed = PARTIAL_FRAMES * HOP
+    if wav.size < needed:
+        wav = np.tile(wav, int(np.ceil(needed / wav.size)))[: needed + 1]
+    mel = encoder.mel(wav)
+    if len(mel) <= PARTIAL_FRAMES:
+        return [mel[:PARTIAL_FRAMES]]
+    starts = list(range(0, len(mel) - PARTIAL_FRAMES + 1, PARTIAL_STEP))
+    if starts[-1] + PARTIAL_FRAMES < len(mel):
+        starts.append(len(mel) - PARTIAL_FRAMES)
+    return [mel[s : s + PARTIAL_FRAMES] for s in starts]
+
+
+def _check_hints(job: DiarizationJob) -> None:
+    for name in ("num_speakers", "min_speakers", "max_speakers"):
+        value = getattr(job, name)
+        if value is not None and value < 1:
+            raise InvalidInput(name, f"must be at least 1, got {value}")
+    if job.min_speakers and job.max_speakers and job.min_speakers > job.max_speakers:
+        raise InvalidInput("min_speakers", f"{job.min_speakers} is more than max_speakers {job.max_speakers}")
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+class StderrProgress:
+    """A one-line progress bar on stderr for long files (> ``min_seconds`` of audio), throttled."""
+
+    def __init__(self, min_seconds: float = 600.0, interval: float = 0.5) -> None:
+        self.min_seconds = min_seconds
+        self.interval = interval
+        self._last = 0.0
+        self._stage = ""
+
+    def __call__(self, stage: str, done: float, total: float | None) -> None:
+        if total is None or total < self.min_seconds:
+            return
+        now = time.monotonic()
+        finished = done >= total - 1e-6
+        if stage == self._stage and now - self._last < self.interval and not finished:
+            return
+        self._last, self._stage = now, stage
+        share = min(1.0, done / total)
+        bar = "#" * int(share * 30)
+        sys.stderr.write(f"\rdiarflow local: {stage:<18} [{bar:<30}] {share:6.1%} of {_clock(total)}")
+        if finished:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+# --- factory -------------------------------------------------------------------------------------
+
+_INSTALL_HINT = "pip install 'diarflow[local]' && pip install --no-deps resemblyzer==0.1.4"
+
+
+def local_diarizer_available() -> bool:
+    """Whether the ``[local]`` extra and the GE2E weights are installed (imports nothing heavy)."""
+    import importlib.util
+
+    from diarflow.adapters.diarizers.local.encoder import find_weights
+    from diarflow.adapters.diarizers.local.vad import find_vad_model
+
+    modules = ("torch", "onnxruntime", "av", "scipy")
+    if any(importlib.util.find_spec(name) is None for name in modules):
+        return False
+    return find_weights() is not None and find_vad_model() is not None
+
+
+def load_local_diarizer(
+    *, progress: bool | ProgressCallback | None = None, threads: int | None = None
+) -> LocalDiarizer:
+    """Load the models; :class:`DiarizerUnavailable` naming the install command when something is missing.
+
+    ``progress``: True for a stderr bar on long files, a callback, or None/False for none.
+    """
+    missing = [name for name in ("torch", "onnxruntime", "av", "scipy") if _missing(name)]
+    if missing:
+        raise DiarizerUnavailable(
+            f"the local diarizer needs {', '.join(missing)}, which are not installed: {_INSTALL_HINT}"
+        )
+    try:
+        encoder = SpeakerEncoder.load(threads=threads)
+        vad = SileroVad.load()
+    except DiarizerUnavailable as exc:
+        raise DiarizerUnavailable(f"{exc.message} ({_INSTALL_HINT})") from None
+    callback: ProgressCallback | None
+    if progress is True:
+        callback = StderrProgress()
+    elif progress is False or progress is None:
+        callback = None
+    else:
+        callback = progress
+    return LocalDiarizer(encoder=encoder, vad=vad, progress=callback)
+
+
+def _missing(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is None

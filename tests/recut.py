@@ -1,0 +1,314 @@
+"""Podcast-like test episodes re-cut from the shipped sample's real speech.
+
+The sample (30 s, two women on a telephone line) has 13 transcribed lines. We
+cut them into word-aligned chunks and splice chunks into turns of 1–5 s (some
+longer), alternating speakers, with the sample's own background noise in the
+pauses. Every chunk carries its reference along: the sample RTTM's turns
+clipped to the chunk (so the RTTM's overlap region travels with it), which
+gives an exact reference RTTM for the new audio.
+
+The transcript that comes with it is Deepgram-shaped, and deliberately *not*
+helpful about speakers: utterances split on pauses only (so one utterance can
+span a speaker change) and their speaker labels are noisy, because a diarizer
+must never copy them.
+
+Used by the tests and by ``benchmarks/bench_local_diarizer.py``. Deterministic
+for a given seed.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "diarflow" / "samples"
+RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Line:
+    speaker: str
+    start: float
+    end: float
+    words: tuple[tuple[str, float, float], ...]
+
+
+@dataclass
+class Episode:
+    """Audio, reference turns ``(start, end, speaker)`` and a Deepgram-shaped transcript."""
+
+    audio: NDArray[np.float32]
+    reference: list[tuple[float, float, str]]
+    transcript: dict[str, Any]
+    speakers: set[str] = field(default_factory=set)
+
+    @property
+    def duration(self) -> float:
+        return self.audio.size / RATE
+
+    def write(self, folder: Path, name: str) -> tuple[Path, Path, Path]:
+        """Write ``name.wav``, ``name.rttm`` and ``name.deepgram.json``; return their paths."""
+        import json
+
+        folder.mkdir(parents=True, exist_ok=True)
+        wav_path = folder / f"{name}.wav"
+        write_wav(wav_path, self.audio)
+        rttm_path = folder / f"{name}.rttm"
+        rttm_path.write_text(to_rttm(self.reference, name))
+        json_path = folder / f"{name}.deepgram.json"
+        json_path.write_text(json.dumps(self.transcript))
+        return wav_path, rttm_path, json_path
+
+
+def read_sample_audio() -> NDArray[np.float32]:
+    with wave.open(str(SAMPLES / "sample.wav"), "rb") as handle:
+        frames = handle.readframes(handle.getnframes())
+    return (np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0).copy()
+
+
+def write_wav(path: Path, audio: NDArray[np.float32]) -> None:
+    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(RATE)
+        handle.writeframes(pcm.tobytes())
+
+
+def read_rttm(text: str) -> list[tuple[float, float, str]]:
+    turns = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 8 and fields[0] == "SPEAKER":
+            start, duration = float(fields[3]), float(fields[4])
+            turns.append((start, start + duration, fields[7]))
+    return turns
+
+
+def to_rttm(turns: list[tuple[float, float, str]], uri: str) -> str:
+    return "".join(
+        f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
+        for start, end, speaker in turns
+    )
+
+
+def sample_reference() -> list[tuple[float, float, str]]:
+    return read_rttm((SAMPLES / "sample.rttm").read_text())
+
+
+def sample_lines() -> list[Line]:
+    """STM lines with words timed in proportion to their length (as the sample transcript does)."""
+    lines = []
+    for raw in (SAMPLES / "sample.stm").read_text().splitlines():
+        _, _, name, start_text, end_text, *tokens = raw.split()
+        start, end = float(start_text), float(end_text)
+        weights = np.array([len(t) for t in tokens], dtype=float)
+        edges = start + (end - start) * np.concatenate(([0.0], np.cumsum(weights) / weights.sum()))
+        words = tuple((tok, float(a), float(b)) for tok, a, b in zip(tokens, edges[:-1], edges[1:], strict=True))
+        lines.append(Line(name, start, end, words))
+    return lines
+
+
+def _chunks(lines: list[Line], rng: np.random.Generator) -> list[Line]:
+    """Split lines into word-aligned chunks of roughly 0.4–2.5 s (short lines stay whole)."""
+    chunks = []
+    for line in lines:
+        words = list(line.words)
+        while words:
+            target = rng.uniform(0.8, 2.5)
+            take = 1
+            while take < len(words) and words[take][2] - words[0][1] <= target:
+                take += 1
+            piece, words = words[:take], words[take:]
+            if words and words[-1][2] - words[0][1] < 0.5:  # do not leave a crumb behind
+                piece, words = piece + words, []
+            chunks.append(Line(line.speaker, piece[0][1], piece[-1][2], tuple(piece)))
+    return chunks
+
+
+def build_episode(
+    duration: float,
+    *,
+    seed: int = 0,
+    speakers: tuple[str, ...] | None = None,
+    long_turns: float = 0.2,
+) -> Episode:
+    """A podcast-like episode of about ``duration`` seconds from the sample's chunks.
+
+    ``speakers`` restricts the voices (e.g. one speaker only); ``long_turns`` is
+    the share of turns of 5–12 s instead of 1–5 s.
+    """
+    rng = np.random.default_rng(seed)
+    source = read_sample_audio()
+    noise = source[int(0.5 * RATE) : int(6.4 * RATE)]  # the sample's own line noise before anyone speaks
+    reference = sample_reference()
+    # Keep only the chosen voices, and cut away the parts of a chunk where the other voice overlaps
+    # it (the RTTM's overlap regions), so each chunk holds one voice and its reference says so.
+    cleaned = (_clean(reference, c) for c in _chunks(sample_lines(), rng) if speakers is None or c.speaker in speakers)
+    chunks = [c for c in cleaned if c is not None]
+    by_speaker: dict[str, list[Line]] = {}
+    for chunk in chunks:
+        by_speaker.setdefault(chunk.speaker, []).append(chunk)
+    names = sorted(by_speaker)
+
+    pieces: list[NDArray[np.float32]] = []
+    ref_turns: list[tuple[float, float, str]] = []
+    words: list[dict[str, Any]] = []
+    cursor = 0.0
+    speaker_index = int(rng.integers(len(names)))
+
+    def add_silence(seconds: float) -> None:
+        nonlocal cursor
+        count = int(seconds * RATE)
+        offset = int(rng.integers(0, noise.size - count)) if noise.size > count else 0
+        pieces.append(noise[offset : offset + count].copy())
+        cursor += count / RATE
+
+    add_silence(rng.uniform(0.5, 2.0))
+    while cursor < duration:
+        name = names[speaker_index]
+        turn_target = rng.uniform(5.0, 12.0) if rng.random() < long_turns else rng.uniform(1.0, 5.0)
+        turn_length = 0.0
+        gain = float(10 ** (rng.uniform(-4, 4) / 20))  # a speaker's level drifts between turns
+        first = True
+        while turn_length < turn_target:
+            if not first:
+                add_silence(rng.uniform(0.05, 0.3))
+            first = False
+            chunk = by_speaker[name][int(rng.integers(len(by_speaker[name])))]
+            # Jitter the cut by up to 80 ms at each end so repeats of a chunk are not identical audio.
+            chunk = _jitter(chunk, rng)
+            a, b = int(round(chunk.start * RATE)), int(round(chunk.end * RATE))
+            audio = source[a:b] * gain
+            fade = min(80, audio.size // 4)
+            if fade:
+                ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+                audio[:fade] *= ramp
+                audio[-fade:] *= ramp[::-1]
+            offset = cursor - chunk.start
+            for start, end, speaker in reference:
+                lo, hi = max(start, chunk.start), min(end, chunk.end)
+                if hi - lo > 1e-3:
+                    ref_turns.append((lo + offset, hi + offset, speaker))
+            for token, ws, we in chunk.words:
+                words.append({"token": token, "start": ws + offset, "end": we + offset, "speaker": name})
+            pieces.append(audio.astype(np.float32))
+            cursor += audio.size / RATE
+            turn_length += chunk.end - chunk.start
+        add_silence(rng.uniform(0.15, 0.8))
+        if len(names) > 1:
+            speaker_index = (speaker_index + int(rng.integers(1, len(names)))) % len(names)
+
+    audio = np.concatenate(pieces).astype(np.float32)
+    ref_turns = _merge_reference(ref_turns)
+    transcript = _deepgram_document(words, names, audio.size / RATE, rng)
+    return Episode(audio, ref_turns, transcript, {s for _, _, s in ref_turns})
+
+
+def _jitter(chunk: Line, rng: np.random.Generator) -> Line:
+    # Inward only, so a chunk never reaches into audio that was cleaned away from it.
+    start = chunk.start + rng.uniform(0.0, 0.08)
+    end = max(chunk.end - rng.uniform(0.0, 0.08), start + 0.2)
+    words = [(t, max(ws, start), min(we, end)) for t, ws, we in chunk.words]
+    words = [(t, ws, we) for t, ws, we in words if we - ws > 0.02] or [(chunk.words[0][0], start, end)]
+    return Line(chunk.speaker, start, end, tuple(words))
+
+
+def _clean(reference: list[tuple[float, float, str]], chunk: Line) -> Line | None:
+    """The chunk without the parts where another voice overlaps it (None if too little is left)."""
+    overlap: dict[str, float] = {}
+    for a, b, speaker in reference:
+        overlap[speaker] = overlap.get(speaker, 0.0) + max(0.0, min(b, chunk.end) - max(a, chunk.start))
+    own = max(overlap, key=lambda name: overlap[name])
+    start, end = chunk.start, chunk.end
+    for a, b, speaker in reference:
+        if speaker == own or min(b, end) - max(a, start) <= 0:
+            continue
+        if a - start > end - b:
+            end = min(end, a)  # the other voice comes in late: keep what is before it
+        else:
+            start = max(start, b)
+    words = tuple(
+        (t, max(ws, start), min(we, end)) for t, ws, we in chunk.words if min(we, end) - max(ws, start) > 0.05
+    )
+    if end - start < 0.4 or not words:
+        return None
+    return Line(chunk.speaker, start, end, words)
+
+
+def _merge_reference(turns: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """Join a speaker's turns that touch (adjacent chunks of one turn), keep the rest."""
+    turns = sorted(turns)
+    merged: list[tuple[float, float, str]] = []
+    last_by_speaker: dict[str, int] = {}
+    for start, end, speaker in turns:
+        index = last_by_speaker.get(speaker)
+        if index is not None and start - merged[index][1] < 1e-3:
+            merged[index] = (merged[index][0], max(end, merged[index][1]), speaker)
+        else:
+            last_by_speaker[speaker] = len(merged)
+            merged.append((start, end, speaker))
+    return sorted(merged)
+
+
+def _deepgram_document(
+    words: list[dict[str, Any]], names: list[str], duration: float, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Words plus utterances split on pauses >= 0.6 s; utterance speakers are noisy on purpose."""
+    dg_words = []
+    for w in words:
+        plain = "".join(ch for ch in w["token"].lower() if ch.isalnum() or ch == "'")
+        dg_words.append(
+            {
+                "word": plain or w["token"],
+                "start": round(w["start"], 3),
+                "end": round(w["end"], 3),
+                "confidence": 0.95,
+                "punctuated_word": w["token"],
+            }
+        )
+    utterances = []
+    group: list[int] = []
+
+    def close() -> None:
+        if not group:
+            return
+        true_speaker = names.index(words[group[0]]["speaker"])
+        noisy = true_speaker if rng.random() > 0.25 else int(rng.integers(len(names) + 1))
+        members = [dg_words[i] for i in group]
+        for member in members:
+            member["speaker"] = noisy
+        utterances.append(
+            {
+                "id": f"utt-{len(utterances)}",
+                "start": members[0]["start"],
+                "end": members[-1]["end"],
+                "confidence": 0.95,
+                "channel": 0,
+                "transcript": " ".join(m["punctuated_word"] for m in members),
+                "words": members,
+                "speaker": noisy,
+            }
+        )
+        group.clear()
+
+    for index in range(len(words)):
+        # Deepgram splits utterances on pauses and where its own diarizer hears a new voice;
+        # here it hears 70% of the real changes, so some utterances span two speakers.
+        changed = bool(group) and words[index]["speaker"] != words[group[-1]]["speaker"] and rng.random() < 0.7
+        if group and (changed or dg_words[index]["start"] - dg_words[group[-1]]["end"] >= 0.6):
+            close()
+        group.append(index)
+    close()
+    return {
+        "metadata": {"request_id": "recut", "duration": round(duration, 3), "channels": 1, "models": ["recut"]},
+        "results": {
+            "channels": [{"alternatives": [{"transcript": "", "confidence": 0.95, "words": dg_words}]}],
+            "utterances": utterances,
+        },
+    }
