@@ -183,7 +183,7 @@ def build_episode(
             chunk = by_speaker[name][int(rng.integers(len(by_speaker[name])))]
             # Jitter the cut by up to 80 ms at each end so repeats of a chunk are not identical audio.
             chunk = _jitter(chunk, rng)
-            a, b = int(round(chunk.start * RATE)), int(round(chunk.end * RATE))
+            a, b = round(chunk.start * RATE), round(chunk.end * RATE)
             audio = source[a:b] * gain
             fade = min(80, audio.size // 4)
             if fade:

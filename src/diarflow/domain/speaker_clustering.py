@@ -57,6 +57,8 @@ SWITCH_PENALTY = 2.0
 SWITCH_PENALTY_PAUSE = 0.5
 SCORE_SCALE = 20.0
 """Centred cosine to log-likelihood scale used by the Viterbi pass and the confidences."""
+CONFIDENCE_SCALE = 5.0
+"""Softmax temperature for confidences: a piece 0.2 closer to its own centroid than to the next gets ~0.73."""
 GRID = 0.01
 """Resolution of the speech grid in seconds."""
 
@@ -282,7 +284,7 @@ def piece_confidence(centred: FloatArray, centroids: FloatArray, labels: IntArra
     """How clearly each piece belongs to its cluster: softmax weight of its own centroid, in [0, 1]."""
     if centroids.shape[0] <= 1:
         return np.ones(len(labels))
-    logits = SCORE_SCALE * 0.5 * (centred @ centroids.T)
+    logits = CONFIDENCE_SCALE * (centred @ centroids.T)
     logits -= logits.max(axis=1, keepdims=True)
     probabilities = np.exp(logits)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
@@ -337,7 +339,7 @@ def speech_turns(
     boundaries = np.concatenate(([-np.inf], (piece_starts[1:] + piece_ends[:-1]) / 2, [np.inf]))
     owner = np.clip(np.searchsorted(boundaries, centres, side="right") - 1, 0, piece_starts.size - 1)
     frame_labels = labels[owner]
-    speech = _bridge(speech, frame_labels, int(round(bridge / GRID)))
+    speech = _bridge(speech, frame_labels, round(bridge / GRID))
 
     coded = np.where(speech, frame_labels + 1, 0)
     change = np.flatnonzero(np.diff(np.concatenate(([0], coded, [0]))) != 0)
@@ -352,7 +354,9 @@ def speech_turns(
     sums = np.add.reduceat(frame_conf, first)
     counts = np.add.reduceat(speech.astype(np.float64), first)
     turn_conf = np.clip(sums / np.maximum(counts, 1), 0.0, 1.0)
-    return first * GRID, np.minimum(after * GRID, duration), turn_labels.astype(np.int64), turn_conf
+    turn_starts = (first * GRID).astype(np.float64)
+    turn_ends = np.minimum(after * GRID, duration).astype(np.float64)
+    return turn_starts, turn_ends, turn_labels.astype(np.int64), turn_conf.astype(np.float64)
 
 
 def _mask(starts: FloatArray, ends: FloatArray, frames: int) -> NDArray[np.bool_]:
@@ -390,7 +394,8 @@ def _bridge(speech: NDArray[np.bool_], labels: IntArray, max_gap: int) -> NDArra
 
 def _normalise(vectors: FloatArray) -> FloatArray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    normalised: FloatArray = vectors / np.maximum(norms, 1e-12)
+    return normalised
 
 
 def _count_bounds(num: int | None, low: int | None, high: int | None, pieces: int) -> tuple[int, int]:

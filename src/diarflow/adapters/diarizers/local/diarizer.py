@@ -143,7 +143,8 @@ class LocalDiarizer:
                 flush()
         flush()
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+        embeddings: NDArray[np.float32] = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+        return embeddings
 
     def _piece_audio(self, path: Path, pieces: NDArray[np.float64], duration: float) -> Iterator[NDArray[np.float32]]:
         """Each piece's samples, in order, from one streaming decode with a rolling buffer."""

@@ -77,7 +77,8 @@ def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: i
 
     fft_freqs = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
     edges = np.array([0.0, sample_rate / 2])
-    mel_points = np.linspace(*hz_to_mel(edges), n_mels + 2)
+    low_mel, high_mel = hz_to_mel(edges).tolist()
+    mel_points = np.linspace(low_mel, high_mel, n_mels + 2)
     mel_freqs = mel_to_hz(mel_points)
     widths = np.diff(mel_freqs)
     ramps = mel_freqs[:, None] - fft_freqs[None, :]
@@ -144,7 +145,8 @@ class SpeakerEncoder:
             def forward(self, mels: torch.Tensor) -> torch.Tensor:
                 _, (hidden, _) = self.lstm(mels)
                 raw = torch.relu(self.linear(hidden[-1]))
-                return raw / torch.linalg.vector_norm(raw, dim=1, keepdim=True).clamp_min(1e-12)
+                norm: torch.Tensor = torch.linalg.vector_norm(raw, dim=1, keepdim=True).clamp_min(1e-12)
+                return raw / norm
 
         try:
             # weights_only: the checkpoint is plain tensors and ints; refuse anything that would run code.
