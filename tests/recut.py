@@ -241,14 +241,18 @@ def _clean(reference: list[tuple[float, float, str]], chunk: Line) -> Line | Non
     return Line(chunk.speaker, start, end, words)
 
 
+BRIDGE = 0.3
+"""Pauses shorter than this inside one speaker's speech do not end a reference turn (the sample RTTM's convention)."""
+
+
 def _merge_reference(turns: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
-    """Join a speaker's turns that touch (adjacent chunks of one turn), keep the rest."""
+    """Join a speaker's turns separated by less than ``BRIDGE`` seconds, as the sample's annotators did."""
     turns = sorted(turns)
     merged: list[tuple[float, float, str]] = []
     last_by_speaker: dict[str, int] = {}
     for start, end, speaker in turns:
         index = last_by_speaker.get(speaker)
-        if index is not None and start - merged[index][1] < 1e-3:
+        if index == len(merged) - 1 and start - merged[index][1] < BRIDGE:
             merged[index] = (merged[index][0], max(end, merged[index][1]), speaker)
         else:
             last_by_speaker[speaker] = len(merged)

@@ -55,6 +55,8 @@ MAX_CLUSTER_PIECES = 2500
 SWITCH_PENALTY = 2.0
 """Viterbi cost of a speaker change between pieces less than 0.5 s apart (in score units)."""
 SWITCH_PENALTY_PAUSE = 0.5
+SWITCH_PENALTY_IN_UTTERANCE = 6.0
+"""A change inside one of the transcriber's utterances needs clear evidence (it splits where it hears a new voice)."""
 SCORE_SCALE = 20.0
 """Centred cosine to log-likelihood scale used by the Viterbi pass and the confidences."""
 CONFIDENCE_SCALE = 5.0
@@ -145,8 +147,14 @@ def cluster_pieces(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     max_cluster_pieces: int = MAX_CLUSTER_PIECES,
+    utterance_starts: FloatArray | None = None,
 ) -> Clustering:
-    """Label pieces by speaker; see the module docstring for the method."""
+    """Label pieces by speaker; see the module docstring for the method.
+
+    ``utterance_starts``: where the transcriber started utterances. Its speaker labels are
+    not trusted, but its boundaries are where voices usually change, so changing speaker
+    *inside* an utterance costs more in the Viterbi pass.
+    """
     n = len(embeddings)
     if n == 0:
         return Clustering(np.zeros(0, np.int64), np.zeros(0), 0, {})
@@ -168,9 +176,14 @@ def cluster_pieces(
     centroids = _centroids(centred[subset], weights[subset], partitions[count], count)
     labels = np.argmax(centred @ centroids.T, axis=1)
     gaps = np.concatenate(([np.inf], starts[1:] - ends[:-1]))
+    penalties = np.where(gaps < 0.5, SWITCH_PENALTY, SWITCH_PENALTY_PAUSE)
+    if utterance_starts is not None and utterance_starts.size:
+        utterance = np.searchsorted(np.sort(utterance_starts), (starts + ends) / 2, side="right")
+        same_utterance = np.concatenate(([False], utterance[1:] == utterance[:-1]))
+        penalties = np.where(same_utterance, SWITCH_PENALTY_IN_UTTERANCE, penalties)
     for _ in range(10):
         log_likelihood = SCORE_SCALE * (centred @ centroids.T) * weights[:, None]
-        refined = viterbi(log_likelihood, np.where(gaps < 0.5, SWITCH_PENALTY, SWITCH_PENALTY_PAUSE))
+        refined = viterbi(log_likelihood, penalties)
         if np.array_equal(refined, labels):
             break
         labels = refined
@@ -304,7 +317,8 @@ def speech_turns(
     word_ends: FloatArray,
     duration: float,
     *,
-    bridge: float = 0.1,
+    bridge: float = 0.3,
+    word_pad: float = 0.0,
     untranscribed_min: float = 1.0,
 ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray]:
     """Turns (starts, ends, labels, confidences) on a 10 ms grid.
@@ -321,7 +335,7 @@ def speech_turns(
         return empty
     frames = int(np.ceil(duration / GRID))
     vad = _mask(vad_speech[:, 0], vad_speech[:, 1], frames) if vad_speech.size else np.zeros(frames, bool)
-    words = _mask(word_starts, word_ends, frames)
+    words = _mask(word_starts - word_pad, word_ends + word_pad, frames)
     speech = vad & words
     pieces = _mask(piece_starts, piece_ends, frames)
     speech |= vad & pieces & ~words  # untranscribed pieces (VAD-only speech)

@@ -93,6 +93,7 @@ class LocalDiarizer:
             num_speakers=job.num_speakers,
             min_speakers=job.min_speakers,
             max_speakers=job.max_speakers,
+            utterance_starts=utterance_starts,
         )
         starts, ends, labels, confidences = speech_turns(
             pieces[:, 0],
