@@ -139,6 +139,17 @@ class Settings:
     step_attempts: int = _env("DIARFLOW_STEP_ATTEMPTS", 3, _int_in(1, 20))
     """Local runner: attempts per step for retryable errors."""
     max_transcript_bytes: int = _env("DIARFLOW_MAX_TRANSCRIPT_BYTES", 512 * 1024 * 1024, _int_in(1, 2**40))
+    # Reliability and security (docs/reliability.md).
+    max_segments: int = _env("DIARFLOW_MAX_SEGMENTS", 500_000, _int_in(1, 100_000_000))
+    """Diarizations with more turns are refused (a 24 h episode has about 100,000 at most)."""
+    lease_seconds: float = _env("DIARFLOW_LEASE_SECONDS", 60.0, _float_in(1, 24 * 3600))
+    """Local runs hold ``runs/<id>/lease.json`` this long, renewed every third of it while they run."""
+    lease_wait: float = _env("DIARFLOW_LEASE_WAIT", 0.0, _float_in(0, 7 * 24 * 3600))
+    """Seconds a run waits for another run of the same episode to finish; 0: stop at once (EpisodeBusy)."""
+    allow_private_urls: bool = _env("DIARFLOW_ALLOW_PRIVATE_URLS", False, _bool)
+    """Let diarflow fetch audio from loopback, link-local and private addresses (refused by default: SSRF)."""
+    allow_file_urls: bool = _env("DIARFLOW_ALLOW_FILE_URLS", False, _bool)
+    """Accept local paths and file: URLs as audio_url in events; local runs (diarflow run) always may."""
     log_level: str = _env("DIARFLOW_LOG_LEVEL", "WARNING", _log_level)
     audit_clips: bool = _env("DIARFLOW_AUDIT_CLIPS", False, _bool)
     # Remote APIs (pyannoteAI, Deepgram): keys as Secret, so they never show in repr or logs.

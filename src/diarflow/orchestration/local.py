@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from diarflow.adapters.stores import ObjectStore
 from diarflow.config import Settings
@@ -10,6 +11,7 @@ from diarflow.contracts import DiarizeRequested, PipelineResult, keys, utc_now
 from diarflow.domain.transcript import parse_transcript
 from diarflow.errors import InvalidInput, InvalidTranscript
 from diarflow.orchestration import stages
+from diarflow.orchestration.lease import LeasedSteps, RunLease, held
 from diarflow.orchestration.local_runner import LocalRunner, StepObserver
 from diarflow.orchestration.pipeline import INSPECT_STEP, RunOptions, diarize_episode
 from diarflow.orchestration.steps import Event
@@ -56,10 +58,18 @@ def run_locally(
     observer: StepObserver | None = None,
     event_sink: Callable[[list[Event]], None] | None = None,
     workspace: Workspace | None = None,
+    lease: RunLease | None = None,
 ) -> tuple[PipelineResult, LocalRunner]:
-    """Run :func:`diarize_episode` with the local engine; returns the result and the runner (for its counts)."""
+    """Run :func:`diarize_episode` with the local engine; returns the result and the runner (for its counts).
+
+    The run holds the episode's lease (``runs/<id>/lease.json``, see :mod:`~diarflow.orchestration.lease`):
+    pass ``lease`` when the caller holds it already (the CLI takes it before storing the transcript).
+    """
     settings = settings or Settings.from_env()
     ws = workspace or Workspace(store=store, settings=settings)
+    if not ws.settings.allow_file_urls:  # a local run may read audio from this machine's own disk
+        ws = replace(ws, settings=replace(ws.settings, allow_file_urls=True))
+    active = lease if lease is not None else episode_lease(store, request.episode_id, settings)
     runner = LocalRunner(
         store,
         request.episode_id,
@@ -68,4 +78,10 @@ def run_locally(
         observer=observer,
         event_sink=event_sink,
     )
-    return diarize_episode(runner, ws, request, options), runner
+    with held(None if lease is not None else active):
+        return diarize_episode(LeasedSteps(runner, active), ws, request, options), runner
+
+
+def episode_lease(store: ObjectStore, episode_id: str, settings: Settings) -> RunLease:
+    """The lease a local run of ``episode_id`` holds, configured from settings (not yet taken)."""
+    return RunLease(store, episode_id, ttl=settings.lease_seconds, wait=settings.lease_wait)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy, check_audio_url
 from diarflow.config import DiarizerChoice
 from diarflow.contracts import (
     DIARIZATION_COMPLETED,
@@ -43,6 +44,8 @@ ENRICH_STEP = "enrich-transcript-v1"
 ERROR_LOG_STEP = "update-error-log-v1"
 EMIT_STEP = "emit-result-v1"
 REPORT_STEP = "render-report-v1"
+AUDIO_URL_CHECK = "check-audio-url"
+"""Where a refused ``audio_url`` is recorded: a check before the first step, not a step itself."""
 MAX_ERROR_MESSAGE = 500
 
 
@@ -109,6 +112,10 @@ def diarize_episode(
     options = options or RunOptions()
     episode = request.episode_id
     run_log = _RunLog(episode, request.audio_url)
+
+    refused = _refused_audio_url(request, ws)
+    if refused is not None:
+        return _fail(steps, ws, run_log, refused)
 
     try:
         transcript = TranscriptInfo.model_validate(
@@ -209,6 +216,17 @@ def _diarize(
     return None
 
 
+def _refused_audio_url(request: DiarizeRequested, ws: Workspace) -> StepFailed | None:
+    """The URL policy (docs/reliability.md) applied before any step; pure, so safe outside ``steps.run``."""
+    if request.audio_url is None:
+        return None
+    try:
+        check_audio_url(request.audio_url, UrlPolicy.from_settings(ws.settings))
+    except InvalidUrl as exc:
+        return StepFailed(AUDIO_URL_CHECK, exc.type_name, exc.message, retryable=False, attempt=1)
+    return None
+
+
 def _render_report(steps: Steps, ws: Workspace, run_log: _RunLog, *digests: str) -> None:
     """Leave a page an editor can open; a report that cannot be drawn never fails the run (it is logged)."""
     try:
@@ -235,8 +253,15 @@ def _finish_failed(
     steps: Steps, ws: Workspace, run_log: _RunLog, diarization: DiarizationInfo | None = None
 ) -> PipelineResult:
     """Record the errors, tell the world, and return a failed result (earlier artifacts stay)."""
-    error_key = run_log.write(steps, ws, "failed", final=True)
     last = run_log.errors[-1]
+    try:
+        error_key = run_log.write(steps, ws, "failed", final=True)
+    except StepFailed as unrecorded:
+        # The store is down too: surface the failure that stopped the run, not the error log's echo of it.
+        message = f"{last['message']} (not recorded: {unrecorded.step} failed with {unrecorded.error_type})"
+        raise StepFailed(
+            last["step"], last["type"], message, retryable=last["retryable"], attempt=last["attempt"]
+        ) from None
     summary = ErrorSummary(type=last["type"], message=last["message"])
     result = PipelineResult(
         episode_id=run_log.episode_id,

@@ -13,6 +13,7 @@ import numpy as np
 
 from diarflow.adapters.diarizers.base import DiarizationJob
 from diarflow.adapters.stores import dump_json, get_json
+from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
 from diarflow.contracts import (
     SCHEMA_VERSION,
     AuditArtifact,
@@ -31,6 +32,7 @@ from diarflow.domain.clusters import Cluster, cluster_turns
 from diarflow.domain.enrichment import enriched_words
 from diarflow.errors import DiarizerUnavailable, InvalidDiarization
 from diarflow.orchestration.diarizers import build_diarizer
+from diarflow.orchestration.limits import check_segment_count
 from diarflow.orchestration.workspace import Workspace, digest
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ def diarize(
     """``local-diarize-v1`` / ``deepgram-fallback-v1``: run a diarizer and write the raw diarization."""
     if diarizer_name != "deepgram" and not audio:
         raise DiarizerUnavailable(f"the {diarizer_name} diarizer needs the episode audio: pass --audio or audio_url")
+    if audio and diarizer_name == "local":  # we fetch remote audio ourselves: refuse private addresses (SSRF)
+        check_fetch_target(audio, UrlPolicy.from_settings(ws.settings))
     diarizer = build_diarizer(diarizer_name, ws.settings)
     transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
     job = DiarizationJob(
@@ -94,6 +98,8 @@ def write_diarization(
 ) -> dict[str, Any]:
     """Write a raw diarization artifact and describe it; shared by every diarization source."""
     key = keys.diarization_key(episode_id)
+    for name in ("segments", "exclusive_segments"):  # a runaway diarizer must not write what no step can read
+        check_segment_count(len(document.get(name) or ()), ws.settings.max_segments, field=name)
     data = dump_json(document)
     ws.store.put_bytes(key, data, content_type="application/json")
     content_digest = digest(data)

@@ -11,6 +11,12 @@ from diarflow.config import Settings
 from diarflow.domain.transcript import Transcript, parse_transcript
 from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidTranscript
+from diarflow.orchestration.limits import (
+    check_diarization_size,
+    check_segment_count,
+    check_transcript_size,
+    stored_size,
+)
 
 
 def digest(data: bytes) -> str:
@@ -34,6 +40,7 @@ class Workspace:
         """Parse the transcript at ``key``; the digest names the exact bytes parsed."""
         if expected_digest is not None and ("transcript", key + expected_digest) in self.memo:
             return self.memo[("transcript", key + expected_digest)], expected_digest
+        check_transcript_size(stored_size(self.store, key), self.settings.max_transcript_bytes)  # before reading it
         data = self.store.get_bytes(key)
         limit = self.settings.max_transcript_bytes
         if len(data) > limit:
@@ -58,6 +65,7 @@ class Workspace:
         """The raw diarization at ``key`` as turns (or its exclusive turns when present and asked for)."""
         memo_key = ("diarization", key + expected_digest)
         if memo_key not in self.memo:
+            check_diarization_size(stored_size(self.store, key), self.settings.max_segments, field=key)
             document = get_json(self.store, key)
             if not isinstance(document, dict):
                 from diarflow.errors import InvalidDiarization
@@ -66,6 +74,9 @@ class Workspace:
             self.memo[memo_key] = document
         document = self.memo[memo_key]
         segments = document.get("exclusive_segments") if exclusive else None
+        for name in ("segments", "exclusive_segments"):
+            if isinstance(document.get(name), list):
+                check_segment_count(len(document[name]), self.settings.max_segments, field=f"{key}:{name}")
         if segments:
             return Turns.from_segments(segments, path=f"{key}:exclusive_segments"), "exclusive", document
         return Turns.from_segments(document.get("segments") or [], path=f"{key}:segments"), "segments", document
