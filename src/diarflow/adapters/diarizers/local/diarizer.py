@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +36,9 @@ from diarflow.adapters.diarizers.local.vad import SileroVad, speech_regions
 from diarflow.domain.speaker_clustering import cluster_pieces, plan_pieces, speech_turns
 from diarflow.domain.turns import Turns
 from diarflow.errors import DiarizerUnavailable, InvalidInput
+
+if TYPE_CHECKING:
+    from diarflow.config import Settings
 
 MODEL_NAME = "diarflow-local-1 (silero-vad + resemblyzer-ge2e)"
 PARTIAL_STEP = 20
@@ -267,12 +270,18 @@ def local_diarizer_available() -> bool:
 
 
 def load_local_diarizer(
-    *, progress: bool | ProgressCallback | None = None, threads: int | None = None
+    settings: Settings | None = None,
+    *,
+    progress: bool | ProgressCallback | None = True,
+    threads: int | None = None,
 ) -> LocalDiarizer:
     """Load the models; :class:`DiarizerUnavailable` naming the install command when something is missing.
 
-    ``progress``: True for a stderr bar on long files, a callback, or None/False for none.
+    ``settings`` is accepted so the pipeline can build every diarizer alike; nothing in it
+    tunes this one yet. ``progress``: True (default) for a stderr bar on files longer than
+    10 minutes, a callback, or None/False for none.
     """
+    del settings
     missing = [name for name in ("torch", "onnxruntime", "av", "scipy") if _missing(name)]
     if missing:
         raise DiarizerUnavailable(
