@@ -5,44 +5,50 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-EXTRAS ?= dev
-STAMP := $(VENV)/.installed-$(EXTRAS)
+# torch goes in first, pinned: a bare `torch>=2.1` would fetch a multi-GB CUDA build. Elsewhere, use
+# `make TORCH='torch --index-url https://download.pytorch.org/whl/cpu' …` for a CPU-only wheel.
+TORCH ?= torch==2.13.0
+# The GE2E speaker-encoder weights ship in resemblyzer's wheel; its own requirements are not needed.
+RESEMBLYZER ?= resemblyzer==0.1.4
 DEMO_STORE ?= ./diarflow-data
 # Debian's Chromium, which the report's browser tests drive with Playwright (never `playwright install`).
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo test lint typecheck unit bench clean browser
+.PHONY: demo test lint typecheck unit bench browser clean
 
-setup: $(STAMP)
-
-$(STAMP): pyproject.toml
+# One stamp per set of extras: `make demo` needs [local,s3], `make test` needs [dev] (everything).
+$(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[$*]'
+	$(PY) -m pip install --quiet --no-deps $(RESEMBLYZER)
 	touch $@
 
-demo: setup
+demo: $(VENV)/.installed-local,s3
 	$(BIN)/diarflow demo --store $(DEMO_STORE)
 
-lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
-typecheck: setup
+typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-unit: setup browser
+unit: $(VENV)/.installed-dev browser
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
-bench: setup browser
+bench: $(VENV)/.installed-dev browser
 	$(PY) benchmarks/bench_enrich.py
+	$(PY) benchmarks/bench_exports.py
 	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_local_diarizer.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info

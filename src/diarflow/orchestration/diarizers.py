@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Literal
 
@@ -21,8 +20,10 @@ STEP_NAMES: dict[str, str] = {
 
 
 def local_diarizer_installed() -> bool:
-    """Whether the ``[local]`` extra is importable (checked without importing torch)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "onnxruntime", "av"))
+    """Whether the ``[local]`` extra, its weights and the VAD model are installed (imports nothing heavy)."""
+    from diarflow.adapters.diarizers.local import local_diarizer_available
+
+    return local_diarizer_available()
 
 
 def resolve_diarizer(choice: DiarizerChoice, settings: Settings) -> ResolvedDiarizer:
@@ -45,9 +46,10 @@ def build_diarizer(name: str, settings: Settings) -> Diarizer:
     if name == "local":
         if not local_diarizer_installed():
             raise DiarizerUnavailable(
-                "the local diarizer is not installed: pip install 'diarflow[local]' (see README, 'Offline diarization')"
+                "the local diarizer is not installed: pip install 'diarflow[local]' and "
+                "pip install --no-deps resemblyzer==0.1.4 (see README, 'Offline diarization')"
             )
-        from diarflow.adapters.diarizers.local import load_local_diarizer  # type: ignore[attr-defined]
+        from diarflow.adapters.diarizers.local import load_local_diarizer
 
         diarizer: Diarizer = load_local_diarizer(settings)
         return diarizer
