@@ -81,3 +81,5 @@ def parse_event_data(model: type[ModelT], data: object, *, where: str = "event.d
         first = exc.errors()[0]
         path = ".".join([where, *(str(part) for part in first["loc"])]) if first["loc"] else where
         raise InvalidInput(path, first["msg"]) from None
+    except InvalidInput as exc:  # raised by a validator itself (ids): the same path convention as pydantic's
+        raise type(exc)(f"{where}.{exc.field}" if exc.field else where, exc.problem) from None

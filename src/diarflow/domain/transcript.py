@@ -23,6 +23,8 @@ DEEPGRAM_WORDS_PATH = "results.channels[0].alternatives[0].words"
 DEEPGRAM_UTTERANCES_PATH = "results.utterances"
 
 _NUMBER_TYPES = frozenset({int, float})
+MAX_SPEAKER_ID = 10_000
+"""Deepgram numbers speakers 0, 1, 2, …; a larger id is a corrupt (or hostile) transcript, not a podcast."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,7 @@ def _read_duration(metadata: Any) -> float | None:
     if not isinstance(metadata, dict) or "duration" not in metadata:
         return None
     value = metadata["duration"]
-    if type(value) not in _NUMBER_TYPES or not math.isfinite(value) or value < 0:
+    if type(value) not in _NUMBER_TYPES or not _finite(value) or value < 0:
         raise InvalidTranscript("metadata.duration", f"must be a non-negative number, got {_show(value)}")
     return float(value)
 
@@ -135,8 +137,10 @@ def _read_utterances(raw: Any) -> tuple[Utterance, ...]:
         if end < start:
             raise InvalidTranscript(f"{path}.end", f"{end} is before start {start}")
         speaker = entry.get("speaker")
-        if speaker is not None and (type(speaker) is not int or speaker < 0):
-            raise InvalidTranscript(f"{path}.speaker", f"must be a non-negative integer, got {_show(speaker)}")
+        if speaker is not None and (type(speaker) is not int or not 0 <= speaker <= MAX_SPEAKER_ID):
+            raise InvalidTranscript(
+                f"{path}.speaker", f"must be a non-negative integer up to {MAX_SPEAKER_ID:,}, got {_show(speaker)}"
+            )
         parsed.append(Utterance(start, end, speaker))
     return tuple(parsed)
 
@@ -184,7 +188,7 @@ def _times(words: list[dict[str, Any]], name: str, path: str) -> NDArray[np.floa
         index, value = next((i, v) for i, v in enumerate(column) if type(v) not in _NUMBER_TYPES)
         problem = "is missing" if name not in words[index] else f"must be a number, got {_show(value)}"
         raise InvalidTranscript(f"{path}[{index}].{name}", problem)
-    values = np.array(column, dtype=np.float64)
+    values = _floats(column, f"{path}[{{}}].{name}")
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
     if bad.size:
         i = int(bad[0])
@@ -224,6 +228,12 @@ def _speakers(
         expected = "an integer" if form == "deepgram" else "a string or an integer, the same kind for every word"
         raise InvalidTranscript(f"{path}[{index}].speaker", f"must be {expected}, got {_show(column[index])}")
     if kinds == {int}:
+        huge = next((i for i, v in enumerate(column) if v is not None and abs(v) > MAX_SPEAKER_ID), None)
+        if huge is not None:  # names are numbered 0..max: a huge id would allocate billions of them
+            raise InvalidTranscript(
+                f"{path}[{huge}].speaker",
+                f"must be a non-negative integer up to {MAX_SPEAKER_ID:,}, got {_show(column[huge])}",
+            )
         ids = np.array([-1 if v is None else v for v in column], dtype=np.int64)
         negative = np.flatnonzero((ids < 0) & np.array([v is not None for v in column]))
         if negative.size:
@@ -248,7 +258,7 @@ def _confidences(words: list[dict[str, Any]], path: str) -> NDArray[np.float64]:
     if not kinds <= {int, float, type(None)}:
         index = next(i for i, v in enumerate(column) if v is not None and type(v) not in _NUMBER_TYPES)
         raise InvalidTranscript(f"{path}[{index}].speaker_confidence", f"must be a number, got {_show(column[index])}")
-    values = np.array([np.nan if v is None else v for v in column], dtype=np.float64)
+    values = _floats([np.nan if v is None else v for v in column], f"{path}[{{}}].speaker_confidence")
     bad = np.flatnonzero(~np.isnan(values) & ((values < 0) | (values > 1)))
     if bad.size:
         i = int(bad[0])
@@ -278,9 +288,26 @@ def _number(entry: dict[str, Any], name: str, path: str) -> float:
     value = entry[name]
     if type(value) not in _NUMBER_TYPES:
         raise InvalidTranscript(f"{path}.{name}", f"must be a number, got {_show(value)}")
-    if not math.isfinite(value) or value < 0:
-        raise InvalidTranscript(f"{path}.{name}", f"must be a finite, non-negative time, got {value}")
+    if not _finite(value) or value < 0:
+        raise InvalidTranscript(f"{path}.{name}", f"must be a finite, non-negative time, got {_show(value)}")
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    """``math.isfinite`` that also accepts integers too large for a float (they are not finite times)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _floats(column: list[Any], where: str) -> NDArray[np.float64]:
+    """The column as float64; an integer beyond float range is an error at its index (``where`` has a ``{}``)."""
+    try:
+        return np.array(column, dtype=np.float64)
+    except OverflowError:
+        index = next(i for i, v in enumerate(column) if not _finite(v))
+        raise InvalidTranscript(where.format(index), f"must be a finite number, got {_show(column[index])}") from None
 
 
 def _json_type(value: Any) -> str:
@@ -291,7 +318,10 @@ def _json_type(value: Any) -> str:
 def _show(value: Any) -> str:
     if value is None:
         return "null"
-    text = orjson.dumps(value).decode() if type(value) in (str, bool, int, float) else _json_type(value)
+    if type(value) is int:
+        text = str(value) if abs(value) < 10**40 else f"an integer of {value.bit_length()} bits"
+    else:
+        text = orjson.dumps(value).decode() if type(value) in (str, bool, float) else _json_type(value)
     return text if len(text) <= 40 else text[:40] + "…"
 
 

@@ -85,14 +85,18 @@ class Turns:
             end = _time(segment, "end", where)
             if end < start:
                 raise InvalidDiarization(f"{where}.end", f"{end} is before start {start}")
+            if "speaker" not in segment:
+                raise InvalidDiarization(f"{where}.speaker", "is missing")
             speaker = segment.get("speaker")
             if not isinstance(speaker, str) or not speaker.strip():
                 raise InvalidDiarization(f"{where}.speaker", "must be a non-empty string")
             confidence = segment.get("confidence")
             if confidence is not None and (
-                type(confidence) not in (int, float) or not math.isfinite(confidence) or not 0 <= confidence <= 1
+                type(confidence) not in (int, float) or not _finite(confidence) or not 0 <= confidence <= 1
             ):
-                raise InvalidDiarization(f"{where}.confidence", f"must be null or between 0 and 1, got {confidence!r}")
+                raise InvalidDiarization(
+                    f"{where}.confidence", f"must be null or between 0 and 1, got {_shown(confidence)}"
+                )
             starts.append(start)
             ends.append(end)
             speakers.append(speaker)
@@ -114,6 +118,24 @@ def _time(segment: Mapping[str, Any], name: str, where: str) -> float:
     if name not in segment:
         raise InvalidDiarization(f"{where}.{name}", "is missing")
     value = segment[name]
-    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
-        raise InvalidDiarization(f"{where}.{name}", f"must be a finite, non-negative number, got {value!r}")
+    if type(value) not in (int, float) or not _finite(value) or value < 0:
+        raise InvalidDiarization(f"{where}.{name}", f"must be a finite, non-negative number, got {_shown(value)}")
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    """``math.isfinite`` for JSON numbers: an integer too large for a float is not a finite time."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: short, and safe for integers too long for ``repr``."""
+    if type(value) is int and abs(value) >= 10**40:
+        return f"an integer of {value.bit_length()} bits"
+    if not isinstance(value, str | int | float | bool | None):
+        return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from diarflow.adapters.stores import ObjectStore, get_json
 from diarflow.config import Settings
+from diarflow.contracts import DiarizationSourceName
 from diarflow.domain.transcript import Transcript, parse_transcript
 from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidTranscript
@@ -71,6 +72,7 @@ class Workspace:
                 from diarflow.errors import InvalidDiarization
 
                 raise InvalidDiarization(key, "must be a JSON object")
+            _check_diarization_document(key, document)
             self.memo[memo_key] = document
         document = self.memo[memo_key]
         segments = document.get("exclusive_segments") if exclusive else None
@@ -80,3 +82,18 @@ class Workspace:
         if segments:
             return Turns.from_segments(segments, path=f"{key}:exclusive_segments"), "exclusive", document
         return Turns.from_segments(document.get("segments") or [], path=f"{key}:segments"), "segments", document
+
+
+def _check_diarization_document(key: str, document: dict[str, Any]) -> None:
+    """The fields every step reads from a stored diarization, so a corrupted one fails naming the field."""
+    from diarflow.errors import InvalidDiarization
+
+    sources = get_args(DiarizationSourceName)
+    if "source" not in document:
+        raise InvalidDiarization(f"{key}:source", f"is missing (one of {', '.join(sources)})")
+    if document["source"] not in sources:
+        shown = repr(document["source"])[:40]
+        raise InvalidDiarization(f"{key}:source", f"must be one of {', '.join(sources)}, got {shown}")
+    for name in ("segments", "exclusive_segments"):
+        if document.get(name) is not None and not isinstance(document[name], list):
+            raise InvalidDiarization(f"{key}:{name}", "must be an array of segments")

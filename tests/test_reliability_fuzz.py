@@ -1,0 +1,576 @@
+"""Property-based fuzzing of every reader of untrusted input: never a crash, always an error naming the field.
+
+Readers under test: the transcript reader (and, for every transcript it
+accepts, the Deepgram fallback and word alignment downstream), the stored
+raw-diarization reader, the pyannoteAI job parser, event validation, the
+pyannoteAI webhook handler, id validation and the audio URL policy.
+
+Inputs are arbitrary JSON, valid documents with 1–3 random mutations (a value
+replaced by any JSON, a key deleted), and raw bytes. The only exceptions
+allowed are diarflow's own input errors; their ``field`` must be a path that
+exists in the input (or whose parent does, when the message says "is missing").
+Each test counts the cases it ran (docs/reliability.md lists them).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import string
+import time
+from collections import Counter
+from copy import deepcopy
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from diarflow.adapters.diarizers.base import DiarizationJob
+from diarflow.adapters.diarizers.deepgram_fallback import DeepgramFallbackDiarizer
+from diarflow.adapters.http import RemoteResponseInvalid
+from diarflow.adapters.pyannote import Job, diarizer_output, handle_webhook, sign
+from diarflow.adapters.pyannote._client import _validate
+from diarflow.adapters.stores import LocalStore, check_key
+from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy, check_audio_url, is_public_address
+from diarflow.config import Settings
+from diarflow.contracts import DiarizeRequested, TranscribeRequested, keys, parse_event_data, validate_id
+from diarflow.domain.alignment import align_words
+from diarflow.domain.transcript import Transcript, parse_transcript, read_transcript
+from diarflow.domain.turns import Turns
+from diarflow.errors import (
+    DiarflowError,
+    InvalidDiarization,
+    InvalidId,
+    InvalidInput,
+    InvalidTranscript,
+    RemoteServiceError,
+)
+from diarflow.orchestration import Workspace, stages
+from diarflow.orchestration.workspace import digest
+from tests.reliability import record
+
+FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+
+# --- strategies ------------------------------------------------------------------------------
+
+HUGE = [2**63, -(2**63) - 1, 2**64, 2**1100, -(10**400)]
+"""Integers beyond int64 and beyond float range: JSON readers built on numpy and math overflow on them."""
+huge = st.one_of(st.sampled_from(HUGE), st.just(5000).map(lambda digits: 10**digits))  # too long even for str()
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    huge,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
+times = st.one_of(st.floats(min_value=0, max_value=1e5, allow_nan=False), st.integers(0, 100_000), huge, json_values)
+
+
+def valid_deepgram(num_words: int = 6) -> dict[str, Any]:
+    words = [
+        {
+            "word": f"w{i}",
+            "punctuated_word": f"W{i}.",
+            "start": i * 0.5,
+            "end": i * 0.5 + 0.4,
+            "confidence": 0.9,
+            "speaker": i % 2,
+            "speaker_confidence": 0.8,
+        }
+        for i in range(num_words)
+    ]
+    utterances = [{"start": 0.0, "end": 1.4, "speaker": 0, "words": []}, {"start": 1.5, "end": 2.9, "speaker": 1}]
+    return {
+        "metadata": {"duration": num_words * 0.5, "request_id": "r"},
+        "results": {"channels": [{"alternatives": [{"transcript": "x", "words": words}]}], "utterances": utterances},
+    }
+
+
+def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += paths_of(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += paths_of(item, (*prefix, index))
+    return found
+
+
+def mutate(document: Any, path: tuple[Any, ...], action: str, replacement: Any) -> Any:
+    """A copy of ``document`` with the value at ``path`` replaced or removed."""
+    copy = deepcopy(document)
+    if not path:
+        return replacement
+    parent = copy
+    for part in path[:-1]:
+        parent = parent[part]
+    if action == "delete":
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = replacement
+    return copy
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: Any) -> Any:
+    document = base
+    for _ in range(draw(st.integers(1, 3))):
+        candidates = paths_of(document)
+        path = draw(st.sampled_from(candidates))
+        action = draw(st.sampled_from(["replace", "replace", "delete"])) if path else "replace"
+        document = mutate(document, path, action, draw(json_values))
+    return document
+
+
+@st.composite
+def plain_transcripts(draw: st.DrawFn) -> Any:
+    word = st.fixed_dictionaries(
+        {"word": st.one_of(st.text(max_size=6), json_values), "start": times, "end": times},
+        optional={
+            "speaker": st.one_of(st.integers(-2, 5), st.text(max_size=3), json_values),
+            "speaker_confidence": times,
+        },
+    )
+    return {"words": draw(st.lists(word, max_size=6))}
+
+
+transcript_documents = st.one_of(
+    json_values,
+    mutated(valid_deepgram()),
+    mutated({"words": valid_deepgram()["results"]["channels"][0]["alternatives"][0]["words"]}),
+    plain_transcripts(),
+)
+
+
+# --- checking that an error names a real field ----------------------------------------------------
+
+
+def attempt(fn: Any, *args: Any, errors: tuple[type[Exception], ...] = (InvalidInput,)) -> tuple[Any, Any]:
+    """``(result, None)`` or ``(None, error)`` for the expected error types; anything else propagates (a bug)."""
+    try:
+        return fn(*args), None
+    except errors as exc:
+        return None, exc
+
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def resolve(document: Any, field: str) -> tuple[bool, bool]:
+    """(whole path exists, parent exists) for a ``a.b[3].c`` path in ``document``."""
+    parts: list[str | int] = [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(field)]
+    node = document
+    for position, part in enumerate(parts):
+        last = position == len(parts) - 1
+        in_list = isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node)
+        in_dict = isinstance(part, str) and isinstance(node, dict) and part in node
+        if in_list or in_dict:
+            node = node[part]
+        else:
+            return False, last
+    return True, True
+
+
+def assert_names_a_real_field(document: Any, error: InvalidInput, root: str) -> None:
+    assert error.field, f"no field in {error.message!r}"
+    if error.field == root:
+        return
+    exists, parent_exists = resolve(document, error.field)
+    if "is missing" in error.problem:
+        assert parent_exists, f"{error.field!r} has no parent in the input ({error.message})"
+    else:
+        assert exists, f"{error.field!r} does not exist in the input ({error.message})"
+
+
+# --- transcript reader (and what consumes an accepted transcript) ------------------------------------
+
+
+def check_accepted_transcript(transcript: Transcript) -> None:
+    assert len(transcript.starts) == len(transcript.ends) == len(transcript.texts) > 0
+    assert np.isfinite(transcript.starts).all()
+    assert (transcript.ends >= transcript.starts).all()
+    job = DiarizationJob(episode_id="F1", audio=None, transcript=transcript)
+    try:
+        output = DeepgramFallbackDiarizer().diarize(job)
+    except DiarflowError:
+        return  # e.g. no speaker labels at all: a clear error, not a crash
+    turns = output.turns
+    confidences = np.full(len(turns.speaker_names), np.nan)
+    align_words(transcript.starts, transcript.ends, turns, confidences, gap_tolerance=1.0, near_miss_margin=0.15)
+
+
+def test_fuzz_transcript_reader() -> None:
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(document=transcript_documents)
+    def check(document: Any) -> None:
+        seen["cases"] += 1
+        transcript, error = attempt(read_transcript, document, errors=(InvalidTranscript,))
+        if error is not None:
+            seen["rejected"] += 1
+            assert_names_a_real_field(document, error, "transcript")
+        else:
+            seen["accepted"] += 1
+            check_accepted_transcript(transcript)
+        data, _ = attempt(orjson.dumps, document, errors=(orjson.JSONEncodeError, TypeError))
+        if data is None:
+            return  # integers beyond 64 bits cannot be JSON from a real file
+        _, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
+        assert error is None or error.field
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: transcript reader", cases=seen["cases"], accepted=seen["accepted"], rejected=seen["rejected"])
+
+
+def test_fuzz_transcript_bytes() -> None:
+    seen: Counter[str] = Counter()
+    valid = orjson.dumps(valid_deepgram())
+
+    @FUZZ
+    @given(data=st.one_of(st.binary(max_size=64), st.integers(0, len(valid)).map(lambda n: valid[:n])))
+    def check(data: bytes) -> None:
+        seen["cases"] += 1
+        _, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
+        assert error is None or error.field
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: transcript bytes (garbage, truncations)", cases=seen["cases"])
+
+
+# --- diarization readers ----------------------------------------------------------------------------
+
+segment = st.fixed_dictionaries(
+    {"start": times, "end": times, "speaker": st.one_of(st.text(max_size=4), json_values)},
+    optional={"confidence": st.one_of(st.floats(-1, 2), json_values)},
+)
+valid_raw = {
+    "schema_version": 1,
+    "episode_id": "F1",
+    "source": "local",
+    "model": None,
+    "job_id": None,
+    "created_at": "2026-01-01T00:00:00.000Z",
+    "segments": [
+        {"start": 0.0, "end": 1.0, "speaker": "S0", "confidence": 0.9},
+        {"start": 1.0, "end": 2.5, "speaker": "S1", "confidence": None},
+    ],
+    "exclusive_segments": None,
+    "warnings": [],
+}
+
+
+def test_fuzz_turns_from_segments() -> None:
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(segments=st.one_of(st.lists(segment, max_size=6), st.lists(json_values, max_size=4)))
+    def check(segments: list[Any]) -> None:
+        seen["cases"] += 1
+        turns, error = attempt(Turns.from_segments, segments, errors=(InvalidDiarization,))
+        if error is not None:
+            assert_names_a_real_field({"segments": segments}, error, "segments")
+        else:
+            assert len(turns) == len(segments)
+            assert (turns.ends >= turns.starts).all()
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: diarization segments", cases=seen["cases"])
+
+
+def test_fuzz_stored_raw_diarization(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A corrupted or hand-edited ``diarization/<id>.json`` read by identify-speakers: an error naming the field."""
+    store = LocalStore(tmp_path_factory.mktemp("fuzz-store"))
+    ws = Workspace(store=store, settings=Settings.from_env({}))
+    key = keys.diarization_key("F1")
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(document=st.one_of(mutated(valid_raw), json_values))
+    def check(document: Any) -> None:
+        seen["cases"] += 1
+        data, _ = attempt(orjson.dumps, document, errors=(orjson.JSONEncodeError, TypeError))
+        if data is None:
+            return
+        store.put_bytes(key, data)
+        ws.memo.clear()
+        _, error = attempt(stages.identify_speakers, ws, "F1", key, digest(data), None, errors=(InvalidDiarization,))
+        if error is not None:
+            seen["rejected"] += 1
+            assert error.field.startswith(key), error.message
+            rest = error.field[len(key) :].lstrip(":")
+            if rest:
+                assert_names_a_real_field(document, InvalidDiarization(rest, error.problem), key)
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: stored raw diarization (identify-speakers)", cases=seen["cases"], rejected=seen["rejected"])
+
+
+job_output = st.fixed_dictionaries(
+    {},
+    optional={
+        "diarization": st.one_of(st.lists(segment, max_size=5), json_values),
+        "exclusiveDiarization": st.one_of(st.lists(segment, max_size=3), json_values),
+        "confidence": st.one_of(
+            st.fixed_dictionaries(
+                {"score": st.lists(st.one_of(st.floats(), st.integers()), max_size=8), "resolution": times}
+            ),
+            json_values,
+        ),
+        "warning": json_values,
+        "error": json_values,
+    },
+)
+jobs = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "jobId": st.one_of(st.text(max_size=8), json_values),
+            "status": st.one_of(
+                st.sampled_from(["succeeded", "failed", "canceled", "running", "pending", "created"]), json_values
+            ),
+        },
+        optional={"output": st.one_of(job_output, json_values), "createdAt": json_values},
+    ),
+    json_values,
+)
+
+
+def test_fuzz_pyannote_job_output() -> None:
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(data=jobs)
+    def check(data: Any) -> None:
+        seen["cases"] += 1
+        _, error = attempt(
+            lambda: diarizer_output(_validate(Job, data, "GET /v1/jobs/j1")), errors=(RemoteServiceError,)
+        )
+        if isinstance(error, RemoteResponseInvalid):
+            seen["rejected"] += 1
+            # "…: <field path>: <problem>" from the wire model, or the turn reader's "<path>[i].<field>: …"
+            named = re.search(r"(unexpected body|unreadable diarization): ([^:]+):", error.message)
+            assert named, error.message
+            assert re.search(r"[A-Za-z_]", named.group(2)), error.message
+        elif error is not None:
+            seen["job not usable"] += 1  # failed / canceled / not finished / output gone: each with its reason
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: pyannoteAI job output", cases=seen["cases"], rejected=seen["rejected"])
+
+
+# --- events, webhooks, ids, URLs ----------------------------------------------------------------------
+
+valid_diarize_event = {
+    "episode_id": "EP1",
+    "audio_url": "https://media.example/ep1.mp3",
+    "transcript_key": "transcripts/EP1/deepgram.json",
+    "podcast_id": "POD1",
+    "duration": 12.5,
+    "word_count": 30,
+}
+hostile_text = st.one_of(
+    st.sampled_from(
+        ["../x", "a/b", "", "x" * 1024, "Е1", "ＥＰ1", "ep1\x00", "/abs", "s3://b/k", "..", "a/../b", "a//b"]
+    ),
+    st.text(max_size=20),
+)
+
+
+def test_fuzz_event_validation() -> None:
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(
+        model=st.sampled_from([DiarizeRequested, TranscribeRequested]),
+        data=st.one_of(
+            mutated(valid_diarize_event),
+            st.dictionaries(
+                st.sampled_from([*valid_diarize_event, "s3_transcript_key", "rerun"]),
+                st.one_of(hostile_text, json_values),
+            ),
+            json_values,
+        ),
+    )
+    def check(model: type[DiarizeRequested] | type[TranscribeRequested], data: Any) -> None:
+        seen["cases"] += 1
+        event, error = attempt(parse_event_data, model, data)
+        if error is not None:
+            seen["rejected"] += 1
+            assert error.field.startswith("event.data"), error.message
+            if error.field != "event.data" and isinstance(data, dict):
+                first = error.field.split(".")[2]
+                assert first in data or first in model.model_fields or "missing" in error.problem.lower(), error.message
+            return
+        validate_id(event.episode_id)
+        if isinstance(event, DiarizeRequested):
+            key = event.transcript_key
+            assert posixpath.normpath(key) == key
+            assert not key.startswith(("/", "..")), key
+        if event.audio_url is not None:
+            _, refused = attempt(check_audio_url, event.audio_url, UrlPolicy())
+            assert refused is None or refused.field == "audio_url"
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: event validation", cases=seen["cases"], rejected=seen["rejected"])
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return b"{}"  # an integer beyond 64 bits: no JSON document can hold it
+
+
+def test_fuzz_webhook_never_accepts_an_unsigned_or_forged_request() -> None:
+    secret = "whs-test-FAKE-fuzz-secret"
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(
+        body=st.one_of(
+            st.binary(max_size=80),
+            json_values.map(_dumps),
+            st.builds(  # a real notification: accepted if, and only if, it is signed
+                lambda job, status: orjson.dumps({"jobId": job, "status": status}),
+                st.text(min_size=1, max_size=12),
+                st.sampled_from(["succeeded", "failed", "canceled", "running"]),
+            ),
+        ),
+        headers=st.dictionaries(
+            st.sampled_from(
+                ["X-Signature", "x-signature", "X-Request-Timestamp", "x-request-timestamp", "Content-Type"]
+            ),
+            st.text(alphabet=string.printable, max_size=48),
+        ),
+        sign_it=st.booleans(),
+    )
+    def check(body: bytes, headers: dict[str, str], sign_it: bool) -> None:
+        seen["cases"] += 1
+        now = time.time()
+        if sign_it:
+            stamp = str(int(now))
+            headers = {"X-Request-Timestamp": stamp, "X-Signature": sign(secret, stamp, body)}
+        result = handle_webhook(headers, body, secret=secret, now=now)
+        if not sign_it:
+            assert result.status in (400, 401), result
+            assert result.event is None
+        else:
+            assert result.status in (200, 400), result
+            seen["signed and accepted"] += result.event is not None
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: webhook signature", cases=seen["cases"], accepted_signed=seen["signed and accepted"])
+
+
+def test_fuzz_ids_never_escape_their_prefix() -> None:
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(value=st.one_of(hostile_text, st.text(alphabet=string.printable + "éЕＥ/\\.\x00", max_size=140)))
+    def check(value: str) -> None:
+        seen["cases"] += 1
+        _, error = attempt(validate_id, value, "episode_id")
+        if error is not None:
+            assert isinstance(error, InvalidId)
+            assert error.field == "episode_id"
+            with pytest.raises(InvalidId):
+                keys.enriched_key(value)
+            return
+        seen["accepted"] += 1
+        assert value.isascii()
+        for key in (keys.transcript_key(value), keys.enriched_key(value), keys.checkpoint_key(value, "s")):
+            assert check_key(key) == key
+            assert posixpath.normpath(key) == key
+            assert key.split("/")[1].startswith(value)
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: ids", cases=seen["cases"], accepted=seen["accepted"])
+
+
+def test_fuzz_audio_url_policy() -> None:
+    seen: Counter[str] = Counter()
+    hosts = st.one_of(
+        st.sampled_from(
+            [
+                "127.0.0.1",
+                "127.1",
+                "0x7f.1",
+                "2130706433",
+                "[::1]",
+                "[::ffff:127.0.0.1]",
+                "169.254.169.254",
+                "10.0.0.1",
+                "192.168.1.1",
+                "172.16.0.1",
+                "100.64.0.1",
+                "0.0.0.0",
+                "localhost",
+                "LOCALHOST.",
+                "a.localhost",
+                "[fe80::1]",
+                "[fc00::1]",
+                "example.com",
+                "8.8.8.8",
+                "[2001:4860:4860::8888]",
+            ]
+        ),
+        st.text(alphabet=string.ascii_letters + string.digits + ".-[]:%@", max_size=20),
+    )
+    urls = st.one_of(
+        st.builds(
+            lambda s, h, p: f"{s}://{h}{p}",
+            st.sampled_from(["http", "https", "HTTP", "s3", "file", "ftp", "gopher"]),
+            hosts,
+            st.text(max_size=10),
+        ),
+        st.text(max_size=40),
+    )
+
+    @FUZZ
+    @given(url=urls, allow_file=st.booleans())
+    def check(url: str, allow_file: bool) -> None:
+        seen["cases"] += 1
+        kind, error = attempt(check_audio_url, url, UrlPolicy(allow_file=allow_file))
+        if error is not None:
+            assert isinstance(error, InvalidUrl)
+            assert error.field == "audio_url"
+            seen["refused"] += 1
+            return
+        if kind == "remote":
+            from urllib.parse import urlsplit
+
+            host = (urlsplit(url).hostname or "").rstrip(".").lower()
+            assert host
+            assert host != "localhost"
+            assert not host.endswith(".localhost")
+            try:
+                import ipaddress
+
+                address = str(ipaddress.ip_address(host))
+            except ValueError:
+                return
+            assert is_public_address(address), url
+        elif kind == "file":
+            assert allow_file
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: audio URL policy", cases=seen["cases"], refused=seen["refused"])
