@@ -136,6 +136,7 @@ def _shown(value: Any) -> str:
     if type(value) is int and abs(value) >= 10**40:
         return f"an integer of {value.bit_length()} bits"
     if not isinstance(value, str | int | float | bool | None):
-        return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+        names: dict[type, str] = {list: "an array", dict: "an object"}
+        return names.get(type(value), type(value).__name__)
     text = repr(value)
     return text if len(text) <= 40 else text[:40] + "…"

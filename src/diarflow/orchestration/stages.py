@@ -62,6 +62,7 @@ def diarize(
     hints: dict[str, int | None],
 ) -> dict[str, Any]:
     """``local-diarize-v1`` / ``deepgram-fallback-v1``: run a diarizer and write the raw diarization."""
+    keys.diarization_key(episode_id)  # validates the id before any I/O
     if diarizer_name != "deepgram" and not audio:
         raise DiarizerUnavailable(f"the {diarizer_name} diarizer needs the episode audio: pass --audio or audio_url")
     if audio and diarizer_name == "local":  # we fetch remote audio ourselves: refuse private addresses (SSRF)
@@ -118,6 +119,7 @@ def identify_speakers(
     ws: Workspace, episode_id: str, diarization_key: str, diarization_digest: str, podcast_id: str | None
 ) -> dict[str, Any]:
     """``identify-speakers-v1``: cluster the turns, name them from the registry, write the audit."""
+    keys.audit_key(episode_id)  # validates the id before any I/O
     turns, _, document = ws.read_turns(diarization_key, diarization_digest)
     if "segments" not in document:
         raise InvalidDiarization(f"{diarization_key}:segments", "is missing")
@@ -180,6 +182,7 @@ def enrich_transcript(
     audit_digest: str,
 ) -> dict[str, Any]:
     """``enrich-transcript-v1``: attribute every word to a speaker and write the enriched transcript."""
+    keys.enriched_key(episode_id)  # validates the id before any I/O
     transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
     turns, _, document = ws.read_turns(diarization_key, diarization_digest, exclusive=True)
     audit = AuditArtifact.model_validate(get_json(ws.store, audit_key))
