@@ -162,6 +162,22 @@ def test_transcribe_episode_stores_the_transcript_and_announces_it(s3_store: Obj
     assert event.name == TRANSCRIBED
     assert event.data["transcript_key"] == keys.transcript_key("EP3")
     assert event.data["podcast_id"] == "POD1"
+    assert "rerun" not in event.data
+
+
+def test_an_explicit_rerun_of_a_transcription_reaches_the_diarization(s3_store: ObjectStore) -> None:
+    with FakeDeepgram() as deepgram:
+        client, fns = functions(s3_store, DEEPGRAM_API_KEY=DEEPGRAM_KEY, DEEPGRAM_API_URL=deepgram.url)
+        run = trigger(
+            fns[TRANSCRIBE_FUNCTION],
+            client,
+            TRANSCRIBE_REQUESTED,
+            {"episode_id": "EP4", "audio_url": "https://media.example/ep4.mp3", "rerun": "r-2026-11-29"},
+        )
+
+    assert run.status is mocked.Status.COMPLETED, run.error
+    [event] = client.sent
+    assert event.data["rerun"] == "r-2026-11-29"  # else the diarization's idempotency key drops it
 
 
 # --- the step adapter's rules ------------------------------------------------------------------

@@ -37,6 +37,8 @@ def transcribe_episode(steps: Steps, ws: Workspace, request: TranscribeRequested
     }
     if request.podcast_id is not None:
         data["podcast_id"] = request.podcast_id
+    if request.rerun is not None:  # an explicit rerun must reach the diarization too (its idempotency key)
+        data["rerun"] = request.rerun
     steps.send_event(EMIT_TRANSCRIBED_STEP, [{"name": TRANSCRIBED, "data": data}])
     return result
 
