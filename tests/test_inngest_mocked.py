@@ -2,7 +2,7 @@
 
 What the mock can show: a run's steps execute in order against a real store,
 the function returns its result, events go through ``step.send_event``.
-What it cannot (see docs/inngest.md and the environment notes): it retries
+What it cannot (see README "Running on Inngest" and the environment notes): it retries
 even non-retriable errors, never hands a failed step back to the function
 (so no fallback), never calls ``on_failure``. Those paths are tested over HTTP
 in ``test_service_http.py``, the way the real executor drives them.

@@ -26,7 +26,7 @@ def serve(
     """Serve the Inngest functions at /api/inngest, /healthz and /webhooks/pyannote.
 
     Dev server: INNGEST_DEV=1 (or its URL), then `npx inngest-cli dev -u http://127.0.0.1:8000/api/inngest`.
-    Inngest Cloud or `inngest start`: INNGEST_SIGNING_KEY and INNGEST_EVENT_KEY (see docs/inngest.md).
+    Inngest Cloud or `inngest start`: INNGEST_SIGNING_KEY and INNGEST_EVENT_KEY (see README, "Running on Inngest").
     """
     import os
 
