@@ -32,6 +32,7 @@ from diarflow.config import Settings
 from diarflow.errors import InvalidConfig
 from diarflow.orchestration.pyannote_flow import WEBHOOK_PATH
 from diarflow.service.functions import build_functions
+from diarflow.service.guards import MAX_REQUEST_BYTES, BodySizeLimit, FreshSignature
 from diarflow.service.health import InngestInfo, health_report
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None, *, store: ObjectStore | None = 
     app.state.diarflow = state
     # The route (and the URL registered with Inngest) is /api/inngest unless INNGEST_SERVE_PATH says otherwise.
     inngest.fast_api.serve(app, client, functions)
+    # Bodies over 64 MiB and replayed (stale) Inngest signatures are refused before any route (docs/reliability.md).
+    app.add_middleware(FreshSignature)
+    app.add_middleware(BodySizeLimit, limit=MAX_REQUEST_BYTES)
 
     @app.get(HEALTH_PATH)
     def healthz() -> JSONResponse:
