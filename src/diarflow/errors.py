@@ -6,12 +6,16 @@ these families at the edge, so the pipeline, the error artifact and the CLI
 speak a single language and always know whether retrying can help.
 
 Messages never contain secrets: callers build them from field names, keys and
-status codes, never from request headers or URLs with credentials.
+status codes, never from request headers or URLs with credentials; and every
+message passes through :func:`~diarflow.redaction.redact` here as well, for
+text quoted from elsewhere (a remote API's answer, a URL).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from diarflow.redaction import redact
 
 
 class DiarflowError(Exception):
@@ -21,6 +25,8 @@ class DiarflowError(Exception):
     retryable: ClassVar[bool] = False
 
     def __init__(self, message: str) -> None:
+        # The last line of defence: whatever a message quotes (an API's answer, a URL), no secret survives it.
+        message = redact(message)
         super().__init__(message)
         self.message = message
 
@@ -39,7 +45,7 @@ class InvalidInput(DiarflowError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}" if field else problem)
         self.field = field
-        self.problem = problem
+        self.problem = redact(problem)
 
 
 class InvalidId(InvalidInput):
@@ -118,7 +124,7 @@ class StepFailed(DiarflowError):
         super().__init__(f"step {step} failed: {error_type}: {message}")
         self.step = step
         self.error_type = error_type
-        self.cause_message = message
+        self.cause_message = redact(message)
         self.cause_retryable = retryable
         self.attempt = attempt
 

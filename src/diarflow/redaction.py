@@ -24,6 +24,9 @@ _MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
 _CREDENTIAL_PATTERNS = re.compile(
     r"(?i)(authorization:\s*(?:bearer|token)\s+)\S+|((?:x-amz-signature|signature|token|key)=)[^&\s]+"
 )
+# Pre-signed URLs carry credentials in many parameters (X-Amz-Credential, X-Goog-Credential, Azure's sig/se…):
+# an http(s) URL's whole query string goes, whatever its parameters are called.
+_URL_QUERY = re.compile(r"(?i)(https?://[^\s?#\"'<>]+)\?[^\s#\"'<>]+")
 
 
 def _secret_values() -> list[str]:
@@ -32,9 +35,10 @@ def _secret_values() -> list[str]:
 
 
 def redact(text: str) -> str:
-    """Replace known secret values and credential-looking fragments with ``***``."""
+    """Replace known secret values, URL query strings and credential-looking fragments with ``***``."""
     for value in _secret_values():
         text = text.replace(value, "***")
+    text = _URL_QUERY.sub(r"\1?***", text)
     return _CREDENTIAL_PATTERNS.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
 
 
