@@ -56,9 +56,11 @@ def test_sample_two_speakers(diarizer) -> None:  # type: ignore[no-untyped-def]
     assert turns.num_speakers == 2
     assert np.all((turns.confidences >= 0) & (turns.confidences <= 1))
     der = _der(recut.sample_reference(), turns)
-    # The sample's RTTM has 1.9 s of overlapped speech (7.6 % of its speech) that a
-    # one-speaker-at-a-time diarizer cannot score; see the closing note of issue 5.
-    assert der <= 0.21, der
+    # Measured 12.8 % (miss 10.1, confusion 2.6, false alarm 0.2). Not yet the issue's 10 %: the
+    # RTTM holds 1.9 s of overlapped speech (7.6 % of its speech) that a one-speaker-at-a-time
+    # diarizer misses, and GE2E hears the first "Hello?" (0.4 s) as the other voice; perfect
+    # single-speaker labels on this speech mask would still score 10.3 % (docs/local-diarizer.md).
+    assert der <= 0.135, der
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -1,13 +1,15 @@
 """The offline diarizer: PyAV decode, silero-vad, GE2E embeddings, diarflow's own clustering.
 
-Two streaming passes over the audio keep memory flat whatever the length:
+Streaming passes over the audio keep memory flat whatever the length:
 
 1. decode → voice activity (one probability per 32 ms frame);
-2. decode again → cut each planned piece out of a rolling buffer → mel → GE2E.
+2. decode again → cut each planned piece out of a rolling buffer → mel → GE2E;
+3. decode a third time → 1 s windows around the speaker changes that meet
+   without a pause → GE2E → boundary refinement (skipped when there are none).
 
-Between them, :func:`~diarflow.domain.speaker_clustering.plan_pieces` decides
-the pieces from the transcript's words and utterances plus the VAD; after them
-the domain code clusters and builds turns. Decoding twice costs ~1–5 s per
+Between 1 and 2, :func:`~diarflow.domain.speaker_clustering.plan_pieces` decides
+the pieces from the transcript's words and utterances plus the VAD; after 2 the
+domain code clusters, and after 3 it builds turns. Each decode costs ~1–5 s per
 audio hour, far less than holding a 6.7-hour episode in memory (1.5 GB).
 """
 
@@ -33,7 +35,16 @@ from diarflow.adapters.diarizers.local.encoder import (
     normalize_level,
 )
 from diarflow.adapters.diarizers.local.vad import SileroVad, speech_regions
-from diarflow.domain.speaker_clustering import cluster_pieces, plan_pieces, speech_turns
+from diarflow.domain.speaker_clustering import (
+    BoundaryWindows,
+    Clustering,
+    cluster_pieces,
+    frames_to_turns,
+    plan_boundary_windows,
+    plan_pieces,
+    refine_boundaries,
+    speech_frames,
+)
 from diarflow.domain.turns import Turns
 from diarflow.errors import DiarizerUnavailable, InvalidInput
 
@@ -98,16 +109,16 @@ class LocalDiarizer:
             max_speakers=job.max_speakers,
             utterance_starts=utterance_starts,
         )
-        starts, ends, labels, confidences = speech_turns(
-            pieces[:, 0],
-            pieces[:, 1],
-            clustering.labels,
-            clustering.confidences,
-            speech,
-            word_starts,
-            word_ends,
-            duration,
-        )
+        frames = speech_frames(pieces[:, 0], pieces[:, 1], speech, word_starts, word_ends, duration)
+        frame_labels = clustering.labels[frames.owner]
+        if clustering.num_speakers > 1:
+            plan = plan_boundary_windows(frames, frame_labels)
+            if len(plan):
+                scores = self._score_windows(path, plan, clustering, duration)
+                frame_labels = refine_boundaries(frame_labels, plan, scores, speech)
+        # A frame refinement moved to the other speaker gets that speaker's probability, not its piece's.
+        frame_confidences = clustering.probabilities[frames.owner, frame_labels]
+        starts, ends, labels, confidences = frames_to_turns(frames, frame_labels, frame_confidences)
         names = [f"SPEAKER_{int(label):02d}" for label in labels.tolist()]
         turns = Turns.from_columns(starts, ends, names, confidences)
         warnings = tuple(self._warnings)
@@ -150,7 +161,43 @@ class LocalDiarizer:
         embeddings: NDArray[np.float32] = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
         return embeddings
 
-    def _piece_audio(self, path: Path, pieces: NDArray[np.float64], duration: float) -> Iterator[NDArray[np.float32]]:
+    # --- pass 3 ----------------------------------------------------------------------------
+
+    def _score_windows(
+        self, path: Path, plan: BoundaryWindows, clustering: Clustering, duration: float
+    ) -> NDArray[np.float64]:
+        """(windows, speakers) centred cosine of each refinement window with each centroid.
+
+        Windows are embedded at their own length (no tiling: a 1 s window of one voice is
+        long enough, and tiling would repeat the very words that straddle the change).
+        Scores are kept, not embeddings, so memory is a few floats per window.
+        """
+        starts = plan.window_starts
+        bounds = np.stack((starts, np.minimum(starts + plan.window, duration)), axis=1)
+        frames = round(plan.window * SAMPLE_RATE / HOP)
+        scores = np.zeros((len(bounds), clustering.num_speakers))
+        batch: list[NDArray[np.float32]] = []
+        done = 0
+
+        def flush() -> None:
+            nonlocal done
+            if batch:
+                scores[done : done + len(batch)] = clustering.window_scores(self.encoder.embed_partials(batch))
+                done += len(batch)
+                batch.clear()
+
+        for window_audio in self._piece_audio(path, bounds, duration, stage="refining boundaries"):
+            if window_audio.size < HOP * 2:  # a window cut off by the end of the audio: score it as silence
+                window_audio = np.zeros(HOP * 2, dtype=np.float32)
+            batch.append(self.encoder.mel(normalize_level(window_audio))[:frames])
+            if len(batch) >= EMBED_BATCH:
+                flush()
+        flush()
+        return scores
+
+    def _piece_audio(
+        self, path: Path, pieces: NDArray[np.float64], duration: float, *, stage: str = "speaker embeddings"
+    ) -> Iterator[NDArray[np.float32]]:
         """Each piece's samples, in order, from one streaming decode with a rolling buffer."""
         bounds = np.round(pieces * SAMPLE_RATE).astype(np.int64)
         buffer = np.zeros(0, dtype=np.float32)
@@ -170,7 +217,7 @@ class LocalDiarizer:
             if drop:
                 buffer = buffer[drop:].copy()
                 buffer_start += drop
-            self._report("speaker embeddings", buffer_end / SAMPLE_RATE, duration)
+            self._report(stage, buffer_end / SAMPLE_RATE, duration)
         while index < len(bounds):  # pieces reaching past the decoded end
             start, end = bounds[index]
             yield buffer[max(0, start - buffer_start) : max(0, end - buffer_start)]
