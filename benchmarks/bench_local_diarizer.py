@@ -1,12 +1,18 @@
-"""Benchmark: the offline diarizer on the 30 s sample and on an hour built from the sample's real turns.
+"""Benchmark: the offline diarizer on the 30 s sample and on long episodes built from the sample's real turns.
 
 For each input it prints the real-time factor (wall time / audio time), the
 diarizer process's peak RSS, the speaker count and DER at collar 0 against
 the matching reference. Each run is a separate process, so peak RSS is the
 diarizer's own and not the episode builder's.
 
-Run: ``.venv/bin/python benchmarks/bench_local_diarizer.py [--minutes 60] [--format wav|mp3]``
-(needs ``diarflow[local,eval]`` and ``pip install --no-deps resemblyzer==0.1.4``).
+Long episodes are built in 10-minute blocks (each a re-cut episode of its own
+seed) appended to a 16-bit WAV on disk, so building 6.7 hours holds one block
+in memory, never the whole episode (6.7 h of float32 samples would be 1.5 GB);
+the file itself is ~770 MB in the temp directory.
+
+Run: ``.venv/bin/python benchmarks/bench_local_diarizer.py [--hours 1 6.7] [--format wav|mp3]``
+(``--minutes N`` is the older spelling of one length; needs ``diarflow[local,eval]`` and
+``pip install --no-deps resemblyzer==0.1.4``). Targets: RTF <= 0.05, peak RSS <= 2 GB.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from tests import recut  # noqa: E402
 
 CHILD = r"""
@@ -69,30 +78,95 @@ def run(name: str, audio: Path, transcript: Path, reference: list[tuple[float, f
     )
 
 
+BLOCK_SECONDS = 600.0
+"""Length of one built block: long enough for real turn-taking, small enough to hold in memory."""
+
+
+def build_long_episode(
+    seconds: float, folder: Path, *, seed: int = 0
+) -> tuple[Path, Path, list[tuple[float, float, str]], float]:
+    """Write a WAV of about ``seconds`` and its Deepgram-shaped transcript; return paths, reference, duration.
+
+    Blocks are re-cut episodes (seeds ``seed``, ``seed + 1``, …) appended one at a time, their
+    reference turns, words and utterances shifted by the block's offset.
+    """
+    wav_path, transcript_path = folder / "long.wav", folder / "long.deepgram.json"
+    reference: list[tuple[float, float, str]] = []
+    words: list[dict[str, Any]] = []
+    utterances: list[dict[str, Any]] = []
+    offset = 0.0
+    block = 0
+    with wave.open(str(wav_path), "wb") as sink:
+        sink.setnchannels(1)
+        sink.setsampwidth(2)
+        sink.setframerate(recut.RATE)
+        while offset < seconds - 1.0:
+            episode = recut.build_episode(min(BLOCK_SECONDS, seconds - offset), seed=seed + block)
+            pcm = np.clip(np.round(episode.audio * 32767.0), -32768, 32767).astype("<i2")
+            sink.writeframes(pcm.tobytes())
+            reference.extend((start + offset, end + offset, speaker) for start, end, speaker in episode.reference)
+            shifted = _shift_words(episode.transcript["results"]["channels"][0]["alternatives"][0]["words"], offset)
+            words.extend(shifted)
+            for utterance in episode.transcript["results"]["utterances"]:
+                utterances.append(
+                    {
+                        **utterance,
+                        "id": f"utt-{len(utterances)}",
+                        "start": round(utterance["start"] + offset, 3),
+                        "end": round(utterance["end"] + offset, 3),
+                        "words": _shift_words(utterance["words"], offset),
+                    }
+                )
+            offset += pcm.size / recut.RATE
+            block += 1
+            del episode, pcm
+    document = {
+        "metadata": {"request_id": "bench", "duration": round(offset, 3), "channels": 1, "models": ["recut"]},
+        "results": {
+            "channels": [{"alternatives": [{"transcript": "", "confidence": 0.95, "words": words}]}],
+            "utterances": utterances,
+        },
+    }
+    transcript_path.write_text(json.dumps(document))
+    return wav_path, transcript_path, reference, offset
+
+
+def _shift_words(words: list[dict[str, Any]], offset: float) -> list[dict[str, Any]]:
+    return [{**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)} for w in words]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=60.0, help="length of the built episode (default 60)")
-    parser.add_argument("--format", choices=("wav", "mp3"), default="wav", help="container of the built episode")
+    parser.add_argument("--hours", type=float, nargs="+", help="lengths of the built episodes in hours (e.g. 1 6.7)")
+    parser.add_argument("--minutes", type=float, default=60.0, help="one built episode of this length (default 60)")
+    parser.add_argument("--format", choices=("wav", "mp3"), default="wav", help="container of the built episodes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-sample", action="store_true", help="do not run the 30 s sample first")
     args = parser.parse_args()
 
-    run(
-        "sample",
-        recut.SAMPLES / "sample.wav",
-        recut.SAMPLES / "sample.deepgram.json",
-        recut.sample_reference(),
-        30.0,
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        episode = recut.build_episode(args.minutes * 60, seed=args.seed)
-        wav, _, transcript = episode.write(Path(folder), "hour")
-        audio = wav
-        if args.format == "mp3":
-            audio = Path(folder) / "hour.mp3"
-            _encode_mp3(wav, audio)
-        reference, duration = episode.reference, episode.duration
-        del episode  # the diarizer runs in its own process; free the builder's copy first
-        run(f"{args.minutes:g} min", audio, transcript, reference, duration)
+    if not args.skip_sample:
+        run(
+            "sample",
+            recut.SAMPLES / "sample.wav",
+            recut.SAMPLES / "sample.deepgram.json",
+            recut.sample_reference(),
+            30.0,
+        )
+    lengths = [hours * 3600 for hours in args.hours] if args.hours else [args.minutes * 60]
+    for seconds in lengths:
+        with tempfile.TemporaryDirectory(prefix="diarflow-bench-") as folder:
+            built = time.perf_counter()
+            wav, transcript, reference, duration = build_long_episode(seconds, Path(folder), seed=args.seed)
+            print(
+                f"    (built {duration / 3600:.2f} h in {time.perf_counter() - built:.0f} s, "
+                f"{wav.stat().st_size / 1e6:.0f} MB WAV)"
+            )
+            audio = wav
+            if args.format == "mp3":
+                audio = Path(folder) / "long.mp3"
+                _encode_mp3(wav, audio)
+                wav.unlink()
+            run(f"{seconds / 3600:g} h", audio, transcript, reference, duration)
 
 
 def _encode_mp3(source: Path, target: Path) -> None:

@@ -137,8 +137,12 @@ def build_episode(
     seed: int = 0,
     speakers: tuple[str, ...] | None = None,
     long_turns: float = 0.2,
+    lines: list[Line] | None = None,
 ) -> Episode:
     """A podcast-like episode of about ``duration`` seconds from the sample's chunks.
+
+    ``lines`` restricts the source to some of the sample's lines (e.g. those not used to
+    enrol a voiceprint); every line by default.
 
     ``speakers`` restricts the voices (e.g. one speaker only); ``long_turns`` is
     the share of turns of 5–12 s instead of 1–5 s.
@@ -149,7 +153,8 @@ def build_episode(
     reference = sample_reference()
     # Keep only the chosen voices, and cut away the parts of a chunk where the other voice overlaps
     # it (the RTTM's overlap regions), so each chunk holds one voice and its reference says so.
-    cleaned = (_clean(reference, c) for c in _chunks(sample_lines(), rng) if speakers is None or c.speaker in speakers)
+    chosen = sample_lines() if lines is None else lines
+    cleaned = (_clean(reference, c) for c in _chunks(chosen, rng) if speakers is None or c.speaker in speakers)
     chunks = [c for c in cleaned if c is not None]
     by_speaker: dict[str, list[Line]] = {}
     for chunk in chunks:
@@ -276,7 +281,7 @@ def _deepgram_document(
                 "punctuated_word": w["token"],
             }
         )
-    utterances = []
+    utterances: list[dict[str, Any]] = []
     group: list[int] = []
 
     def close() -> None:

@@ -7,16 +7,25 @@ and seeds, so the DER figures below are exact for this machine's builds.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import http.server
 import json
 import subprocess
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from diarflow.adapters.diarizers.base import DiarizationJob, Diarizer
 from diarflow.adapters.diarizers.local import load_local_diarizer, local_diarizer_available
+from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy
+from diarflow.config import Settings
 from diarflow.domain.transcript import read_transcript
 from diarflow.errors import DiarflowError, InvalidInput
 from tests import recut
@@ -40,7 +49,7 @@ def _der(reference: list[tuple[float, float, str]], turns) -> float:  # type: ig
     return diarization_scores(reference, hypothesis, collar=0.0).der
 
 
-def _run(diarizer, audio: str, transcript: dict, **hints):  # type: ignore[no-untyped-def]
+def _run(diarizer, audio: str, transcript: dict[str, Any], **hints):  # type: ignore[no-untyped-def]
     return diarizer.diarize(DiarizationJob("E1", audio, read_transcript(transcript), **hints))
 
 
@@ -109,6 +118,65 @@ def test_reads_compressed_formats(diarizer, tmp_path: Path) -> None:  # type: ig
             container.mux(packet)
     output = _run(diarizer, str(target), SAMPLE_TRANSCRIPT)
     assert output.turns.num_speakers == 2
+
+
+# --- audio over http(s) ---------------------------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    requests: list[str]
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sample_server() -> Iterator[tuple[str, list[str]]]:
+    """The samples folder over http on 127.0.0.1 (an ephemeral port); yields its base URL and the paths asked."""
+    requests: list[str] = []
+    handler = type("Handler", (_QuietHandler,), {"requests": requests})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(SAMPLES)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_downloads_audio_over_http(diarizer, sample_server, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    base, requests = sample_server
+    # Loopback is refused by default (SSRF guard): this test's server is the one place to allow it.
+    settings = Settings.from_env({}, allow_private_urls=True)
+    allowed = dataclasses.replace(diarizer, url_policy=UrlPolicy.from_settings(settings))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the download goes, to see it removed
+    downloaded = _run(allowed, f"{base}/sample.wav?X-Amz-Signature=secret", SAMPLE_TRANSCRIPT)
+    local = _run(allowed, str(SAMPLES / "sample.wav"), SAMPLE_TRANSCRIPT)
+    assert requests == ["/sample.wav?X-Amz-Signature=secret"]
+    assert downloaded.turns.num_speakers == 2
+    assert downloaded.turns.to_segments() == local.turns.to_segments()
+    assert list(tmp_path.iterdir()) == []  # the temporary download is gone
+
+
+def test_http_loopback_refused_by_default(diarizer, sample_server) -> None:  # type: ignore[no-untyped-def]
+    base, requests = sample_server
+    with pytest.raises(InvalidUrl, match="DIARFLOW_ALLOW_PRIVATE_URLS"):
+        _run(diarizer, f"{base}/sample.wav", SAMPLE_TRANSCRIPT)
+    assert requests == []  # refused before connecting
+
+
+def test_http_error_status_is_reported(diarizer, sample_server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = sample_server
+    allowed = dataclasses.replace(diarizer, url_policy=UrlPolicy(allow_private=True))
+    with pytest.raises(InvalidInput, match="HTTP 404") as caught:
+        _run(allowed, f"{base}/missing.wav?token=secret", SAMPLE_TRANSCRIPT)
+    assert "secret" not in str(caught.value)  # a signed URL's query never reaches the message
 
 
 # --- bad audio: a clear error or a clear empty result, never a traceback ------------------------

@@ -5,8 +5,11 @@ whole file: :func:`stream_audio` yields fixed-size blocks, resampled frame by
 frame, and callers keep only what they need. ``av`` is imported lazily.
 
 Remote audio (``http(s)://``) is downloaded to a temporary file first, because
-the diarizer reads the audio twice (voice activity, then embeddings) and a
-second download would cost more than the disk space.
+the diarizer reads the audio several times (voice activity, embeddings,
+boundary refinement) and a second download would cost more than the disk
+space. Downloads obey the audio-URL policy (:mod:`diarflow.adapters.url_policy`):
+the host, and the host of every redirect, must resolve to public addresses
+unless ``allow_private`` is set (SSRF guard).
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from diarflow.adapters.url_policy import UrlPolicy
 
 SAMPLE_RATE = 16_000
 BLOCK_SECONDS = 30.0
@@ -39,8 +45,12 @@ class AudioError(InvalidInput):
 
 
 @contextmanager
-def local_audio_path(audio: str) -> Iterator[Path]:
-    """A local path for ``audio`` (a path, ``file://`` or ``http(s)://`` URL); downloads are removed after."""
+def local_audio_path(audio: str, policy: UrlPolicy | None = None) -> Iterator[Path]:
+    """A local path for ``audio`` (a path, ``file://`` or ``http(s)://`` URL); downloads are removed after.
+
+    ``policy``: which addresses a download may reach; None means the strict default
+    (public addresses only).
+    """
     parts = urlsplit(audio)
     scheme = parts.scheme.lower()
     if len(scheme) == 1:  # a Windows drive letter, not a scheme
@@ -57,16 +67,25 @@ def local_audio_path(audio: str) -> Iterator[Path]:
         raise AudioError(f"unsupported URL scheme {scheme!r}: give a local path, file://, http:// or https://")
     with tempfile.TemporaryDirectory(prefix="diarflow-audio-") as folder:
         target = Path(folder) / "audio"
-        _download(audio, target)
+        _download(audio, target, policy)
         yield target
 
 
-def _download(url: str, target: Path) -> None:
+def _download(url: str, target: Path, policy: UrlPolicy | None = None) -> None:
     import httpx
 
+    from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target, redirect_guard
+
+    policy = policy or UrlPolicy()
+    check_fetch_target(url, policy)  # before connecting; the hook below re-checks every redirect
     shown = urlsplit(url)._replace(query="", fragment="").geturl()  # a signed URL's query is a credential
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+        with (
+            httpx.Client(
+                follow_redirects=True, timeout=60.0, event_hooks={"request": [redirect_guard(policy)]}
+            ) as client,
+            client.stream("GET", url) as response,
+        ):
             if response.status_code != 200:
                 raise AudioError(f"downloading {shown} failed with HTTP {response.status_code}")
             with target.open("wb") as sink:

@@ -35,6 +35,7 @@ from diarflow.adapters.diarizers.local.encoder import (
     normalize_level,
 )
 from diarflow.adapters.diarizers.local.vad import SileroVad, speech_regions
+from diarflow.adapters.url_policy import UrlPolicy
 from diarflow.domain.speaker_clustering import (
     BoundaryWindows,
     Clustering,
@@ -68,6 +69,8 @@ class LocalDiarizer:
     encoder: SpeakerEncoder
     vad: SileroVad
     progress: ProgressCallback | None = None
+    url_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    """Which hosts an ``http(s)`` audio download may reach (strict by default: public addresses only)."""
     block_seconds: float = audio_io.BLOCK_SECONDS
     source: Literal["local"] = "local"
     step_name: str = "local-diarize-v1"
@@ -77,7 +80,7 @@ class LocalDiarizer:
         if not job.audio:
             raise InvalidInput("audio", "the local diarizer needs the episode's audio (a path or an http(s) URL)")
         _check_hints(job)
-        with audio_io.local_audio_path(job.audio) as path:
+        with audio_io.local_audio_path(job.audio, self.url_policy) as path:
             return self.diarize_file(path, job)
 
     def diarize_file(self, path: Path, job: DiarizationJob) -> DiarizerOutput:
@@ -324,11 +327,12 @@ def load_local_diarizer(
 ) -> LocalDiarizer:
     """Load the models; :class:`DiarizerUnavailable` naming the install command when something is missing.
 
-    ``settings`` is accepted so the pipeline can build every diarizer alike; nothing in it
-    tunes this one yet. ``progress``: True (default) for a stderr bar on files longer than
+    ``settings``: only its audio-URL policy is used (``allow_private_urls`` lets downloads
+    reach loopback and private addresses); without settings, downloads reach public
+    addresses only. ``progress``: True (default) for a stderr bar on files longer than
     10 minutes, a callback, or None/False for none.
     """
-    del settings
+    url_policy = UrlPolicy.from_settings(settings) if settings is not None else UrlPolicy()
     missing = [name for name in ("torch", "onnxruntime", "av", "scipy") if _missing(name)]
     if missing:
         raise DiarizerUnavailable(
@@ -346,7 +350,7 @@ def load_local_diarizer(
         callback = None
     else:
         callback = progress
-    return LocalDiarizer(encoder=encoder, vad=vad, progress=callback)
+    return LocalDiarizer(encoder=encoder, vad=vad, progress=callback, url_policy=url_policy)
 
 
 def _missing(module: str) -> bool:
