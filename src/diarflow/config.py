@@ -16,6 +16,11 @@ from typing import Any, Literal, TypeVar
 from diarflow.adapters.stores import DEFAULT_STORE
 from diarflow.domain.alignment import DEFAULT_GAP_TOLERANCE, DEFAULT_NEAR_MISS_MARGIN
 from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE
+from diarflow.domain.identification import (
+    DEFAULT_MATCH_MARGIN,
+    DEFAULT_MATCH_THRESHOLD,
+    DEFAULT_PYANNOTE_MATCH_THRESHOLD,
+)
 from diarflow.errors import InvalidConfig
 
 DiarizerChoice = Literal["auto", "deepgram", "local", "pyannote"]
@@ -152,6 +157,15 @@ class Settings:
     """Accept local paths and file: URLs as audio_url in events; local runs (diarflow run) always may."""
     log_level: str = _env("DIARFLOW_LOG_LEVEL", "WARNING", _log_level)
     audit_clips: bool = _env("DIARFLOW_AUDIT_CLIPS", False, _bool)
+    # Speaker identification against the podcast's voiceprints (docs/identification.md).
+    match_threshold: float = _env("DIARFLOW_MATCH_THRESHOLD", DEFAULT_MATCH_THRESHOLD, _float_in(0, 1))
+    """GE2E cosine a voiceprint needs to be a candidate for a cluster (calibrated on real speech)."""
+    match_margin: float = _env("DIARFLOW_MATCH_MARGIN", DEFAULT_MATCH_MARGIN, _float_in(0.001, 1))
+    """How far a match must beat the next explanation: another person, another cluster, or nobody."""
+    pyannote_match_threshold: float = _env(
+        "DIARFLOW_PYANNOTE_MATCH_THRESHOLD", DEFAULT_PYANNOTE_MATCH_THRESHOLD, _float_in(0, 1)
+    )
+    """pyannoteAI identification confidence (0-100, scaled to [0, 1]) a voiceprint needs."""
     # Remote APIs (pyannoteAI, Deepgram): keys as Secret, so they never show in repr or logs.
     pyannote_api_key: Secret | None = _env("PYANNOTEAI_API_KEY", None, _secret)
     pyannote_api_url: str = _env("PYANNOTEAI_API_URL", "https://api.pyannote.ai", _http_url)

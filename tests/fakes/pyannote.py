@@ -81,6 +81,9 @@ class FakePyannote:
     job_statuses: list[str] = field(default_factory=lambda: ["pending", "running", "succeeded"])
     job_error: str = "Could not load audio"
     webhook_delay: float = 0.05
+    voiceprint_scores: dict[str, list[float]] = field(default_factory=dict)
+    """Identify jobs: diarization speaker -> 0-100 score per voiceprint sent, in request order. By default
+    the n-th speaker (by first turn) scores 90 against the n-th voiceprint and 20 against the others."""
     expire_after_polls: dict[str, int] = field(default_factory=dict)
     """job id -> number of GETs after which the job answers 404, as when its output was deleted."""
     jobs: dict[str, FakeJob] = field(default_factory=dict)
@@ -173,7 +176,37 @@ class FakePyannote:
             output["exclusiveDiarization"] = exclusive
         if request.get("confidence"):
             output["confidence"] = {"score": [80] * 600, "resolution": 0.02}
+        if "voiceprints" in request:
+            output.update(self._identification(request, diarization))
         return output
+
+    def _identification(self, request: dict[str, Any], diarization: list[dict[str, Any]]) -> dict[str, Any]:
+        """``/v1/identify``'s extra output: ``voiceprints[]`` per speaker and ``identification[]`` per turn."""
+        labels = [entry["label"] for entry in request["voiceprints"]]
+        threshold = (request.get("matching") or {}).get("threshold", 0)
+        speakers = list(dict.fromkeys(turn["speaker"] for turn in diarization))
+        voiceprints, matched = [], {}
+        taken: set[str] = set()
+        for n, speaker in enumerate(speakers):
+            scores = self.voiceprint_scores.get(speaker) or [90.0 if i == n else 20.0 for i in range(len(labels))]
+            confidence = dict(zip(labels, scores, strict=False))
+            best = max(confidence, key=confidence.__getitem__) if confidence else None
+            match = best if best is not None and confidence[best] >= threshold and best not in taken else None
+            if match is not None:
+                taken.add(match)  # matching.exclusive: one voiceprint per speaker
+            matched[speaker] = match
+            voiceprints.append({"speaker": speaker, "match": match, "confidence": confidence})
+        identification = [
+            {
+                "speaker": matched[turn["speaker"]] or turn["speaker"],
+                "start": turn["start"],
+                "end": turn["end"],
+                "diarizationSpeaker": turn["speaker"],
+                "match": matched[turn["speaker"]],
+            }
+            for turn in diarization
+        ]
+        return {"voiceprints": voiceprints, "identification": identification}
 
     # -- the HTTP handler --
 
@@ -216,7 +249,11 @@ class FakePyannote:
         if errors:
             return _invalid(errors)
         job_id = str(uuid.UUID(int=next(self._ids) + 1))
-        output = self.output_for(body) if kind != "voiceprint" else {"voiceprint": base64.b64encode(b"vp").decode()}
+        output = (
+            self.output_for(body)
+            if kind != "voiceprint"
+            else {"voiceprint": base64.b64encode(f"vp-{len(self.jobs) + 1}".encode()).decode()}
+        )
         job = FakeJob(job_id, kind, body, list(self.job_statuses), output, error=self.job_error)
         self.jobs[job_id] = job
         if body.get("webhook"):

@@ -44,13 +44,23 @@ from diarflow.contracts.results import (
     RunStats,
     TranscriptInfo,
 )
+from diarflow.contracts.voiceprints import (
+    LOCAL_VOICEPRINT_MODEL,
+    PYANNOTE_VOICEPRINT_MODEL,
+    VoiceprintEntry,
+    VoiceprintMatch,
+    VoiceprintSource,
+    pyannote_voiceprint_model,
+)
 
 __all__ = [
     "DIARIZATION_COMPLETED",
     "DIARIZATION_FAILED",
     "ID_PATTERN",
+    "LOCAL_VOICEPRINT_MODEL",
     "MAX_RESULT_BYTES",
     "PYANNOTE_JOB_COMPLETED",
+    "PYANNOTE_VOICEPRINT_MODEL",
     "SCHEMA_VERSION",
     "TRANSCRIBED",
     "TRANSCRIBE_REQUESTED",
@@ -82,8 +92,12 @@ __all__ = [
     "Thresholds",
     "TranscribeRequested",
     "TranscriptInfo",
+    "VoiceprintEntry",
+    "VoiceprintMatch",
+    "VoiceprintSource",
     "keys",
     "parse_event_data",
+    "pyannote_voiceprint_model",
     "utc_now",
     "validate_id",
 ]

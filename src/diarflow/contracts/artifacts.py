@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from diarflow.contracts._base import SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds
+from diarflow.contracts.voiceprints import VoiceprintMatch
 
 DiarizationSourceName = Literal["pyannote", "local", "deepgram_fallback"]
 RunStatus = Literal["completed", "partial", "failed"]
@@ -50,6 +51,8 @@ class RawDiarization(Contract):
     exclusive_segments: list[DiarizationSegment] | None = None
     """One-speaker-at-a-time turns, when the diarizer provides them (pyannoteAI ``exclusive``)."""
     warnings: list[str] = Field(default_factory=list)
+    voiceprint_matches: list[VoiceprintMatch] | None = None
+    """pyannoteAI's per-speaker voiceprint scores, when the job was ``/v1/identify``."""
 
 
 # --- enriched transcript ------------------------------------------------------------
@@ -139,6 +142,10 @@ class Thresholds(Contract):
     gap_tolerance: Seconds = Field(alias="gapTolerance")
     fallback_confidence: Probability = Field(alias="fallbackConfidence")
     match_threshold: Probability | None = Field(default=None, alias="matchThreshold")
+    match_margin: Probability | None = Field(default=None, alias="matchMargin")
+    """How far an identification had to beat the next explanation (docs/identification.md)."""
+    match_model: str | None = Field(default=None, alias="matchModel")
+    """Whose scores ``matchThreshold`` applies to: ``resemblyzer-ge2e`` or ``pyannoteai-<model>``."""
 
 
 RegistryStatus = Literal["not_configured", "empty", "ok", "unavailable"]

@@ -4,7 +4,8 @@ A checkpoint ``runs/<episode_id>/<step>.json`` holds the step's small result
 and a fingerprint of its arguments. On a rerun a step whose fingerprint
 matches is skipped; a changed input (its digest is an argument) reruns it and
 everything downstream. Failed steps leave no checkpoint, so a rerun retries
-exactly what failed.
+exactly what failed; nor do degraded ones (a result whose ``error`` is set),
+so a rerun redoes them once the cause is gone.
 """
 
 from __future__ import annotations
@@ -100,6 +101,13 @@ class LocalRunner:
         self.observer.step_started(name)
         began = time.perf_counter()
         result = self._attempt(name, fn, args)
+        if result.get("error") is not None:
+            # A degraded result (e.g. the voiceprint registry was down) is not done work: keep no
+            # checkpoint, so the next run does this step again and everything after it.
+            self._forget(key)
+            self.executed.append(name)
+            self.observer.step_finished(name, time.perf_counter() - began, skipped=False)
+            return result
         try:
             record = {
                 "step": name,
@@ -161,6 +169,12 @@ class LocalRunner:
             self.observer.step_failed(name, failure)
             raise failure
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _forget(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        except DiarflowError as exc:  # a stale checkpoint is also caught by its artifact versions
+            log.warning("could not remove checkpoint %s: %s", key, exc.message)
 
     def _versions(self, result: StepResult) -> dict[str, str | None]:
         return {key: self.store.version(key) for key in _artifact_keys(result)}

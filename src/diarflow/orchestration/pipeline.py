@@ -137,6 +137,7 @@ def diarize_episode(
                 diarization.s3_diarization_key,
                 diarization.digest,
                 request.podcast_id,
+                request.audio_url,
             )
         )
         enrichment = EnrichmentInfo.model_validate(

@@ -35,10 +35,21 @@ from diarflow.adapters.pyannote import (
     PyannoteClient,
     check_audio_limits,
     diarizer_output,
+    score_to_probability,
 )
+from diarflow.adapters.pyannote._models import IdentificationVoiceprint
+from diarflow.adapters.registry import VoiceprintRegistry
 from diarflow.config import Settings
-from diarflow.contracts import PYANNOTE_JOB_COMPLETED, SCHEMA_VERSION, DiarizeRequested, TranscriptInfo, utc_now
-from diarflow.errors import DiarizerUnavailable, StepFailed
+from diarflow.contracts import (
+    PYANNOTE_JOB_COMPLETED,
+    PYANNOTE_VOICEPRINT_MODEL,
+    SCHEMA_VERSION,
+    DiarizeRequested,
+    TranscriptInfo,
+    VoiceprintMatch,
+    utc_now,
+)
+from diarflow.errors import DiarflowError, DiarizerUnavailable, StepFailed
 from diarflow.orchestration.stages import write_diarization
 from diarflow.orchestration.steps import Steps
 from diarflow.orchestration.workspace import Workspace
@@ -62,6 +73,8 @@ WEBHOOK_RECHECK = 900.0
 SUBMISSIONS = 2
 """The first job, and one resubmission when its output was deleted before we collected it."""
 _OUTPUT_GONE = frozenset({"JobOutputMissing", "JobNotFound"})
+MAX_IDENTIFY_VOICEPRINTS = 50
+"""``/v1/identify`` accepts 1 to 50 voiceprints."""
 
 
 def diarize_with_pyannote(
@@ -82,12 +95,18 @@ def diarize_with_pyannote(
             duration,
             hints,
             webhook,
+            request.podcast_id,
         )
         job_id = str(submitted["job_id"])
         wait_for_job(steps, ws, job_id, use_webhook=webhook is not None, tag=tag)
         try:
             return steps.run(
-                COLLECT_STEP + tag, partial(collect_job, ws), request.episode_id, job_id, submitted.get("model")
+                COLLECT_STEP + tag,
+                partial(collect_job, ws),
+                request.episode_id,
+                job_id,
+                submitted.get("model"),
+                submitted.get("voiceprint_labels"),
             )
         except StepFailed as failure:
             if failure.error_type in _OUTPUT_GONE and submission < SUBMISSIONS:
@@ -153,8 +172,13 @@ def submit_job(
     duration: float | None,
     hints: dict[str, int | None],
     webhook: str | None,
+    podcast_id: str | None = None,
 ) -> dict[str, Any]:
-    """``pyannote-submit-v1``: upload the audio when it is a local file, start the job."""
+    """``pyannote-submit-v1``: upload the audio when it is a local file, start the job.
+
+    When the podcast has pyannoteAI voiceprints the job is ``/v1/identify`` (diarization
+    and matching in one job); the result then maps the labels sent to voiceprint ids.
+    """
     if not audio:
         raise DiarizerUnavailable("pyannoteAI needs the episode audio: pass --audio or an audio_url in the event")
     if audio.startswith("s3://"):
@@ -165,16 +189,58 @@ def submit_job(
     settings = ws.settings
     with pyannote_client(settings) as client:
         url = client.audio_url(audio, episode_id=episode_id, duration=duration)
-        created = client.diarize(
-            url,
-            model=settings.pyannote_model,
-            num_speakers=hints.get("num_speakers"),
-            min_speakers=hints.get("min_speakers"),
-            max_speakers=hints.get("max_speakers"),
-            webhook=webhook,
-        )
+        voiceprints = registry_voiceprints(ws, podcast_id)
+        if voiceprints:
+            created = client.identify(
+                url,
+                [(label, voiceprint) for label, _, voiceprint in voiceprints],
+                threshold=round(settings.pyannote_match_threshold * 100, 2),
+                num_speakers=hints.get("num_speakers"),
+                min_speakers=hints.get("min_speakers"),
+                max_speakers=hints.get("max_speakers"),
+                webhook=webhook,
+            )
+        else:
+            created = client.diarize(
+                url,
+                model=settings.pyannote_model,
+                num_speakers=hints.get("num_speakers"),
+                min_speakers=hints.get("min_speakers"),
+                max_speakers=hints.get("max_speakers"),
+                webhook=webhook,
+            )
     # Never the audio URL: a pre-signed URL carries credentials and step results are logged and stored.
-    return {"job_id": created.job_id, "status": created.status, "model": settings.pyannote_model}
+    result: dict[str, Any] = {"job_id": created.job_id, "status": created.status, "model": settings.pyannote_model}
+    if voiceprints:
+        result["voiceprint_labels"] = [[label, voiceprint_id] for label, voiceprint_id, _ in voiceprints]
+    return result
+
+
+def registry_voiceprints(ws: Workspace, podcast_id: str | None) -> list[tuple[str, str, str]]:
+    """``(label, voiceprint_id, voiceprint)`` of the podcast's pyannoteAI voiceprints (at most 50).
+
+    A registry that cannot be read is not a reason to lose the diarization: the job is
+    then a plain ``/v1/diarize`` and ``identify-speakers-v1`` reports the registry problem.
+    """
+    if podcast_id is None:
+        return []
+    try:
+        entries = [e for e in VoiceprintRegistry(ws.store).entries(podcast_id) if e.model == PYANNOTE_VOICEPRINT_MODEL]
+    except DiarflowError as exc:
+        log.warning("voiceprints of %s unreadable (%s): diarizing without identification", podcast_id, exc.message)
+        return []
+    if len(entries) > MAX_IDENTIFY_VOICEPRINTS:
+        log.warning(
+            "podcast %s has %d pyannoteAI voiceprints; /v1/identify takes %d: using the first by id",
+            podcast_id,
+            len(entries),
+            MAX_IDENTIFY_VOICEPRINTS,
+        )
+    # Labels are positional: a voiceprint id may be too long for pyannoteAI or start with SPEAKER_.
+    return [
+        (f"vp{index}", entry.voiceprint_id, entry.voiceprint or "")
+        for index, entry in enumerate(entries[:MAX_IDENTIFY_VOICEPRINTS], 1)
+    ]
 
 
 def poll_job(ws: Workspace, job_id: str) -> dict[str, Any]:
@@ -184,11 +250,25 @@ def poll_job(ws: Workspace, job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "status": job.status}
 
 
-def collect_job(ws: Workspace, episode_id: str, job_id: str, model: str | None) -> dict[str, Any]:
-    """``pyannote-collect-v1``: fetch the output, write the raw diarization, return its key and stats."""
+def collect_job(
+    ws: Workspace,
+    episode_id: str,
+    job_id: str,
+    model: str | None,
+    voiceprint_labels: list[list[str]] | None = None,
+) -> dict[str, Any]:
+    """``pyannote-collect-v1``: fetch the output, write the raw diarization, return its key and stats.
+
+    For an identification job, pyannoteAI's per-speaker voiceprint scores go into the
+    diarization as ``voiceprint_matches`` (labels turned back into voiceprint ids).
+    """
     with pyannote_client(ws.settings) as client:
         job = client.get_job(job_id)
     output = diarizer_output(job, model=model)
+    matches = None
+    if voiceprint_labels and job.output is not None:
+        labels = {pair[0]: pair[1] for pair in voiceprint_labels}  # JSON has no tuples: [label, id] pairs
+        matches = voiceprint_matches(job.output.voiceprints or [], labels)
     document = {
         "schema_version": SCHEMA_VERSION,
         "episode_id": episode_id,
@@ -200,9 +280,25 @@ def collect_job(ws: Workspace, episode_id: str, job_id: str, model: str | None) 
         "exclusive_segments": output.exclusive.to_segments() if output.exclusive is not None else None,
         "warnings": list(output.warnings),
     }
+    if matches is not None:
+        document["voiceprint_matches"] = matches
     return write_diarization(
         ws, episode_id, document, num_speakers=output.turns.num_speakers, speech_time=output.turns.speech_time
     )
+
+
+def voiceprint_matches(voiceprints: list[IdentificationVoiceprint], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """``/v1/identify`` ``voiceprints[]`` as :class:`~diarflow.contracts.VoiceprintMatch` dicts (scores in [0, 1])."""
+    matches = []
+    for item in voiceprints:
+        scores = {
+            labels[label]: probability
+            for label, score in item.confidence.items()
+            if label in labels and (probability := score_to_probability(score)) is not None
+        }
+        match = labels.get(item.match) if item.match else None
+        matches.append(VoiceprintMatch(speaker=item.speaker, match=match, scores=scores).to_json_dict())
+    return matches
 
 
 # --- configuration -------------------------------------------------------------------------

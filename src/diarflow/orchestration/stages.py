@@ -32,6 +32,7 @@ from diarflow.domain.clusters import Cluster, cluster_turns
 from diarflow.domain.enrichment import enriched_words
 from diarflow.errors import DiarizerUnavailable, InvalidDiarization
 from diarflow.orchestration.diarizers import build_diarizer
+from diarflow.orchestration.identification import SpeakerMap, identify_episode
 from diarflow.orchestration.limits import check_segment_count
 from diarflow.orchestration.workspace import Workspace, digest
 
@@ -116,28 +117,41 @@ def write_diarization(
 
 
 def identify_speakers(
-    ws: Workspace, episode_id: str, diarization_key: str, diarization_digest: str, podcast_id: str | None
+    ws: Workspace,
+    episode_id: str,
+    diarization_key: str,
+    diarization_digest: str,
+    podcast_id: str | None,
+    audio: str | None = None,
 ) -> dict[str, Any]:
-    """``identify-speakers-v1``: cluster the turns, name them from the registry, write the audit."""
+    """``identify-speakers-v1``: cluster the turns, name them from the registry, write the audit.
+
+    A registry, audio or model problem does not fail the step: the audit is written
+    with canonical labels and the result carries ``error`` (the run ends ``partial``).
+    """
     keys.audit_key(episode_id)  # validates the id before any I/O
     turns, _, document = ws.read_turns(diarization_key, diarization_digest)
     if "segments" not in document:
         raise InvalidDiarization(f"{diarization_key}:segments", "is missing")
     clusters = cluster_turns(turns)
-    registry_status = "not_configured" if podcast_id is None else _registry_status(ws, podcast_id)
+    exclusive, _, _ = ws.read_turns(diarization_key, diarization_digest, exclusive=True)  # one voice at a time
+    speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, audio)
     audit = AuditArtifact(
         episode_id=episode_id,
         created_at=utc_now(),
         source=document["source"],
-        clusters=[_cluster_summary(cluster) for cluster in clusters],
+        clusters=[_cluster_summary(cluster, speaker_map) for cluster in clusters],
         total_segments=len(turns),
-        near_misses=[],
+        near_misses=speaker_map.near_misses,
         thresholds=Thresholds(
             near_miss_margin=ws.settings.near_miss_margin,
             gap_tolerance=ws.settings.gap_tolerance,
             fallback_confidence=ws.settings.fallback_confidence,
+            match_threshold=speaker_map.threshold,
+            match_margin=speaker_map.margin,
+            match_model=speaker_map.model,
         ),
-        registry_status=registry_status,
+        registry_status=speaker_map.status,
     )
     key = keys.audit_key(episode_id)
     data = dump_json(audit.to_json_dict())
@@ -147,27 +161,29 @@ def identify_speakers(
         digest=digest(data),
         num_speakers=len(clusters),
         identified_speakers=sum(1 for c in audit.clusters if c.mapped_to is not None),
-        registry_status=registry_status,
+        registry_status=speaker_map.status,
+        error=speaker_map.error,
     ).to_json_dict()
 
 
-def _registry_status(ws: Workspace, podcast_id: str) -> str:
-    prefix = keys.voiceprints_prefix(podcast_id)
-    return "ok" if next(iter(ws.store.list(prefix)), None) is not None else "empty"
-
-
-def _cluster_summary(cluster: Cluster) -> dict[str, Any]:
+def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap) -> dict[str, Any]:
     rep = cluster.representative
+    named = speaker_map.named.get(cluster.speaker_key)
     return {
         "speakerKey": cluster.speaker_key,
         "label": cluster.label,
         "duration": round(cluster.duration, 3),
         "segmentsCount": cluster.segments_count,
-        "mappedTo": None,
-        "referenceId": None,
-        "confidence": None,
+        "mappedTo": named.display_name if named else None,
+        "referenceId": named.voiceprint_id if named else None,
+        "confidence": round(named.confidence, 4) if named else None,
         "diarizationConfidence": cluster.confidence,
-        "representative": {"start": rep.start, "end": rep.end, "confidence": rep.confidence, "clipKey": None},
+        "representative": {
+            "start": rep.start,
+            "end": rep.end,
+            "confidence": rep.confidence,
+            "clipKey": speaker_map.clips.get(cluster.speaker_key),
+        },
     }
 
 

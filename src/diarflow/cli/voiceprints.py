@@ -1,0 +1,141 @@
+"""``diarflow voiceprints enroll|list|remove``: the podcast's voiceprint registry."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import orjson
+import typer
+
+from diarflow.cli._common import StoreOption, configure_logging, reported_errors
+
+voiceprints_app = typer.Typer(
+    name="voiceprints",
+    help="Enrol, list and remove the voices a podcast's episodes are matched against.",
+    no_args_is_help=True,
+)
+
+PodcastOption = Annotated[str, typer.Option("--podcast-id", help="Podcast id: 1-128 of A-Z a-z 0-9 _ -.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(voiceprints_app, name="voiceprints")
+
+
+@voiceprints_app.command("enroll")
+def enroll(
+    audio: Annotated[str, typer.Argument(help="Audio of this person alone: a path or an http(s) URL.")],
+    podcast_id: PodcastOption,
+    name: Annotated[str, typer.Option("--name", help="Display name in transcripts, e.g. 'Diane'.")],
+    start: Annotated[float | None, typer.Option("--start", help="Start of the clip in seconds (default 0).")] = None,
+    end: Annotated[float | None, typer.Option("--end", help="End of the clip in seconds (default: file end).")] = None,
+    voiceprint_id: Annotated[
+        str | None, typer.Option("--id", help="Voiceprint id (default: from the name plus 6 random hex digits).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Compute this person's voiceprint from a clip and add it to the podcast's registry.
+
+    The clip must hold one speaker and some speech. A local GE2E voiceprint is
+    always made; with PYANNOTEAI_API_KEY set a pyannoteAI voiceprint too, which
+    needs a clip of at most 30 s (longer clips are refused, not trimmed: pick
+    the range with --start/--end). Prints one JSON line per stored entry.
+
+    Exit codes: 0 enrolled, 1 the store or pyannoteAI failed, 2 invalid input
+    (bad id or name, no speech, two voices, clip too long).
+    """
+    with reported_errors():
+        from diarflow.adapters.registry import VoiceprintRegistry
+        from diarflow.adapters.stores import open_store
+        from diarflow.config import Settings
+        from diarflow.contracts import validate_id
+        from diarflow.orchestration.enrollment import check_range, enroll_voice
+
+        validate_id(podcast_id, "--podcast-id")  # before anything else: an id is part of a storage key
+        check_range(start, end)
+        settings = Settings.from_env(store=store)
+        configure_logging(settings.log_level)
+        registry = VoiceprintRegistry(open_store(settings.store))
+        stored = enroll_voice(
+            registry,
+            settings,
+            podcast_id=podcast_id,
+            name=name,
+            audio=audio,
+            start=start,
+            end=end,
+            voiceprint_id=voiceprint_id,
+        )
+        for item in stored:
+            line = {
+                "voiceprint_id": item.entry.voiceprint_id,
+                "display_name": item.entry.display_name,
+                "model": item.entry.model,
+                "speech_seconds": item.entry.speech_seconds,
+                "key": item.key,
+            }
+            sys.stdout.write(orjson.dumps(line).decode() + "\n")
+
+
+@voiceprints_app.command("list")
+def list_voiceprints(
+    podcast_id: PodcastOption,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
+) -> None:
+    """List the podcast's voiceprints (id, name, model, speech seconds, source, created)."""
+    with reported_errors():
+        from diarflow.adapters.registry import VoiceprintRegistry
+        from diarflow.adapters.stores import open_store
+        from diarflow.contracts import validate_id
+
+        validate_id(podcast_id, "--podcast-id")
+        entries = VoiceprintRegistry(open_store(store)).entries(podcast_id)
+        if as_json:
+            for entry in entries:
+                summary = entry.to_json_dict()
+                summary.pop("embedding", None)  # 256 numbers nobody reads; the voiceprint string likewise
+                summary.pop("voiceprint", None)
+                sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+            return
+        if not entries:
+            sys.stderr.write(f"no voiceprints for podcast {podcast_id}: add one with diarflow voiceprints enroll\n")
+            return
+        rows = [("ID", "NAME", "MODEL", "SPEECH", "SOURCE", "CREATED")]
+        for entry in entries:
+            span = entry.source.audio
+            if entry.source.start is not None or entry.source.end is not None:
+                span += f" [{entry.source.start or 0:g}-{'' if entry.source.end is None else f'{entry.source.end:g}'}]"
+            speech = "" if entry.speech_seconds is None else f"{entry.speech_seconds:.1f}s"
+            rows.append((entry.voiceprint_id, entry.display_name, entry.model, speech, span, entry.created_at))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+@voiceprints_app.command("remove")
+def remove(
+    voiceprint_ids: Annotated[list[str], typer.Argument(help="Voiceprint ids to remove (see list).")],
+    podcast_id: PodcastOption,
+    store: StoreOption = None,
+) -> None:
+    """Remove voiceprints from the podcast's registry; prints each removed key.
+
+    Exit codes: 0 removed, 1 the store failed, 2 an id is invalid or unknown
+    (nothing is removed then).
+    """
+    with reported_errors():
+        from diarflow.adapters.registry import VoiceprintRegistry
+        from diarflow.adapters.stores import open_store
+        from diarflow.contracts import keys, validate_id
+
+        validate_id(podcast_id, "--podcast-id")
+        for voiceprint_id in voiceprint_ids:
+            validate_id(voiceprint_id, "voiceprint_id")
+        registry = VoiceprintRegistry(open_store(store))
+        for voiceprint_id in voiceprint_ids:
+            registry.get(podcast_id, voiceprint_id)  # all known before any is removed
+        for voiceprint_id in voiceprint_ids:
+            registry.remove(podcast_id, voiceprint_id)
+            sys.stdout.write(keys.voiceprint_key(podcast_id, voiceprint_id) + "\n")

@@ -1,0 +1,107 @@
+"""Voiceprint registry entries: ``voiceprints/<podcast_id>/<voiceprint_id>.json``.
+
+One entry holds one reference voice of one person for one model: a GE2E
+embedding (``resemblyzer-ge2e``, matched locally) or a pyannoteAI voiceprint
+string (``pyannoteai-precision-2``, sent to ``/v1/identify``). Enrolling a
+person with a pyannoteAI key set writes one entry of each.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from diarflow.contracts._base import SCHEMA_VERSION, Contract, PodcastId, Seconds
+from diarflow.contracts.ids import validate_id
+
+LOCAL_VOICEPRINT_MODEL = "resemblyzer-ge2e"
+PYANNOTE_VOICEPRINT_PREFIX = "pyannoteai-"
+"""pyannoteAI entries are named ``pyannoteai-<model>``, e.g. ``pyannoteai-precision-2``."""
+PYANNOTE_VOICEPRINT_MODEL = "pyannoteai-precision-2"
+"""pyannoteAI's /v1/voiceprint and /v1/identify both run precision-2 (the client's default)."""
+MAX_DISPLAY_NAME = 200
+
+VoiceprintId = Annotated[str, AfterValidator(lambda v: validate_id(v, "voiceprint_id"))]
+
+
+def pyannote_voiceprint_model(model: str) -> str:
+    """The registry model name of a pyannoteAI voiceprint made with ``model`` (e.g. precision-2)."""
+    return PYANNOTE_VOICEPRINT_PREFIX + model
+
+
+def check_display_name(value: str) -> str:
+    """A person's name as shown in transcripts: 1-200 printable characters, trimmed."""
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        raise ValueError("must not be empty")
+    if len(name) > MAX_DISPLAY_NAME:
+        raise ValueError(f"is {len(name)} characters long; the limit is {MAX_DISPLAY_NAME}")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise ValueError("must not contain control or invisible format characters")
+    return name
+
+
+class VoiceprintSource(Contract):
+    """Where the enrolment audio came from (a file name or a URL without its query)."""
+
+    audio: str = Field(max_length=2048)
+    start: Seconds | None = None
+    end: Seconds | None = None
+
+
+class VoiceprintEntry(Contract):
+    """One reference voice of a podcast's registry."""
+
+    schema_version: int = SCHEMA_VERSION
+    voiceprint_id: VoiceprintId
+    podcast_id: PodcastId
+    display_name: str
+    model: str = Field(min_length=1, max_length=100)
+    embedding: list[float] | None = None
+    """The GE2E embedding (256 floats, unit length) for ``resemblyzer-ge2e``."""
+    voiceprint: str | None = Field(default=None, max_length=20_000)
+    """The pyannoteAI voiceprint (base64) for ``pyannoteai-*``."""
+    source: VoiceprintSource
+    speech_seconds: Seconds | None = None
+    created_at: str
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name(cls, value: str) -> str:
+        return check_display_name(value)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> VoiceprintEntry:
+        if (self.embedding is None) == (self.voiceprint is None):
+            raise ValueError("an entry holds exactly one of embedding (local model) or voiceprint (pyannoteAI)")
+        if self.embedding is not None:
+            if not self.embedding or not all(math.isfinite(x) for x in self.embedding):
+                raise ValueError("embedding must be a non-empty list of finite numbers")
+            if self.model.startswith(PYANNOTE_VOICEPRINT_PREFIX):
+                raise ValueError(f"model {self.model} takes a voiceprint string, not an embedding")
+        if self.voiceprint is not None and not self.model.startswith(PYANNOTE_VOICEPRINT_PREFIX):
+            raise ValueError(f"model {self.model} takes an embedding, not a pyannoteAI voiceprint")
+        return self
+
+    @property
+    def person(self) -> str:
+        """Entries of one person (several enrolments, several models) share this key: the name, casefolded."""
+        return self.display_name.casefold()
+
+
+class VoiceprintMatch(Contract):
+    """pyannoteAI's identification of one diarization speaker (``/v1/identify`` output ``voiceprints[]``).
+
+    Stored in the raw diarization (``voiceprint_matches``) so ``identify-speakers-v1``
+    decides from these scores instead of local embeddings.
+    """
+
+    speaker: str = Field(min_length=1, max_length=256)
+    """The diarization speaker (``SPEAKER_00``)."""
+    match: VoiceprintId | None = None
+    """The voiceprint id pyannoteAI matched, if any."""
+    scores: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    """Voiceprint id -> pyannoteAI's confidence, scaled from 0-100 to [0, 1]."""

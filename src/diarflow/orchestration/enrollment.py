@@ -1,0 +1,234 @@
+"""Enrolling a voice: from a clip of one person to registry entries (``diarflow voiceprints enroll``).
+
+Checks come first and fail with a message that says what to change:
+the ids and the name before any I/O, then the clip: speech must be heard
+(silero-vad), its two halves must sound like one person (GE2E), and for a
+pyannoteAI voiceprint it must be at most 30 s (pyannoteAI's limit; we refuse
+rather than trim, because which 30 s to keep is the user's call).
+
+Enrolment writes one ``resemblyzer-ge2e`` entry (matched locally) and, with
+``PYANNOTEAI_API_KEY`` set, one ``pyannoteai-precision-2`` entry (sent to
+``/v1/identify``); both or neither are stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import numpy as np
+from numpy.typing import NDArray
+
+from diarflow.adapters.registry import VoiceprintRegistry
+from diarflow.config import Settings
+from diarflow.contracts import (
+    LOCAL_VOICEPRINT_MODEL,
+    PYANNOTE_VOICEPRINT_MODEL,
+    VoiceprintEntry,
+    VoiceprintSource,
+    keys,
+    utc_now,
+    validate_id,
+)
+from diarflow.contracts.voiceprints import check_display_name
+from diarflow.errors import DiarflowError, InvalidInput, RemoteServiceError
+
+if TYPE_CHECKING:
+    from diarflow.adapters.speaker_embedding import ClipEmbedder
+
+PYANNOTE_VOICEPRINT_SECONDS = 30.0
+MAX_ENROL_SECONDS = 300.0
+"""A local voiceprint from more than 5 minutes of audio is almost surely not one person: choose a range."""
+MIN_SPEECH_SECONDS = 1.0
+SAME_SPEAKER_MIN = 0.5
+"""Refuse a clip whose halves match below this. Only blatant mixes are caught: on the telephone-band
+sample the halves of one-person clips score 0.63-0.92 and of Diane+Sheila clips 0.78-0.87, so two
+similar voices are *not* detectable with GE2E (docs/identification.md)."""
+HALVES_MIN_SECONDS = 4.0
+"""Each half needs ~2 s of speech for its embedding to mean anything; shorter clips skip the check."""
+PYANNOTE_VOICEPRINT_WAIT = 600.0
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    key: str
+    entry: VoiceprintEntry
+
+
+def check_range(start: float | None, end: float | None) -> None:
+    """``--start``/``--end`` make sense (before any I/O)."""
+    if start is not None and start < 0:
+        raise InvalidInput("--start", f"must be 0 or more, got {start}")
+    if end is not None and end <= (start or 0.0):
+        raise InvalidInput("--end", f"must be after --start ({start or 0.0}), got {end}")
+
+
+def new_voiceprint_id(name: str) -> str:
+    """``diane-3fa2c1``: a slug of the name (ASCII) and 6 random hex digits."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = "".join(ch if ch.isalnum() else "-" for ch in ascii_name.lower())
+    slug = "-".join(part for part in slug.split("-") if part)[:100] or "voice"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def enroll_voice(
+    registry: VoiceprintRegistry,
+    settings: Settings,
+    *,
+    podcast_id: str,
+    name: str,
+    audio: str,
+    start: float | None = None,
+    end: float | None = None,
+    voiceprint_id: str | None = None,
+) -> list[Enrolled]:
+    """Check the clip, compute the voiceprints, store them; returns what was stored."""
+    from diarflow.adapters.diarizers.local.audio import local_audio_path
+    from diarflow.adapters.speaker_embedding import ClipEmbedder, read_segments, speech_seconds
+    from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
+
+    # Everything that needs no I/O first: a typo must not cost a download or a model load.
+    validate_id(podcast_id, "--podcast-id")
+    try:
+        display_name = check_display_name(name)
+    except ValueError as exc:
+        raise InvalidInput("--name", str(exc)) from None
+    check_range(start, end)
+    base_id = validate_id(voiceprint_id, "--id") if voiceprint_id is not None else new_voiceprint_id(display_name)
+    use_pyannote = settings.pyannote_api_key is not None
+    ids = [base_id] + ([f"{base_id[:119]}-pyannote"] if use_pyannote else [])
+    for vp_id in ids:
+        keys.voiceprint_key(podcast_id, vp_id)
+    embedder = ClipEmbedder.load()
+
+    check_fetch_target(audio, UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls), field="AUDIO")
+    begin = start or 0.0
+    limit = end if end is not None else begin + MAX_ENROL_SECONDS + 1.0
+    with local_audio_path(audio) as path:
+        clip = read_segments(path, [np.array([[begin, limit]])])[0]
+    seconds = clip.size / 16_000
+    if clip.size == 0:
+        raise InvalidInput("AUDIO", f"holds no audio between {begin:g} s and {limit:g} s: check --start/--end")
+    if end is None and seconds > MAX_ENROL_SECONDS:
+        raise InvalidInput(
+            "AUDIO",
+            f"is longer than {MAX_ENROL_SECONDS:g} s: pass --start and --end around one person speaking alone",
+        )
+    if use_pyannote and seconds > PYANNOTE_VOICEPRINT_SECONDS + 0.05:
+        raise InvalidInput(
+            "AUDIO",
+            f"the clip lasts {seconds:.1f} s; pyannoteAI voiceprints take at most {PYANNOTE_VOICEPRINT_SECONDS:g} s "
+            "of one speaker: choose a shorter range with --start/--end",
+        )
+    speech, regions = speech_seconds(clip)
+    if speech < MIN_SPEECH_SECONDS:
+        raise InvalidInput(
+            "AUDIO",
+            f"no speech heard in the clip ({speech:.1f} s of voice activity, {MIN_SPEECH_SECONDS:g} s needed): "
+            "check the file and --start/--end",
+        )
+    voiced = _voiced(clip, regions)
+    _check_one_speaker(embedder, voiced)
+    embedding = embedder.embed(voiced)
+    source = VoiceprintSource(audio=_shown_source(audio), start=start, end=end)
+    created = utc_now()
+    entries = [
+        VoiceprintEntry(
+            voiceprint_id=ids[0],
+            podcast_id=podcast_id,
+            display_name=display_name,
+            model=LOCAL_VOICEPRINT_MODEL,
+            embedding=[round(float(x), 6) for x in embedding],
+            source=source,
+            speech_seconds=round(speech, 3),
+            created_at=created,
+        )
+    ]
+    if use_pyannote:
+        voiceprint = _pyannote_voiceprint(settings, clip, podcast_id, ids[1])
+        entries.append(
+            VoiceprintEntry(
+                voiceprint_id=ids[1],
+                podcast_id=podcast_id,
+                display_name=display_name,
+                model=PYANNOTE_VOICEPRINT_MODEL,
+                voiceprint=voiceprint,
+                source=source,
+                speech_seconds=round(speech, 3),
+                created_at=created,
+            )
+        )
+    stored: list[Enrolled] = []
+    try:
+        for entry in entries:
+            stored.append(Enrolled(registry.add(entry), entry))
+    except DiarflowError:
+        for done in stored:  # both or neither: a half-enrolled person would match by one model only
+            registry.remove(podcast_id, done.entry.voiceprint_id)
+        raise
+    return stored
+
+
+def _voiced(clip: NDArray[np.float32], regions: NDArray[np.float64]) -> NDArray[np.float32]:
+    """The clip's speech regions, joined (leading and trailing silence say nothing about the voice)."""
+    parts = [clip[round(a * 16_000) : round(b * 16_000)] for a, b in regions.tolist()]
+    parts = [p for p in parts if p.size]
+    return np.concatenate(parts) if parts else clip
+
+
+def _check_one_speaker(embedder: ClipEmbedder, voiced: NDArray[np.float32]) -> None:
+    """Refuse a clip whose first and second halves sound like two different people."""
+    if voiced.size < HALVES_MIN_SECONDS * 16_000:
+        return
+    middle = voiced.size // 2
+    halves = embedder.embed_many([voiced[:middle], voiced[middle:]])
+    similarity = float(halves[0] @ halves[1])
+    if similarity < SAME_SPEAKER_MIN:
+        raise InvalidInput(
+            "AUDIO",
+            f"the clip seems to hold more than one voice (its halves match at {similarity:.2f}, one person "
+            f"scores above {SAME_SPEAKER_MIN}): choose a range where only this person speaks with --start/--end",
+        )
+
+
+def _shown_source(audio: str) -> str:
+    """A file name or a URL without query and fragment (a signed URL's query is a credential)."""
+    parts = urlsplit(audio)
+    if parts.scheme.lower() in ("http", "https"):
+        return parts._replace(query="", fragment="").geturl()
+    return Path(parts.path if parts.scheme.lower() == "file" else audio).name
+
+
+def _pyannote_voiceprint(settings: Settings, clip: NDArray[np.float32], podcast_id: str, voiceprint_id: str) -> str:
+    """Upload the clip and run a /v1/voiceprint job; its base64 voiceprint."""
+    from diarflow.adapters.speaker_embedding import write_wav
+    from diarflow.orchestration.pyannote_flow import pyannote_client
+
+    with tempfile.TemporaryDirectory(prefix="diarflow-enrol-") as folder:
+        wav = Path(folder) / "voice.wav"
+        wav.write_bytes(write_wav(clip))
+        with pyannote_client(settings) as client:
+            url = client.upload_file(wav, f"media://diarflow/voiceprints/{podcast_id}/{voiceprint_id}.wav")
+            job_id = client.voiceprint(url).job_id
+            waited, interval = 0.0, settings.pyannote_poll_interval
+            while True:
+                job = client.get_job(job_id)
+                if job.finished:
+                    break
+                if waited >= PYANNOTE_VOICEPRINT_WAIT:
+                    raise RemoteServiceError(
+                        f"pyannoteAI voiceprint job {job_id} still {job.status} after {waited:g} s"
+                    )
+                time.sleep(interval)
+                waited += interval
+                interval = min(interval * 1.5, 30.0)
+    if job.status != "succeeded" or job.output is None or not job.output.voiceprint:
+        reason = job.output.error if job.output is not None and job.output.error else job.status
+        raise RemoteServiceError(f"pyannoteAI voiceprint job {job_id} gave no voiceprint ({reason})")
+    return job.output.voiceprint

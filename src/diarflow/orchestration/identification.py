@@ -1,0 +1,214 @@
+"""What ``identify-speakers-v1`` does between reading the clusters and writing the audit.
+
+Reads the podcast's voiceprints, gets one score per (cluster, voiceprint) —
+from pyannoteAI's ``/v1/identify`` output when the diarization came from
+there, else from GE2E embeddings of each cluster's representative audio —
+and lets :mod:`diarflow.domain.identification` decide.
+
+Nothing here fails the run: a registry, audio or model problem becomes a
+:class:`SpeakerMap` with ``error`` set, so enrichment still runs with the
+canonical labels and the run ends ``partial`` (the local runner keeps no
+checkpoint of such a result, so the next run identifies again).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from diarflow.adapters.registry import VoiceprintRegistry
+from diarflow.contracts import (
+    LOCAL_VOICEPRINT_MODEL,
+    ErrorSummary,
+    RegistryStatus,
+    VoiceprintEntry,
+    VoiceprintMatch,
+    keys,
+)
+from diarflow.contracts.voiceprints import PYANNOTE_VOICEPRINT_PREFIX
+from diarflow.domain.clusters import Cluster
+from diarflow.domain.identification import (
+    best_by_group,
+    cosine_scores,
+    identify_clusters,
+    representative_segments,
+)
+from diarflow.domain.turns import Turns
+from diarflow.errors import DiarflowError
+from diarflow.orchestration.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class Named:
+    """A cluster's identity."""
+
+    display_name: str
+    voiceprint_id: str
+    confidence: float
+
+
+@dataclass
+class SpeakerMap:
+    """The outcome of identification for the audit (keyed by diarization speaker)."""
+
+    status: RegistryStatus
+    named: dict[str, Named] = field(default_factory=dict)
+    near_misses: list[dict[str, Any]] = field(default_factory=list)
+    clips: dict[str, str] = field(default_factory=dict)
+    threshold: float | None = None
+    margin: float | None = None
+    model: str | None = None
+    error: ErrorSummary | None = None
+
+
+def identify_episode(
+    ws: Workspace,
+    episode_id: str,
+    clusters: list[Cluster],
+    turns: Turns,
+    document: dict[str, Any],
+    podcast_id: str | None,
+    audio: str | None,
+) -> SpeakerMap:
+    """Name the clusters from the podcast's registry; degradations come back in ``error``."""
+    if podcast_id is None:
+        return SpeakerMap("not_configured")
+    try:
+        entries = VoiceprintRegistry(ws.store).entries(podcast_id)
+    except DiarflowError as exc:
+        log.warning("voiceprint registry of %s unavailable: %s", podcast_id, exc.message)
+        return SpeakerMap("unavailable", error=_summary(exc, "the voiceprint registry could not be read"))
+    if not entries:
+        return SpeakerMap("empty")
+    if not clusters:
+        return SpeakerMap("ok")
+
+    matches = document.get("voiceprint_matches")
+    remote = [e for e in entries if e.model.startswith(PYANNOTE_VOICEPRINT_PREFIX)]
+    local = [e for e in entries if e.model == LOCAL_VOICEPRINT_MODEL]
+    if matches is not None and remote:
+        return _from_pyannote(ws, clusters, remote, matches)
+    if not local:
+        log.warning("podcast %s has no %s voiceprints: nothing to match locally", podcast_id, LOCAL_VOICEPRINT_MODEL)
+        return SpeakerMap("ok")
+    try:
+        return _from_embeddings(ws, episode_id, clusters, turns, local, audio)
+    except DiarflowError as exc:
+        log.warning("identification of %s degraded: %s", episode_id, exc.message)
+        return SpeakerMap("ok", error=_summary(exc, "speaker identification could not run"))
+
+
+# --- scores from pyannoteAI ----------------------------------------------------------------
+
+
+def _from_pyannote(
+    ws: Workspace, clusters: list[Cluster], entries: list[VoiceprintEntry], matches: list[Any]
+) -> SpeakerMap:
+    """pyannoteAI's per-speaker confidences, decided exactly like local scores (exclusive, margin)."""
+    by_speaker = {m.speaker: m for m in (VoiceprintMatch.model_validate(raw) for raw in matches)}
+    scores = np.full((len(clusters), len(entries)), -np.inf)
+    for row, cluster in enumerate(clusters):
+        match = by_speaker.get(cluster.speaker_key)
+        if match is None:
+            continue
+        for column, entry in enumerate(entries):
+            if entry.voiceprint_id in match.scores:
+                scores[row, column] = match.scores[entry.voiceprint_id]
+    threshold = ws.settings.pyannote_match_threshold
+    spoken = SpeakerMap("ok", threshold=threshold, margin=ws.settings.match_margin, model=entries[0].model)
+    return _decide(spoken, clusters, entries, scores)
+
+
+# --- scores from local embeddings ------------------------------------------------------------
+
+
+def _from_embeddings(
+    ws: Workspace,
+    episode_id: str,
+    clusters: list[Cluster],
+    turns: Turns,
+    entries: list[VoiceprintEntry],
+    audio: str | None,
+) -> SpeakerMap:
+    from diarflow.adapters.diarizers.local.audio import local_audio_path
+    from diarflow.adapters.speaker_embedding import MIN_SAMPLES, ClipEmbedder, read_segments, write_wav
+    from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
+    from diarflow.errors import DiarizerUnavailable
+
+    if not audio:
+        raise DiarizerUnavailable(
+            "identifying speakers from voiceprints needs the episode audio: pass --audio (or audio_url in the event)"
+        )
+    embedder = ClipEmbedder.load()
+    spans = [_representative(turns, cluster) for cluster in clusters]
+    check_fetch_target(audio, UrlPolicy.from_settings(ws.settings))  # we fetch it ourselves: refuse private hosts
+    with local_audio_path(audio) as path:
+        clips = read_segments(path, spans)
+    usable = [clip.size >= MIN_SAMPLES for clip in clips]
+    vectors = embedder.embed_many([clip for clip, ok in zip(clips, usable, strict=True) if ok])
+    scores = np.full((len(clusters), len(entries)), -np.inf)
+    if vectors.size:
+        references = np.array([entry.embedding for entry in entries], dtype=np.float64)
+        scores[np.array(usable)] = cosine_scores(vectors, references)
+    result = SpeakerMap(
+        "ok", threshold=ws.settings.match_threshold, margin=ws.settings.match_margin, model=LOCAL_VOICEPRINT_MODEL
+    )
+    if ws.settings.audit_clips:
+        for cluster, clip in zip(clusters, clips, strict=True):
+            if clip.size:
+                key = keys.clip_key(episode_id, cluster.label)
+                ws.store.put_bytes(key, write_wav(clip), content_type="audio/wav")
+                result.clips[cluster.speaker_key] = key
+    return _decide(result, clusters, entries, scores)
+
+
+def _representative(turns: Turns, cluster: Cluster) -> NDArray[np.float64]:
+    if cluster.speaker_key not in turns.speaker_names:  # no exclusive turn of this speaker: nothing clean to hear
+        return np.zeros((0, 2))
+    index = turns.speaker_names.index(cluster.speaker_key)
+    mine = turns.speakers == index
+    return representative_segments(turns.starts[mine], turns.ends[mine], turns.confidences[mine])
+
+
+# --- the decision -------------------------------------------------------------------------------
+
+
+def _decide(
+    result: SpeakerMap, clusters: list[Cluster], entries: list[VoiceprintEntry], scores: NDArray[np.float64]
+) -> SpeakerMap:
+    """Collapse entries to people (best enrolment wins), decide, and describe it for the audit."""
+    threshold = result.threshold if result.threshold is not None else 1.0
+    margin = result.margin if result.margin is not None else 1.0
+    people, _, which = best_by_group(scores, [entry.person for entry in entries])
+    decision = identify_clusters(people, threshold=threshold, margin=margin)
+    for d in decision.decisions:
+        if d.reference is not None and d.confidence is not None:
+            entry = entries[int(which[d.cluster, d.reference])]
+            result.named[clusters[d.cluster].speaker_key] = Named(entry.display_name, entry.voiceprint_id, d.confidence)
+    for miss in decision.near_misses:
+        entry = entries[int(which[miss.cluster, miss.reference])]
+        result.near_misses.append(
+            {
+                "clusterKey": clusters[miss.cluster].speaker_key,
+                "confidence": round(min(1.0, max(0.0, miss.score)), 4),
+                "threshold": threshold,
+                "referenceId": entry.voiceprint_id,
+                "displayName": entry.display_name,
+            }
+        )
+    return result
+
+
+def _summary(exc: DiarflowError, what: str) -> ErrorSummary:
+    message = f"{what}: {exc.message}"
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return ErrorSummary(type=exc.type_name, message=message)

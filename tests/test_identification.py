@@ -1,0 +1,129 @@
+"""The identification decision on plain arrays: exclusive assignment, threshold, margin, confidence, near misses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diarflow.domain.identification import (
+    best_by_group,
+    cosine_scores,
+    identify_clusters,
+    representative_segments,
+)
+
+T, M = 0.82, 0.04
+
+
+def named(scores: list[list[float]], threshold: float = T, margin: float = M) -> list[int | None]:
+    return [d.reference for d in identify_clusters(np.array(scores), threshold=threshold, margin=margin).decisions]
+
+
+def test_clear_matches_are_named_with_high_confidence() -> None:
+    result = identify_clusters(np.array([[0.93, 0.75], [0.74, 0.92]]), threshold=T, margin=M)
+    assert [d.reference for d in result.decisions] == [0, 1]
+    assert all(d.outcome == "matched" for d in result.decisions)
+    assert all(d.confidence is not None and 0.9 < d.confidence <= 1 for d in result.decisions)
+    assert result.near_misses == []
+
+
+def test_exclusive_two_clusters_never_get_one_person() -> None:
+    # Both clusters sound most like voiceprint 0; only the better one may have it.
+    result = identify_clusters(np.array([[0.95, 0.70], [0.90, 0.70]]), threshold=T, margin=M)
+    assert [d.reference for d in result.decisions] == [0, None]
+    assert result.decisions[1].outcome == "taken"
+    # The loser's candidate is kept for the audit.
+    assert [(c.cluster, c.reference) for c in result.near_misses] == [(1, 0)]
+
+
+def test_joint_assignment_beats_greedy() -> None:
+    # Greedy on the best score gives cluster 0 voiceprint 0 and leaves cluster 1 with nothing it
+    # matches; the joint assignment gives each its own, which sums higher.
+    assert named([[0.90, 0.89], [0.88, 0.70]]) == [1, 0]
+
+
+def test_close_scores_alone_are_not_enough() -> None:
+    # The issue's case: a cluster scores 0.70 against its own speaker and 0.675 against the other.
+    # With a threshold below both, a lone cluster that barely prefers one voiceprint stays unnamed.
+    result = identify_clusters(np.array([[0.700, 0.675]]), threshold=0.65, margin=0.04)
+    assert result.decisions[0].reference is None
+    assert result.decisions[0].outcome == "ambiguous"
+    assert {c.reference for c in result.near_misses} == {0, 1}
+
+
+def test_the_other_cluster_resolves_an_ambiguous_one() -> None:
+    # Alone, cluster 0 (0.70 vs 0.675) is ambiguous; with cluster 1 clearly voiceprint 1, giving
+    # cluster 0 voiceprint 1 would cost cluster 1 its match, so the joint margin is large.
+    result = identify_clusters(np.array([[0.700, 0.675], [0.60, 0.75]]), threshold=0.65, margin=0.04)
+    assert [d.reference for d in result.decisions] == [0, 1]
+    assert result.decisions[0].margin == pytest.approx(0.05)
+
+
+def test_below_threshold_and_just_above_without_margin() -> None:
+    assert named([[0.70]]) == [None]
+    assert identify_clusters(np.array([[0.70]]), threshold=T, margin=M).decisions[0].outcome == "below_threshold"
+    # Above the threshold but not by the margin: "nobody" is as good an explanation.
+    assert named([[T + M / 2]]) == [None]
+    assert named([[T + M + 0.001]]) == [0]
+
+
+def test_confidence_follows_the_margin() -> None:
+    low = identify_clusters(np.array([[T + M + 0.001]]), threshold=T, margin=M).decisions[0]
+    high = identify_clusters(np.array([[T + 3 * M]]), threshold=T, margin=M).decisions[0]
+    assert low.confidence is not None
+    assert high.confidence is not None
+    assert low.confidence == pytest.approx(0.5, abs=0.02)  # at the boundary: a coin flip
+    assert 0.95 < high.confidence <= 1.0
+
+
+def test_near_misses_within_margin_of_threshold_or_winner() -> None:
+    # Cluster 1 is clearly voiceprint 1, which makes cluster 0 clearly voiceprint 0 (joint margin).
+    scores = np.array([[0.95, 0.93, 0.84, 0.70, 0.80], [0.5, 0.99, 0.5, 0.5, 0.5]])
+    result = identify_clusters(scores, threshold=T, margin=M)
+    assert [d.reference for d in result.decisions] == [0, 1]
+    # 0.93: within the margin of the winner; 0.84 and 0.80: within the margin of the threshold; 0.70: neither.
+    assert sorted(c.reference for c in result.near_misses if c.cluster == 0) == [1, 2, 4]
+
+
+def test_no_voiceprints_and_no_clusters() -> None:
+    result = identify_clusters(np.zeros((2, 0)), threshold=T, margin=M)
+    assert [d.outcome for d in result.decisions] == ["no_voiceprints"] * 2
+    assert identify_clusters(np.zeros((0, 3)), threshold=T, margin=M).decisions == []
+
+
+def test_minus_infinity_marks_pairs_that_cannot_match() -> None:
+    assert named([[-np.inf, 0.95], [0.95, -np.inf]]) == [1, 0]
+    with pytest.raises(ValueError, match="finite"):
+        identify_clusters(np.array([[np.nan]]), threshold=T, margin=M)
+
+
+def test_more_clusters_than_voiceprints_and_back() -> None:
+    scores = np.full((5, 3), 0.5)
+    scores[[0, 2, 4], [2, 0, 1]] = 0.95
+    assert named(scores.tolist()) == [2, None, 0, None, 1]
+    assert named(scores.T.tolist()) == [2, 4, 0]
+
+
+def test_cosine_and_people_with_several_enrolments() -> None:
+    clusters = np.array([[1.0, 0.0], [0.0, 2.0]])
+    references = np.array([[0.0, 1.0], [1.0, 0.1], [1.0, 0.0]])
+    scores = cosine_scores(clusters, references)
+    assert scores.shape == (2, 3)
+    assert scores[0, 2] == pytest.approx(1.0)
+    people, names, which = best_by_group(scores, ["sheila", "diane", "diane"])
+    assert names == ["sheila", "diane"]
+    assert people[0].tolist() == pytest.approx([0.0, 1.0])
+    assert which[0, 1] == 2  # Diane's second enrolment matched best
+    with pytest.raises(ValueError, match="same width"):
+        cosine_scores(np.ones((1, 2)), np.ones((1, 3)))
+
+
+def test_representative_segments_prefer_confident_then_long_up_to_the_cap() -> None:
+    starts = np.array([0.0, 10.0, 20.0, 40.0])
+    ends = np.array([5.0, 30.0, 22.0, 40.3])
+    confidences = np.array([0.99, 0.90, 0.99, np.nan])
+    spans = representative_segments(starts, ends, confidences, max_seconds=8.0, trim=0.0)
+    # The two 0.99 turns first (longest first), then the 0.90 turn cut to fill 8 s; the 0.3 s turn never.
+    assert spans.tolist() == [[0.0, 5.0], [10.0, 11.0], [20.0, 22.0]]
+    assert representative_segments(starts[3:], ends[3:], confidences[3:]).tolist() == [[40.0, 40.3]]
+    assert representative_segments(np.zeros(0), np.zeros(0), np.zeros(0)).shape == (0, 2)
