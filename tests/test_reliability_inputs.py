@@ -398,3 +398,17 @@ def test_a_local_run_accepts_a_local_audio_path(store: ObjectStore) -> None:
 
 def test_invalid_id_errors_are_invalid_input() -> None:
     assert issubclass(InvalidId, InvalidInput)
+
+
+def test_the_transcription_step_refuses_a_local_path_outside_local_runs(tmp_path: Path) -> None:
+    """On Inngest, ``episode.transcribe.requested`` with a path would upload the server's own file to Deepgram."""
+    from diarflow.orchestration.transcription import transcribe
+
+    settings = Settings.from_env({"DEEPGRAM_API_KEY": "dg-test-FAKE-unused", "DEEPGRAM_API_URL": "http://127.0.0.1:9"})
+    ws = Workspace(store=LocalStore(tmp_path / "store"), settings=settings)
+    for audio in ("/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(InvalidUrl) as caught:
+            transcribe(ws, "TR1", audio)  # refused before any request (port 9 would refuse the connection)
+        assert caught.value.field == "audio_url"
+    assert not (tmp_path / "store").exists()
+    record("audio_url policy: transcription step", scenarios=3, result="InvalidUrl before any request")

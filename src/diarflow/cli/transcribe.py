@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -69,6 +70,8 @@ def transcribe_into_store(
         {"episode_id": episode_id, "audio_url": audio, "podcast_id": podcast_id},
         where="options",
     )
+    if not ws.settings.allow_file_urls:  # a local run may send this machine's own audio file
+        ws = replace(ws, settings=replace(ws.settings, allow_file_urls=True))
     runner = LocalRunner(ws.store, episode_id, force=force, attempts=ws.settings.step_attempts, observer=observer)
     return transcribe_episode(runner, ws, request)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from diarflow.adapters.deepgram import DeepgramClient
 from diarflow.adapters.http import RetryPolicy
+from diarflow.adapters.url_policy import UrlPolicy, check_audio_url
 from diarflow.config import Settings
 from diarflow.contracts import TRANSCRIBED, TranscribeRequested, keys
 from diarflow.errors import InvalidConfig
@@ -46,6 +47,8 @@ def transcribe_episode(steps: Steps, ws: Workspace, request: TranscribeRequested
 def transcribe(ws: Workspace, episode_id: str, audio: str) -> dict[str, Any]:
     """``transcribe-deepgram-v1``: call Deepgram, write its raw response, return key and stats."""
     key = keys.transcript_key(episode_id)  # validates the id before any request
+    # A path would upload this machine's own file: only local runs may (docs/reliability.md, audio_url policy).
+    check_audio_url(audio, UrlPolicy.from_settings(ws.settings))
     with deepgram_client(ws.settings) as client:
         transcript = client.transcribe(audio)
     ws.store.put_bytes(key, transcript.body, content_type="application/json")
