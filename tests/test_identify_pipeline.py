@@ -195,6 +195,23 @@ def test_a_speaker_without_voiceprint_keeps_the_canonical_label(
     assert shown[by_truth["Sheila"].speaker_key] == by_truth["Sheila"].label  # "A" or "B"
 
 
+def test_a_voiceprint_enrolled_after_a_run_is_used_by_the_next_run_without_diarizing_again(
+    local_store: ObjectStore, enrolled: Enrolled, episode: Any
+) -> None:
+    _add(local_store, enrolled.entries["Diane"])
+    first, _ = _run(local_store, episode)
+    assert first.stats.identified_speakers == 1
+
+    _add(local_store, enrolled.entries["Sheila"])  # the registry changed: identification is stale
+    second, runner = _run(local_store, episode)
+    assert second.stats.identified_speakers == 2
+    assert "local-diarize-v1" in runner.skipped
+    assert {"identify-speakers-v1", "enrich-transcript-v1"} <= set(runner.executed)
+
+    _, unchanged = _run(local_store, episode)
+    assert "identify-speakers-v1" in unchanged.skipped
+
+
 def test_registry_down_gives_partial_then_a_rerun_identifies_without_diarizing_again(
     store: ObjectStore, enrolled: Enrolled, episode: Any
 ) -> None:

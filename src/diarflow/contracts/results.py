@@ -80,6 +80,8 @@ class IdentificationInfo(Contract):
     num_speakers: int = Field(ge=0)
     identified_speakers: int = Field(ge=0)
     registry_status: str
+    registry_prefix: str | None = None
+    """The voiceprints consulted: an engine that caches steps reruns this one when they change."""
     error: ErrorSummary | None = None
 
 

@@ -177,7 +177,11 @@ class LocalRunner:
             log.warning("could not remove checkpoint %s: %s", key, exc.message)
 
     def _versions(self, result: StepResult) -> dict[str, str | None]:
-        return {key: self.store.version(key) for key in _artifact_keys(result)}
+        versions = {key: self.store.version(key) for key in _artifact_keys(result)}
+        for prefix in _input_prefixes(result):  # e.g. the voiceprint registry a step consulted
+            listing = [(key, self.store.version(key)) for key in self.store.list(prefix)]
+            versions[prefix] = hashlib.blake2b(orjson.dumps(listing), digest_size=12).hexdigest()
+        return versions
 
     def _checkpoint(self, key: str, expected: str) -> StepResult | None:
         try:
@@ -207,6 +211,11 @@ def _artifact_keys(result: StepResult) -> list[str]:
         for name, value in result.items()
         if isinstance(value, str) and (name == "transcript_key" or (name.startswith("s3_") and name.endswith("_key")))
     )
+
+
+def _input_prefixes(result: StepResult) -> list[str]:
+    """Store prefixes a step result says it read (``*_prefix``): their contents are inputs too."""
+    return sorted(value for name, value in result.items() if name.endswith("_prefix") and isinstance(value, str))
 
 
 def _log_events(events: list[Event]) -> None:

@@ -162,6 +162,7 @@ def identify_speakers(
         num_speakers=len(clusters),
         identified_speakers=sum(1 for c in audit.clusters if c.mapped_to is not None),
         registry_status=speaker_map.status,
+        registry_prefix=keys.voiceprints_prefix(podcast_id) if podcast_id else None,
         error=speaker_map.error,
     ).to_json_dict()
 
