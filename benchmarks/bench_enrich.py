@@ -26,16 +26,17 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diarflow.adapters.stores import LocalStore  # noqa: E402
-from diarflow.config import Settings  # noqa: E402
-from diarflow.domain.alignment import align_words  # noqa: E402
-from diarflow.domain.clusters import cluster_turns  # noqa: E402
-from diarflow.domain.fallback import turns_from_transcript  # noqa: E402
-from diarflow.domain.transcript import parse_transcript  # noqa: E402
-from diarflow.orchestration import stages  # noqa: E402
-from diarflow.orchestration.workspace import Workspace  # noqa: E402
-from diarflow.samples.synthetic import synthetic_deepgram  # noqa: E402
-from tests.reference_alignment import reference_align  # noqa: E402
+from tests.reference_alignment import reference_align
+
+from diarflow.adapters.stores import LocalStore
+from diarflow.config import Settings
+from diarflow.domain.alignment import align_words
+from diarflow.domain.clusters import cluster_turns
+from diarflow.domain.fallback import turns_from_transcript
+from diarflow.domain.transcript import parse_transcript
+from diarflow.orchestration import stages
+from diarflow.orchestration.workspace import Workspace
+from diarflow.samples.synthetic import synthetic_deepgram
 
 TARGETS = {"alignment": 0.03, "enrich step": 1.0, "run/floor": 4.0, "peak RSS MB": 400}
 
@@ -65,8 +66,10 @@ def main() -> None:
     data = orjson.dumps(document)
     transcript_path.write_bytes(data)
     hours = document["metadata"]["duration"] / 3600
-    print(f"episode: {args.words:,} words, {args.turns:,} turns, {args.speakers} speakers, "
-          f"{hours:.1f} h, transcript {len(data) / 1e6:.1f} MB")
+    print(
+        f"episode: {args.words:,} words, {args.turns:,} turns, {args.speakers} speakers, "
+        f"{hours:.1f} h, transcript {len(data) / 1e6:.1f} MB"
+    )
 
     def load_floor() -> None:
         with transcript_path.open() as handle:
@@ -89,8 +92,10 @@ def main() -> None:
     began = time.perf_counter()
     reference_align(word_pairs, turn_list, len(turns.speaker_names), weights.tolist(), gap_tolerance=1.0, margin=0.15)
     reference_time = (time.perf_counter() - began) * args.words / sample
-    print(f"       per-word reference (extrapolated)   {reference_time:8.1f} s   "
-          f"speed-up x{reference_time / alignment_time:,.0f} (timed on {sample:,} words)")
+    print(
+        f"       per-word reference (extrapolated)   {reference_time:8.1f} s   "
+        f"speed-up x{reference_time / alignment_time:,.0f} (timed on {sample:,} words)"
+    )
 
     store = LocalStore(workdir / "store")
     settings = Settings.from_env({})
@@ -103,21 +108,42 @@ def main() -> None:
     def enrich_step() -> None:
         fresh = Workspace(store=store, settings=settings)  # no memo: read everything from the store
         stages.enrich_transcript(
-            fresh, "BENCH", info["transcript_key"], info["digest"], diarization["s3_diarization_key"],
-            diarization["digest"], audit["s3_audit_key"], audit["digest"],
+            fresh,
+            "BENCH",
+            info["transcript_key"],
+            info["digest"],
+            diarization["s3_diarization_key"],
+            diarization["digest"],
+            audit["s3_audit_key"],
+            audit["digest"],
         )
 
     enrich_time = best_of(3, enrich_step)
     enriched_mb = len(store.get_bytes("diarization/BENCH.enriched.json")) / 1e6
-    print(f"enrich step (store -> align -> store)      {enrich_time:8.3f} s   "
-          f"(target <= {TARGETS['enrich step']} s; enriched {enriched_mb:.1f} MB)")
+    print(
+        f"enrich step (store -> align -> store)      {enrich_time:8.3f} s   "
+        f"(target <= {TARGETS['enrich step']} s; enriched {enriched_mb:.1f} MB)"
+    )
 
     run_times = []
     peak_kb = 0
     for attempt in range(3):
         run_store = workdir / f"run-store-{attempt}"
-        command = [sys.executable, "-m", "diarflow", "run", "--episode-id", "BENCH", "--transcript",
-                   str(transcript_path), "--store", str(run_store), "--diarizer", "deepgram", "-q"]
+        command = [
+            sys.executable,
+            "-m",
+            "diarflow",
+            "run",
+            "--episode-id",
+            "BENCH",
+            "--transcript",
+            str(transcript_path),
+            "--store",
+            str(run_store),
+            "--diarizer",
+            "deepgram",
+            "-q",
+        ]
         began = time.perf_counter()
         done = subprocess.run(command, capture_output=True, env={**os.environ, "DIARFLOW_LOG_LEVEL": "WARNING"})
         run_times.append(time.perf_counter() - began)
@@ -125,9 +151,13 @@ def main() -> None:
             sys.exit(f"diarflow run failed: {done.stderr.decode()}")
         peak_kb = max(peak_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     run_time = min(run_times)
-    print(f"run    whole `diarflow run` process        {run_time:8.3f} s   "
-          f"= x{run_time / floor:.2f} the floor (target <= x{TARGETS['run/floor']})")
-    print(f"       peak RSS of `diarflow run`          {peak_kb / 1024:8.0f} MB  (target <= {TARGETS['peak RSS MB']} MB)")
+    print(
+        f"run    whole `diarflow run` process        {run_time:8.3f} s   "
+        f"= x{run_time / floor:.2f} the floor (target <= x{TARGETS['run/floor']})"
+    )
+    print(
+        f"       peak RSS of `diarflow run`          {peak_kb / 1024:8.0f} MB  (target <= {TARGETS['peak RSS MB']} MB)"
+    )
 
 
 if __name__ == "__main__":
