@@ -44,6 +44,7 @@ from diarflow.orchestration.inngest_engine import (
 )
 from diarflow.service.functions import (
     DIARIZE_FUNCTION,
+    EPISODE_KEY,
     IDEMPOTENCY_KEY,
     PODCAST_KEY,
     TRANSCRIBE_FUNCTION,
@@ -263,6 +264,12 @@ def test_a_duplicate_event_has_the_same_idempotency_key_and_a_rerun_does_not() -
 def test_concurrency_is_keyed_by_podcast() -> None:
     assert evaluate(PODCAST_KEY, {"episode_id": "EP1", "podcast_id": "POD1"}) == "POD1"
     assert evaluate(PODCAST_KEY, {"episode_id": "EP1"}) == evaluate(PODCAST_KEY, {"podcast_id": None}) == "~none"
+
+
+def test_runs_of_one_episode_never_overlap_even_when_rerun() -> None:
+    # Same concurrency key (limit 1) for a run and its deliberate rerun; different episodes do not wait.
+    assert evaluate(EPISODE_KEY, {"episode_id": "EP1"}) == evaluate(EPISODE_KEY, {"episode_id": "EP1", "rerun": "r2"})
+    assert evaluate(EPISODE_KEY, {"episode_id": "EP2"}) != evaluate(EPISODE_KEY, {"episode_id": "EP1"})
 
 
 def test_the_throttle_applies_only_when_pyannoteai_may_be_called() -> None:

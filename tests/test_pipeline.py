@@ -185,6 +185,7 @@ def test_a_run_failing_midway_resumes_from_its_checkpoints(store: ObjectStore) -
 def test_rerun_skips_everything_and_force_recomputes(store: ObjectStore) -> None:
     request = ingest(store, "AGAIN", transcript_from_turns(SPEC_TURNS))
     run(store, request)
+    request = ingest(store, "AGAIN", transcript_from_turns(SPEC_TURNS))  # the same transcript handed in again
     _, runner, _ = run(store, request)
     assert runner.executed == []
     _, runner, _ = run(store, request, force=True)

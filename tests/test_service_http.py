@@ -36,7 +36,13 @@ from diarflow.contracts import (
     RawDiarization,
     keys,
 )
-from diarflow.service.functions import DIARIZE_FUNCTION, IDEMPOTENCY_KEY, PODCAST_KEY, TRANSCRIBE_FUNCTION
+from diarflow.service.functions import (
+    DIARIZE_FUNCTION,
+    EPISODE_KEY,
+    IDEMPOTENCY_KEY,
+    PODCAST_KEY,
+    TRANSCRIBE_FUNCTION,
+)
 from tests.episodes import SPEC_TURNS, ingest, transcript_from_turns
 from tests.fakes.server import FakeServer, Request, Response
 from tests.inngest_helpers import Executor, InngestRecorder, ServeProcess, failure_event
@@ -177,7 +183,7 @@ def test_registration_lists_both_functions_with_their_run_controls(
 
     diarize = functions[f"{APP}-{DIARIZE_FUNCTION}"]
     assert diarize["triggers"] == [{"event": TRANSCRIBED}]
-    assert diarize["concurrency"] == [{"key": PODCAST_KEY, "limit": 3}]
+    assert diarize["concurrency"] == [{"key": PODCAST_KEY, "limit": 3}, {"key": EPISODE_KEY, "limit": 1}]
     assert diarize["throttle"] == {"limit": 30, "period": "1m", "burst": 1}
     assert diarize["idempotency"] == IDEMPOTENCY_KEY
     assert diarize["steps"]["step"]["retries"] == {"attempts": RETRIES}
@@ -185,7 +191,7 @@ def test_registration_lists_both_functions_with_their_run_controls(
 
     transcribe = functions[f"{APP}-{TRANSCRIBE_FUNCTION}"]
     assert transcribe["triggers"] == [{"event": TRANSCRIBE_REQUESTED}]
-    assert transcribe["concurrency"] == [{"key": PODCAST_KEY, "limit": 3}]
+    assert transcribe["concurrency"] == [{"key": PODCAST_KEY, "limit": 3}, {"key": EPISODE_KEY, "limit": 1}]
     assert "throttle" not in transcribe  # Deepgram is not pyannoteAI
     assert transcribe["idempotency"] == IDEMPOTENCY_KEY
     assert transcribe["steps"]["step"]["retries"] == {"attempts": RETRIES}
@@ -202,7 +208,7 @@ def test_without_pyannoteai_there_is_no_throttle(deepgram_server: ServeProcess, 
     [registration] = recorder.registrations()
     diarize = next(fn for fn in registration["functions"] if fn["id"] == f"{APP}-{DIARIZE_FUNCTION}")
     assert "throttle" not in diarize
-    assert diarize["concurrency"] == [{"key": PODCAST_KEY, "limit": 4}]
+    assert diarize["concurrency"] == [{"key": PODCAST_KEY, "limit": 4}, {"key": EPISODE_KEY, "limit": 1}]
 
 
 # --- runs -----------------------------------------------------------------------------------------

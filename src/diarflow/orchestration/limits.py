@@ -8,22 +8,7 @@ exhausting memory halfway through parsing it.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
-from diarflow.adapters.stores import ObjectStore
 from diarflow.errors import InvalidDiarization, InvalidTranscript
-
-
-@runtime_checkable
-class _Sized(Protocol):
-    def size(self, key: str) -> int | None: ...
-
-
-def stored_size(store: ObjectStore, key: str) -> int | None:
-    """The size of the object at ``key`` without reading it; None when the store cannot tell (or it is absent)."""
-    if isinstance(store, _Sized):
-        return store.size(key)
-    return None
 
 
 def check_transcript_size(size: int | None, limit: int, *, field: str = "transcript") -> None:

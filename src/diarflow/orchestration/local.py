@@ -43,9 +43,14 @@ def ingest_transcript(ws: Workspace, episode_id: str, data: bytes) -> str:
         }
         stages.update_error_log(ws, episode_id, "failed", [error])
         raise
-    ws.store.put_bytes(key, data, content_type="application/json")
+    if not _already_stored(ws.store, key, data):  # rewriting identical bytes would make every step look stale
+        ws.store.put_bytes(key, data, content_type="application/json")
     ws.remember_transcript(key, data, transcript)
     return key
+
+
+def _already_stored(store: ObjectStore, key: str, data: bytes) -> bool:
+    return store.size(key) == len(data) and store.get_bytes(key) == data
 
 
 def run_locally(

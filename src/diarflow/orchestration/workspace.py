@@ -16,7 +16,6 @@ from diarflow.orchestration.limits import (
     check_diarization_size,
     check_segment_count,
     check_transcript_size,
-    stored_size,
 )
 
 
@@ -41,7 +40,7 @@ class Workspace:
         """Parse the transcript at ``key``; the digest names the exact bytes parsed."""
         if expected_digest is not None and ("transcript", key + expected_digest) in self.memo:
             return self.memo[("transcript", key + expected_digest)], expected_digest
-        check_transcript_size(stored_size(self.store, key), self.settings.max_transcript_bytes)  # before reading it
+        check_transcript_size(self.store.size(key), self.settings.max_transcript_bytes)  # before reading it
         data = self.store.get_bytes(key)
         limit = self.settings.max_transcript_bytes
         if len(data) > limit:
@@ -66,7 +65,7 @@ class Workspace:
         """The raw diarization at ``key`` as turns (or its exclusive turns when present and asked for)."""
         memo_key = ("diarization", key + expected_digest)
         if memo_key not in self.memo:
-            check_diarization_size(stored_size(self.store, key), self.settings.max_segments, field=key)
+            check_diarization_size(self.store.size(key), self.settings.max_segments, field=key)
             document = get_json(self.store, key)
             if not isinstance(document, dict):
                 from diarflow.errors import InvalidDiarization

@@ -60,6 +60,9 @@ RECORD_FAILURE_STEP = "record-failure-v1"
 # Inngest expressions (CEL). ``has()`` guards optional fields: podcast_id and rerun may be absent or null.
 PODCAST_KEY = 'has(event.data.podcast_id) && event.data.podcast_id != null ? event.data.podcast_id : "~none"'
 """Concurrency key: the podcast; episodes without one share the key ``~none`` (never a valid id)."""
+EPISODE_KEY = "event.data.episode_id"
+"""Second concurrency key: one run of an episode at a time, so deliberate reruns never overlap (the lease's job
+in the local runner)."""
 IDEMPOTENCY_KEY = (
     'event.data.episode_id + (has(event.data.rerun) && event.data.rerun != null ? "/rerun/" + event.data.rerun : "")'
 )
@@ -72,7 +75,10 @@ ModelT = TypeVar("ModelT", bound=Contract)
 def build_functions(client: inngest.Inngest, settings: Settings, store: ObjectStore) -> list[inngest.Function[Any]]:
     """Both functions (with their ``on_failure`` handlers) for ``inngest.fast_api.serve``."""
     retries = settings.function_retries
-    concurrency = [inngest.Concurrency(key=PODCAST_KEY, limit=settings.concurrency_per_podcast)]
+    concurrency = [
+        inngest.Concurrency(key=PODCAST_KEY, limit=settings.concurrency_per_podcast),
+        inngest.Concurrency(key=EPISODE_KEY, limit=1),
+    ]
 
     def engine(ctx: inngest.ContextSync) -> tuple[InngestSteps, Workspace]:
         # A workspace per invocation: its memo would otherwise grow with every episode this process serves.

@@ -42,6 +42,10 @@ class ObjectStore(Protocol):
         """
         ...
 
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes without reading it; None if absent."""
+        ...
+
     def list(self, prefix: str) -> Iterator[str]:
         """Keys starting with ``prefix`` (see :func:`check_prefix`), in lexicographic order."""
         ...
