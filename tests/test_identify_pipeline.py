@@ -100,6 +100,10 @@ class RegistryOutage:
         self._check(key)
         return self._store.version(key)
 
+    def size(self, key: str) -> int | None:
+        self._check(key)
+        return self._store.size(key)
+
     def list(self, prefix: str) -> Iterator[str]:
         self._check(prefix)
         return self._store.list(prefix)

@@ -199,7 +199,12 @@ class LocalRunner:
             return None
         result: StepResult = record["result"]
         # An input or artifact changed or removed since (by hand, another run) means the step must run again.
-        if record.get("versions") != self._versions(result):
+        try:
+            current = self._versions(result)
+        except DiarflowError as exc:  # cannot tell whether its inputs changed: run the step again
+            log.warning("checkpoint %s not reused: %s", key, exc.message)
+            return None
+        if record.get("versions") != current:
             return None
         return result
 

@@ -43,11 +43,9 @@ from diarflow.config import Settings
 from diarflow.contracts import (
     PYANNOTE_JOB_COMPLETED,
     PYANNOTE_VOICEPRINT_MODEL,
-    SCHEMA_VERSION,
     DiarizeRequested,
     TranscriptInfo,
     VoiceprintMatch,
-    utc_now,
 )
 from diarflow.errors import DiarflowError, DiarizerUnavailable, StepFailed
 from diarflow.orchestration.stages import write_diarization
@@ -269,22 +267,8 @@ def collect_job(
     if voiceprint_labels and job.output is not None:
         labels = {pair[0]: pair[1] for pair in voiceprint_labels}  # JSON has no tuples: [label, id] pairs
         matches = voiceprint_matches(job.output.voiceprints or [], labels)
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "episode_id": episode_id,
-        "source": "pyannote",
-        "model": output.model,
-        "job_id": output.job_id,
-        "created_at": utc_now(),
-        "segments": output.turns.to_segments(),
-        "exclusive_segments": output.exclusive.to_segments() if output.exclusive is not None else None,
-        "warnings": list(output.warnings),
-    }
-    if matches is not None:
-        document["voiceprint_matches"] = matches
-    return write_diarization(
-        ws, episode_id, document, num_speakers=output.turns.num_speakers, speech_time=output.turns.speech_time
-    )
+    extra = {"voiceprint_matches": matches} if matches is not None else None
+    return write_diarization(ws, episode_id, "pyannote", output, extra)
 
 
 def voiceprint_matches(voiceprints: list[IdentificationVoiceprint], labels: dict[str, str]) -> list[dict[str, Any]]:

@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from diarflow.adapters.diarizers.base import DiarizationJob
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
 from diarflow.adapters.stores import dump_json, get_json
 from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
 from diarflow.contracts import (
     SCHEMA_VERSION,
     AuditArtifact,
     DiarizationInfo,
+    DiarizationSourceName,
     EnrichmentInfo,
     ErrorLogInfo,
     ErrorRecord,
@@ -78,27 +79,33 @@ def diarize(
         min_speakers=hints.get("min_speakers"),
         max_speakers=hints.get("max_speakers"),
     )
-    output = diarizer.diarize(job)
-    document = {
+    return write_diarization(ws, episode_id, diarizer.source, diarizer.diarize(job))
+
+
+def write_diarization(
+    ws: Workspace,
+    episode_id: str,
+    source: DiarizationSourceName,
+    output: DiarizerOutput,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a diarizer's output as the raw diarization artifact and describe it; shared by every source.
+
+    ``extra`` adds source-specific fields (pyannoteAI's ``voiceprint_matches``).
+    """
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "episode_id": episode_id,
-        "source": diarizer.source,
+        "source": source,
         "model": output.model,
         "job_id": output.job_id,
         "created_at": utc_now(),
         "segments": output.turns.to_segments(),
         "exclusive_segments": output.exclusive.to_segments() if output.exclusive is not None else None,
         "warnings": list(output.warnings),
+        **(extra or {}),
     }
-    return write_diarization(
-        ws, episode_id, document, num_speakers=output.turns.num_speakers, speech_time=output.turns.speech_time
-    )
-
-
-def write_diarization(
-    ws: Workspace, episode_id: str, document: dict[str, Any], *, num_speakers: int, speech_time: float
-) -> dict[str, Any]:
-    """Write a raw diarization artifact and describe it; shared by every diarization source."""
+    num_speakers, speech_time = output.turns.num_speakers, output.turns.speech_time
     key = keys.diarization_key(episode_id)
     for name in ("segments", "exclusive_segments"):  # a runaway diarizer must not write what no step can read
         check_segment_count(len(document.get(name) or ()), ws.settings.max_segments, field=name)
