@@ -374,3 +374,23 @@ def _enriched(words: list[dict[str, Any]], speakers: list[tuple[str, str, str, b
         ],
         "words": words,
     }
+
+
+def test_the_column_reader_matches_the_lenient_per_word_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pipeline's own output takes a vectorised path; it must give exactly what the lenient path gives.
+    from diarflow.report import model as report_model
+
+    episode = long_episode(num_words=3_000, num_turns=150, num_speakers=4, hours=0.5)
+    assert episode.enriched is not None
+    words = episode.enriched["words"]
+    words[5]["speaker"] = None
+    words[5]["speaker_confidence"] = None
+    words[6]["speaker_confidence"] = 1.7  # out of range: clamped alike
+    words[7]["alternatives"] = [{"speaker": "X", "confidence": 0.4}, {"speaker": None, "confidence": 0.3}]
+    artifacts = (episode.episode_id, episode.enriched, episode.diarization, episode.audit, None)
+    fast = build_report_model(*artifacts)
+    monkeypatch.setattr(report_model, "_read_words_fast", lambda *args: None)
+    slow = build_report_model(*artifacts)
+    assert fast.words == slow.words
+    assert fast.speakers == slow.speakers
+    assert fast.turns == slow.turns

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 from pydantic import ValidationError
 
 from diarflow.contracts import AuditArtifact, ErrorArtifact, RunStatus
@@ -328,6 +329,10 @@ def _read_words(
     notes: list[str],
 ) -> WordColumns:
     raw_words = _list_field(enriched, "words")
+    fast = _read_words_fast(raw_words, directory, low_confidence_below)
+    if fast is not None:
+        fast.paragraph_starts.extend(_paragraph_starts(fast))
+        return fast
     columns = WordColumns()
     skipped = 0
     for raw in raw_words:
@@ -362,6 +367,59 @@ def _read_words(
     if skipped:
         notes.append(f"{skipped} word(s) of the enriched transcript have no valid start/end and are not shown.")
     columns.paragraph_starts.extend(_paragraph_starts(columns))
+    return columns
+
+
+def _read_words_fast(
+    raw_words: list[Any], directory: _SpeakerDirectory, low_confidence_below: float
+) -> WordColumns | None:
+    """Column-wise reading of a well-formed enriched transcript (the pipeline's own output).
+
+    Returns None when any word needs the lenient per-word path above (a missing
+    or non-numeric time, a non-string word): the result is then identical.
+    """
+    if not raw_words or set(map(type, raw_words)) != {dict}:
+        return None
+    starts = [w.get("start") for w in raw_words]
+    ends = [w.get("end") for w in raw_words]
+    texts = [w.get("word", "") for w in raw_words]
+    if not set(map(type, starts)) | set(map(type, ends)) <= {int, float} or set(map(type, texts)) != {str}:
+        return None
+    start = np.array(starts, dtype=np.float64)
+    end = np.array(ends, dtype=np.float64)
+    if not (np.isfinite(start).all() and np.isfinite(end).all()) or (start < 0).any() or (end < 0).any():
+        return None
+    names = [w.get("speaker") for w in raw_words]
+    index_of = {name: directory.index_of(name) for name in dict.fromkeys(names) if isinstance(name, str)}
+    speaker = np.array([index_of.get(name, UNATTRIBUTED) if isinstance(name, str) else UNATTRIBUTED for name in names])
+    raw_confidence = [w.get("speaker_confidence") for w in raw_words]
+    confidence = np.array(
+        [c if type(c) in (int, float) else np.nan for c in raw_confidence], dtype=np.float64
+    )  # a non-finite value reads as unknown, like the lenient path
+    confidence[~np.isfinite(confidence)] = np.nan
+    known = ~np.isnan(confidence)
+    percent = np.where(known, np.rint(np.clip(np.nan_to_num(confidence), 0.0, 1.0) * 100), -1).astype(np.int64)
+    low = known & (speaker != UNATTRIBUTED) & (np.clip(np.nan_to_num(confidence), 0.0, 1.0) < low_confidence_below)
+    flags = np.where(low, WORD_LOW_CONFIDENCE, 0).astype(np.int64)
+    columns = WordColumns(
+        text=texts,
+        start_ms=np.rint(start * 1000).astype(np.int64).tolist(),
+        end_ms=np.rint(np.maximum(start, end) * 1000).astype(np.int64).tolist(),
+        speaker=speaker.astype(np.int64).tolist(),
+        confidence_pct=percent.tolist(),
+    )
+    for index, raw in enumerate(raw_words):
+        if "alternatives" not in raw:
+            continue
+        alternatives = [
+            (str(alt["speaker"]), _percent(_probability(alt.get("confidence"))))
+            for alt in raw.get("alternatives") or ()
+            if isinstance(alt, Mapping) and alt.get("speaker") is not None
+        ]
+        if alternatives:
+            flags[index] |= WORD_HAS_ALTERNATIVES
+            columns.alternatives[index] = alternatives
+    columns.flags.extend(flags.tolist())
     return columns
 
 
