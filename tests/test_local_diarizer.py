@@ -65,11 +65,12 @@ def test_sample_two_speakers(diarizer) -> None:  # type: ignore[no-untyped-def]
     assert turns.num_speakers == 2
     assert np.all((turns.confidences >= 0) & (turns.confidences <= 1))
     der = _der(recut.sample_reference(), turns)
-    # Measured 12.8 % (miss 10.1, confusion 2.6, false alarm 0.2). Not yet the 10 %: the
-    # RTTM holds 1.9 s of overlapped speech (7.6 % of its speech) that a one-speaker-at-a-time
-    # diarizer misses, and GE2E hears the first "Hello?" (0.4 s) as the other voice; perfect
-    # single-speaker labels on this speech mask would still score 10.3 % (docs/local-diarizer.md).
-    assert der <= 0.135, der
+    # Measured 11.1 % (miss 7.2, false alarm 1.8, confusion 2.1). Not yet the 10 %: the
+    # RTTM holds 1.9 s of overlapped speech (7.6 % of its speech), of which a 0.44 s backchannel
+    # nobody transcribed, and GE2E hears the first "Hello?" (0.4 s) as the other voice. Perfect
+    # one-speaker-at-a-time labels on this speech would still score 10.3 % (docs/local-diarizer.md).
+    assert der <= 0.115, der
+    assert _der(recut.sample_reference(), output.exclusive) <= 0.13
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -79,6 +80,30 @@ def test_recut_podcast_turns(diarizer, tmp_path: Path, seed: int) -> None:  # ty
     output = _run(diarizer, str(wav), episode.transcript)
     assert output.turns.num_speakers == 2
     assert _der(episode.reference, output.turns) <= 0.10
+
+
+@pytest.mark.parametrize("seed", [21, 24])
+def test_recut_with_overlapping_turn_changes(diarizer, tmp_path: Path, seed: int) -> None:  # type: ignore[no-untyped-def]
+    # Half the turn changes overlap by 0.15-0.6 s (voices summed). These seeds once came out as
+    # one speaker: mixed pieces at the changes blur the two clusters (see NEW_SPEAKER_SCORE).
+    episode = recut.build_episode(150, seed=seed, overlap=0.5)
+    wav, _, _ = episode.write(tmp_path, f"overlap{seed}")
+    output = _run(diarizer, str(wav), episode.transcript)
+    assert output.turns.num_speakers == 2
+    assert _der(episode.reference, output.turns) <= 0.10
+    # Both speakers are given around changes without a pause; the exclusive variant never overlaps.
+    assert _overlap_seconds(output.turns) > 0
+    assert _overlap_seconds(output.exclusive) == 0
+    assert _der(episode.reference, output.turns) < _der(episode.reference, output.exclusive)
+
+
+def _overlap_seconds(turns) -> float:  # type: ignore[no-untyped-def]
+    total = 0.0
+    for a in range(len(turns)):
+        for b in range(a + 1, len(turns)):
+            if turns.speakers[a] != turns.speakers[b]:
+                total += max(0.0, min(turns.ends[a], turns.ends[b]) - max(turns.starts[a], turns.starts[b]))
+    return total
 
 
 def test_one_voice_is_one_speaker(diarizer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -41,6 +41,7 @@ from diarflow.domain.speaker_clustering import (
     Clustering,
     cluster_pieces,
     frames_to_turns,
+    overlap_frames,
     plan_boundary_windows,
     plan_pieces,
     refine_boundaries,
@@ -114,19 +115,21 @@ class LocalDiarizer:
         )
         frames = speech_frames(pieces[:, 0], pieces[:, 1], speech, word_starts, word_ends, duration)
         frame_labels = clustering.labels[frames.owner]
+        extra = None
         if clustering.num_speakers > 1:
             plan = plan_boundary_windows(frames, frame_labels)
             if len(plan):
                 scores = self._score_windows(path, plan, clustering, duration)
-                frame_labels = refine_boundaries(frame_labels, plan, scores, speech)
-        # A frame refinement moved to the other speaker gets that speaker's probability, not its piece's.
-        frame_confidences = clustering.probabilities[frames.owner, frame_labels]
-        starts, ends, labels, confidences = frames_to_turns(frames, frame_labels, frame_confidences)
-        names = [f"SPEAKER_{int(label):02d}" for label in labels.tolist()]
-        turns = Turns.from_columns(starts, ends, names, confidences)
+                frame_labels, changes = refine_boundaries(frame_labels, plan, scores, speech)
+                extra = overlap_frames(changes)
+        # Confidence is each frame's speaker's probability (a refined frame may differ from its piece).
+        exclusive = _turns(frames_to_turns(frames, frame_labels, clustering.probabilities))
+        turns = exclusive
+        if extra is not None and extra[0].size:
+            turns = _turns(frames_to_turns(frames, frame_labels, clustering.probabilities, extra=extra))
         warnings = tuple(self._warnings)
         self._warnings = []
-        return DiarizerOutput(turns=turns, exclusive=turns, model=MODEL_NAME, warnings=warnings)
+        return DiarizerOutput(turns=turns, exclusive=exclusive, model=MODEL_NAME, warnings=warnings)
 
     # --- pass 1 ----------------------------------------------------------------------------
 
@@ -256,6 +259,12 @@ def _mel_windows(encoder: SpeakerEncoder, samples: NDArray[np.float32]) -> list[
     if starts[-1] + PARTIAL_FRAMES < len(mel):
         starts.append(len(mel) - PARTIAL_FRAMES)
     return [mel[s : s + PARTIAL_FRAMES] for s in starts]
+
+
+def _turns(columns: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]) -> Turns:
+    starts, ends, labels, confidences = columns
+    names = [f"SPEAKER_{int(label):02d}" for label in labels.tolist()]
+    return Turns.from_columns(starts, ends, names, confidences)
 
 
 def _check_hints(job: DiarizationJob) -> None:
