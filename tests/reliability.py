@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from diarflow.adapters.stores import ObjectStore
-from tests.seaweedfs import _GRPC_OFFSET, S3Endpoint, SeaweedFS, _die_with_parent
+from tests.seaweedfs import S3Endpoint, SeaweedFS
 
 FIGURES_ENV = "DIARFLOW_RELIABILITY_FIGURES"
 #: Fields that differ between two runs of the same inputs by design (wall-clock timestamps).
@@ -129,8 +129,6 @@ def artifacts(store: ObjectStore, prefixes: tuple[str, ...] = ARTIFACT_PREFIXES)
 class RestartableSeaweedFS(SeaweedFS):
     """A dedicated server that can be SIGKILLed and restarted over the same data directory and ports."""
 
-    _restarting = False
-
     def kill(self) -> None:
         """SIGKILL the server (no clean shutdown), keeping its data and ports for :meth:`restart`."""
         process = self._process
@@ -141,11 +139,7 @@ class RestartableSeaweedFS(SeaweedFS):
 
     def restart(self, *, probe: tuple[str, str] | None = None, timeout: float = 60.0) -> S3Endpoint:
         """Start again over the existing data; ready when the probe object (bucket, key) reads back."""
-        self._restarting = True
-        try:
-            self._launch(0)
-        finally:
-            self._restarting = False
+        self._spawn("restart")  # same data directory and ports: the data must survive
         self.wait_ready()
         if probe is not None:
             # After a restart, reads of existing objects fail for a few seconds ("volume id not found").
@@ -162,44 +156,6 @@ class RestartableSeaweedFS(SeaweedFS):
             if not wait_for(readable, timeout=timeout, interval=0.2):
                 raise AssertionError(f"SeaweedFS did not serve {bucket}/{key} within {timeout} s of a restart")
         return self.endpoint
-
-    def _launch(self, attempt: int) -> None:
-        if not self._restarting:
-            super()._launch(attempt)
-            return
-        data, logs = self.workdir / "data", self.workdir / "logs"
-        args = [
-            self.weed,
-            f"-logdir={logs}",
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-            "-admin.ui=false",
-            "-webdav=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-s3.config={self.workdir / 's3.json'}",
-            "-master.volumeSizeLimitMB=64",
-        ]
-        for name, port in self.ports.items():
-            args += [f"-{name}.port={port}", f"-{name}.port.grpc={port + _GRPC_OFFSET}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        with self.log_file.open("ab") as console:
-            console.write(f"--- restart: {' '.join(args)}\n".encode())
-            console.flush()
-            self._process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.workdir,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-        self._endpoint = S3Endpoint(f"http://127.0.0.1:{self.ports['s3']}", self.access_key, self.secret_key)
 
 
 # --- tiny file systems -------------------------------------------------------------------

@@ -241,6 +241,11 @@ class SeaweedFS:
         config.chmod(0o600)
 
         self.ports = dict(zip(_COMPONENTS, _free_ports(len(_COMPONENTS)), strict=True))
+        self._spawn(f"attempt {attempt}")
+
+    def _spawn(self, label: str) -> None:
+        """Start ``weed mini`` on the current data directory and ports (a first start or a restart)."""
+        data, logs, config = self.workdir / "data", self.workdir / "logs", self.workdir / "s3.json"
         args = [
             self.weed,
             f"-logdir={logs}",
@@ -266,7 +271,7 @@ class SeaweedFS:
         if self.memory_limit:
             env["GOMEMLIMIT"] = self.memory_limit
         with self.log_file.open("ab") as console:
-            console.write(f"--- attempt {attempt}: {' '.join(args)}\n".encode())
+            console.write(f"--- {label}: {' '.join(args)}\n".encode())
             console.flush()
             self._process = subprocess.Popen(
                 args,

@@ -8,7 +8,6 @@ the first bad value, e.g. ``results.channels[0].alternatives[0].words[17].end``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,12 +16,12 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from diarflow.domain.json_values import NUMBER_TYPES, is_finite, json_type, shown
 from diarflow.errors import InvalidTranscript
 
 DEEPGRAM_WORDS_PATH = "results.channels[0].alternatives[0].words"
 DEEPGRAM_UTTERANCES_PATH = "results.utterances"
 
-_NUMBER_TYPES = frozenset({int, float})
 MAX_SPEAKER_ID = 10_000
 """Deepgram numbers speakers 0, 1, 2, …; a larger id is a corrupt (or hostile) transcript, not a podcast."""
 
@@ -87,7 +86,7 @@ def parse_transcript(data: bytes | str) -> Transcript:
 def read_transcript(document: Any) -> Transcript:
     """Validate an already-decoded transcript document."""
     if not isinstance(document, dict):
-        raise InvalidTranscript("transcript", f"must be a JSON object, got {_json_type(document)}")
+        raise InvalidTranscript("transcript", f"must be a JSON object, got {json_type(document)}")
     if "results" in document:
         return _read_deepgram(document)
     if "words" in document:
@@ -119,8 +118,8 @@ def _read_duration(metadata: Any) -> float | None:
     if not isinstance(metadata, dict) or "duration" not in metadata:
         return None
     value = metadata["duration"]
-    if type(value) not in _NUMBER_TYPES or not _finite(value) or value < 0:
-        raise InvalidTranscript("metadata.duration", f"must be a non-negative number, got {_show(value)}")
+    if type(value) not in NUMBER_TYPES or not is_finite(value) or value < 0:
+        raise InvalidTranscript("metadata.duration", f"must be a non-negative number, got {shown(value)}")
     return float(value)
 
 
@@ -139,7 +138,7 @@ def _read_utterances(raw: Any) -> tuple[Utterance, ...]:
         speaker = entry.get("speaker")
         if speaker is not None and (type(speaker) is not int or not 0 <= speaker <= MAX_SPEAKER_ID):
             raise InvalidTranscript(
-                f"{path}.speaker", f"must be a non-negative integer up to {MAX_SPEAKER_ID:,}, got {_show(speaker)}"
+                f"{path}.speaker", f"must be a non-negative integer up to {MAX_SPEAKER_ID:,}, got {shown(speaker)}"
             )
         parsed.append(Utterance(start, end, speaker))
     return tuple(parsed)
@@ -157,7 +156,7 @@ def _read_words(
         raise InvalidTranscript(path, "has no words at all: the transcript is empty")
     if set(map(type, words)) != {dict}:
         index = next(i for i, w in enumerate(words) if type(w) is not dict)
-        raise InvalidTranscript(f"{path}[{index}]", f"must be an object, got {_json_type(words[index])}")
+        raise InvalidTranscript(f"{path}[{index}]", f"must be an object, got {json_type(words[index])}")
 
     starts = _times(words, "start", path)
     ends = _times(words, "end", path)
@@ -184,9 +183,9 @@ def _read_words(
 
 def _times(words: list[dict[str, Any]], name: str, path: str) -> NDArray[np.float64]:
     column = [w.get(name) for w in words]
-    if not set(map(type, column)) <= _NUMBER_TYPES:
-        index, value = next((i, v) for i, v in enumerate(column) if type(v) not in _NUMBER_TYPES)
-        problem = "is missing" if name not in words[index] else f"must be a number, got {_show(value)}"
+    if not set(map(type, column)) <= NUMBER_TYPES:
+        index, value = next((i, v) for i, v in enumerate(column) if type(v) not in NUMBER_TYPES)
+        problem = "is missing" if name not in words[index] else f"must be a number, got {shown(value)}"
         raise InvalidTranscript(f"{path}[{index}].{name}", problem)
     values = _floats(column, f"{path}[{{}}].{name}")
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
@@ -200,7 +199,7 @@ def _texts(words: list[dict[str, Any]], path: str) -> list[str]:
     plain = [w.get("word") for w in words]
     if set(map(type, plain)) != {str}:
         index = next(i for i, v in enumerate(plain) if type(v) is not str)
-        problem = "is missing" if "word" not in words[index] else f"must be a string, got {_show(plain[index])}"
+        problem = "is missing" if "word" not in words[index] else f"must be a string, got {shown(plain[index])}"
         raise InvalidTranscript(f"{path}[{index}].word", problem)
     punctuated = [w.get("punctuated_word") for w in words]
     kinds = set(map(type, punctuated))
@@ -208,7 +207,7 @@ def _texts(words: list[dict[str, Any]], path: str) -> list[str]:
         return plain  # type: ignore[return-value]  # every entry was checked to be a str
     if not kinds <= {str, type(None)}:
         index = next(i for i, v in enumerate(punctuated) if v is not None and type(v) is not str)
-        raise InvalidTranscript(f"{path}[{index}].punctuated_word", f"must be a string, got {_show(punctuated[index])}")
+        raise InvalidTranscript(f"{path}[{index}].punctuated_word", f"must be a string, got {shown(punctuated[index])}")
     return [p or w for p, w in zip(punctuated, plain, strict=True)]  # type: ignore[misc]
 
 
@@ -226,13 +225,13 @@ def _speakers(
             i for i, v in enumerate(column) if v is not None and (type(v) not in allowed or type(v) is not first_kind)
         )
         expected = "an integer" if form == "deepgram" else "a string or an integer, the same kind for every word"
-        raise InvalidTranscript(f"{path}[{index}].speaker", f"must be {expected}, got {_show(column[index])}")
+        raise InvalidTranscript(f"{path}[{index}].speaker", f"must be {expected}, got {shown(column[index])}")
     if kinds == {int}:
         huge = next((i for i, v in enumerate(column) if v is not None and abs(v) > MAX_SPEAKER_ID), None)
         if huge is not None:  # names are numbered 0..max: a huge id would allocate billions of them
             raise InvalidTranscript(
                 f"{path}[{huge}].speaker",
-                f"must be a non-negative integer up to {MAX_SPEAKER_ID:,}, got {_show(column[huge])}",
+                f"must be a non-negative integer up to {MAX_SPEAKER_ID:,}, got {shown(column[huge])}",
             )
         ids = np.array([-1 if v is None else v for v in column], dtype=np.int64)
         negative = np.flatnonzero((ids < 0) & np.array([v is not None for v in column]))
@@ -256,8 +255,8 @@ def _confidences(words: list[dict[str, Any]], path: str) -> NDArray[np.float64]:
     if kinds == {type(None)}:
         return np.full(len(column), np.nan)
     if not kinds <= {int, float, type(None)}:
-        index = next(i for i, v in enumerate(column) if v is not None and type(v) not in _NUMBER_TYPES)
-        raise InvalidTranscript(f"{path}[{index}].speaker_confidence", f"must be a number, got {_show(column[index])}")
+        index = next(i for i, v in enumerate(column) if v is not None and type(v) not in NUMBER_TYPES)
+        raise InvalidTranscript(f"{path}[{index}].speaker_confidence", f"must be a number, got {shown(column[index])}")
     values = _floats([np.nan if v is None else v for v in column], f"{path}[{{}}].speaker_confidence")
     bad = np.flatnonzero(~np.isnan(values) & ((values < 0) | (values > 1)))
     if bad.size:
@@ -278,7 +277,7 @@ def _expect(container: dict[str, Any], name: str, kind: type, path: str) -> Any:
 def _as(value: Any, kind: type, path: str) -> Any:
     if type(value) is not kind:
         expected = "an array" if kind is list else "an object"
-        raise InvalidTranscript(path, f"must be {expected}, got {_json_type(value)}")
+        raise InvalidTranscript(path, f"must be {expected}, got {json_type(value)}")
     return value
 
 
@@ -286,19 +285,11 @@ def _number(entry: dict[str, Any], name: str, path: str) -> float:
     if name not in entry:
         raise InvalidTranscript(f"{path}.{name}", "is missing")
     value = entry[name]
-    if type(value) not in _NUMBER_TYPES:
-        raise InvalidTranscript(f"{path}.{name}", f"must be a number, got {_show(value)}")
-    if not _finite(value) or value < 0:
-        raise InvalidTranscript(f"{path}.{name}", f"must be a finite, non-negative time, got {_show(value)}")
+    if type(value) not in NUMBER_TYPES:
+        raise InvalidTranscript(f"{path}.{name}", f"must be a number, got {shown(value)}")
+    if not is_finite(value) or value < 0:
+        raise InvalidTranscript(f"{path}.{name}", f"must be a finite, non-negative time, got {shown(value)}")
     return float(value)
-
-
-def _finite(value: float) -> bool:
-    """``math.isfinite`` that also accepts integers too large for a float (they are not finite times)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def _floats(column: list[Any], where: str) -> NDArray[np.float64]:
@@ -306,23 +297,8 @@ def _floats(column: list[Any], where: str) -> NDArray[np.float64]:
     try:
         return np.array(column, dtype=np.float64)
     except OverflowError:
-        index = next(i for i, v in enumerate(column) if not _finite(v))
-        raise InvalidTranscript(where.format(index), f"must be a finite number, got {_show(column[index])}") from None
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number" if type(value) in _NUMBER_TYPES else type(value).__name__)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    if type(value) is int:
-        text = str(value) if abs(value) < 10**40 else f"an integer of {value.bit_length()} bits"
-    else:
-        text = orjson.dumps(value).decode() if type(value) in (str, bool, float) else _json_type(value)
-    return text if len(text) <= 40 else text[:40] + "…"
+        index = next(i for i, v in enumerate(column) if not is_finite(v))
+        raise InvalidTranscript(where.format(index), f"must be a finite number, got {shown(column[index])}") from None
 
 
 def _num(value: float) -> str:

@@ -7,7 +7,6 @@ so that stats, clustering and alignment stay vectorised at 10,000+ turns.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.domain.json_values import is_finite, shown
 from diarflow.errors import InvalidDiarization
 
 
@@ -92,10 +92,10 @@ class Turns:
                 raise InvalidDiarization(f"{where}.speaker", "must be a non-empty string")
             confidence = segment.get("confidence")
             if confidence is not None and (
-                type(confidence) not in (int, float) or not _finite(confidence) or not 0 <= confidence <= 1
+                type(confidence) not in (int, float) or not is_finite(confidence) or not 0 <= confidence <= 1
             ):
                 raise InvalidDiarization(
-                    f"{where}.confidence", f"must be null or between 0 and 1, got {_shown(confidence)}"
+                    f"{where}.confidence", f"must be null or between 0 and 1, got {shown(confidence)}"
                 )
             starts.append(start)
             ends.append(end)
@@ -118,25 +118,6 @@ def _time(segment: Mapping[str, Any], name: str, where: str) -> float:
     if name not in segment:
         raise InvalidDiarization(f"{where}.{name}", "is missing")
     value = segment[name]
-    if type(value) not in (int, float) or not _finite(value) or value < 0:
-        raise InvalidDiarization(f"{where}.{name}", f"must be a finite, non-negative number, got {_shown(value)}")
+    if type(value) not in (int, float) or not is_finite(value) or value < 0:
+        raise InvalidDiarization(f"{where}.{name}", f"must be a finite, non-negative number, got {shown(value)}")
     return float(value)
-
-
-def _finite(value: float) -> bool:
-    """``math.isfinite`` for JSON numbers: an integer too large for a float is not a finite time."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _shown(value: Any) -> str:
-    """A value for an error message: short, and safe for integers too long for ``repr``."""
-    if type(value) is int and abs(value) >= 10**40:
-        return f"an integer of {value.bit_length()} bits"
-    if not isinstance(value, str | int | float | bool | None):
-        names: dict[type, str] = {list: "an array", dict: "an object"}
-        return names.get(type(value), type(value).__name__)
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "…"
