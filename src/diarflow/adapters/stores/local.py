@@ -77,20 +77,17 @@ class LocalStore:
         return self._path(key).is_file()
 
     def version(self, key: str) -> str | None:
-        path = self._path(key)
-        try:
-            stat = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise _storage_error("read", exc, path, key) from None
-        if not stat_mode.S_ISREG(stat.st_mode):
-            return None  # a prefix of other keys, not an object
+        stat = self._stat(key)
         # Every write renames a new file into place, so the inode changes even within one mtime tick.
-        return f"{stat.st_ino}-{stat.st_mtime_ns}-{stat.st_size}"
+        return None if stat is None else f"{stat.st_ino}-{stat.st_mtime_ns}-{stat.st_size}"
 
     def size(self, key: str) -> int | None:
         """The object's size in bytes, None if absent: lets callers refuse an oversized input before reading it."""
+        stat = self._stat(key)
+        return None if stat is None else stat.st_size
+
+    def _stat(self, key: str) -> os.stat_result | None:
+        """The object's file status; None when absent or a prefix of other keys (a directory)."""
         path = self._path(key)
         try:
             stat = path.stat()
@@ -98,7 +95,7 @@ class LocalStore:
             return None
         except OSError as exc:
             raise _storage_error("read", exc, path, key) from None
-        return stat.st_size if stat_mode.S_ISREG(stat.st_mode) else None
+        return stat if stat_mode.S_ISREG(stat.st_mode) else None
 
     def list(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)

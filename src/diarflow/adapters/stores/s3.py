@@ -13,7 +13,7 @@ import io
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -134,23 +134,25 @@ class S3Store:
         return True
 
     def version(self, key: str) -> str | None:
-        full = self._key(key)
-        try:
-            with _MapErrors(self, key):
-                head = self._client.head_object(Bucket=self.bucket, Key=full)
-        except ArtifactNotFound:
-            return None
-        return f"{head.get('ETag', '')}-{head.get('LastModified', '')}-{head.get('ContentLength', '')}"
+        head = self._head(key)
+        return (
+            None
+            if head is None
+            else f"{head.get('ETag', '')}-{head.get('LastModified', '')}-{head.get('ContentLength', '')}"
+        )
 
     def size(self, key: str) -> int | None:
         """The object's size in bytes (HEAD), None if absent: lets callers refuse an oversized input unread."""
+        head = self._head(key)
+        return None if head is None else int(head.get("ContentLength", 0))
+
+    def _head(self, key: str) -> Mapping[str, Any] | None:
         full = self._key(key)
         try:
             with _MapErrors(self, key):
-                head = self._client.head_object(Bucket=self.bucket, Key=full)
+                return self._client.head_object(Bucket=self.bucket, Key=full)
         except ArtifactNotFound:
             return None
-        return int(head.get("ContentLength", 0))
 
     def list(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
