@@ -394,3 +394,21 @@ def test_the_column_reader_matches_the_lenient_per_word_reader(monkeypatch: pyte
     assert fast.words == slow.words
     assert fast.speakers == slow.speakers
     assert fast.turns == slow.turns
+
+
+def test_the_unattributed_lane_is_the_unattributed_runs_of_the_whole_transcript() -> None:
+    from diarflow.report import model as report_model
+
+    episode = long_episode(num_words=3_000, num_turns=150, num_speakers=4, hours=0.5)
+    artifacts = (episode.episode_id, episode.enriched, episode.diarization, episode.audit, None)
+    words = build_report_model(*artifacts).words
+    unattributed = report_model.UNATTRIBUTED
+    assert unattributed in words.speaker
+    every_run = report_model._turns_from_words(words, 1.0)
+    only = report_model._turns_from_words(words, 1.0, only_speaker=unattributed)
+    expected = [
+        row
+        for row in zip(every_run.start_ms, every_run.end_ms, every_run.speaker, every_run.confidence_pct, strict=True)
+        if row[2] == unattributed
+    ]
+    assert list(zip(only.start_ms, only.end_ms, only.speaker, only.confidence_pct, strict=True)) == expected

@@ -250,8 +250,13 @@ def enrich_transcript(
     key = keys.enriched_key(episode_id)
     data = dump_json(enriched)
     ws.store.put_bytes(key, data, content_type="application/json")
+    content_digest = digest(data)
+    ws.memo[("enriched", key + content_digest)] = enriched  # the report step renders it without reading it back
     return EnrichmentInfo(
-        s3_enriched_key=key, digest=digest(data), num_words=len(transcript), unattributed_words=alignment.unattributed
+        s3_enriched_key=key,
+        digest=content_digest,
+        num_words=len(transcript),
+        unattributed_words=alignment.unattributed,
     ).to_json_dict()
 
 
@@ -273,4 +278,5 @@ def render_report(
     """``render-report-v1``: the self-contained HTML report (``digests``/``errors`` only key the checkpoint)."""
     from diarflow.report import write_report
 
-    return {"s3_report_key": write_report(ws.store, episode_id, audio_src=audio)}
+    enriched = ws.memo.get(("enriched", keys.enriched_key(episode_id) + digests[0])) if digests else None
+    return {"s3_report_key": write_report(ws.store, episode_id, audio_src=audio, enriched=enriched)}

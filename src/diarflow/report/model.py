@@ -13,7 +13,8 @@ compact to embed and exact enough to display.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -370,6 +371,9 @@ def _read_words(
     return columns
 
 
+_ENRICHED_FIELDS = operator.itemgetter("start", "end", "word", "speaker", "speaker_confidence")
+
+
 def _read_words_fast(
     raw_words: list[Any], directory: _SpeakerDirectory, low_confidence_below: float
 ) -> WordColumns | None:
@@ -380,19 +384,18 @@ def _read_words_fast(
     """
     if not raw_words or set(map(type, raw_words)) != {dict}:
         return None
-    starts = [w.get("start") for w in raw_words]
-    ends = [w.get("end") for w in raw_words]
-    texts = [w.get("word", "") for w in raw_words]
+    try:  # one C-level pass over every word for the fields the pipeline always writes
+        starts, ends, texts, names, raw_confidence = map(list, zip(*map(_ENRICHED_FIELDS, raw_words), strict=True))
+    except KeyError:
+        return None
     if not set(map(type, starts)) | set(map(type, ends)) <= {int, float} or set(map(type, texts)) != {str}:
         return None
     start = np.array(starts, dtype=np.float64)
     end = np.array(ends, dtype=np.float64)
     if not (np.isfinite(start).all() and np.isfinite(end).all()) or (start < 0).any() or (end < 0).any():
         return None
-    names = [w.get("speaker") for w in raw_words]
     index_of = {name: directory.index_of(name) for name in dict.fromkeys(names) if isinstance(name, str)}
     speaker = np.array([index_of.get(name, UNATTRIBUTED) if isinstance(name, str) else UNATTRIBUTED for name in names])
-    raw_confidence = [w.get("speaker_confidence") for w in raw_words]
     confidence = np.array(
         [c if type(c) in (int, float) else np.nan for c in raw_confidence], dtype=np.float64
     )  # a non-finite value reads as unknown, like the lenient path
@@ -478,18 +481,25 @@ def _turns_from_words(words: WordColumns, gap_tolerance: float, *, only_speaker:
     """
     runs: list[tuple[int, int, int, list[int]]] = []  # start, end, speaker, word confidences
     gap_ms = _ms(gap_tolerance)
-    for speaker, start, end, confidence in zip(
-        words.speaker, words.start_ms, words.end_ms, words.confidence_pct, strict=True
-    ):
-        if runs and runs[-1][2] == speaker and start - runs[-1][1] <= gap_ms:
+    # With one speaker asked for, visit only its words (usually few): a gap in their indices is another
+    # speaker's word, which ends the run exactly as walking every word would.
+    indices: Iterable[int] = (
+        range(len(words))
+        if only_speaker is None
+        else np.flatnonzero(np.asarray(words.speaker) == only_speaker).tolist()
+    )
+    previous = -2
+    for index in indices:
+        speaker, start, end = words.speaker[index], words.start_ms[index], words.end_ms[index]
+        if runs and runs[-1][2] == speaker and index == previous + 1 and start - runs[-1][1] <= gap_ms:
             run_start, run_end, _, confidences = runs[-1]
             runs[-1] = (run_start, max(run_end, end), speaker, confidences)
         else:
             runs.append((start, end, speaker, []))
-        if confidence >= 0:
-            runs[-1][3].append(confidence)
-    kept = [run for run in runs if only_speaker is None or run[2] == only_speaker]
-    return _sorted_turns([(start, end, speaker, _mean_percent(conf)) for start, end, speaker, conf in kept])
+        if words.confidence_pct[index] >= 0:
+            runs[-1][3].append(words.confidence_pct[index])
+        previous = index
+    return _sorted_turns([(start, end, speaker, _mean_percent(conf)) for start, end, speaker, conf in runs])
 
 
 def _merge_turns(first: TurnColumns, second: TurnColumns) -> TurnColumns:

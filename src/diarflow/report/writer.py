@@ -45,7 +45,9 @@ class ReportInputs:
     notes: list[str] = field(default_factory=list)
 
 
-def write_report(store: ObjectStore, episode_id: str, *, audio_src: str | None = None) -> str:
+def write_report(
+    store: ObjectStore, episode_id: str, *, audio_src: str | None = None, enriched: Mapping[str, Any] | None = None
+) -> str:
     """Render the episode's report and store it at ``diarization/<id>.report.html``; return that key.
 
     Reads the enriched transcript, raw diarization, audit and error artifacts
@@ -57,7 +59,8 @@ def write_report(store: ObjectStore, episode_id: str, *, audio_src: str | None =
     ``audio_src`` is what the page's player loads: an unsigned URL, or a path
     relative to where the page is opened. One that carries credentials (a
     signed URL) or an unsupported scheme is left out with a warning, so the
-    stored page never leaks it.
+    stored page never leaks it. ``enriched`` is the enriched transcript when the
+    caller holds it already (the pipeline, which just wrote it): it is not read back.
 
     Raises :class:`~diarflow.errors.InvalidId` for a malformed id (before any
     I/O), :class:`~diarflow.errors.ArtifactNotFound` when the episode has
@@ -66,14 +69,16 @@ def write_report(store: ObjectStore, episode_id: str, *, audio_src: str | None =
     calls this as its last step and must catch and log every exception: a
     failed report never fails the run.
     """
-    page = render_episode_report(store, episode_id, audio_src=audio_src)
+    page = render_episode_report(store, episode_id, audio_src=audio_src, enriched=enriched)
     return store_report(store, episode_id, page)
 
 
-def render_episode_report(store: ObjectStore, episode_id: str, *, audio_src: str | None = None) -> str:
+def render_episode_report(
+    store: ObjectStore, episode_id: str, *, audio_src: str | None = None, enriched: Mapping[str, Any] | None = None
+) -> str:
     """Read the episode's artifacts and render its report page (see :func:`write_report`)."""
     episode_id = validate_id(episode_id)
-    inputs = read_report_inputs(store, episode_id)
+    inputs = read_report_inputs(store, episode_id, enriched=enriched)
     return render_report(
         inputs.enriched,
         inputs.diarization,
@@ -94,12 +99,15 @@ def store_report(store: ObjectStore, episode_id: str, page: str) -> str:
     return key
 
 
-def read_report_inputs(store: ObjectStore, episode_id: str) -> ReportInputs:
+def read_report_inputs(
+    store: ObjectStore, episode_id: str, *, enriched: Mapping[str, Any] | None = None
+) -> ReportInputs:
     """Read what the report shows; a missing or corrupt optional artifact becomes a note."""
     episode_id = validate_id(episode_id)
     notes: list[str] = []
     enriched_key = keys.enriched_key(episode_id)
-    enriched = _read_optional(store, enriched_key, notes, required=True)
+    if enriched is None:
+        enriched = _read_optional(store, enriched_key, notes, required=True)
     error = _read_optional(store, keys.error_key(episode_id), notes)
     if enriched is None and error is None:
         raise ArtifactNotFound(
