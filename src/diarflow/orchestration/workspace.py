@@ -40,6 +40,12 @@ class Workspace:
         """Parse the transcript at ``key``; the digest names the exact bytes parsed."""
         if expected_digest is not None and ("transcript", key + expected_digest) in self.memo:
             return self.memo[("transcript", key + expected_digest)], expected_digest
+        # Seeded by the CLI: while the stored object is the one it wrote, its digest is known without re-reading.
+        seeded: tuple[Transcript, str] | None = self.memo.get(
+            ("transcript-version", f"{key}@{self.store.version(key)}")
+        )
+        if seeded is not None:
+            return seeded
         check_transcript_size(self.store.size(key), self.settings.max_transcript_bytes)  # before reading it
         data = self.store.get_bytes(key)
         limit = self.settings.max_transcript_bytes
@@ -56,8 +62,10 @@ class Workspace:
         return transcript, content_digest
 
     def remember_transcript(self, key: str, data: bytes, transcript: Transcript) -> None:
-        """Seed the memo with a transcript already parsed (e.g. validated by the CLI)."""
-        self.memo[("transcript", key + digest(data))] = transcript
+        """Seed the memo with a transcript already parsed and stored at ``key`` (e.g. by the CLI)."""
+        content_digest = digest(data)
+        self.memo[("transcript", key + content_digest)] = transcript
+        self.memo[("transcript-version", f"{key}@{self.store.version(key)}")] = (transcript, content_digest)
 
     def read_turns(
         self, key: str, expected_digest: str, *, exclusive: bool = False

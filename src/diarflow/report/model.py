@@ -371,7 +371,9 @@ def _read_words(
     return columns
 
 
-_ENRICHED_FIELDS = operator.itemgetter("start", "end", "word", "speaker", "speaker_confidence")
+_ENRICHED_FIELDS = tuple(
+    operator.itemgetter(name) for name in ("start", "end", "word", "speaker", "speaker_confidence")
+)
 
 
 def _read_words_fast(
@@ -384,8 +386,8 @@ def _read_words_fast(
     """
     if not raw_words or set(map(type, raw_words)) != {dict}:
         return None
-    try:  # one C-level pass over every word for the fields the pipeline always writes
-        starts, ends, texts, names, raw_confidence = map(list, zip(*map(_ENRICHED_FIELDS, raw_words), strict=True))
+    try:  # C-level passes for the fields the pipeline always writes (a missing one takes the lenient path)
+        starts, ends, texts, names, raw_confidence = (list(map(field, raw_words)) for field in _ENRICHED_FIELDS)
     except KeyError:
         return None
     if not set(map(type, starts)) | set(map(type, ends)) <= {int, float} or set(map(type, texts)) != {str}:
