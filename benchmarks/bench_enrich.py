@@ -75,7 +75,7 @@ def main() -> None:
         with transcript_path.open() as handle:
             json.load(handle)
 
-    floor = best_of(3, load_floor)
+    floor = best_of(5, load_floor)
     print(f"floor  json.load of the transcript        {floor:8.3f} s")
 
     transcript = parse_transcript(data)
@@ -127,7 +127,7 @@ def main() -> None:
 
     run_times = []
     peak_kb = 0
-    for attempt in range(3):
+    for attempt in range(5):
         run_store = workdir / f"run-store-{attempt}"
         command = [
             sys.executable,
