@@ -68,6 +68,22 @@ def diarflow_cli(
     )
 
 
+def run_args(episode_id: str, transcript: Path, store: str | Path, *extra: str) -> list[str]:
+    """Arguments of a transcript-only ``diarflow run`` (the Deepgram fallback: no audio, no keys)."""
+    return [
+        "run",
+        "--episode-id",
+        episode_id,
+        "--transcript",
+        str(transcript),
+        "--store",
+        str(store),
+        "--diarizer",
+        "deepgram",
+        *extra,
+    ]
+
+
 def spawn_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "diarflow", *args],

@@ -20,7 +20,7 @@ import pytest
 
 from diarflow.adapters.stores import LocalStore, ObjectStore
 from diarflow.samples.synthetic import synthetic_deepgram
-from tests.reliability import artifacts, diarflow_cli, record, spawn_cli
+from tests.reliability import artifacts, diarflow_cli, record, run_args, spawn_cli
 
 EPISODE = "TWIN1"
 
@@ -34,27 +34,13 @@ def transcripts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return first, second
 
 
-def run_args(transcript: Path, store_url: str) -> list[str]:
-    return [
-        "run",
-        "--episode-id",
-        EPISODE,
-        "--transcript",
-        str(transcript),
-        "--store",
-        store_url,
-        "--diarizer",
-        "deepgram",
-    ]
-
-
 @pytest.fixture(scope="module")
 def references(transcripts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """The artifacts of a clean, lone run of each transcript."""
     found = []
     for transcript in transcripts:
         store = tmp_path_factory.mktemp("twin-clean") / "store"
-        done = diarflow_cli(*run_args(transcript, str(store)))
+        done = diarflow_cli(*run_args(EPISODE, transcript, str(store)))
         assert done.returncode == 0, done.stderr
         found.append(artifacts(LocalStore(store)))
     return found
@@ -82,7 +68,9 @@ def test_a_second_run_stops_with_a_clear_message_and_the_first_completes(
     for _ in range(rounds):
         for key in store.list(""):
             store.delete(key)
-        done = run_both(run_args(transcripts[0], store.url), run_args(transcripts[0], store.url), env={})
+        done = run_both(
+            run_args(EPISODE, transcripts[0], store.url), run_args(EPISODE, transcripts[0], store.url), env={}
+        )
         codes = sorted(d.returncode for d in done)
         assert codes == [0, 1], [d.stderr for d in done]
         busy = next(d for d in done if d.returncode == 1)
@@ -100,7 +88,9 @@ def test_with_lease_wait_the_second_run_waits_and_reuses_the_first_runs_work(
     store: ObjectStore, transcripts: tuple[Path, Path], references: list[dict[str, Any]]
 ) -> None:
     done = run_both(
-        run_args(transcripts[0], store.url), run_args(transcripts[0], store.url), env={"DIARFLOW_LEASE_WAIT": "120"}
+        run_args(EPISODE, transcripts[0], store.url),
+        run_args(EPISODE, transcripts[0], store.url),
+        env={"DIARFLOW_LEASE_WAIT": "120"},
     )
     assert [d.returncode for d in done] == [0, 0], [d.stderr for d in done]
     assert any("deepgram-fallback-v1 (checkpoint reused)" in d.stderr for d in done)
@@ -119,7 +109,11 @@ def test_two_runs_with_different_transcripts_never_leave_mixed_artifacts(
         for key in store.list(""):
             store.delete(key)
         pair = (transcripts[number % 2], transcripts[(number + 1) % 2])
-        done = run_both(run_args(pair[0], store.url), run_args(pair[1], store.url), env={"DIARFLOW_LEASE_WAIT": "120"})
+        done = run_both(
+            run_args(EPISODE, pair[0], store.url),
+            run_args(EPISODE, pair[1], store.url),
+            env={"DIARFLOW_LEASE_WAIT": "120"},
+        )
         assert [d.returncode for d in done] == [0, 0], [d.stderr for d in done]
         final = artifacts(store)
         # Exactly one clean run's artifacts: every file from the same run, none from the other.

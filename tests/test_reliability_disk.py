@@ -20,7 +20,7 @@ from diarflow.adapters.stores import LocalStore, get_json
 from diarflow.contracts import ErrorArtifact, PipelineResult, keys
 from diarflow.errors import StorageError
 from diarflow.samples.synthetic import synthetic_deepgram
-from tests.reliability import artifacts, diarflow_cli, record, remount, tmpfs
+from tests.reliability import artifacts, diarflow_cli, record, remount, run_args, tmpfs
 
 EPISODE = "DISK1"
 
@@ -33,21 +33,6 @@ def files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def run_args(transcript: Path, store: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--episode-id",
-        EPISODE,
-        "--transcript",
-        str(transcript),
-        "--store",
-        str(store),
-        "--diarizer",
-        "deepgram",
-        *extra,
-    ]
-
-
 @pytest.fixture(scope="module")
 def transcript(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("disk") / "episode.json"
@@ -58,7 +43,7 @@ def transcript(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reference(transcript: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     store = tmp_path_factory.mktemp("disk-clean") / "store"
-    done = diarflow_cli(*run_args(transcript, store))
+    done = diarflow_cli(*run_args(EPISODE, transcript, store))
     assert done.returncode == 0, done.stderr
     return artifacts(LocalStore(store)), store
 
@@ -96,7 +81,7 @@ def test_a_run_on_a_full_disk_fails_clearly_and_a_rerun_with_space_completes(
     assert enriched > 2 * 96 * 1024
     with tmpfs(tmp_path / "fs", f"{room // 1024}k") as fs:
         store_dir = fs / "store"
-        failed = diarflow_cli(*run_args(transcript, store_dir))
+        failed = diarflow_cli(*run_args(EPISODE, transcript, store_dir))
         assert failed.returncode == 1, failed.stderr
         assert "Traceback" not in failed.stderr
         enriched_path = store_dir / "diarization" / f"{EPISODE}.enriched.json"
@@ -115,7 +100,7 @@ def test_a_run_on_a_full_disk_fails_clearly_and_a_rerun_with_space_completes(
                 assert value == ref_artifacts[key], key
 
         remount(fs, "size=64m")
-        rerun = diarflow_cli(*run_args(transcript, store_dir))
+        rerun = diarflow_cli(*run_args(EPISODE, transcript, store_dir))
         assert rerun.returncode == 0, rerun.stderr
         assert "(checkpoint reused)" in rerun.stderr
         assert artifacts(store) == ref_artifacts
@@ -131,7 +116,7 @@ def test_a_run_on_a_full_disk_fails_clearly_and_a_rerun_with_space_completes(
 def test_a_read_only_store_fails_clearly_and_changes_nothing(transcript: Path, tmp_path: Path) -> None:
     with tmpfs(tmp_path / "fs", "16m") as fs:
         store_dir = fs / "store"
-        first = diarflow_cli(*run_args(transcript, store_dir))
+        first = diarflow_cli(*run_args(EPISODE, transcript, store_dir))
         assert first.returncode == 0, first.stderr
         before = files(store_dir)
         remount(fs, "ro")
@@ -143,7 +128,7 @@ def test_a_read_only_store_fails_clearly_and_changes_nothing(transcript: Path, t
             assert "read-only" in caught.value.message
             assert store.get_bytes(f"diarization/{EPISODE}.json") == before[f"diarization/{EPISODE}.json"]
 
-            again = diarflow_cli(*run_args(transcript, store_dir, "--force"))
+            again = diarflow_cli(*run_args(EPISODE, transcript, store_dir, "--force"))
             assert again.returncode == 1, again.stderr
             assert "Traceback" not in again.stderr
             assert f"cannot write {store_dir / 'runs' / EPISODE / 'lease.json'}: the file system is read-only" in (

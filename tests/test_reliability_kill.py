@@ -22,7 +22,7 @@ import pytest
 from diarflow.adapters.stores import LocalStore
 from diarflow.contracts import PipelineResult
 from diarflow.samples.synthetic import synthetic_deepgram
-from tests.reliability import artifacts, diarflow_cli, record, sigkill, spawn_cli, wait_for
+from tests.reliability import artifacts, diarflow_cli, record, run_args, sigkill, spawn_cli, wait_for
 
 EPISODE = "KILL1"
 STEPS = (
@@ -65,26 +65,12 @@ def transcript(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run_args(transcript: Path, store: Path) -> list[str]:
-    return [
-        "run",
-        "--episode-id",
-        EPISODE,
-        "--transcript",
-        str(transcript),
-        "--store",
-        str(store),
-        "--diarizer",
-        "deepgram",
-    ]
-
-
 @pytest.fixture(scope="module")
 def clean_run(transcript: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, float]:
     """The artifacts, result line and wall time of an uninterrupted run."""
     store = tmp_path_factory.mktemp("clean") / "store"
     began = time.monotonic()
-    done = diarflow_cli(*run_args(transcript, store))
+    done = diarflow_cli(*run_args(EPISODE, transcript, store))
     elapsed = time.monotonic() - began
     assert done.returncode == 0, done.stderr
     return artifacts(LocalStore(store)), done.stdout, elapsed
@@ -92,7 +78,7 @@ def clean_run(transcript: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
 
 def kill_at(transcript: Path, store: Path, point: str | float, clean_seconds: float) -> tuple[set[str], bool]:
     """Start a run, SIGKILL it at ``point``; returns the checkpoints present at the kill and whether it had exited."""
-    process = spawn_cli(*run_args(transcript, store))
+    process = spawn_cli(*run_args(EPISODE, transcript, store))
     if isinstance(point, str):
         seen = wait_for(lambda: (store / point).exists() or process.poll() is not None, timeout=120)
         assert seen, f"{point} never appeared"
@@ -106,7 +92,7 @@ def kill_at(transcript: Path, store: Path, point: str | float, clean_seconds: fl
 
 def assert_resumed(transcript: Path, store: Path, present: set[str], clean: tuple[dict[str, Any], str, float]) -> None:
     reference, reference_stdout, _ = clean
-    rerun = diarflow_cli(*run_args(transcript, store))
+    rerun = diarflow_cli(*run_args(EPISODE, transcript, store))
     assert rerun.returncode == 0, rerun.stderr
     assert PipelineResult.model_validate_json(rerun.stdout) == PipelineResult.model_validate_json(reference_stdout)
     # Every step the killed run finished is reused, not recomputed (a checkpoint is never half-written);
