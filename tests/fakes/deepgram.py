@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from tests.fakes.server import FakeServer, Request, Response
+from tests.fakes.server import FakeServer, Request, Response, ServedFake
 
 API_KEY = "dg-test-abcdef0123456789-SECRET"
 
@@ -30,26 +30,13 @@ def sample_transcript() -> dict[str, Any]:
 
 
 @dataclass
-class FakeDeepgram:
+class FakeDeepgram(ServedFake):
     api_key: str = API_KEY
     transcript: dict[str, Any] = field(default_factory=sample_transcript)
     requests: list[Request] = field(default_factory=list)
     _scripts: deque[Response] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: FakeServer | None = None
-
-    def __enter__(self) -> FakeDeepgram:
-        self._server = FakeServer(self.handle).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
 
     def fail_next(self, response: Response, times: int = 1) -> None:
         for _ in range(times):

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.fakes.server import FakeServer, Request, Response
+from tests.fakes.server import FakeServer, Request, Response, ServedFake
 
 API_KEY = "pk-test-0123456789abcdef-SECRET"
 WEBHOOK_SECRET = "whs-test-fedcba9876543210-SECRET"
@@ -72,7 +72,7 @@ class Scripted:
 
 
 @dataclass
-class FakePyannote:
+class FakePyannote(ServedFake):
     """State and scripting of the fake; :attr:`url` is its base URL once started."""
 
     api_key: str = API_KEY
@@ -94,21 +94,6 @@ class FakePyannote:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _server: FakeServer | None = None
-
-    # -- lifecycle --
-
-    def __enter__(self) -> FakePyannote:
-        self._server = FakeServer(self.handle).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start the fake with `with FakePyannote() as fake:`"
-        return self._server.url
 
     @staticmethod
     def job_id(n: int) -> str:

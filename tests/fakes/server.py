@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -128,3 +128,25 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ServedFake:
+    """Lifecycle of a fake API: ``with Fake() as fake:`` serves ``fake.handle`` on loopback at ``fake.url``."""
+
+    _server: FakeServer | None
+
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._server = FakeServer(self.handle).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, f"start the fake with `with {type(self).__name__}() as fake:`"
+        return self._server.url

@@ -9,9 +9,10 @@ from diarflow.adapters.stores import ObjectStore
 from diarflow.config import Settings
 from diarflow.contracts import DiarizeRequested, PipelineResult, keys, utc_now
 from diarflow.domain.transcript import parse_transcript
-from diarflow.errors import InvalidInput, InvalidTranscript
+from diarflow.errors import InvalidInput
 from diarflow.orchestration import stages
 from diarflow.orchestration.lease import LeasedSteps, RunLease, held
+from diarflow.orchestration.limits import check_transcript_size
 from diarflow.orchestration.local_runner import LocalRunner, StepObserver
 from diarflow.orchestration.pipeline import INSPECT_STEP, RunOptions, diarize_episode
 from diarflow.orchestration.steps import Event
@@ -25,12 +26,8 @@ def ingest_transcript(ws: Workspace, episode_id: str, data: bytes) -> str:
     the error artifact, so the failure is on record like any other.
     """
     key = keys.transcript_key(episode_id)
-    limit = ws.settings.max_transcript_bytes
     try:
-        if len(data) > limit:
-            raise InvalidTranscript(
-                "transcript", f"is {len(data):,} bytes, over the {limit:,}-byte limit (DIARFLOW_MAX_TRANSCRIPT_BYTES)"
-            )
+        check_transcript_size(len(data), ws.settings.max_transcript_bytes)
         transcript = parse_transcript(data)
     except InvalidInput as exc:
         error = {

@@ -11,7 +11,6 @@ from diarflow.config import Settings
 from diarflow.contracts import DiarizationSourceName
 from diarflow.domain.transcript import Transcript, parse_transcript
 from diarflow.domain.turns import Turns
-from diarflow.errors import InvalidTranscript
 from diarflow.orchestration.limits import (
     check_diarization_size,
     check_segment_count,
@@ -48,11 +47,7 @@ class Workspace:
             return seeded
         check_transcript_size(self.store.size(key), self.settings.max_transcript_bytes)  # before reading it
         data = self.store.get_bytes(key)
-        limit = self.settings.max_transcript_bytes
-        if len(data) > limit:
-            raise InvalidTranscript(
-                "transcript", f"is {len(data):,} bytes, over the {limit:,}-byte limit (DIARFLOW_MAX_TRANSCRIPT_BYTES)"
-            )
+        check_transcript_size(len(data), self.settings.max_transcript_bytes)  # a store that could not tell
         content_digest = digest(data)
         cached = self.memo.get(("transcript", key + content_digest))
         if cached is not None:
