@@ -20,6 +20,7 @@ import string
 import time
 from collections import Counter
 from copy import deepcopy
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -144,8 +145,51 @@ def plain_transcripts(draw: st.DrawFn) -> Any:
     return {"words": draw(st.lists(word, max_size=6))}
 
 
+@st.composite
+def deepgram_variants(draw: st.DrawFn) -> Any:
+    """Deepgram responses valid in many ways (ints for times, missing optional fields, …), some with a defect."""
+    noisy = draw(st.booleans())
+
+    def maybe(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(valid, invalid) if noisy else valid
+
+    time = maybe(st.one_of(st.integers(0, 50), st.floats(0, 50, allow_nan=False)), times)
+    word = st.fixed_dictionaries(
+        {"word": maybe(st.text(max_size=4), scalars), "start": time, "end": time},
+        optional={
+            "punctuated_word": maybe(st.one_of(st.none(), st.text(max_size=4)), scalars),
+            "speaker": maybe(st.one_of(st.none(), st.integers(0, 4)), st.integers(-1, 10_001) | scalars),
+            "speaker_confidence": maybe(st.one_of(st.none(), st.floats(0, 1), st.integers(0, 1)), scalars),
+            "confidence": scalars,
+        },
+    )
+    utterance = st.fixed_dictionaries(
+        {"start": time, "end": time},
+        optional={
+            "speaker": maybe(st.one_of(st.none(), st.integers(0, 3)), scalars),
+            "words": st.lists(word, max_size=2),
+        },
+    )
+    # Sorted times keep most words valid (end >= start) so that the accepted path is exercised too.
+    words = [
+        {**w, "start": min(w["start"], w["end"]), "end": max(w["start"], w["end"])}
+        if not noisy and {type(w["start"]), type(w["end"])} <= {int, float}
+        else w
+        for w in draw(st.lists(word, max_size=5))
+    ]
+    results: dict[str, Any] = {"channels": [{"alternatives": [{"words": words}]}]}
+    if draw(st.booleans()):
+        results["utterances"] = draw(st.one_of(st.none(), st.lists(utterance, max_size=3)))
+    document: dict[str, Any] = {"results": results}
+    if draw(st.booleans()):
+        metadata = st.fixed_dictionaries({}, optional={"duration": time, "request_id": st.text(max_size=3)})
+        document["metadata"] = draw(maybe(metadata, scalars))
+    return document
+
+
 transcript_documents = st.one_of(
     json_values,
+    deepgram_variants(),
     mutated(valid_deepgram()),
     mutated({"words": valid_deepgram()["results"]["channels"][0]["alternatives"][0]["words"]}),
     plain_transcripts(),
@@ -209,6 +253,29 @@ def check_accepted_transcript(transcript: Transcript) -> None:
     align_words(transcript.starts, transcript.ends, turns, confidences, gap_tolerance=1.0, near_miss_margin=0.15)
 
 
+def assert_agrees_with_dict_reader(data: bytes, parsed: Transcript | None, error: InvalidTranscript | None) -> None:
+    """``parse_transcript`` (typed fast path, then dicts) and the dict reader alone accept and refuse alike."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        assert error is not None
+        assert error.field == "transcript", error
+        return
+    expected, expected_error = attempt(read_transcript, document, errors=(InvalidTranscript,))
+    assert (None if error is None else error.message) == (None if expected_error is None else expected_error.message)
+    if expected is not None:
+        assert parsed is not None
+        assert_same_transcript(parsed, expected)
+
+
+def assert_same_transcript(actual: Transcript, expected: Transcript) -> None:
+    for name in ("starts", "ends", "speakers", "speaker_confidences"):
+        np.testing.assert_array_equal(getattr(actual, name), getattr(expected, name), err_msg=name)
+    assert getattr(actual, name).dtype == getattr(expected, name).dtype
+    for name in ("texts", "speaker_names", "utterances", "form", "reported_duration"):
+        assert getattr(actual, name) == getattr(expected, name), name
+
+
 def test_fuzz_transcript_reader() -> None:
     seen: Counter[str] = Counter()
 
@@ -226,8 +293,10 @@ def test_fuzz_transcript_reader() -> None:
         data, _ = attempt(orjson.dumps, document, errors=(orjson.JSONEncodeError, TypeError))
         if data is None:
             return  # integers beyond 64 bits cannot be JSON from a real file
-        _, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
+        parsed, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
         assert error is None or error.field
+        # The typed fast path for Deepgram bytes must agree with the dict reader on every input.
+        assert_agrees_with_dict_reader(data, parsed, error)
 
     check()
     assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
@@ -242,8 +311,10 @@ def test_fuzz_transcript_bytes() -> None:
     @given(data=st.one_of(st.binary(max_size=64), st.integers(0, len(valid)).map(lambda n: valid[:n])))
     def check(data: bytes) -> None:
         seen["cases"] += 1
-        _, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
+        parsed, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
         assert error is None or error.field
+        # The typed fast path for Deepgram bytes must agree with the dict reader on every input.
+        assert_agrees_with_dict_reader(data, parsed, error)
 
     check()
     assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
@@ -255,6 +326,13 @@ def test_fuzz_transcript_bytes() -> None:
 segment = st.fixed_dictionaries(
     {"start": times, "end": times, "speaker": st.one_of(st.text(max_size=4), json_values)},
     optional={"confidence": st.one_of(st.floats(-1, 2), json_values)},
+)
+clean_segments = st.lists(
+    st.fixed_dictionaries(
+        {"start": st.floats(0, 10) | st.integers(0, 10), "end": st.floats(10, 20), "speaker": st.sampled_from("AB ")},
+        optional={"confidence": st.none() | st.floats(0, 1) | st.integers(0, 1) | st.floats(1, 2)},
+    ),
+    max_size=6,
 )
 valid_raw = {
     "schema_version": 1,
@@ -276,19 +354,31 @@ def test_fuzz_turns_from_segments() -> None:
     seen: Counter[str] = Counter()
 
     @FUZZ
-    @given(segments=st.one_of(st.lists(segment, max_size=6), st.lists(json_values, max_size=4)))
+    @given(segments=st.one_of(st.lists(segment, max_size=6), st.lists(json_values, max_size=4), clean_segments))
     def check(segments: list[Any]) -> None:
         seen["cases"] += 1
         turns, error = attempt(Turns.from_segments, segments, errors=(InvalidDiarization,))
         if error is not None:
             assert_names_a_real_field({"segments": segments}, error, "segments")
         else:
+            seen["accepted"] += 1
             assert len(turns) == len(segments)
             assert (turns.ends >= turns.starts).all()
+        # Plain dicts take a column-wise path; other mappings the per-segment one. Both must agree.
+        proxied = [MappingProxyType(s) if isinstance(s, dict) else s for s in segments]
+        expected, expected_error = attempt(Turns.from_segments, proxied, errors=(InvalidDiarization,))
+        assert (None if error is None else error.message) == (
+            None if expected_error is None else expected_error.message
+        )
+        if expected is not None:
+            for name in ("starts", "ends", "speakers", "confidences"):
+                np.testing.assert_array_equal(getattr(turns, name), getattr(expected, name), err_msg=name)
+            assert turns.speaker_names == expected.speaker_names
 
     check()
     assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
-    record("fuzz: diarization segments", cases=seen["cases"])
+    assert seen["accepted"] >= FUZZ.max_examples * 0.1, seen  # valid diarizations were read too
+    record("fuzz: diarization segments", cases=seen["cases"], accepted=seen["accepted"])
 
 
 def test_fuzz_stored_raw_diarization(tmp_path_factory: pytest.TempPathFactory) -> None:

