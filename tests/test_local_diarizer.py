@@ -65,13 +65,14 @@ def test_sample_two_speakers(diarizer) -> None:  # type: ignore[no-untyped-def]
     assert turns.num_speakers == 2
     assert np.all((turns.confidences >= 0) & (turns.confidences <= 1))
     der = _der(recut.sample_reference(), turns)
-    # Measured 15.2 % (miss 8.5, false alarm 3.4, confusion 3.4); it was 19.4 %. Not yet the issue's
-    # 10 %: the RTTM holds 1.9 s of overlapped speech (7.6 % of its speech), of which a 0.44 s
-    # backchannel nobody transcribed, and GE2E hears the first "Hello?" (0.4 s) as the other voice.
-    # Perfect one-speaker-at-a-time labels on this speech would still score 10.3 %; see
+    # Measured 11.1 % (miss 7.2, false alarm 1.8, confusion 2.1; exclusive 12.8 %); it was 19.4 %, then
+    # 15.2 % before changes inside utterances had to be confirmed by the refinement windows. Not yet
+    # the 10 %: the RTTM holds 1.9 s of overlapped speech (7.6 % of its speech), of which a
+    # 0.44 s backchannel nobody transcribed, and GE2E hears the first "Hello?" (0.4 s) as the other
+    # voice. Perfect one-speaker-at-a-time labels on this speech would still score 10.3 %; see
     # docs/local-diarizer.md for what the rest is and what was tried.
-    assert der <= 0.16, der
-    assert _der(recut.sample_reference(), output.exclusive) <= 0.16
+    assert der <= 0.12, der
+    assert _der(recut.sample_reference(), output.exclusive) <= 0.135
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -5,7 +5,9 @@ Streaming passes over the audio keep memory flat whatever the length:
 1. decode → voice activity (one probability per 32 ms frame);
 2. decode again → cut each planned piece out of a rolling buffer → mel → GE2E;
 3. decode a third time → 1 s windows around the speaker changes that meet
-   without a pause → GE2E → boundary refinement (skipped when there are none).
+   without a pause → GE2E → boundary refinement (skipped when there are none);
+   a change inside an utterance that the windows do not confirm is undone, and
+   the changes are refined again (a fourth decode, only when that happens).
 
 Between 1 and 2, :func:`~diarflow.domain.speaker_clustering.plan_pieces` decides
 the pieces from the transcript's words and utterances plus the VAD; after 2 the
@@ -39,12 +41,15 @@ from diarflow.adapters.url_policy import UrlPolicy
 from diarflow.domain.speaker_clustering import (
     BoundaryWindows,
     Clustering,
+    RefinedChanges,
     cluster_pieces,
+    confirm_changes,
     frames_to_turns,
     overlap_frames,
     plan_boundary_windows,
     plan_pieces,
     refine_boundaries,
+    relabel,
     speech_frames,
 )
 from diarflow.domain.turns import Turns
@@ -120,8 +125,24 @@ class LocalDiarizer:
             plan = plan_boundary_windows(frames, frame_labels)
             if len(plan):
                 scores = self._score_windows(path, plan, clustering, duration)
-                frame_labels, changes = refine_boundaries(frame_labels, plan, scores, speech)
-                extra = overlap_frames(changes)
+                changes: RefinedChanges | None
+                refined, changes = refine_boundaries(frame_labels, plan, scores, speech)
+                labels = confirm_changes(
+                    clustering.labels, pieces[:, 0], pieces[:, 1], utterance_starts, plan, scores, changes
+                )
+                if labels is not None:
+                    # Some changes inside utterances did not hold: their pieces went back to the speaker
+                    # before, so centroids and changes are planned again (one more decode, only then).
+                    clustering = relabel(clustering, embeddings, pieces[:, 0], pieces[:, 1], labels)
+                    refined = labels[frames.owner]
+                    plan = plan_boundary_windows(frames, refined)
+                    if len(plan):
+                        scores = self._score_windows(path, plan, clustering, duration)
+                        refined, changes = refine_boundaries(refined, plan, scores, speech)
+                    else:
+                        changes = None
+                frame_labels = refined
+                extra = overlap_frames(changes) if changes is not None else None
         # Confidence is each frame's speaker's probability (a refined frame may differ from its piece).
         exclusive = _turns(frames_to_turns(frames, frame_labels, clustering.probabilities))
         turns = exclusive
