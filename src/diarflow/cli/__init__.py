@@ -28,4 +28,7 @@ for _name in _COMMAND_MODULES:
 
 def main() -> None:
     """Console-script entry point."""
+    from diarflow.cli._common import settle_imports
+
+    settle_imports(entry_point=True)
     app()

@@ -18,6 +18,7 @@ from diarflow.cli._common import (
     configure_logging,
     fail,
     reported_errors,
+    settle_imports,
     stderr_console,
 )
 from diarflow.config import DIARIZER_CHOICES
@@ -96,6 +97,7 @@ def _run(
     from diarflow.orchestration import RunOptions, Workspace, ingest_transcript, run_locally
     from diarflow.orchestration.local import episode_lease
 
+    settle_imports()  # again: the pipeline's modules were imported just now
     validate_id(episode_id, "--episode-id")
     if podcast_id is not None:
         validate_id(podcast_id, "--podcast-id")
