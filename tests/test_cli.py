@@ -18,8 +18,7 @@ from tests.episodes import SPEC_TURNS, transcript_from_turns
 
 
 def diarflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DIARFLOW_", "PYANNOTEAI_", "DEEPGRAM_"))}
-    environment.update(env or {})
+    environment = {**_without_diarflow_env(), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "diarflow", *args], capture_output=True, text=True, env=environment, timeout=300
     )

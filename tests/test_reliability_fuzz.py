@@ -271,7 +271,7 @@ def assert_agrees_with_dict_reader(data: bytes, parsed: Transcript | None, error
 def assert_same_transcript(actual: Transcript, expected: Transcript) -> None:
     for name in ("starts", "ends", "speakers", "speaker_confidences"):
         np.testing.assert_array_equal(getattr(actual, name), getattr(expected, name), err_msg=name)
-    assert getattr(actual, name).dtype == getattr(expected, name).dtype
+        assert getattr(actual, name).dtype == getattr(expected, name).dtype, name
     for name in ("texts", "speaker_names", "utterances", "form", "reported_duration"):
         assert getattr(actual, name) == getattr(expected, name), name
 

@@ -34,9 +34,6 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-_FREEZE_IMPORTS = {"enabled": False}
-
-
 def settle_imports(*, entry_point: bool = False) -> None:
     """Exempt what the process has allocated so far (modules, classes, schemas) from garbage collection scans.
 
@@ -46,13 +43,11 @@ def settle_imports(*, entry_point: bool = False) -> None:
     ~15 % faster. Collection stays on for everything allocated later.
 
     Only in a process the console script started (``entry_point=True`` from
-    :func:`diarflow.cli.main`): a program that embeds the CLI, or a test
-    runner, keeps its collector as it was (a freeze would also keep any
-    garbage still waiting for collection forever).
+    :func:`diarflow.cli.main`; later calls freeze again only once it has): a
+    program that embeds the CLI, or a test runner, keeps its collector as it
+    was (a freeze would also keep any garbage still waiting for collection).
     """
-    if entry_point:
-        _FREEZE_IMPORTS["enabled"] = True
-    if _FREEZE_IMPORTS["enabled"]:
+    if entry_point or gc.get_freeze_count():
         gc.freeze()
 
 

@@ -228,7 +228,8 @@ def cluster_pieces(
     raw = _normalise(np.asarray(embeddings, dtype=np.float64))
     durations = np.maximum(ends - starts, 1e-3)
     weights = np.minimum(durations, MAX_PIECE)
-    centred = _normalise(raw - np.average(raw, axis=0, weights=weights))
+    centre = np.average(raw, axis=0, weights=weights)
+    centred = _normalise(raw - centre)
 
     # Only pieces long enough to carry a voice decide the count and the centroids; short ones follow.
     reliable = np.flatnonzero(durations >= RELIABLE_PIECE)
@@ -245,7 +246,7 @@ def cluster_pieces(
     gaps = np.concatenate(([np.inf], starts[1:] - ends[:-1]))
     penalties = np.where(gaps < 0.5, SWITCH_PENALTY, SWITCH_PENALTY_PAUSE)
     if utterance_starts is not None and utterance_starts.size:
-        utterance = np.searchsorted(np.sort(utterance_starts), (starts + ends) / 2, side="right")
+        utterance = _utterance_of(utterance_starts, starts, ends)
         same_utterance = np.concatenate(([False], utterance[1:] == utterance[:-1]))
         penalties = np.where(same_utterance, SWITCH_PENALTY_IN_UTTERANCE, penalties)
     for _ in range(10):
@@ -258,17 +259,7 @@ def cluster_pieces(
             break
         centroids = _centroids(centred, weights, labels, count)
     labels, centroids = _drop_empty(labels, centroids)
-    centroids = _centroids(centred, weights, labels, centroids.shape[0])  # of the final labels
-    probabilities = piece_probabilities(centred, centroids)
-    return Clustering(
-        labels=labels,
-        confidences=probabilities[np.arange(n), labels],
-        num_speakers=int(centroids.shape[0]),
-        count_scores=scores,
-        centroids=centroids,
-        centre=np.average(raw, axis=0, weights=weights),
-        probabilities=probabilities,
-    )
+    return _clustering_of(centred, weights, labels, centroids.shape[0], scores, centre)
 
 
 def relabel(
@@ -278,17 +269,29 @@ def relabel(
     raw = _normalise(np.asarray(embeddings, dtype=np.float64))
     weights = np.minimum(np.maximum(ends - starts, 1e-3), MAX_PIECE)
     centred = _normalise(raw - clustering.centre)
-    centroids = _centroids(centred, weights, labels, clustering.num_speakers)
+    return _clustering_of(centred, weights, labels, clustering.num_speakers, clustering.count_scores, clustering.centre)
+
+
+def _clustering_of(
+    centred: FloatArray, weights: FloatArray, labels: IntArray, k: int, scores: dict[int, float], centre: FloatArray
+) -> Clustering:
+    """The clustering that ``labels`` define: centroids of those labels and each piece's probabilities."""
+    centroids = _centroids(centred, weights, labels, k)
     probabilities = piece_probabilities(centred, centroids)
     return Clustering(
         labels=labels,
         confidences=probabilities[np.arange(labels.size), labels],
-        num_speakers=clustering.num_speakers,
-        count_scores=clustering.count_scores,
+        num_speakers=int(k),
+        count_scores=scores,
         centroids=centroids,
-        centre=clustering.centre,
+        centre=centre,
         probabilities=probabilities,
     )
+
+
+def _utterance_of(utterance_starts: FloatArray, starts: FloatArray, ends: FloatArray) -> IntArray:
+    """For each piece, the number of utterances started by its middle (equal numbers: the same utterance)."""
+    return np.searchsorted(np.sort(utterance_starts), (starts + ends) / 2, side="right").astype(np.int64)
 
 
 def estimate_speaker_count(
@@ -657,8 +660,7 @@ def confirm_changes(
         return None
     rows = np.arange(plan.region_of.size)
     margins = window_scores[rows, plan.after[plan.region_of]] - window_scores[rows, plan.before[plan.region_of]]
-    order = np.sort(utterance_starts)
-    utterance = np.searchsorted(order, (piece_starts + piece_ends) / 2, side="right")
+    utterance = _utterance_of(utterance_starts, piece_starts, piece_ends)
     updated = labels.copy()
     changed = False
     for region in np.flatnonzero(~changes.at_pause).tolist():

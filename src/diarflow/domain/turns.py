@@ -126,7 +126,7 @@ _SEGMENT_FIELDS = operator.itemgetter("start"), operator.itemgetter("end"), oper
 
 def _clean_columns(
     segments: list[Any],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str], list[float | None]] | None:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str], list[Any]] | None:
     """Columns of segments that pass every check of ``from_segments``, read in C-level passes; else None."""
     if not segments or set(map(type, segments)) != {dict}:
         return None
@@ -150,7 +150,7 @@ def _clean_columns(
         return None
     if not ((confidence_array[given] >= 0) & (confidence_array[given] <= 1)).all():  # NaN, inf fail too
         return None
-    return start_array, end_array, speakers, [None if c is None else float(c) for c in confidences]
+    return start_array, end_array, speakers, confidences
 
 
 def _time(segment: Mapping[str, Any], name: str, where: str) -> float:
