@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-dev browser
 	$(PY) benchmarks/bench_exports.py
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_local_diarizer.py
+	$(PY) benchmarks/bench_service_load.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info

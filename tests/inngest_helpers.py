@@ -145,7 +145,8 @@ def sign_request(body: bytes, signing_key: str, at: int | None = None) -> str:
     """``X-Inngest-Signature`` as Inngest signs requests: HMAC-SHA256 of the canonical JSON body + time."""
     key = signing_key.split("-", 2)[2] if signing_key.startswith("signkey-") else signing_key
     at = int(time.time()) if at is None else at
-    mac = hmac.new(key.encode(), jcs.canonicalize(orjson.loads(body)), hashlib.sha256)
+    canonical = jcs.canonicalize(orjson.loads(body)) if body else b""  # the SDK signs an empty body as is
+    mac = hmac.new(key.encode(), canonical, hashlib.sha256)
     mac.update(str(at).encode())
     return f"t={at}&s={mac.hexdigest()}"
 
@@ -157,6 +158,8 @@ class Call:
     status: int
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
+    """The body as sent (a signed answer's signature covers these bytes)."""
 
 
 @dataclass
@@ -189,7 +192,7 @@ class Executor:
         self.http = httpx.Client(timeout=60.0)
 
     def post(self, function: str, payload: dict[str, Any], *, step_id: str = "step", signed: bool = True) -> Call:
-        body = orjson.dumps(payload)
+        body: bytes = jcs.canonicalize(payload)  # Inngest's executor sends (and signs) canonical JSON
         headers = {"content-type": "application/json", "x-inngest-server-kind": "cloud" if self.signing_key else "dev"}
         if self.signing_key and signed:
             headers["x-inngest-signature"] = sign_request(body, self.signing_key)
@@ -203,7 +206,7 @@ class Executor:
             parsed = response.json()
         except ValueError:
             parsed = response.text
-        return Call(response.status_code, {k.lower(): v for k, v in response.headers.items()}, parsed)
+        return Call(response.status_code, {k.lower(): v for k, v in response.headers.items()}, parsed, response.content)
 
     def run(
         self,

@@ -45,7 +45,7 @@ from diarflow.service.functions import (
 )
 from tests.episodes import SPEC_TURNS, ingest, transcript_from_turns
 from tests.fakes.server import FakeServer, Request, Response
-from tests.inngest_helpers import Executor, InngestRecorder, ServeProcess, failure_event
+from tests.inngest_helpers import Executor, InngestRecorder, ServeProcess, failure_event, sign_request
 from tests.seaweedfs import S3Endpoint
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
@@ -57,6 +57,7 @@ WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
 SIGNING_KEY = "signkey-test-" + "ab12" * 16
 EVENT_KEY = "event-key-test-0123456789"
 RETRIES = 2
+PUBLIC_ORIGIN = "https://diarflow.example.com"
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +148,7 @@ def cloud_server(base_env: dict[str, str], recorder: InngestRecorder, logs: Path
         "INNGEST_SIGNING_KEY": SIGNING_KEY,
         "INNGEST_EVENT_KEY": EVENT_KEY,
         "INNGEST_BASE_URL": recorder.url,
+        "INNGEST_SERVE_ORIGIN": PUBLIC_ORIGIN,
         "DIARFLOW_DIARIZER": "deepgram",
     }
     with ServeProcess(env, logs) as server:
@@ -167,7 +169,9 @@ def test_registration_lists_both_functions_with_their_run_controls(
     pyannote_server: ServeProcess, recorder: InngestRecorder
 ) -> None:
     recorder.clear()
-    response = httpx.put(pyannote_server.url + "/api/inngest", timeout=30)
+    # Whatever host the request names, the app registers where it listens (dev mode) or INNGEST_SERVE_ORIGIN.
+    hostile = {"Host": "evil.example:8443", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    response = httpx.put(pyannote_server.url + "/api/inngest", headers=hostile, timeout=30)
     assert response.status_code == 200, response.text
 
     [registration] = recorder.registrations()
@@ -456,8 +460,12 @@ def test_cloud_mode_registration_authenticates_with_the_hashed_signing_key(
     cloud_server: ServeProcess, recorder: InngestRecorder
 ) -> None:
     recorder.clear()
-    assert httpx.put(cloud_server.url + "/api/inngest", timeout=30).status_code == 200
+    assert httpx.put(cloud_server.url + "/api/inngest", timeout=30).status_code == 401  # unsigned: refused
+    assert recorder.registrations() == []
+    signed = {"x-inngest-signature": sign_request(b"", SIGNING_KEY), "Host": "evil.example"}
+    assert httpx.put(cloud_server.url + "/api/inngest", headers=signed, timeout=30).status_code == 200
     [request] = [r for r in recorder.requests if r.path == "/fn/register"]
+    assert request.json()["url"] == PUBLIC_ORIGIN + "/api/inngest"
     authorization = request.headers["authorization"]
     assert re.fullmatch(r"Bearer [0-9a-f]{64}", authorization)
     assert SIGNING_KEY.split("-", 2)[2] not in authorization  # a hash of the key travels, never the key

@@ -132,6 +132,19 @@ def _optional_http_url(name: str, raw: str) -> str | None:
     return _http_url(name, raw) if raw else None
 
 
+def _optional_origin(name: str, raw: str) -> str | None:
+    """``scheme://host[:port]`` and nothing more: the origin a service is reached at."""
+    if not raw:
+        return None
+    origin = raw.rstrip("/")
+    if (
+        re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?", origin)
+        is None
+    ):
+        raise InvalidConfig(name, f"must be an origin such as https://diarflow.example.com[:port], got {raw[:80]!r}")
+    return origin
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of diarflow's settings; build with :meth:`from_env`."""
@@ -197,6 +210,11 @@ class Settings:
     against its 100/minute limit); 0 disables the throttle."""
     function_retries: int = _env("DIARFLOW_FUNCTION_RETRIES", 4, _int_in(0, 20))
     """Inngest retries per step after the first attempt (Inngest's default is 4)."""
+    serve_origin: str | None = _env("INNGEST_SERVE_ORIGIN", None, _optional_origin)
+    """Where Inngest reaches ``diarflow serve`` (``https://host[:port]``): the URL registered on sync is this
+    origin + the serve path, never the request's Host header. Dev mode defaults to the listening socket."""
+    step_threads: int = _env("INNGEST_THREAD_POOL_MAX_WORKERS", 0, _int_in(0, 1024))
+    """Steps run at once in one ``diarflow serve`` process; 0: as many as CPUs + 4 (at most 32)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

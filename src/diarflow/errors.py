@@ -106,6 +106,17 @@ class RemoteServiceUnavailable(RemoteServiceError):
     retryable = True
 
 
+# --- The HTTP service --------------------------------------------------------
+
+
+class RequestRejected(DiarflowError):
+    """``diarflow serve`` refuses a request before handling it; ``status`` is the HTTP answer (401, 413, …)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
 # --- Pipeline ----------------------------------------------------------------
 
 

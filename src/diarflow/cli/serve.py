@@ -32,6 +32,7 @@ def serve(
 
     with reported_errors():
         import uvicorn
+        from rich.markup import escape
 
         from diarflow.config import Settings
         from diarflow.service.app import create_app
@@ -47,8 +48,15 @@ def serve(
         path = os.environ.get("INNGEST_SERVE_PATH") or "/api/inngest"
         console.print(
             f"[bold]diarflow serve[/]: http://{host}:{port}{path} ({info.mode} mode, "
-            f"{len(info.functions)} functions, store {app.state.diarflow.store.url})"
+            f"{len(info.functions)} functions, store {escape(app.state.diarflow.store.url)})"
         )
+        if settings.serve_origin is not None:
+            console.print(f"registers {escape(settings.serve_origin + path)} with Inngest on sync")
+        elif info.mode == "cloud":
+            console.print(
+                "INNGEST_SERVE_ORIGIN is not set: sync from Inngest (in-band); a PUT /api/inngest of your own "
+                "needs it (the URL registered never comes from request headers)"
+            )
     log_level = settings.log_level.lower()
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy, check_audio_url
-from diarflow.config import DiarizerChoice
+from diarflow.config import DiarizerChoice, Settings
 from diarflow.contracts import (
     DIARIZATION_COMPLETED,
     DIARIZATION_FAILED,
@@ -113,7 +113,7 @@ def diarize_episode(
     episode = request.episode_id
     run_log = _RunLog(episode, request.audio_url)
 
-    refused = _refused_audio_url(request, ws)
+    refused = refused_audio_url(request, ws.settings)
     if refused is not None:
         return _fail(steps, ws, run_log, refused)
 
@@ -217,12 +217,12 @@ def _diarize(
     return None
 
 
-def _refused_audio_url(request: DiarizeRequested, ws: Workspace) -> StepFailed | None:
+def refused_audio_url(request: DiarizeRequested, settings: Settings) -> StepFailed | None:
     """The URL policy (docs/reliability.md) applied before any step; pure, so safe outside ``steps.run``."""
     if request.audio_url is None:
         return None
     try:
-        check_audio_url(request.audio_url, UrlPolicy.from_settings(ws.settings))
+        check_audio_url(request.audio_url, UrlPolicy.from_settings(settings))
     except InvalidUrl as exc:
         return StepFailed(AUDIO_URL_CHECK, exc.type_name, exc.message, retryable=False, attempt=1)
     return None

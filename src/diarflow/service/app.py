@@ -22,18 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import inngest
-import inngest.fast_api
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from diarflow.adapters.pyannote import handle_webhook
 from diarflow.adapters.stores import ObjectStore, open_store
 from diarflow.config import Settings
-from diarflow.errors import InvalidConfig
+from diarflow.errors import InvalidConfig, RequestRejected
 from diarflow.orchestration.pyannote_flow import WEBHOOK_PATH
+from diarflow.service.bodies import ClientGone, receive_body
 from diarflow.service.functions import build_functions
-from diarflow.service.guards import MAX_REQUEST_BYTES, BodySizeLimit, FreshSignature
+from diarflow.service.guards import MAX_REQUEST_BYTES, BodySizeLimit
 from diarflow.service.health import InngestInfo, health_report
+from diarflow.service.inngest_endpoint import InngestEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,14 @@ def create_app(settings: Settings | None = None, *, store: ObjectStore | None = 
     app = FastAPI(title="diarflow", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.diarflow = state
     # The route (and the URL registered with Inngest) is /api/inngest unless INNGEST_SERVE_PATH says otherwise.
-    inngest.fast_api.serve(app, client, functions)
-    # Bodies over 64 MiB and replayed (stale) Inngest signatures are refused before any route (docs/reliability.md).
-    app.add_middleware(FreshSignature)
+    InngestEndpoint(
+        client,
+        functions,
+        body_limit=MAX_REQUEST_BYTES,
+        serve_origin=settings.serve_origin,
+        threads=settings.step_threads,
+    ).mount(app)
+    # Bodies over 64 MiB are refused from their Content-Length before any route (docs/reliability.md).
     app.add_middleware(BodySizeLimit, limit=MAX_REQUEST_BYTES)
 
     @app.get(HEALTH_PATH)
@@ -93,9 +99,14 @@ def create_app(settings: Settings | None = None, *, store: ObjectStore | None = 
 
     @app.post(WEBHOOK_PATH)
     async def pyannote_webhook(request: Request) -> Response:
-        body = await _read_body(request, WEBHOOK_BODY_LIMIT)
-        if body is None:
-            return JSONResponse({"error": f"body over {WEBHOOK_BODY_LIMIT:,} bytes"}, status_code=413)
+        try:
+            async with receive_body(request, WEBHOOK_BODY_LIMIT) as received:
+                body = received.read()
+        except RequestRejected as refused:
+            return JSONResponse({"error": refused.message}, status_code=refused.status)
+        except ClientGone as gone:
+            log.info("POST %s: %s", WEBHOOK_PATH, gone)
+            return Response(status_code=400)
         secret = settings.pyannote_webhook_secret
         # No replay guard here: one that marks a delivery before the event is sent would swallow
         # pyannoteAI's redelivery after a failed send. The event's deterministic id lets Inngest
@@ -111,18 +122,3 @@ def create_app(settings: Settings | None = None, *, store: ObjectStore | None = 
         return JSONResponse(result.body, status_code=result.status)
 
     return app
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None once it passes ``limit`` bytes (read no further than that)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import inngest
 
 from diarflow.adapters.stores import ObjectStore
+from diarflow.adapters.url_policy import UrlPolicy, check_audio_url
 from diarflow.config import Settings
 from diarflow.contracts import (
     DIARIZATION_FAILED,
@@ -46,7 +47,7 @@ from diarflow.errors import DiarflowError, InvalidId, StepFailed
 from diarflow.orchestration import stages, transcription
 from diarflow.orchestration.diarizers import resolve_diarizer
 from diarflow.orchestration.inngest_engine import MAX_ERROR_MESSAGE, InngestSteps, non_retriable
-from diarflow.orchestration.pipeline import EMIT_STEP, RunOptions, diarize_episode
+from diarflow.orchestration.pipeline import EMIT_STEP, RunOptions, diarize_episode, refused_audio_url
 from diarflow.orchestration.workspace import Workspace
 from diarflow.redaction import redact
 
@@ -95,6 +96,7 @@ def build_functions(client: inngest.Inngest, settings: Settings, store: ObjectSt
     )
     def transcribe_episode(ctx: inngest.ContextSync) -> dict[str, Any]:
         request = _parse(TranscribeRequested, ctx.event.data)
+        _check_audio_url(request.audio_url, settings)  # before any step, as every input is
         steps, ws = engine(ctx)
         return transcription.transcribe_episode(steps, ws, request)
 
@@ -111,10 +113,14 @@ def build_functions(client: inngest.Inngest, settings: Settings, store: ObjectSt
     def diarize(ctx: inngest.ContextSync) -> dict[str, Any]:
         request = _parse(DiarizeRequested, ctx.event.data)
         steps, ws = engine(ctx)
-        # Chosen once and memoised: replicas that differ (a key or the [local] extra) still replay the same steps.
-        chosen = steps.run(CHOOSE_DIARIZER_STEP, partial(choose_diarizer, settings))
-        result = diarize_episode(steps, ws, request, RunOptions(diarizer=chosen["diarizer"]))
-        return result.to_json_dict()
+        options = RunOptions(diarizer=settings.diarizer)
+        # A refused audio_url fails the run in the pipeline before any step (error artifact, failed event);
+        # otherwise the diarizer is chosen once and memoised, so replicas that differ (a key, the [local]
+        # extra) still replay the same steps.
+        if refused_audio_url(request, settings) is None:
+            chosen = steps.run(CHOOSE_DIARIZER_STEP, partial(choose_diarizer, settings))
+            options = RunOptions(diarizer=chosen["diarizer"])
+        return diarize_episode(steps, ws, request, options).to_json_dict()
 
     return [transcribe_episode, diarize]
 
@@ -133,6 +139,13 @@ def pyannote_throttle(settings: Settings) -> inngest.Throttle | None:
 def choose_diarizer(settings: Settings) -> dict[str, Any]:
     """``choose-diarizer-v1``: resolve ``auto`` on the worker that starts the run."""
     return {"diarizer": resolve_diarizer(settings.diarizer, settings)}
+
+
+def _check_audio_url(audio_url: str, settings: Settings) -> None:
+    try:
+        check_audio_url(audio_url, UrlPolicy.from_settings(settings))
+    except DiarflowError as exc:
+        raise non_retriable(exc) from None
 
 
 def _parse(model: type[ModelT], data: Mapping[str, Any]) -> ModelT:
