@@ -30,7 +30,7 @@ from diarflow.adapters.stores import ObjectStore, open_store
 from diarflow.config import Settings
 from diarflow.errors import InvalidConfig, RequestRejected
 from diarflow.orchestration.pyannote_flow import WEBHOOK_PATH
-from diarflow.service.bodies import ClientGone, receive_body
+from diarflow.service.bodies import ClientGone, receive_body, refusal
 from diarflow.service.functions import build_functions
 from diarflow.service.guards import MAX_REQUEST_BYTES, BodySizeLimit
 from diarflow.service.health import InngestInfo, health_report
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, store: ObjectStore | None = 
             async with receive_body(request, WEBHOOK_BODY_LIMIT) as received:
                 body = received.read()
         except RequestRejected as refused:
-            return JSONResponse({"error": refused.message}, status_code=refused.status)
+            return refusal(refused)
         except ClientGone as gone:
             log.info("POST %s: %s", WEBHOOK_PATH, gone)
             return Response(status_code=400)

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import IO
 
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
 
 from diarflow.errors import RequestRejected
 
@@ -72,3 +73,8 @@ def declared_length(request: Request) -> int | None:
     """The ``Content-Length`` a request declares, if it is a plain number."""
     text = request.headers.get("content-length", "").strip()
     return int(text) if text.isascii() and text.isdigit() else None
+
+
+def refusal(rejected: RequestRejected) -> JSONResponse:
+    """The answer to a refused request; the connection closes, so the rest of its body is never read."""
+    return JSONResponse({"error": rejected.message}, status_code=rejected.status, headers={"connection": "close"})

@@ -39,13 +39,13 @@ import anyio
 import inngest
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from inngest._internal import comm_lib, server_lib, transforms
 
 from diarflow.errors import RequestRejected
 from diarflow.orchestration.inngest_engine import MAX_ERROR_MESSAGE
 from diarflow.redaction import redact
-from diarflow.service.bodies import ClientGone, ReceivedBody, receive_body
+from diarflow.service.bodies import ClientGone, ReceivedBody, receive_body, refusal
 from diarflow.service.signatures import SIGNATURE_HEADER, BodyVerifier, parse_signature, sign_body
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class InngestEndpoint:
                 body = received.read()
         except RequestRejected as refused:
             log.info("refused %s %s: %s", request.method, self.path, refused.message)
-            return JSONResponse({"error": refused.message}, status_code=refused.status)
+            return refusal(refused)
         except ClientGone as gone:
             log.info("%s %s: %s", request.method, self.path, gone)
             return Response(status_code=400)
