@@ -173,7 +173,7 @@ def test_a_store_emptied_during_an_inngest_run_fails_it(s3_store: ObjectStore) -
     emptied = RemovedAfterWriting(s3_store, keys.enriched_key("GONE9"))
     settings = Settings.from_env({"DIARFLOW_DIARIZER": "deepgram", "DIARFLOW_FUNCTION_RETRIES": "0"})
     client = mocked.Inngest(app_id="diarflow-test")
-    functions = {fn.local_id: fn for fn in build_functions(client, settings, emptied)}  # type: ignore[arg-type]
+    functions = {fn.local_id: fn for fn in build_functions(client, settings, emptied)}
 
     run = mocked.trigger(
         functions[DIARIZE_FUNCTION],

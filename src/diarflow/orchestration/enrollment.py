@@ -107,10 +107,11 @@ def enroll_voice(
         keys.voiceprint_key(podcast_id, vp_id)
     embedder = ClipEmbedder.load()
 
-    check_fetch_target(audio, UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls), field="AUDIO")
+    policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
+    check_fetch_target(audio, policy, field="AUDIO")
     begin = start or 0.0
     limit = end if end is not None else begin + MAX_ENROL_SECONDS + 1.0
-    with local_audio_path(audio) as path:
+    with local_audio_path(audio, policy) as path:
         clip = read_segments(path, [np.array([[begin, limit]])])[0]
     seconds = clip.size / 16_000
     if clip.size == 0:
