@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,7 +35,7 @@ from diarflow.contracts import LOCAL_VOICEPRINT_MODEL, VoiceprintEntry, Voicepri
 from diarflow.orchestration import Workspace, ingest_transcript, stages
 from diarflow.orchestration.enrollment import enroll_voice
 from tests import recut
-from tests.fakes.server import FakeServer, Request, Response
+from tests.fakes.server import FakeServer, Request, Response, serving
 from tests.reliability import record
 
 PUBLIC_IP = "93.184.216.34"
@@ -278,20 +277,10 @@ class TlsAudioServer:
         context.sni_callback = remember_server_name
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def port(self) -> int:
         return int(self.server.server_address[1])
-
-    def __enter__(self) -> TlsAudioServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +308,8 @@ def test_https_keeps_the_hostname_for_host_sni_and_the_certificate(
     internet.names["audio.example.com"] = lambda: ["127.0.0.1"]
     internet.names["other.example.com"] = lambda: ["127.0.0.1"]
     allowed = UrlPolicy(allow_private=True)
-    with TlsAudioServer(*certificate) as server:
+    server = TlsAudioServer(*certificate)
+    with serving(server.server):
         with local_audio_path(f"https://audio.example.com:{server.port}/episode.wav", allowed) as path:
             assert path.read_bytes() == AUDIO
         assert server.server_names == ["audio.example.com"]  # SNI: the hostname, not the address

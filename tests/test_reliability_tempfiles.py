@@ -34,6 +34,7 @@ from diarflow.adapters.stores import LocalStore
 from diarflow.errors import StorageError
 from diarflow.samples.synthetic import synthetic_deepgram
 from tests import recut
+from tests.fakes.server import serving
 from tests.reliability import cli_env, diarflow_cli, record, run_args, wait_for
 
 SAMPLE_TRANSCRIPT = recut.SAMPLES / "sample.deepgram.json"
@@ -102,27 +103,20 @@ class HeldBackAudio:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/episode.wav"
 
-    def __enter__(self) -> HeldBackAudio:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
 
 @pytest.fixture
 def held_back_audio() -> Iterator[HeldBackAudio]:
-    with HeldBackAudio() as server:
-        yield server
+    audio = HeldBackAudio()
+    with serving(audio.server):
+        try:
+            yield audio
+        finally:
+            audio.release.set()  # a handler still holding back the rest lets go before the server stops
 
 
 @pytest.mark.skipif(not local_diarizer_available(), reason="needs diarflow[local] and resemblyzer weights")
