@@ -104,9 +104,12 @@ class Servers:
         self.internal = FakeServer(self._internal)
         self.public = FakeServer(self._public)
         self.redirect_to = ""
+        self.internal_audio = False
 
     def _internal(self, request: Request) -> Response:
         self.internal_requests.append(request.path)
+        if self.internal_audio:  # a private host the operator allowed (DIARFLOW_ALLOW_PRIVATE_URLS)
+            return Response(200, AUDIO, {"Content-Type": "audio/wav"})
         return Response(200, b"instance credentials", {"Content-Type": "text/plain"})
 
     def _public(self, request: Request) -> Response:
@@ -154,8 +157,9 @@ def local_diarizer_step(url: str, tmp_path: Path) -> None:
     stages.diarize(ws, "local", "DNS1", key, digest, url, {})
 
 
-def identification_step(url: str, tmp_path: Path) -> None:
+def identification_step(url: str, tmp_path: Path, settings: Settings | None = None) -> None:
     ws, key, digest = sample_episode(tmp_path, "DNS2")
+    ws.settings = settings or ws.settings
     diarization = stages.diarize(ws, "deepgram", "DNS2", key, digest, None, {})
     VoiceprintRegistry(ws.store).add(
         VoiceprintEntry(
@@ -174,9 +178,10 @@ def identification_step(url: str, tmp_path: Path) -> None:
         raise Refused(info["error"]["type"])
 
 
-def enrolment(url: str, tmp_path: Path) -> None:
+def enrolment(url: str, tmp_path: Path, settings: Settings | None = None) -> None:
     registry = VoiceprintRegistry(LocalStore(tmp_path / "store"))
-    enroll_voice(registry, Settings.from_env({}), podcast_id="show", name="Diane", audio=url, start=10.78, end=14.18)
+    settings = settings or Settings.from_env({})
+    enroll_voice(registry, settings, podcast_id="show", name="Diane", audio=url, start=10.78, end=14.18)
 
 
 class Refused(Exception):
@@ -247,6 +252,26 @@ def test_a_public_name_is_fetched_from_the_address_checked(world: tuple[Internet
     with local_audio_path(f"http://cdn.example.com:{servers.public_port}/episode.wav", UrlPolicy()) as path:
         assert path.read_bytes() == AUDIO
     assert internet.dialled == [(PUBLIC_IP, servers.public_port)]
+    record("DNS rebinding: a public name is fetched from its checked address", scenarios=1, result="downloaded")
+
+
+@needs_models
+@pytest.mark.parametrize("path", [identification_step, enrolment], ids=["identification step", "enrolment"])
+def test_the_private_url_setting_reaches_every_download(
+    world: tuple[Internet, Servers], tmp_path: Path, path: Callable[..., None]
+) -> None:
+    """With DIARFLOW_ALLOW_PRIVATE_URLS, identification and enrolment download from a private host too.
+
+    They checked the URL with the setting but downloaded with the strict default, so the download
+    was refused (identification degraded, enrolment failed).
+    """
+    internet, servers = world
+    internet.names["audio.internal.example"] = lambda: ["127.0.0.1"]
+    url = f"http://audio.internal.example:{servers.internal_port}/episode.wav"
+    servers.internal_audio = True
+    path(url, tmp_path, Settings.from_env({}, allow_private_urls=True))  # raises (or degrades) if refused
+    assert servers.internal_requests == ["/episode.wav"]
+    record(f"private URL setting honoured by {path.__name__}", scenarios=1, result="downloaded")
 
 
 class TlsAudioServer:
@@ -328,3 +353,4 @@ def test_s3_audio_urls_are_never_fetched_by_diarflow() -> None:
     """``s3://`` audio goes nowhere near a user-chosen host: the downloader refuses it outright."""
     with pytest.raises(AudioError, match="unsupported URL scheme"), local_audio_path("s3://bucket/episode.wav"):
         pass
+    record("DNS rebinding: s3:// audio is never fetched", scenarios=1, result="refused before any I/O")
