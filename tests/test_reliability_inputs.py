@@ -276,6 +276,8 @@ REFUSED = [
     ("data:audio/wav;base64,AAAA", "scheme 'data' is not supported"),
     ("javascript:alert(1)", "scheme 'javascript' is not supported"),
     ("http:///a.mp3", "names no host"),
+    ("http://./a.mp3", "names no host"),  # found by the URL fuzzer: "." is no host (nor is "..")
+    ("https://../a.mp3", "names no host"),
     ("s3://bucket", "must name a bucket and a key"),
     ("https://cdn.example.com/a\r\nX-Injected: 1", "control characters"),
     ("https://cdn.example.com/" + "a" * 5000, "limit is 4,096"),

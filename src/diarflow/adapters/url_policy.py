@@ -83,7 +83,7 @@ def check_audio_url(url: str, policy: UrlPolicy, *, field: str = "audio_url") ->
         raise InvalidUrl(field, f"is not a valid URL ({exc})") from None
 
     if scheme in REMOTE_SCHEMES:
-        if not host:
+        if not host or not host.rstrip("."):  # "." and ".." are the root of DNS, not a host
             raise InvalidUrl(field, f"{scheme}:// URL names no host")
         if parts.username is not None or parts.password is not None:
             raise InvalidUrl(field, "must not carry credentials before the host (use a pre-signed URL instead)")
