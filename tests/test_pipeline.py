@@ -174,6 +174,7 @@ def test_a_run_failing_midway_resumes_from_its_checkpoints(store: ObjectStore) -
     assert runner.skipped == ["inspect-transcript-v1", "deepgram-fallback-v1", "identify-speakers-v1"]
     assert runner.executed == [
         "enrich-transcript-v1",
+        "verify-artifacts-v1",
         "update-error-log-v1.final",
         "render-report-v1",
         "emit-result-v1",

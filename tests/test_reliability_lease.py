@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from diarflow.adapters.processes import host_identity
 from diarflow.adapters.stores import ObjectStore, open_store
 from diarflow.errors import StorageError
 from diarflow.orchestration.lease import (
@@ -25,7 +26,6 @@ from diarflow.orchestration.lease import (
     LeaseLost,
     LeaseRecord,
     RunLease,
-    _host_identity,
     _iso,
 )
 from tests.reliability import record
@@ -120,7 +120,7 @@ def test_an_expired_lease_from_another_machine_is_taken_over_only_after_the_marg
 
 def test_a_lease_whose_holder_died_on_this_machine_is_taken_over_at_once(store: ObjectStore) -> None:
     clock = FakeClock()
-    foreign_lease(store, expires_at=clock.now + 3600, host=_host_identity(), pid=dead_pid())
+    foreign_lease(store, expires_at=clock.now + 3600, host=host_identity(), pid=dead_pid())
     lease = RunLease(store, "EP1", clock=clock, heartbeat=False)
     lease.acquire()
     assert lease.takeovers == 1
@@ -128,7 +128,7 @@ def test_a_lease_whose_holder_died_on_this_machine_is_taken_over_at_once(store: 
 
 def test_a_live_holder_on_this_machine_is_respected_even_with_a_reused_pid_check(store: ObjectStore) -> None:
     clock = FakeClock()
-    foreign_lease(store, expires_at=clock.now + 3600, host=_host_identity(), pid=os.getppid())
+    foreign_lease(store, expires_at=clock.now + 3600, host=host_identity(), pid=os.getppid())
     with pytest.raises(EpisodeBusy):
         RunLease(store, "EP1", clock=clock).acquire()
     # Same pid, different start time: the pid was reused, the holder is gone.
@@ -145,7 +145,7 @@ def foreign_lease_bytes(expires_at: float, *, pid: int, started: str) -> bytes:
         episode_id="EP1",
         token="e" * 32,
         holder=f"here/pid {pid}",
-        host=_host_identity(),
+        host=host_identity(),
         pid=pid,
         pid_started=started,
         acquired_at=_iso(expires_at - 60),

@@ -83,6 +83,13 @@ class AlreadyExists(StorageError):
     """A create-if-absent write lost the race: the key exists already."""
 
 
+class ArtifactLost(StorageError):
+    """An artifact this run wrote is gone or changed before the run ended (the store was removed or
+    cleaned meanwhile); a rerun writes it again."""
+
+    retryable = True
+
+
 class StorageUnavailable(StorageError):
     """The store did not answer or failed transiently; retrying may help."""
 

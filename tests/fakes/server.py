@@ -7,8 +7,9 @@ that hang wait on the server's stop event, so ``close()`` never blocks on them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -150,3 +151,19 @@ class ServedFake:
     def url(self) -> str:
         assert self._server is not None, f"start the fake with `with {type(self).__name__}() as fake:`"
         return self._server.url
+
+
+@contextlib.contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """Serve an already bound ``server`` from a background thread for the ``with`` block; always shut it down.
+
+    For servers a :class:`FakeServer` cannot be (TLS, a body sent in parts).
+    """
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

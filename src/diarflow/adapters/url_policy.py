@@ -9,10 +9,15 @@ Two checks, because they belong at two moments:
   event they would make the service read (and upload to pyannoteAI or
   Deepgram) any file on its own disk. Literal loopback, link-local and
   private addresses are refused unless ``DIARFLOW_ALLOW_PRIVATE_URLS``.
-* :func:`check_fetch_target` resolves the host and refuses the same address
-  ranges: call it right before diarflow itself fetches a URL, and again for
-  every redirect (:func:`redirect_guard`), so a public name that resolves (or
-  redirects) to ``169.254.169.254`` or ``127.0.0.1`` is not fetched.
+* :func:`resolve_checked` resolves a host once and refuses the same address
+  ranges; the addresses it returns are the ones to connect to. Downloads
+  connect through :mod:`diarflow.adapters.pinned_http`, which calls it for
+  every connection (each redirect to a new host opens one) and connects to
+  exactly the addresses it checked: a name whose DNS answers a public address
+  to the check and ``127.0.0.1`` to the connection (DNS rebinding) cannot
+  reach loopback, because there is no second lookup. :func:`check_fetch_target`
+  is the same check on a whole URL, for refusing early (before a model loads);
+  :func:`redirect_guard` applies the pure check to every redirect's URL.
 
 URLs handed to pyannoteAI or Deepgram are fetched by them, not by us; the
 pure check still applies so the same event behaves the same on every path.
@@ -78,7 +83,7 @@ def check_audio_url(url: str, policy: UrlPolicy, *, field: str = "audio_url") ->
         raise InvalidUrl(field, f"is not a valid URL ({exc})") from None
 
     if scheme in REMOTE_SCHEMES:
-        if not host:
+        if not host or not host.rstrip("."):  # "." and ".." are the root of DNS, not a host
             raise InvalidUrl(field, f"{scheme}:// URL names no host")
         if parts.username is not None or parts.password is not None:
             raise InvalidUrl(field, "must not carry credentials before the host (use a pre-signed URL instead)")
@@ -114,10 +119,20 @@ def check_fetch_target(
     parts = urlsplit(url)
     if parts.scheme.lower() not in REMOTE_SCHEMES:
         return []
-    host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return resolve_checked(parts.hostname or "", port, policy, resolve=resolve, field=field)
+
+
+def resolve_checked(
+    host: str, port: int, policy: UrlPolicy, *, resolve: Resolver | None = None, field: str = "audio_url"
+) -> list[str]:
+    """Resolve ``host`` once; refuse it if any address is not public (unless allowed); the addresses.
+
+    Connect to these addresses and no others, in this order (the resolver's preference): resolving
+    the name again could answer differently.
+    """
     try:
-        addresses = sorted(set((resolve or _system_resolve)(host, port)))
+        addresses = list(dict.fromkeys((resolve or _system_resolve)(host, port)))
     except OSError as exc:
         raise InvalidUrl(field, f"host {host!r} cannot be resolved ({exc.strerror or type(exc).__name__})") from None
     if not addresses:
@@ -133,11 +148,14 @@ def check_fetch_target(
     return addresses
 
 
-def redirect_guard(policy: UrlPolicy, *, resolve: Resolver | None = None) -> Callable[[httpx.Request], None]:
-    """An httpx ``event_hooks={"request": [...]}`` hook that checks every request, redirects included."""
+def redirect_guard(policy: UrlPolicy) -> Callable[[httpx.Request], None]:
+    """An httpx ``event_hooks={"request": [...]}`` hook: the pure URL check on every request, redirects included.
+
+    No DNS here: the addresses are checked where the connection is made (:mod:`~diarflow.adapters.pinned_http`).
+    """
 
     def hook(request: httpx.Request) -> None:
-        check_fetch_target(str(request.url), policy, resolve=resolve)
+        check_audio_url(str(request.url), policy)
 
     return hook
 

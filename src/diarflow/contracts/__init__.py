@@ -43,6 +43,7 @@ from diarflow.contracts.results import (
     PipelineResult,
     RunStats,
     TranscriptInfo,
+    VerificationInfo,
 )
 from diarflow.contracts.voiceprints import (
     LOCAL_VOICEPRINT_MODEL,
@@ -92,6 +93,7 @@ __all__ = [
     "Thresholds",
     "TranscribeRequested",
     "TranscriptInfo",
+    "VerificationInfo",
     "VoiceprintEntry",
     "VoiceprintMatch",
     "VoiceprintSource",

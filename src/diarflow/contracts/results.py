@@ -94,6 +94,20 @@ class EnrichmentInfo(Contract):
     unattributed_words: int = Field(ge=0)
 
 
+class VerificationInfo(Contract):
+    """``verify-artifacts-v1``: the artifacts the result names read back as their steps wrote them.
+
+    ``lost`` lists those that are gone or changed, and ``error`` says so; the keys are named
+    so that an engine that caches steps (the local runner) checks them again on a rerun.
+    """
+
+    s3_diarization_key: str
+    s3_audit_key: str
+    s3_enriched_key: str
+    lost: list[str] = Field(default_factory=list, max_length=3)
+    error: ErrorSummary | None = None
+
+
 class ErrorLogInfo(Contract):
     """``record-error-v1`` wrote the error artifact."""
 

@@ -14,7 +14,6 @@ Enrolment writes one ``resemblyzer-ge2e`` entry (matched locally) and, with
 from __future__ import annotations
 
 import secrets
-import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.registry import VoiceprintRegistry
+from diarflow.adapters.tempfiles import temporary_directory
 from diarflow.config import Settings
 from diarflow.contracts import (
     LOCAL_VOICEPRINT_MODEL,
@@ -107,10 +107,11 @@ def enroll_voice(
         keys.voiceprint_key(podcast_id, vp_id)
     embedder = ClipEmbedder.load()
 
-    check_fetch_target(audio, UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls), field="AUDIO")
+    policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
+    check_fetch_target(audio, policy, field="AUDIO")
     begin = start or 0.0
     limit = end if end is not None else begin + MAX_ENROL_SECONDS + 1.0
-    with local_audio_path(audio) as path:
+    with local_audio_path(audio, policy) as path:
         clip = read_segments(path, [np.array([[begin, limit]])])[0]
     seconds = clip.size / 16_000
     if clip.size == 0:
@@ -210,8 +211,8 @@ def _pyannote_voiceprint(settings: Settings, clip: NDArray[np.float32], podcast_
     from diarflow.adapters.speaker_embedding import write_wav
     from diarflow.orchestration.pyannote_flow import pyannote_client
 
-    with tempfile.TemporaryDirectory(prefix="diarflow-enrol-") as folder:
-        wav = Path(folder) / "voice.wav"
+    with temporary_directory("enrol") as folder:
+        wav = folder / "voice.wav"
         wav.write_bytes(write_wav(clip))
         with pyannote_client(settings) as client:
             url = client.upload_file(wav, f"media://diarflow/voiceprints/{podcast_id}/{voiceprint_id}.wav")

@@ -147,10 +147,11 @@ def _from_embeddings(
         raise DiarizerUnavailable(
             "identifying speakers from voiceprints needs the episode audio: pass --audio (or audio_url in the event)"
         )
+    policy = UrlPolicy.from_settings(ws.settings)
+    check_fetch_target(audio, policy)  # we fetch it ourselves: refuse private hosts before loading the model
     embedder = ClipEmbedder.load()
     spans = [_representative(turns, cluster) for cluster in clusters]
-    check_fetch_target(audio, UrlPolicy.from_settings(ws.settings))  # we fetch it ourselves: refuse private hosts
-    with local_audio_path(audio) as path:
+    with local_audio_path(audio, policy) as path:
         clips = read_segments(path, spans)
     usable = [clip.size >= MIN_SAMPLES for clip in clips]
     vectors = embedder.embed_many([clip for clip, ok in zip(clips, usable, strict=True) if ok])

@@ -38,13 +38,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
 import orjson
 
+from diarflow.adapters.processes import host_identity, process_alive, process_start
 from diarflow.adapters.stores import ObjectStore, dump_json
 from diarflow.contracts import keys
 from diarflow.errors import ArtifactNotFound, DiarflowError, StorageError
@@ -276,9 +275,9 @@ class RunLease:
             episode_id=self.episode_id,
             token=secrets.token_hex(16),
             holder=f"{socket.gethostname()}/pid {os.getpid()}",
-            host=_host_identity(),
+            host=host_identity(),
             pid=os.getpid(),
-            pid_started=_process_start(os.getpid()),
+            pid_started=process_start(os.getpid()),
             acquired_at=_iso(now),
             expires_at=now + self.ttl,
             ttl_seconds=self.ttl,
@@ -295,7 +294,7 @@ class RunLease:
         if self.clock() > record.stale_at():
             return True
         # Same machine and pid namespace: a holder that no longer runs cannot renew; do not make the rerun wait.
-        return record.host == _host_identity() and not _process_alive(record.pid, record.pid_started)
+        return record.host == host_identity() and not process_alive(record.pid, record.pid_started)
 
     def _take_over(self, stale: LeaseRecord | None, raw: bytes) -> None:
         """Delete a stale lease; the takeover marker makes sure only one contender does it."""
@@ -368,7 +367,7 @@ def held(lease: RunLease | None) -> Iterator[RunLease | None]:
         yield lease
 
 
-# --- process identity (Linux; elsewhere only expiry frees a lease) -----------------------------
+# --- helpers ----------------------------------------------------------------------------------
 
 
 def _iso(timestamp: float) -> str:
@@ -379,46 +378,3 @@ def _digest(data: bytes) -> str:
     import hashlib
 
     return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-@cache
-def _host_identity() -> str:
-    """Hostname, boot id and pid namespace: equal only where a pid means the same process."""
-    parts = [socket.gethostname()]
-    with contextlib.suppress(OSError):
-        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
-    with contextlib.suppress(OSError):
-        parts.append(os.readlink("/proc/self/ns/pid"))
-    if len(parts) < 3:
-        # Without both we cannot tell a dead holder from one in another container: rely on expiry alone.
-        parts.append(f"unverifiable-{secrets.token_hex(8)}")
-    return "|".join(parts)
-
-
-def _process_start(pid: int) -> str | None:
-    """Field 22 of ``/proc/<pid>/stat`` (start time in clock ticks since boot); None if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and parentheses: split after its last ')'.
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _process_alive(pid: int, started: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    current = _process_start(pid)
-    if started is not None and current is not None and current != started:
-        return False  # the pid was reused by another process
-    # A zombie (killed, not yet reaped by its parent) holds no lease either.
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        if state in ("Z", "X"):
-            return False
-    return True

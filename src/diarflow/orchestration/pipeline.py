@@ -26,9 +26,10 @@ from diarflow.contracts import (
     RunStats,
     RunStatus,
     TranscriptInfo,
+    VerificationInfo,
     utc_now,
 )
-from diarflow.errors import StepFailed
+from diarflow.errors import ArtifactLost, StepFailed
 from diarflow.orchestration import stages
 from diarflow.orchestration.diarizers import STEP_NAMES, resolve_diarizer
 from diarflow.orchestration.steps import Steps
@@ -41,6 +42,7 @@ INSPECT_STEP = "inspect-transcript-v1"
 FALLBACK_STEP = STEP_NAMES["deepgram"]
 IDENTIFY_STEP = "identify-speakers-v1"
 ENRICH_STEP = "enrich-transcript-v1"
+VERIFY_STEP = "verify-artifacts-v1"
 ERROR_LOG_STEP = "update-error-log-v1"
 EMIT_STEP = "emit-result-v1"
 REPORT_STEP = "render-report-v1"
@@ -153,8 +155,29 @@ def diarize_episode(
                 identification.digest,
             )
         )
+        verification = VerificationInfo.model_validate(
+            steps.run(
+                VERIFY_STEP,
+                partial(stages.verify_artifacts, ws),
+                episode,
+                [diarization.s3_diarization_key, diarization.digest],
+                [identification.s3_audit_key, identification.digest],
+                [enrichment.s3_enriched_key, enrichment.digest],
+            )
+        )
     except StepFailed as failure:
         return _fail(steps, ws, run_log, failure, diarization=diarization)
+    if verification.error is not None:
+        # Never "completed" with keys naming files that are gone: fail, and say a rerun rewrites them.
+        lost = StepFailed(
+            VERIFY_STEP,
+            verification.error.type,
+            verification.error.message,
+            retryable=ArtifactLost.retryable,
+            attempt=1,
+        )
+        kept = diarization if diarization.s3_diarization_key not in verification.lost else None
+        return _fail(steps, ws, run_log, lost, diarization=kept)
 
     if identification.error is not None:
         run_log.add_degraded(IDENTIFY_STEP, identification.error)

@@ -22,16 +22,18 @@ from diarflow.contracts import (
     EnrichmentInfo,
     ErrorLogInfo,
     ErrorRecord,
+    ErrorSummary,
     IdentificationInfo,
     Thresholds,
     TranscriptInfo,
+    VerificationInfo,
     keys,
     utc_now,
 )
 from diarflow.domain.alignment import align_words
 from diarflow.domain.clusters import Cluster, cluster_turns
 from diarflow.domain.enrichment import enriched_words
-from diarflow.errors import DiarizerUnavailable, InvalidDiarization
+from diarflow.errors import ArtifactLost, ArtifactNotFound, DiarizerUnavailable, InvalidDiarization
 from diarflow.orchestration.diarizers import build_diarizer
 from diarflow.orchestration.identification import SpeakerMap, identify_episode
 from diarflow.orchestration.limits import check_segment_count
@@ -257,6 +259,46 @@ def enrich_transcript(
         digest=content_digest,
         num_words=len(transcript),
         unattributed_words=alignment.unattributed,
+    ).to_json_dict()
+
+
+def verify_artifacts(
+    ws: Workspace, episode_id: str, diarization: list[str], audit: list[str], enriched: list[str]
+) -> dict[str, Any]:
+    """``verify-artifacts-v1``: each artifact the result will name reads back with the digest its step returned.
+
+    Each argument is ``[key, digest]``. A run must not report artifacts it cannot read back:
+    one removed meanwhile (the store deleted or cleaned during the run) or rewritten by
+    another hand. Such a loss is returned as ``error``, not raised: retrying this step
+    cannot bring an artifact back, rerunning the episode does (``ArtifactLost`` is retryable).
+    """
+    keys.diarization_key(episode_id)  # validates the id before any I/O
+    lost: list[str] = []
+    problems: list[str] = []
+    for key, expected in (diarization, audit, enriched):
+        try:
+            data = ws.store.get_bytes(key)
+        except ArtifactNotFound:
+            lost.append(key)
+            problems.append(f"{key} is gone")
+            continue
+        if digest(data) != expected:
+            lost.append(key)
+            problems.append(f"{key} changed")
+    error = None
+    if lost:
+        them = "it" if len(lost) == 1 else "them"
+        exc = ArtifactLost(
+            f"{', '.join(problems)} (store {ws.store.url}): this run wrote {them} but cannot read {them} back as "
+            f"written; was the store removed or cleaned during the run? Rerun the episode to write {them} again"
+        )
+        error = ErrorSummary(type=exc.type_name, message=exc.message[:500])
+    return VerificationInfo(
+        s3_diarization_key=diarization[0],
+        s3_audit_key=audit[0],
+        s3_enriched_key=enriched[0],
+        lost=lost,
+        error=error,
     ).to_json_dict()
 
 

@@ -5,28 +5,36 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat as stat_mode
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from diarflow.adapters import tempfiles
 from diarflow.adapters.stores.base import check_key, check_prefix
 from diarflow.errors import ArtifactNotFound, InvalidInput, StorageError
 
 #: Writes go to a hidden temp file next to the target first; no key may name one.
 _TEMP_PREFIX = ".diarflow-tmp-"
+SWEEP_INTERVAL_SECONDS = 600.0
+"""How often one store object looks again for temp files of killed writers in a directory it writes in."""
 
 
 class LocalStore:
     """Objects are files under ``root``; writes go through a temp file, fsync and rename.
 
     Files get the permissions of any file the user creates (``0o666`` less the umask).
+    A temp file names its writer (:mod:`~diarflow.adapters.tempfiles`): the first
+    write into a directory removes the temp files that killed writers left there.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
         self.url = str(self.root)
+        self._swept: dict[Path, float] = {}
+        self._swept_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
@@ -40,7 +48,7 @@ class LocalStore:
     def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
         path = self._path(key)
         with _OSErrors("write", path, key):
-            temp = _write_temp(path, data)
+            temp = self._write_temp(path, data)
             try:
                 os.replace(temp, path)
             except BaseException:
@@ -51,7 +59,7 @@ class LocalStore:
     def create_if_absent(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> bool:
         path = self._path(key)
         with _OSErrors("write", path, key):
-            temp = _write_temp(path, data)
+            temp = self._write_temp(path, data)
             try:
                 # link() fails if the target exists: an atomic, complete create-if-absent.
                 os.link(temp, path)
@@ -123,6 +131,32 @@ class LocalStore:
             )
         return iter(sorted(keys))
 
+    def _write_temp(self, path: Path, data: bytes) -> Path:
+        """Write ``data`` durably to a new temp file in ``path``'s directory and return its path."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._sweep(path.parent)
+        temp = path.with_name(tempfiles.owned_name(_TEMP_PREFIX))
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            _remove(temp)
+            raise
+        return temp
+
+    def _sweep(self, directory: Path) -> None:
+        """Remove the temp files of killed writers from ``directory``, once per interval per store object."""
+        now = time.monotonic()
+        with self._swept_lock:
+            last = self._swept.get(directory)
+            if last is not None and now - last < SWEEP_INTERVAL_SECONDS:
+                return
+            self._swept[directory] = now
+        tempfiles.sweep(directory, _TEMP_PREFIX)
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:
@@ -131,22 +165,6 @@ class LocalStore:
             return  # absent (or only a prefix of other keys): nothing to delete
         except OSError as exc:
             raise _storage_error("delete", exc, path, key) from None
-
-
-def _write_temp(path: Path, data: bytes) -> Path:
-    """Write ``data`` durably to a new temp file in ``path``'s directory and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f"{_TEMP_PREFIX}{secrets.token_hex(8)}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        _remove(temp)
-        raise
-    return temp
 
 
 def _remove(path: Path) -> None:

@@ -7,15 +7,18 @@ frame, and callers keep only what they need. ``av`` is imported lazily.
 Remote audio (``http(s)://``) is downloaded to a temporary file first, because
 the diarizer reads the audio several times (voice activity, embeddings,
 boundary refinement) and a second download would cost more than the disk
-space. Downloads obey the audio-URL policy (:mod:`diarflow.adapters.url_policy`):
-the host, and the host of every redirect, must resolve to public addresses
-unless ``allow_private`` is set (SSRF guard).
+space. The file lives in diarflow's own temporary directory
+(:mod:`diarflow.adapters.tempfiles`), so the download of a killed run is
+removed by the next one. Downloads obey the audio-URL policy
+(:mod:`diarflow.adapters.url_policy`): the host, and the host of every
+redirect, must resolve to public addresses unless ``allow_private`` is set,
+and the connection goes to the address checked (SSRF guard,
+:mod:`diarflow.adapters.pinned_http`).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.tempfiles import temporary_directory
 from diarflow.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -65,8 +69,8 @@ def local_audio_path(audio: str, policy: UrlPolicy | None = None) -> Iterator[Pa
         return
     if scheme not in _REMOTE_SCHEMES:
         raise AudioError(f"unsupported URL scheme {scheme!r}: give a local path, file://, http:// or https://")
-    with tempfile.TemporaryDirectory(prefix="diarflow-audio-") as folder:
-        target = Path(folder) / "audio"
+    with temporary_directory("audio") as folder:
+        target = folder / "audio"
         _download(audio, target, policy)
         yield target
 
@@ -74,18 +78,13 @@ def local_audio_path(audio: str, policy: UrlPolicy | None = None) -> Iterator[Pa
 def _download(url: str, target: Path, policy: UrlPolicy | None = None) -> None:
     import httpx
 
-    from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target, redirect_guard
+    from diarflow.adapters.pinned_http import pinned_client
+    from diarflow.adapters.url_policy import UrlPolicy
 
-    policy = policy or UrlPolicy()
-    check_fetch_target(url, policy)  # before connecting; the hook below re-checks every redirect
+    # Every connection, redirects included, goes to an address the policy checked (no second DNS lookup).
     shown = urlsplit(url)._replace(query="", fragment="").geturl()  # a signed URL's query is a credential
     try:
-        with (
-            httpx.Client(
-                follow_redirects=True, timeout=60.0, event_hooks={"request": [redirect_guard(policy)]}
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
+        with pinned_client(policy or UrlPolicy(), timeout=60.0) as client, client.stream("GET", url) as response:
             if response.status_code != 200:
                 raise AudioError(f"downloading {shown} failed with HTTP {response.status_code}")
             with target.open("wb") as sink:
