@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from diarflow.cli._common import StoreOption, configure_logging, reported_errors, stderr_console
+from diarflow.cli._common import StoreOption, as_text, configure_logging, reported_errors, stderr_console
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +47,7 @@ def serve(
         path = os.environ.get("INNGEST_SERVE_PATH") or "/api/inngest"
         console.print(
             f"[bold]diarflow serve[/]: http://{host}:{port}{path} ({info.mode} mode, "
-            f"{len(info.functions)} functions, store {app.state.diarflow.store.url})"
+            f"{len(info.functions)} functions, store {as_text(app.state.diarflow.store.url)})"
         )
     log_level = settings.log_level.lower()
     if workers == 1:
