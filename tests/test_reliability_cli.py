@@ -78,17 +78,23 @@ def assert_refused(done: subprocess.CompletedProcess[str], code: int, *fragments
 
 # --- item 8: nesting and integers past int64 ----------------------------------------------------------------
 
+# Nesting in a field diarflow skips is refused once it passes what msgspec may follow (Python 3.11: ~1,000
+# levels; see test_transcript.py for that latitude): 100,000 levels is past every interpreter's limit.
 HOSTILE_TRANSCRIPTS: list[tuple[str, bytes, str]] = [
-    ("metadata nested 1,025 levels deep", deepgram(metadata=b'{"x": %s}' % nested(1_023)), "metadata.x[0][0]"),
     ("metadata nested 100,000 levels deep", deepgram(metadata=b'{"x": %s}' % nested(99_998)), "metadata.x[0][0]"),
     (
-        "a word's field nested 5,000 levels deep",
-        deepgram(b'{"word": "a", "start": 0, "end": 1, "confidence": %s}' % nested(5_000)),
+        "a word's unread field nested 100,000 levels deep",
+        deepgram(b'{"word": "a", "start": 0, "end": 1, "confidence": %s}' % nested(100_000)),
         "alternatives[0].words[0].confidence",
     ),
     (
-        "plain transcript, a word's field nested 5,000 levels deep",
-        b'{"words": [{"word": "a", "start": 0, "end": 1, "x": %s}]}' % nested(5_000),
+        "a word's speaker nested 1,025 levels deep",
+        deepgram(b'{"word": "a", "start": 0, "end": 1, "speaker": %s}' % nested(1_025)),
+        "alternatives[0].words[0].speaker",
+    ),
+    (
+        "plain transcript, a word's field nested 1,025 levels deep",
+        b'{"words": [{"word": "a", "start": 0, "end": 1, "x": %s}]}' % nested(1_025),
         "words[0].x[0]",
     ),
     (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 import numpy as np
@@ -202,23 +203,65 @@ def test_words_that_start_together_or_overlap_are_in_order() -> None:
     assert transcript.texts == ["a", "b", "c"]
 
 
+DEEPGRAM_AROUND = b'{"metadata": {"duration": 1}, "results": {"channels": [{"alternatives": [{"words": [%s]}]}]}}'
+WORD = b'{"start": 0, "end": 1, "word": "a", "speaker": 0}'
+
+
 @pytest.mark.parametrize(
-    ("nested_in", "field"),
+    ("document", "depth", "field"),
     [
-        (b'{"metadata": {"x": %s}, "results": {"channels": [{"alternatives": [{"words": [W]}]}]}}', "metadata.x"),
-        (b'{"results": {"channels": [{"alternatives": [{"words": [W, {"extra": %s}]}]}]}}', "words[1].extra"),
-        (b'{"words": [W], "notes": %s}', "notes"),
+        # Where the dict reader decides whatever the interpreter: a plain transcript, a field diarflow reads,
+        # an otherwise invalid word, or nesting deeper than any recursion limit lets msgspec follow.
+        (b'{"words": [%s], "notes": NESTED}' % WORD, 1_025, "notes"),
+        (b'{"words": [%s], "notes": NESTED}' % WORD, 100_000, "notes"),
+        (DEEPGRAM_AROUND % b'{"start": 0, "end": 1, "word": "a", "speaker": NESTED}', 1_025, "words[0].speaker"),
+        (DEEPGRAM_AROUND % b'%s, {"extra": NESTED}' % WORD, 1_025, "words[1].extra"),
+        (
+            DEEPGRAM_AROUND % b'{"start": 0, "end": 1, "word": "a", "confidence": NESTED}',
+            100_000,
+            "words[0].confidence",
+        ),
+        (
+            b'{"metadata": {"x": NESTED}, "results": {"channels": [{"alternatives": [{"words": [%s]}]}]}}' % WORD,
+            100_000,
+            "metadata.x",
+        ),
     ],
 )
-@pytest.mark.parametrize("depth", [1_025, 100_000])
-def test_nesting_deeper_than_1024_levels_is_refused_naming_where(nested_in: bytes, field: str, depth: int) -> None:
-    word = b'{"start": 0, "end": 1, "word": "a", "speaker": 0}'
-    data = (nested_in % (b"[" * depth + b"]" * depth)).replace(b"W", word)
+def test_nesting_deeper_than_1024_levels_is_refused_naming_where(document: bytes, depth: int, field: str) -> None:
+    data = document.replace(b"NESTED", b"[" * depth + b"]" * depth)
     with pytest.raises(InvalidTranscript) as caught:
         parse_transcript(data)
     assert field in caught.value.field
     assert caught.value.field.endswith("…")  # a thousand [0]s are not spelled out
     assert caught.value.problem == "is nested more than 1,024 levels deep (arrays and objects inside each other)"
+
+
+def test_a_field_diarflow_skips_is_read_as_deep_as_the_interpreter_lets_msgspec_recurse() -> None:
+    """The one latitude: orjson stops at 1,024 levels, msgspec skips an unread field as deep as it may recurse.
+
+    Under Python 3.11's default limit (1,000) that field is refused as above;
+    with a higher one (or Python 3.12's C limit) it is read, and the
+    transcript is the one without it. Either way, never a RecursionError.
+    """
+    nested = b"[" * 1_100 + b"]" * 1_100
+    data = b'{"metadata": {"x": %s}, "results": {"channels": [{"alternatives": [{"words": [%s]}]}]}}' % (nested, WORD)
+    without = parse_transcript(DEEPGRAM_AROUND % WORD)
+    default = sys.getrecursionlimit()
+    for limit in (1_000, 3_000):
+        sys.setrecursionlimit(limit)
+        try:
+            transcript, error = parse_transcript(data), None
+        except InvalidTranscript as refused:
+            transcript, error = None, refused
+        finally:
+            sys.setrecursionlimit(default)
+        if error is not None:
+            assert error.field.startswith("metadata.x[0]"), error
+        else:
+            assert transcript is not None
+            assert transcript.texts == without.texts
+            np.testing.assert_array_equal(transcript.starts, without.starts)
 
 
 @pytest.mark.parametrize("depth", [990, 1_000, 1_024])

@@ -126,8 +126,6 @@ def read_input_file(path: Path, option: str, limit: int) -> bytes:
     devices and sockets have no size (``/dev/zero`` reports 0), so no file is
     trusted to end: it is read in chunks that stop at ``limit + 1`` bytes.
     """
-    from diarflow.errors import InvalidInput
-
     over = f"over the {limit:,}-byte limit (raise {LIMIT_SETTING} to allow it)"
     try:
         with path.open("rb", buffering=0) as handle:

@@ -255,7 +255,7 @@ def _stored(model: type[ContractT], document: object, key: str) -> ContractT:
     try:
         return parse_contract(model, document, where=key)
     except InvalidInput as exc:  # the store's content, not the caller's usage: exit 1
-        fail(f"the stored artifact {exc.message}", EXIT_FAILED)
+        fail(f"invalid stored artifact: {exc.message}", EXIT_FAILED)
 
 
 def _clock(seconds: float) -> str:
