@@ -185,6 +185,6 @@ def test_eval_bad_inputs(tmp_path: Path) -> None:
     root = _store(tmp_path)
     done = _invoke("--episode-id", "E1", "--reference", str(tmp_path / "missing.rttm"), "--store", str(root))
     assert done.exit_code == 2
-    assert "file not found" in done.stderr
+    assert "does not exist" in done.stderr
     done = _invoke("--episode-id", "../x", "--reference", str(tmp_path / "missing.rttm"), "--store", str(root))
     assert done.exit_code == 2

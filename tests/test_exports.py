@@ -240,15 +240,16 @@ def test_srt_refuses_100_hours_naming_the_alternative() -> None:
         srt_timestamp(100 * 3_600_000)
 
 
-def test_vtt_writes_100_hours_and_more_and_its_reader_agrees() -> None:
-    long_words = [make_word(360_000.5, 360_001.25, "late", "A")]
-    episode = EpisodeExport.from_artifacts("E1", enriched=make_enriched(long_words))
-    text = render(episode, "vtt")
-    assert "100:00:00.500 --> 100:00:01.250" in text
-    assert read_vtt(text) == [("A", "late", 360_000_500, 360_001_250)]
-    with pytest.raises(InvalidInput, match="two-digit hours"):
-        render(episode, "srt")
-    assert read_txt(render(episode, "txt")) == [("100:00:00", "A", "late")]
+def test_a_word_up_to_48_hours_exports_in_every_format_and_a_later_one_is_refused() -> None:
+    """Times are bounded where they enter (48 h), so SRT's two-digit hours never overflow from an artifact."""
+    last = [make_word(172_799.5, 172_800.0, "late", "A")]
+    episode = EpisodeExport.from_artifacts("E1", enriched=make_enriched(last))
+    assert "47:59:59.500 --> 48:00:00.000" in render(episode, "vtt")
+    assert read_srt(render(episode, "srt")) == [("A", "late", 172_799_500, 172_800_000)]
+    assert read_txt(render(episode, "txt")) == [("47:59:59", "A", "late")]
+    too_late = [make_word(360_000.5, 360_001.25, "later", "A")]
+    with pytest.raises(InvalidInput, match=r"^enriched\.words\[0\]\.start: must be a finite, non-negative time up to"):
+        EpisodeExport.from_artifacts("E1", enriched=make_enriched(too_late))
 
 
 # --- each format on a known episode --------------------------------------------------------------
@@ -709,13 +710,12 @@ def test_cli_bad_usage_exits_2(cli: typer.Typer, store_url: str, args: list[str]
     assert "Traceback" not in result.output
 
 
-def test_cli_refuses_srt_past_99_hours_and_suggests_vtt(cli: typer.Typer, tmp_path: Path) -> None:
+def test_cli_refuses_a_stored_word_past_48_hours_naming_it(cli: typer.Typer, tmp_path: Path) -> None:
     put_json(open_store(str(tmp_path)), keys.enriched_key("E1"), make_enriched([make_word(360_000, 360_001, "x", "A")]))
-    result = invoke(cli, "export", "E1", "-f", "srt", "--store", str(tmp_path))
-    assert result.exit_code == 2
-    assert "two-digit hours" in result.stderr
-    assert "vtt" in result.stderr
-    assert invoke(cli, "export", "E1", "-f", "vtt", "--store", str(tmp_path)).exit_code == 0
+    for fmt in ("srt", "vtt"):
+        result = invoke(cli, "export", "E1", "-f", fmt, "--store", str(tmp_path))
+        assert result.exit_code == 1  # the store's artifact is invalid, not the command line
+        assert "enriched.words[0].start: must be a finite, non-negative time up to 172,800 s (48 h)" in result.stderr
 
 
 def test_cli_choices_and_defaults_match_the_domain() -> None:

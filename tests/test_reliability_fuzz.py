@@ -6,20 +6,23 @@ raw-diarization reader, the pyannoteAI job parser, event validation, the
 pyannoteAI webhook handler, id validation and the audio URL policy.
 
 Inputs are arbitrary JSON, valid documents with 1–3 random mutations (a value
-replaced by any JSON, a key deleted), and raw bytes. The only exceptions
-allowed are diarflow's own input errors; their ``field`` must be a path that
-exists in the input (or whose parent does, when the message says "is missing").
-Each test counts the cases it ran (docs/reliability.md lists them).
+replaced by any JSON, a key deleted), and raw bytes. Any value may be an
+integer at or past the int64 and uint64 edges, or arrays nested 600 to 5,000
+levels deep (written out as JSON by :func:`json_bytes`, which, unlike
+``orjson.dumps``, has no depth limit and writes integers of any size). The only
+exceptions allowed are diarflow's own input errors; their ``field`` must be a
+path that exists in the input (or whose parent does, when the message says "is
+missing"). Each test counts the cases it ran (docs/reliability.md lists them).
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
 import string
 import time
 from collections import Counter
-from copy import deepcopy
 from types import MappingProxyType
 from typing import Any
 
@@ -34,11 +37,13 @@ from diarflow.adapters.diarizers.deepgram_fallback import DeepgramFallbackDiariz
 from diarflow.adapters.http import RemoteResponseInvalid
 from diarflow.adapters.pyannote import Job, diarizer_output, handle_webhook, sign
 from diarflow.adapters.pyannote._client import _validate
+from diarflow.adapters.registry import VoiceprintRegistry
 from diarflow.adapters.stores import LocalStore, check_key
 from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy, check_audio_url, is_public_address
 from diarflow.config import Settings
-from diarflow.contracts import DiarizeRequested, TranscribeRequested, keys, parse_event_data, validate_id
+from diarflow.contracts import MAX_SECONDS, DiarizeRequested, TranscribeRequested, keys, parse_event_data, validate_id
 from diarflow.domain.alignment import align_words
+from diarflow.domain.exports import FORMATS, EpisodeExport, render
 from diarflow.domain.transcript import Transcript, parse_transcript, read_transcript
 from diarflow.domain.turns import Turns
 from diarflow.errors import (
@@ -48,18 +53,33 @@ from diarflow.errors import (
     InvalidInput,
     InvalidTranscript,
     RemoteServiceError,
+    StorageError,
 )
 from diarflow.orchestration import Workspace, stages
+from diarflow.orchestration.lease import LeaseRecord
 from diarflow.orchestration.workspace import digest
+from diarflow.report import build_report_model, render_report
 from tests.reliability import record
 
 FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 # --- strategies ------------------------------------------------------------------------------
 
-HUGE = [2**63, -(2**63) - 1, 2**64, 2**1100, -(10**400)]
-"""Integers beyond int64 and beyond float range: JSON readers built on numpy and math overflow on them."""
+HUGE = [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 2**1100, -(10**400)]
+"""Integers at and past the int64 and uint64 edges, and beyond float range: readers built on numpy and math overflow."""
 huge = st.one_of(st.sampled_from(HUGE), st.just(5000).map(lambda digits: 10**digits))  # too long even for str()
+DEPTHS = [600, 1_000, 1_024, 1_025, 5_000]
+"""Nesting within and past orjson's 1,024 levels and Python's recursion limit (msgspec and repr() recurse)."""
+
+
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+deep = st.sampled_from(DEPTHS).map(nested)
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -69,11 +89,16 @@ scalars = st.one_of(
     st.text(max_size=12),
 )
 json_values = st.recursive(
-    scalars,
+    st.one_of(scalars, deep),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=12,
 )
-times = st.one_of(st.floats(min_value=0, max_value=1e5, allow_nan=False), st.integers(0, 100_000), huge, json_values)
+times = st.one_of(
+    st.floats(min_value=0, max_value=1e5, allow_nan=False),
+    st.integers(0, 100_000),
+    st.one_of(huge, st.floats(min_value=MAX_SECONDS - 1, max_value=1e308)),  # around 48 h, and past it up to 1e308
+    json_values,
+)
 
 
 def valid_deepgram(num_words: int = 6) -> dict[str, Any]:
@@ -96,30 +121,85 @@ def valid_deepgram(num_words: int = 6) -> dict[str, Any]:
     }
 
 
-def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += paths_of(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += paths_of(item, (*prefix, index))
+MUTATION_DEPTH = 8
+"""Paths a mutation may target go this deep (a valid document is shallower; a deep value is left whole)."""
+
+
+def paths_of(value: Any) -> list[tuple[Any, ...]]:
+    """Every path in ``value`` down to :data:`MUTATION_DEPTH` levels, without recursing (values nest 5,000 deep)."""
+    found: list[tuple[Any, ...]] = []
+    pending: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while pending:
+        prefix, item = pending.pop()
+        found.append(prefix)
+        if len(prefix) >= MUTATION_DEPTH:
+            continue
+        if isinstance(item, dict):
+            pending.extend(((*prefix, key), child) for key, child in item.items())
+        elif isinstance(item, list):
+            pending.extend(((*prefix, index), child) for index, child in enumerate(item))
     return found
 
 
 def mutate(document: Any, path: tuple[Any, ...], action: str, replacement: Any) -> Any:
-    """A copy of ``document`` with the value at ``path`` replaced or removed."""
-    copy = deepcopy(document)
+    """``document`` with the value at ``path`` replaced or removed; copies only the containers along the path."""
     if not path:
         return replacement
-    parent = copy
-    for part in path[:-1]:
-        parent = parent[part]
-    if action == "delete":
-        del parent[path[-1]]
+    copy: Any = list(document) if isinstance(document, list) else dict(document)
+    head, rest = path[0], path[1:]
+    if rest:
+        copy[head] = mutate(document[head], rest, action, replacement)
+    elif action == "delete":
+        del copy[head]
     else:
-        parent[path[-1]] = replacement
+        copy[head] = replacement
     return copy
+
+
+class _Raw:
+    """JSON text already written, on :func:`json_bytes`'s stack."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+
+def json_bytes(value: Any) -> bytes | None:
+    """``value`` as JSON text, however deep it nests and however large its integers (None past str()'s 4,300 digits).
+
+    A JSON file can hold both; ``orjson.dumps`` writes neither (255 levels, 64 bits), so it cannot make them.
+    """
+    parts: list[bytes] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Raw):
+            parts.append(item.text)
+        elif type(item) is list:
+            parts.append(b"[")
+            stack.append(_Raw(b"]"))
+            for position, element in enumerate(reversed(item)):
+                stack.append(element)
+                if position < len(item) - 1:
+                    stack.append(_Raw(b","))
+        elif type(item) is dict:
+            parts.append(b"{")
+            stack.append(_Raw(b"}"))
+            entries = list(item.items())
+            for position, (key, element) in enumerate(reversed(entries)):
+                stack.append(element)
+                stack.append(_Raw(orjson.dumps(key) + b":"))
+                if position < len(entries) - 1:
+                    stack.append(_Raw(b","))
+        elif type(item) is int:
+            try:
+                parts.append(str(item).encode())
+            except ValueError:
+                return None
+        else:
+            parts.append(orjson.dumps(item))  # strings, floats (NaN and infinity become null), booleans, null
+    return b"".join(parts)
 
 
 @st.composite
@@ -241,8 +321,11 @@ def assert_names_a_real_field(document: Any, error: InvalidInput, root: str) -> 
 
 def check_accepted_transcript(transcript: Transcript) -> None:
     assert len(transcript.starts) == len(transcript.ends) == len(transcript.texts) > 0
-    assert np.isfinite(transcript.starts).all()
+    assert (transcript.starts >= 0).all()
     assert (transcript.ends >= transcript.starts).all()
+    assert (transcript.ends <= MAX_SECONDS).all()
+    assert (np.diff(transcript.starts) >= 0).all()  # in time order
+    assert transcript.duration <= MAX_SECONDS
     job = DiarizationJob(episode_id="F1", audio=None, transcript=transcript)
     try:
         output = DeepgramFallbackDiarizer().diarize(job)
@@ -253,15 +336,35 @@ def check_accepted_transcript(transcript: Transcript) -> None:
     align_words(transcript.starts, transcript.ends, turns, confidences, gap_tolerance=1.0, near_miss_margin=0.15)
 
 
-def assert_agrees_with_dict_reader(data: bytes, parsed: Transcript | None, error: InvalidTranscript | None) -> None:
-    """``parse_transcript`` (typed fast path, then dicts) and the dict reader alone accept and refuse alike."""
+def assert_agrees_with_dict_reader(
+    data: bytes, parsed: Transcript | None, error: InvalidTranscript | None, document: Any = None
+) -> None:
+    """``parse_transcript`` (typed fast path, then dicts) and the dict reader alone accept and refuse alike.
+
+    One latitude: orjson refuses a whole document for a number past 1e308 or
+    nesting past 1,024 levels anywhere, while msgspec skips the fields
+    diarflow does not read, whatever numbers they hold and as deep as the
+    interpreter lets it recurse (hypothesis raises the limit to 2,000; Python
+    3.12 checks a C limit of its own). A transcript read that way must equal
+    the dict reader's reading of ``document``, the value ``data`` encodes.
+    """
     try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        assert error is not None
-        assert error.field == "transcript", error
+        decoded = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        refusal = exc.msg
+    else:
+        refusal = None
+    if refusal is not None:
+        if error is None:
+            assert parsed is not None
+            assert document is not None, f"read what orjson refuses ({refusal}), and nothing to compare it with"
+            assert_same_transcript(parsed, read_transcript(document))
+        elif "depth" in refusal:  # named by where it nests too deep (the start of the path, then "…")
+            assert error.problem.startswith("is nested more than 1,024 levels deep"), error
+        else:
+            assert error.field == "transcript", error
         return
-    expected, expected_error = attempt(read_transcript, document, errors=(InvalidTranscript,))
+    expected, expected_error = attempt(read_transcript, decoded, errors=(InvalidTranscript,))
     assert (None if error is None else error.message) == (None if expected_error is None else expected_error.message)
     if expected is not None:
         assert parsed is not None
@@ -290,35 +393,49 @@ def test_fuzz_transcript_reader() -> None:
         else:
             seen["accepted"] += 1
             check_accepted_transcript(transcript)
-        data, _ = attempt(orjson.dumps, document, errors=(orjson.JSONEncodeError, TypeError))
+        data = json_bytes(document)
         if data is None:
-            return  # integers beyond 64 bits cannot be JSON from a real file
+            return  # an integer of over 4,300 digits: Python will not even print it
         parsed, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
         assert error is None or error.field
         # The typed fast path for Deepgram bytes must agree with the dict reader on every input.
-        assert_agrees_with_dict_reader(data, parsed, error)
+        assert_agrees_with_dict_reader(data, parsed, error, document)
 
     check()
     assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
     record("fuzz: transcript reader", cases=seen["cases"], accepted=seen["accepted"], rejected=seen["rejected"])
 
 
+def with_field(data: bytes, position: int, value: bytes) -> bytes:
+    """``data`` with a field ``"x": value`` added to one of its objects (the ``position``-th ``{``, cyclically)."""
+    braces = [index for index, byte in enumerate(data) if byte == ord("{")]
+    at = braces[position % len(braces)] + 1
+    return data[:at] + b'"x": ' + value + (b"" if data[at : at + 1] == b"}" else b", ") + data[at:]
+
+
+HOSTILE_VALUES = [b"[" * depth + b"]" * depth for depth in DEPTHS] + [str(n).encode() for n in HUGE]
+
+
 def test_fuzz_transcript_bytes() -> None:
     seen: Counter[str] = Counter()
     valid = orjson.dumps(valid_deepgram())
+    garbage = st.one_of(st.binary(max_size=64), st.integers(0, len(valid)).map(lambda n: valid[:n]))
+    spliced = st.builds(with_field, st.just(valid), st.integers(0, 100), st.sampled_from(HOSTILE_VALUES))
 
     @FUZZ
-    @given(data=st.one_of(st.binary(max_size=64), st.integers(0, len(valid)).map(lambda n: valid[:n])))
-    def check(data: bytes) -> None:
+    @given(data=st.one_of(garbage.map(lambda data: (data, None)), spliced.map(lambda data: (data, valid_deepgram()))))
+    def check(data: tuple[bytes, Any]) -> None:
+        data, document = data
         seen["cases"] += 1
         parsed, error = attempt(parse_transcript, data, errors=(InvalidTranscript,))
         assert error is None or error.field
-        # The typed fast path for Deepgram bytes must agree with the dict reader on every input.
-        assert_agrees_with_dict_reader(data, parsed, error)
+        # The typed fast path for Deepgram bytes must agree with the dict reader on every input. A field "x"
+        # spliced into the valid document is one no reader reads, whatever it holds: the document reads as before.
+        assert_agrees_with_dict_reader(data, parsed, error, document)
 
     check()
     assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
-    record("fuzz: transcript bytes (garbage, truncations)", cases=seen["cases"])
+    record("fuzz: transcript bytes (garbage, truncations, deep or huge values spliced in)", cases=seen["cases"])
 
 
 # --- diarization readers ----------------------------------------------------------------------------
@@ -364,6 +481,7 @@ def test_fuzz_turns_from_segments() -> None:
             seen["accepted"] += 1
             assert len(turns) == len(segments)
             assert (turns.ends >= turns.starts).all()
+            assert ((turns.starts >= 0) & (turns.ends <= MAX_SECONDS)).all()
         # Plain dicts take a column-wise path; other mappings the per-segment one. Both must agree.
         proxied = [MappingProxyType(s) if isinstance(s, dict) else s for s in segments]
         expected, expected_error = attempt(Turns.from_segments, proxied, errors=(InvalidDiarization,))
@@ -392,13 +510,18 @@ def test_fuzz_stored_raw_diarization(tmp_path_factory: pytest.TempPathFactory) -
     @given(document=st.one_of(mutated(valid_raw), json_values))
     def check(document: Any) -> None:
         seen["cases"] += 1
-        data, _ = attempt(orjson.dumps, document, errors=(orjson.JSONEncodeError, TypeError))
+        data = json_bytes(document)
         if data is None:
             return
         store.put_bytes(key, data)
         ws.memo.clear()
-        _, error = attempt(stages.identify_speakers, ws, "F1", key, digest(data), None, errors=(InvalidDiarization,))
-        if error is not None:
+        errors = (InvalidDiarization, StorageError)
+        _, error = attempt(stages.identify_speakers, ws, "F1", key, digest(data), None, errors=errors)
+        if isinstance(error, StorageError):  # JSON no reader takes (nested past 1,024 levels, a number past 1e308)
+            seen["unreadable"] += 1
+            assert f"object {key}" in error.message, error.message
+            assert "levels deep" in error.message or "is not valid JSON" in error.message, error.message
+        elif error is not None:
             seen["rejected"] += 1
             assert error.field.startswith(key), error.message
             rest = error.field[len(key) :].lstrip(":")
@@ -407,7 +530,189 @@ def test_fuzz_stored_raw_diarization(tmp_path_factory: pytest.TempPathFactory) -
 
     check()
     assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
-    record("fuzz: stored raw diarization (identify-speakers)", cases=seen["cases"], rejected=seen["rejected"])
+    record(
+        "fuzz: stored raw diarization (identify-speakers)",
+        cases=seen["cases"],
+        rejected=seen["rejected"],
+        unreadable_json=seen["unreadable"],
+    )
+
+
+valid_entry = {
+    "schema_version": 1,
+    "voiceprint_id": "v1",
+    "podcast_id": "P1",
+    "display_name": "Diane",
+    "model": "resemblyzer-ge2e",
+    "embedding": [0.6, 0.8],
+    "source": {"audio": "intro.wav", "start": 1.0, "end": 20.0},
+    "speech_seconds": 17.5,
+    "created_at": "2026-01-01T00:00:00.000Z",
+}
+
+
+def test_fuzz_voiceprint_registry_entries(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A corrupted or hand-edited ``voiceprints/<podcast>/<id>.json``: an error naming the entry, never a crash."""
+    store = LocalStore(tmp_path_factory.mktemp("fuzz-registry"))
+    key = keys.voiceprint_key("P1", "v1")
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(document=st.one_of(mutated(valid_entry), json_values))
+    def check(document: Any) -> None:
+        seen["cases"] += 1
+        data = json_bytes(document)
+        if data is None:
+            return
+        store.put_bytes(key, data)
+        entries, error = attempt(VoiceprintRegistry(store).entries, "P1", errors=(StorageError,))
+        if error is not None:  # InvalidVoiceprintEntry, or JSON no reader takes
+            seen["rejected"] += 1
+            assert key in error.message, error.message
+            return
+        for entry in entries:
+            assert entry.embedding is None or all(math.isfinite(x) for x in entry.embedding)
+            for moment in (entry.source.start, entry.source.end):
+                assert moment is None or 0 <= moment <= MAX_SECONDS
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: voiceprint registry entries", cases=seen["cases"], rejected=seen["rejected"])
+
+
+valid_enriched = {
+    "schema_version": 1,
+    "episode_id": "F1",
+    "source": "local",
+    "created_at": "2026-01-01T00:00:00.000Z",
+    "speakers": [
+        {"diar_speaker": "S0", "label": "A", "speaker": "Diane", "identified": True},
+        {"diar_speaker": "S1", "label": "B", "speaker": "B", "identified": False},
+    ],
+    "words": [
+        {
+            "start": 0.5 * i,
+            "end": 0.5 * i + 0.4,
+            "word": f"w{i}.",
+            "speaker": "Diane" if i % 3 else "B",
+            "speaker_confidence": 0.7,
+            "diar_speaker": "S0" if i % 3 else "S1",
+            "source": "local",
+            "alternatives": [{"speaker": "B", "confidence": 0.6}] if i == 2 else None,
+        }
+        for i in range(5)
+    ],
+}
+valid_error = {
+    "schema_version": 1,
+    "episode_id": "F1",
+    "status": "partial",
+    "errors": [
+        {
+            "step": "local-diarize-v1",
+            "type": "AudioError",
+            "message": "audio: file not found: x[/].wav",
+            "retryable": False,
+            "attempt": 1,
+            "occurred_at": "2026-01-01T00:00:00.000Z",
+        }
+    ],
+}
+_CONTROL_CHARACTERS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # all but the newline between lines
+
+
+def as_stored(document: Any) -> Any:
+    """``document`` as a reader gets it back from the store: written as JSON, decoded by orjson (None if it cannot)."""
+    data = json_bytes(document)
+    if data is None:
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None  # get_json refuses it first, with a StorageError (see the raw diarization fuzzer)
+
+
+def test_fuzz_stored_enriched_transcript_in_exports_and_the_report() -> None:
+    """``diarflow export`` and ``diarflow report`` on corrupted artifacts: a clear error, or a note on the page."""
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(
+        enriched=st.one_of(mutated(valid_enriched), json_values),
+        diarization=st.one_of(st.just(valid_raw), mutated(valid_raw)),
+        error=st.one_of(st.none(), mutated(valid_error), json_values),
+    )
+    def check(enriched: Any, diarization: Any, error: Any) -> None:
+        seen["cases"] += 1
+        enriched, diarization, error = as_stored(enriched), as_stored(diarization), as_stored(error)
+        episode, refused = attempt(
+            lambda: EpisodeExport.from_artifacts("F1", enriched=enriched, diarization=diarization)
+        )
+        if refused is not None:
+            seen["export refused"] += 1
+            assert refused.field, refused.message
+        else:
+            for name in FORMATS:
+                text, refused = attempt(render, episode, name)
+                if text is None:
+                    continue
+                seen["exports written"] += 1
+                assert not _CONTROL_CHARACTERS.search(text), (name, text)
+            if episode.words is not None:
+                assert episode.words.starts_ms == sorted(episode.words.starts_ms)
+                assert all(0 <= ms <= MAX_SECONDS * 1000 for ms in episode.words.ends_ms)
+        readable = [enriched, diarization]
+        enriched, diarization = (value if isinstance(value, dict) else None for value in readable)
+        render_report(enriched, diarization, None, error, episode_id="F1")  # a page, whatever the artifacts hold
+        model = build_report_model("F1", enriched, diarization, None, error)
+        for times in (model.words.start_ms, model.words.end_ms, model.turns.start_ms, model.turns.end_ms):
+            assert all(0 <= ms <= MAX_SECONDS * 1000 for ms in times)  # never -9223372036854775808
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    assert seen["exports written"] > 0, seen
+    record(
+        "fuzz: stored enriched transcript (exports, report)",
+        cases=seen["cases"],
+        export_refused=seen["export refused"],
+        exports_written=seen["exports written"],
+    )
+
+
+def test_fuzz_lease_records() -> None:
+    """Whatever ``runs/<id>/lease.json`` holds, reading it never raises: an unreadable lease counts as stale."""
+    seen: Counter[str] = Counter()
+    valid_lease = {
+        "schema_version": 1,
+        "episode_id": "F1",
+        "token": "t",
+        "holder": "host/1",
+        "host": "h",
+        "pid": 4242,
+        "pid_started": None,
+        "acquired_at": "2026-01-01T00:00:00+00:00",
+        "expires_at": "2026-01-01T00:01:00+00:00",
+        "ttl_seconds": 60.0,
+    }
+
+    @FUZZ
+    @given(document=st.one_of(mutated(valid_lease), json_values))
+    def check(document: Any) -> None:
+        seen["cases"] += 1
+        data = json_bytes(document)
+        if data is None:
+            return
+        lease = LeaseRecord.from_json(data)
+        if lease is None:
+            seen["unreadable"] += 1
+            return
+        assert 0 < lease.pid < 2**31
+        assert 0 < lease.ttl_seconds <= 24 * 3600
+        assert all(isinstance(v, str) for v in (lease.episode_id, lease.token, lease.holder, lease.host))
+
+    check()
+    assert seen["cases"] >= FUZZ.max_examples * 0.9, seen  # the generated inputs really ran
+    record("fuzz: lease records", cases=seen["cases"], unreadable=seen["unreadable"])
 
 
 job_output = st.fixed_dictionaries(

@@ -148,6 +148,24 @@ def test_an_error_artifact_off_contract_is_shown_as_stored() -> None:
     assert "<i>disk full</i>" not in page
 
 
+def test_artifacts_that_broke_the_page_are_notes_now() -> None:
+    """Found by the fuzzer of stored artifacts: each of these raised instead of drawing the page."""
+    episode = sample_episode()
+    # An error artifact whose episode id is invalid: the id validator's own error escaped the lenient reading.
+    page = render_report(None, None, None, {"episode_id": "", "status": "failed", "errors": []}, episode_id="E1")
+    assert "does not match its contract (error.episode_id: " in page
+    # An error artifact nested deeper than orjson writes back (255 levels): "Recursion limit reached".
+    nested: Any = 0
+    for _ in range(300):
+        nested = [nested]
+    assert "nested too deep to print" in render_report(None, None, None, {"errors": nested}, episode_id="E1")
+    # A word whose speaker is a list (unhashable): TypeError in the column-wise reader.
+    words = episode.enriched["words"]
+    enriched = {**episode.enriched, "words": [{**words[0], "speaker": []}, *words[1:]]}
+    data = page_data(render_report(enriched, episode.diarization, episode.audit, None))
+    assert data["words"]["speaker"][0] == UNATTRIBUTED
+
+
 # --- escaping --------------------------------------------------------------------------------
 
 

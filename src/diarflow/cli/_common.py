@@ -1,12 +1,16 @@
-"""Shared CLI plumbing: options, exit codes, stderr output and error reporting."""
+"""Shared CLI plumbing: options, exit codes, stderr output, error reporting and reading input files."""
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
+import re
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -15,6 +19,8 @@ from diarflow.errors import DiarflowError, InvalidInput
 from diarflow.redaction import RedactingFilter, redact
 
 if TYPE_CHECKING:
+    from io import FileIO
+
     from rich.console import Console
 
 EXIT_OK = 0
@@ -31,7 +37,37 @@ def stderr_console() -> Console:
     """Progress and messages go to stderr so stdout stays machine-readable."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
+
+
+def stdout_console() -> Console:
+    """Tables and summaries a person reads on stdout (``show``, ``eval``, ``demo``)."""
+    from rich.console import Console
+
+    return Console(highlight=False, emoji=False)
+
+
+# C0 and C1 control characters but newline and tab: in a terminal, ESC starts a control sequence
+# (colours, cursor moves, the window title), so text from an input must never carry one there.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with each control character shown as an escape (``\\x1b``) instead of acting on the terminal."""
+    return _TERMINAL_CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def as_text(value: object) -> str:
+    """Any value (a name, a message, a path from an input or an error) as Rich markup that prints as written.
+
+    Rich reads ``[bold]`` as a style and fails on an unmatched ``[/]``; every
+    string that did not come from diarflow's own source goes through here
+    before it meets ``console.print``, a table cell or a title. (The consoles
+    above also leave ``:emoji:`` codes alone.)
+    """
+    from rich.markup import escape
+
+    return escape(visible_controls(str(value)))
 
 
 def settle_imports(*, entry_point: bool = False) -> None:
@@ -64,7 +100,7 @@ def configure_logging(level: str) -> None:
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code`` (no traceback)."""
-    sys.stderr.write(f"error: {redact(message)}\n")
+    sys.stderr.write(f"error: {visible_controls(redact(message))}\n")
     raise typer.Exit(code)
 
 
@@ -77,3 +113,49 @@ def reported_errors() -> Iterator[None]:
         fail(exc.message, EXIT_USAGE)
     except DiarflowError as exc:
         fail(exc.message, EXIT_FAILED)
+
+
+READ_CHUNK_BYTES = 1024 * 1024
+LIMIT_SETTING = "DIARFLOW_MAX_TRANSCRIPT_BYTES"
+
+
+def read_input_file(path: Path, option: str, limit: int) -> bytes:
+    """The bytes of a file named by ``option``, refusing more than ``limit`` of them while reading.
+
+    A regular file over the limit is refused from its size, unread. Pipes,
+    devices and sockets have no size (``/dev/zero`` reports 0), so no file is
+    trusted to end: it is read in chunks that stop at ``limit + 1`` bytes.
+    """
+    over = f"over the {limit:,}-byte limit (raise {LIMIT_SETTING} to allow it)"
+    try:
+        with path.open("rb", buffering=0) as handle:
+            status = os.fstat(handle.fileno())
+            regular = stat.S_ISREG(status.st_mode)
+            if regular and status.st_size > limit:
+                raise InvalidInput(option, f"{path} is {status.st_size:,} bytes, {over}")
+            # A regular file comes in one read (no copy when the chunks are joined); it may still grow meanwhile.
+            first = min(status.st_size + 1, limit + 1) if regular else READ_CHUNK_BYTES
+            chunks = _read_at_most(handle, limit + 1, first_chunk=first)
+    except FileNotFoundError:
+        raise InvalidInput(option, f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(option, f"{path} is a directory, not a file") from None
+    except PermissionError:
+        raise InvalidInput(option, f"{path} is not readable (permission denied)") from None
+    except OSError as exc:
+        raise InvalidInput(option, f"cannot read {path}: {exc.strerror or exc}") from None
+    if sum(map(len, chunks)) > limit:
+        raise InvalidInput(option, f"{path} is {over}: reading stopped after {limit + 1:,} bytes")
+    return b"".join(chunks)
+
+
+def _read_at_most(handle: FileIO, count: int, *, first_chunk: int) -> list[bytes]:
+    """Chunks read from ``handle`` until end of file or ``count`` bytes in all."""
+    chunks: list[bytes] = []
+    total = 0
+    size = first_chunk
+    while total < count and (chunk := handle.read(min(size, count - total))):
+        chunks.append(chunk)
+        total += len(chunk)
+        size = READ_CHUNK_BYTES
+    return chunks

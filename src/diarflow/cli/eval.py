@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from diarflow.cli._common import EXIT_FAILED, EXIT_USAGE, StoreOption, fail, reported_errors
+from diarflow.cli._common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    StoreOption,
+    as_text,
+    fail,
+    read_input_file,
+    reported_errors,
+    stdout_console,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,24 +55,33 @@ def evaluate(
     """
     with reported_errors():
         from diarflow.adapters.stores import get_json, open_store
-        from diarflow.contracts import keys, validate_id
+        from diarflow.config import Settings
+        from diarflow.contracts import MAX_SECONDS, keys, validate_id
         from diarflow.domain import diarization_metrics as metrics
+        from diarflow.domain.json_values import undecodable
         from diarflow.domain.turns import Turns
         from diarflow.errors import ArtifactNotFound, InvalidInput
 
         validate_id(episode_id)
-        reference_turns = metrics.parse_rttm(_read_text(reference, "--reference"), path=str(reference))
+        if not collar <= MAX_SECONDS:
+            fail(f"--collar: must be at most {MAX_SECONDS:,} seconds, got {collar}", EXIT_USAGE)
+        settings = Settings.from_env(store=store)
+        limit = settings.max_transcript_bytes
+        reference_text = _read_text(reference, "--reference", limit)
+        reference_turns = metrics.parse_rttm(reference_text, path=str(reference))
         word_reference = None
         if words_reference is not None:
             import orjson
 
+            text = _read_text(words_reference, "--words-reference", limit)
             try:
-                document = orjson.loads(_read_text(words_reference, "--words-reference"))
+                document = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
-                fail(f"--words-reference: {words_reference} is not valid JSON ({exc})", EXIT_USAGE)
+                field, problem = undecodable(text, exc, str(words_reference))
+                fail(f"--words-reference: {field}: {problem}", EXIT_USAGE)
             word_reference = metrics.parse_word_reference(document, path=str(words_reference))
 
-        target = open_store(store)
+        target = open_store(settings.store)
         key = keys.diarization_key(episode_id)
         try:
             diarization = get_json(target, key)
@@ -114,31 +132,31 @@ def evaluate(
 
 def _hypothesis_word(word: dict[str, Any]) -> tuple[float, float, str | None]:
     from diarflow.contracts import UNKNOWN_SPEAKER
+    from diarflow.domain.json_values import is_time
 
     # Map on the diarization cluster, not the display name: identification may name two clusters alike.
     speaker = word.get("diar_speaker")
     if not isinstance(speaker, str) or speaker == UNKNOWN_SPEAKER:
         speaker = None
     start, end = word.get("start"), word.get("end")
-    start = float(start) if isinstance(start, (int, float)) else 0.0
-    end = float(end) if isinstance(end, (int, float)) else start
+    start = float(start) if is_time(start) else 0.0
+    end = float(end) if is_time(end) else start
     return start, end, speaker
 
 
-def _read_text(path: Path, option: str) -> str:
+def _read_text(path: Path, option: str, limit: int) -> str:
+    """A reference file as text: at most ``limit`` bytes (``DIARFLOW_MAX_TRANSCRIPT_BYTES``) of UTF-8."""
+    data = read_input_file(path, option, limit)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        fail(f"{option}: file not found: {path}", EXIT_USAGE)
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{option}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{option}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start:,})", EXIT_USAGE)
 
 
 def _print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"diarflow eval — {result['episode_id']} ({result.get('source') or 'unknown source'})")
+    table = Table(title=f"diarflow eval — {result['episode_id']} ({as_text(result.get('source') or 'unknown source')})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("DER", f"{result['der']:.2%}")
@@ -156,4 +174,4 @@ def _print_table(result: dict[str, Any]) -> None:
         table.add_row("word speaker error", f"{words['error_rate']:.2%}")
         table.add_row("  words (errors / total)", f"{words['errors']} / {words['words']}")
         table.add_row("  words without a speaker", str(words["unattributed"]))
-    Console(highlight=False).print(table)
+    stdout_console().print(table)

@@ -102,7 +102,7 @@ def export(
         target = open_store(store)
         episode = _load_episode(target, episode_id, formats)
         # Render everything before writing anything, so a format that refuses
-        # this episode (SRT past 99 hours) leaves no half-written set behind.
+        # this episode leaves no half-written set behind.
         rendered = [(fmt, fmt.write(episode, options)) for fmt in formats]
 
         if format_name is FormatChoice.ALL:

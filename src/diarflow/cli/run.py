@@ -15,11 +15,14 @@ from diarflow.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     StoreOption,
+    as_text,
     configure_logging,
     fail,
+    read_input_file,
     reported_errors,
     settle_imports,
     stderr_console,
+    stdout_console,
 )
 from diarflow.config import DIARIZER_CHOICES
 
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from diarflow.adapters.stores import ObjectStore
-    from diarflow.contracts import PipelineResult
+    from diarflow.contracts import ErrorArtifact, PipelineResult
+    from diarflow.contracts._base import ContractT
     from diarflow.errors import StepFailed
 
 DEMO_EPISODE = "pyannote-sample"
@@ -108,7 +112,7 @@ def _run(
     # The lease covers storing the transcript too: a second run must not replace the input of a running one.
     with episode_lease(store, episode_id, settings) as lease:
         if transcript is not None:
-            data = _read_file(transcript, "--transcript", settings.max_transcript_bytes)
+            data = read_input_file(transcript, "--transcript", settings.max_transcript_bytes)
             transcript_key = ingest_transcript(ws, episode_id, data)
         else:
             transcript_key = keys.transcript_key(episode_id)
@@ -138,22 +142,6 @@ def _run(
         return result
 
 
-def _read_file(path: Path, option: str, limit: int) -> bytes:
-    from diarflow.errors import InvalidInput
-
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InvalidInput(option, f"{path} is {size:,} bytes, over the {limit:,}-byte limit")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(option, f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidInput(option, f"{path} is a directory, not a file") from None
-    except PermissionError:
-        raise InvalidInput(option, f"{path} is not readable (permission denied)") from None
-
-
 class ConsoleObserver:
     """One line per step on stderr: what ran, what was reused, what failed."""
 
@@ -180,9 +168,7 @@ class ConsoleObserver:
 
     def step_failed(self, name: str, error: StepFailed) -> None:
         self._stop()
-        from rich.markup import escape
-
-        self.console.print(f"[red]✗[/] {name}: {escape(error.error_type)}: {escape(error.cause_message)}")
+        self.console.print(f"[red]✗[/] {name}: {as_text(error.error_type)}: {as_text(error.cause_message)}")
 
     def sleeping(self, name: str, seconds: float) -> None:
         self.console.print(f"[dim]… {name}: waiting {seconds:.0f} s[/]")
@@ -198,13 +184,7 @@ def show(
         from diarflow.contracts import validate_id
 
         validate_id(episode_id)
-        _print_summary(open_store(store), episode_id, _stdout_console())
-
-
-def _stdout_console() -> Console:
-    from rich.console import Console
-
-    return Console(highlight=False)
+        _print_summary(open_store(store), episode_id, stdout_console())
 
 
 def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> None:
@@ -213,45 +193,69 @@ def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> Non
     from rich.table import Table
 
     from diarflow.adapters.stores import get_json
-    from diarflow.contracts import keys
+    from diarflow.contracts import AuditArtifact, keys
     from diarflow.errors import ArtifactNotFound
 
+    error_key = keys.error_key(episode_id)
+    error_log = _stored_error_log(store, error_key) if store.exists(error_key) else None
     try:
         enriched = get_json(store, keys.enriched_key(episode_id))
     except ArtifactNotFound:
-        if store.exists(keys.error_key(episode_id)):
-            error = get_json(store, keys.error_key(episode_id))
-            last = error["errors"][-1] if error.get("errors") else {}
-            fail(f"episode {episode_id} failed: {last.get('type')}: {last.get('message')}")
+        if error_log is not None:
+            last = error_log.errors[-1] if error_log.errors else None
+            fail(f"episode {episode_id} failed" + (f": {last.type}: {last.message}" if last else ""))
         fail(f"no enriched transcript for episode {episode_id} in {store.url}: run `diarflow run` first")
-    audit = get_json(store, keys.audit_key(episode_id))
-    error_doc = get_json(store, keys.error_key(episode_id)) if store.exists(keys.error_key(episode_id)) else None
-    status = error_doc["status"] if error_doc else "completed"
+    audit = _stored(AuditArtifact, get_json(store, keys.audit_key(episode_id)), keys.audit_key(episode_id))
+    status = error_log.status if error_log else "completed"
 
-    words_by_speaker = Counter(word["speaker"] for word in enriched["words"])
-    table = Table(title=f"{episode_id} · source {enriched['source']} · status {status}")
+    # Only the speaker of each word is read here: a hand-edited word that has none counts as unattributed.
+    words = enriched.get("words") if isinstance(enriched, dict) else None
+    words_by_speaker = Counter(
+        speaker if isinstance(speaker := word.get("speaker"), str) else None
+        for word in (words if isinstance(words, list) else ())
+        if isinstance(word, dict)
+    )
+    source = enriched.get("source") if isinstance(enriched, dict) else None
+    table = Table(title=f"{episode_id} · source {as_text(source)} · status {status}")
     for column in ("speaker", "label", "diarizer label", "talk time", "share", "turns", "words", "confidence"):
         table.add_column(column, justify="right" if column in ("talk time", "share", "turns", "words") else "left")
-    total = sum(cluster["duration"] for cluster in audit["clusters"]) or 1.0
-    for cluster in audit["clusters"]:
-        name = cluster["mappedTo"] or cluster["label"]
-        confidence = cluster.get("diarizationConfidence")
+    total = sum(cluster.duration for cluster in audit.clusters) or 1.0
+    for cluster in audit.clusters:
+        name = cluster.mapped_to or cluster.label
+        confidence = cluster.diarization_confidence
         table.add_row(
-            name,
-            cluster["label"],
-            cluster["speakerKey"],
-            _clock(cluster["duration"]),
-            f"{100 * cluster['duration'] / total:.1f}%",
-            str(cluster["segmentsCount"]),
+            as_text(name),
+            as_text(cluster.label),
+            as_text(cluster.speaker_key),
+            _clock(cluster.duration),
+            f"{100 * cluster.duration / total:.1f}%",
+            str(cluster.segments_count),
             str(words_by_speaker.get(name, 0)),
             "—" if confidence is None else f"{confidence:.2f}",
         )
     if words_by_speaker.get(None):
         table.add_row("(no speaker)", "—", "UNKNOWN", "—", "—", "—", str(words_by_speaker[None]), "—")
     console.print(table)
-    if error_doc:
-        for error in error_doc["errors"]:
-            console.print(f"[yellow]! {error['step']}: {error['type']}: {error['message']}[/]", markup=True)
+    for error in error_log.errors if error_log else ():
+        console.print(f"[yellow]{as_text(f'! {error.step}: {error.type}: {error.message}')}[/]")
+
+
+def _stored_error_log(store: ObjectStore, key: str) -> ErrorArtifact:
+    from diarflow.adapters.stores import get_json
+    from diarflow.contracts import ErrorArtifact
+
+    return _stored(ErrorArtifact, get_json(store, key), key)
+
+
+def _stored(model: type[ContractT], document: object, key: str) -> ContractT:
+    """A stored artifact checked against its contract; a hand-edited or corrupted one fails naming the field."""
+    from diarflow.contracts import parse_contract
+    from diarflow.errors import InvalidInput
+
+    try:
+        return parse_contract(model, document, where=key)
+    except InvalidInput as exc:  # the store's content, not the caller's usage: exit 1
+        fail(f"invalid stored artifact: {exc.message}", EXIT_FAILED)
 
 
 def _clock(seconds: float) -> str:
@@ -290,9 +294,9 @@ def demo(
     from diarflow.config import Settings
 
     opened = open_store(Settings.from_env(store=store).store)
-    out = _stdout_console()
+    out = stdout_console()
     out.print(f"\n[bold]{result.status}[/] in {time.perf_counter() - began:.2f} s, source {result.source}")
-    out.print(f"artifacts in {opened.url}:")
+    out.print(f"artifacts in {as_text(opened.url)}:")
     from diarflow.contracts import keys
 
     report = keys.report_key(DEMO_EPISODE)

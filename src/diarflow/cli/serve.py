@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from diarflow.cli._common import StoreOption, configure_logging, reported_errors, stderr_console
+from diarflow.cli._common import StoreOption, as_text, configure_logging, reported_errors, stderr_console
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,6 @@ def serve(
 
     with reported_errors():
         import uvicorn
-        from rich.markup import escape
 
         from diarflow.config import Settings
         from diarflow.service.app import create_app
@@ -48,10 +47,10 @@ def serve(
         path = os.environ.get("INNGEST_SERVE_PATH") or "/api/inngest"
         console.print(
             f"[bold]diarflow serve[/]: http://{host}:{port}{path} ({info.mode} mode, "
-            f"{len(info.functions)} functions, store {escape(app.state.diarflow.store.url)})"
+            f"{len(info.functions)} functions, store {as_text(app.state.diarflow.store.url)})"
         )
         if settings.serve_origin is not None:
-            console.print(f"registers {escape(settings.serve_origin + path)} with Inngest on sync")
+            console.print(f"registers {as_text(settings.serve_origin + path)} with Inngest on sync")
         elif info.mode == "cloud":
             console.print(
                 "INNGEST_SERVE_ORIGIN is not set: sync from Inngest (in-band); a PUT /api/inngest of your own "

@@ -11,6 +11,7 @@ back).
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +19,16 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 
-from diarflow.cli._common import EXIT_USAGE, StoreOption, configure_logging, fail, reported_errors, stderr_console
+from diarflow.cli._common import (
+    EXIT_USAGE,
+    StoreOption,
+    as_text,
+    configure_logging,
+    fail,
+    read_input_file,
+    reported_errors,
+    stderr_console,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,7 +127,9 @@ def backfill(
         settings = Settings.from_env(store=store)
         configure_logging(settings.log_level)
         if from_file is not None:
-            episodes = read_episodes_csv(from_file, default_podcast=podcast_id, transcribe=transcribe)
+            episodes = read_episodes_csv(
+                from_file, limit=settings.max_transcript_bytes, default_podcast=podcast_id, transcribe=transcribe
+            )
         else:
             assert podcast_id is not None  # checked above
             from diarflow.adapters.stores import open_store
@@ -140,7 +152,7 @@ def backfill(
             except Exception:
                 console.print(
                     f"[red]stopped after {sent:,} of {len(events):,} events[/]; running the same command again "
-                    "is safe" + (f" with --rerun-token {token}" if token else "")
+                    "is safe" + (f" with --rerun-token {as_text(token)}" if token else "")
                 )
                 raise
             sent += len(group)
@@ -149,39 +161,49 @@ def backfill(
     sys.stdout.write(orjson.dumps(summary).decode() + "\n")
 
 
-def read_episodes_csv(path: Path, *, default_podcast: str | None, transcribe: bool) -> list[EpisodeTrigger]:
-    """Every row of the file, validated before anything is sent; errors name the line."""
+def read_episodes_csv(path: Path, *, limit: int, default_podcast: str | None, transcribe: bool) -> list[EpisodeTrigger]:
+    """Every row of the CSV file (at most ``limit`` bytes), validated before anything is sent; errors name the line."""
+    from diarflow.errors import InvalidInput
+
+    data = read_input_file(path, "--from-file", limit)
+    try:
+        text = data.decode("utf-8-sig")  # utf-8-sig: spreadsheets add a BOM
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("--from-file", f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start:,})") from None
+    try:
+        return _episodes_of(csv.DictReader(io.StringIO(text, newline="")), path, default_podcast, transcribe)
+    except csv.Error as exc:  # a NUL byte, a field over csv's 128 KB limit…
+        raise InvalidInput("--from-file", f"{path} is not a readable CSV file: {exc}") from None
+
+
+def _episodes_of(
+    reader: csv.DictReader[str], path: Path, default_podcast: str | None, transcribe: bool
+) -> list[EpisodeTrigger]:
     from diarflow.errors import InvalidInput
     from diarflow.service.events import EpisodeTrigger
 
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")  # utf-8-sig: spreadsheets add a BOM
-    except OSError as exc:
-        raise InvalidInput("--from-file", f"cannot read {path}: {exc.strerror}") from None
     episodes: list[EpisodeTrigger] = []
     seen: set[str] = set()
-    with handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "episode_id" not in [name.strip() for name in reader.fieldnames]:
-            raise InvalidInput("--from-file", f"{path} needs a header row with an episode_id column")
-        for row in reader:
-            values = {(k or "").strip(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
-            if not any(values.values()):
-                continue  # blank line
-            episode = EpisodeTrigger(
-                values.get("episode_id", ""),
-                values.get("audio_url") or None,
-                values.get("transcript_key") or values.get("s3_transcript_key") or None,
-                values.get("podcast_id") or default_podcast,
-                transcribe=transcribe,
-            )
-            try:
-                episode.event()
-            except InvalidInput as exc:
-                raise InvalidInput(f"{path} line {reader.line_num}", exc.message) from None
-            if episode.episode_id not in seen:
-                seen.add(episode.episode_id)
-                episodes.append(episode)
+    if reader.fieldnames is None or "episode_id" not in [name.strip() for name in reader.fieldnames]:
+        raise InvalidInput("--from-file", f"{path} needs a header row with an episode_id column")
+    for row in reader:
+        values = {(k or "").strip(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
+        if not any(values.values()):
+            continue  # blank line
+        episode = EpisodeTrigger(
+            values.get("episode_id", ""),
+            values.get("audio_url") or None,
+            values.get("transcript_key") or values.get("s3_transcript_key") or None,
+            values.get("podcast_id") or default_podcast,
+            transcribe=transcribe,
+        )
+        try:
+            episode.event()
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path} line {reader.line_num}", exc.message) from None
+        if episode.episode_id not in seen:
+            seen.add(episode.episode_id)
+            episodes.append(episode)
     return episodes
 
 

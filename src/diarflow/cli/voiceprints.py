@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from diarflow.cli._common import StoreOption, configure_logging, reported_errors
+from diarflow.cli._common import StoreOption, configure_logging, reported_errors, visible_controls
 
 voiceprints_app = typer.Typer(
     name="voiceprints",
@@ -109,8 +109,9 @@ def list_voiceprints(
                 span += f" [{entry.source.start or 0:g}-{'' if entry.source.end is None else f'{entry.source.end:g}'}]"
             speech = "" if entry.speech_seconds is None else f"{entry.speech_seconds:.1f}s"
             rows.append((entry.voiceprint_id, entry.display_name, entry.model, speech, span, entry.created_at))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
+        printed = [[visible_controls(cell) for cell in row] for row in rows]  # a hand-edited entry may hold an ESC
+        widths = [max(len(row[i]) for row in printed) for i in range(len(printed[0]))]
+        for row in printed:
             sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 

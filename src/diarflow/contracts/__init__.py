@@ -1,7 +1,7 @@
 """Contracts: the wire format of every event, artifact and step result, and storage keys."""
 
 from diarflow.contracts import keys
-from diarflow.contracts._base import SCHEMA_VERSION, utc_now
+from diarflow.contracts._base import MAX_SECONDS, SCHEMA_VERSION, parse_contract, utc_now
 from diarflow.contracts.artifacts import (
     UNKNOWN_SPEAKER,
     Alternative,
@@ -60,6 +60,7 @@ __all__ = [
     "ID_PATTERN",
     "LOCAL_VOICEPRINT_MODEL",
     "MAX_RESULT_BYTES",
+    "MAX_SECONDS",
     "PYANNOTE_JOB_COMPLETED",
     "PYANNOTE_VOICEPRINT_MODEL",
     "SCHEMA_VERSION",
@@ -98,6 +99,7 @@ __all__ = [
     "VoiceprintMatch",
     "VoiceprintSource",
     "keys",
+    "parse_contract",
     "parse_event_data",
     "pyannote_voiceprint_model",
     "utc_now",

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from diarflow.contracts._base import SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds
+from diarflow.contracts._base import SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds, TimePoint
 from diarflow.contracts.voiceprints import VoiceprintMatch
 
 DiarizationSourceName = Literal["pyannote", "local", "deepgram_fallback"]
@@ -26,8 +26,8 @@ UNKNOWN_SPEAKER = "UNKNOWN"
 class DiarizationSegment(Contract):
     """One speaker turn as a diarizer reported it."""
 
-    start: Seconds
-    end: Seconds
+    start: TimePoint
+    end: TimePoint
     speaker: str = Field(min_length=1, max_length=256)
     confidence: Probability | None = None
 
@@ -68,8 +68,8 @@ class Alternative(Contract):
 class EnrichedWord(Contract):
     """One transcript word with the speaker it was attributed to (spec schema)."""
 
-    start: Seconds
-    end: Seconds
+    start: TimePoint
+    end: TimePoint
     word: str
     speaker: str | None
     speaker_confidence: Probability | None
@@ -104,8 +104,8 @@ class EnrichedTranscript(Contract):
 class RepresentativeSegment(Contract):
     """The segment chosen to stand for a cluster (and its clip, when written)."""
 
-    start: Seconds
-    end: Seconds
+    start: TimePoint
+    end: TimePoint
     confidence: Probability | None = None
     clip_key: str | None = Field(default=None, alias="clipKey")
 

@@ -6,13 +6,12 @@ message naming the field before any step runs.
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
-from diarflow.contracts._base import Contract, EpisodeId, PodcastId, Seconds
+from diarflow.contracts._base import Contract, ContractT, EpisodeId, PodcastId, TimePoint, parse_contract
 from diarflow.contracts.results import ErrorSummary, PipelineResult
-from diarflow.errors import InvalidInput
 
 TRANSCRIBE_REQUESTED = "episode.transcribe.requested"
 TRANSCRIBED = "episode.transcribed.deepgram.completed"
@@ -43,7 +42,8 @@ class DiarizeRequested(Contract):
         validation_alias=AliasChoices("transcript_key", "s3_transcript_key"),
     )
     podcast_id: PodcastId | None = None
-    duration: Seconds | None = None
+    duration: TimePoint | None = None
+    """The audio's length, so no later than :data:`~diarflow.contracts.MAX_SECONDS`."""
     word_count: int | None = Field(default=None, ge=0)
     rerun: str | None = Field(default=None, max_length=128)
 
@@ -70,16 +70,6 @@ DiarizationCompleted = PipelineResult
 """``episode.diarization.completed`` carries the lightweight result as its data."""
 
 
-ModelT = TypeVar("ModelT", bound=Contract)
-
-
-def parse_event_data(model: type[ModelT], data: object, *, where: str = "event.data") -> ModelT:
-    """Validate an event payload, turning pydantic's error into one naming the field."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join([where, *(str(part) for part in first["loc"])]) if first["loc"] else where
-        raise InvalidInput(path, first["msg"]) from None
-    except InvalidInput as exc:  # raised by a validator itself (ids): the same path convention as pydantic's
-        raise type(exc)(f"{where}.{exc.field}" if exc.field else where, exc.problem) from None
+def parse_event_data(model: type[ContractT], data: object, *, where: str = "event.data") -> ContractT:
+    """Validate an event payload, turning pydantic's error into one naming the field (``event.data.<field>``)."""
+    return parse_contract(model, data, where=where)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from diarflow.contracts._base import SCHEMA_VERSION, Contract, PodcastId, Seconds
+from diarflow.contracts._base import SCHEMA_VERSION, Contract, PodcastId, Seconds, TimePoint
 from diarflow.contracts.ids import validate_id
 
 LOCAL_VOICEPRINT_MODEL = "resemblyzer-ge2e"
@@ -48,8 +48,8 @@ class VoiceprintSource(Contract):
     """Where the enrolment audio came from (a file name or a URL without its query)."""
 
     audio: str = Field(max_length=2048)
-    start: Seconds | None = None
-    end: Seconds | None = None
+    start: TimePoint | None = None
+    end: TimePoint | None = None
 
 
 class VoiceprintEntry(Contract):

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from diarflow.contracts import MAX_SECONDS
+from diarflow.domain.json_values import TIME_RANGE, is_time, shown
 from diarflow.errors import DiarizerUnavailable, InvalidInput
 
 Turn = tuple[float, float, str]
@@ -71,6 +73,8 @@ def parse_rttm(text: str, *, path: str = "rttm") -> list[Turn]:
             ) from None
         if not (math.isfinite(start) and math.isfinite(duration)) or start < 0 or duration < 0:
             raise InvalidInput(f"{path}:{number}", "start and duration must be finite and non-negative")
+        if start + duration > MAX_SECONDS:
+            raise InvalidInput(f"{path}:{number}", f"the turn ends at {start + duration:g} s, after {TIME_RANGE}")
         turns.append((start, start + duration, fields[7]))
     return turns
 
@@ -136,14 +140,16 @@ def parse_word_reference(document: Any, *, path: str = "words") -> list[tuple[fl
         if not isinstance(word, dict):
             raise InvalidInput(where, "must be an object with start, end and speaker")
         start, end, speaker = word.get("start"), word.get("end"), word.get("speaker")
-        if not isinstance(start, int | float) or not isinstance(end, int | float) or isinstance(start, bool):
-            raise InvalidInput(where, "start and end must be numbers")
-        if not math.isfinite(start + end):
-            raise InvalidInput(where, "start and end must be finite")
+        if not is_time(start):
+            raise InvalidInput(f"{where}.start", f"must be {TIME_RANGE}, got {shown(start)}")
+        if not is_time(end):
+            raise InvalidInput(f"{where}.end", f"must be {TIME_RANGE}, got {shown(end)}")
         if end < start:
             raise InvalidInput(f"{where}.end", f"{end} is before start {start}")
         if speaker is None or (isinstance(speaker, str) and not speaker.strip()):
             raise InvalidInput(f"{where}.speaker", "is missing: every reference word needs its speaker")
+        if not isinstance(speaker, str) and not (type(speaker) is int and abs(speaker) < 10**18):
+            raise InvalidInput(f"{where}.speaker", f"must be a string (or an integer), got {shown(speaker)}")
         parsed.append((float(start), float(end), str(speaker)))
     return parsed
 

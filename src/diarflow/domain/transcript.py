@@ -7,25 +7,30 @@ the first bad value, e.g. ``results.channels[0].alternatives[0].words[17].end``.
 
 A Deepgram response is first decoded against a typed schema (msgspec): it
 builds only the fields read here, skips the copy of every word inside the
-utterances, and checks types in C, about six times faster than decoding it
-into dicts. Anything that schema or the value checks refuse is read again by
-the dict reader, which alone words the errors, so both accept exactly the
-same documents and report the same first defect.
+utterances, and checks types and ranges in C, about six times faster than
+decoding it into dicts. Anything that schema or the value checks refuse is
+read again by the dict reader, which alone words the errors, so both accept
+exactly the same documents and report the same first defect.
+
+Every time is at most :data:`~diarflow.contracts.MAX_SECONDS` (48 h), and
+words are in time order (each starts no earlier than the one before): a
+transcript that breaks either is refused naming the first word that does,
+rather than read into exports that would run backwards or overflow.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from diarflow.domain.json_values import NUMBER_TYPES, is_finite, json_type, shown
+from diarflow.contracts._base import MAX_SECONDS
+from diarflow.domain.json_values import NUMBER_TYPES, TIME_RANGE, is_finite, is_time, json_type, shown, undecodable
 from diarflow.errors import InvalidTranscript
 
 DEEPGRAM_WORDS_PATH = "results.channels[0].alternatives[0].words"
@@ -91,7 +96,7 @@ def parse_transcript(data: bytes | str) -> Transcript:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise InvalidTranscript("transcript", f"is not valid JSON: {exc}") from None
+        raise InvalidTranscript(*undecodable(data, exc, "transcript")) from None
     return read_transcript(document)
 
 
@@ -130,8 +135,8 @@ def _read_duration(metadata: Any) -> float | None:
     if not isinstance(metadata, dict) or "duration" not in metadata:
         return None
     value = metadata["duration"]
-    if type(value) not in NUMBER_TYPES or not is_finite(value) or value < 0:
-        raise InvalidTranscript("metadata.duration", f"must be a non-negative number, got {shown(value)}")
+    if not is_time(value):
+        raise InvalidTranscript("metadata.duration", f"must be {TIME_RANGE}, got {shown(value)}")
     return float(value)
 
 
@@ -176,6 +181,15 @@ def _read_words(
     if backwards.size:
         i = int(backwards[0])
         raise InvalidTranscript(f"{path}[{i}].end", f"{_num(ends[i])} is before start {_num(starts[i])}")
+    out_of_order = np.flatnonzero(starts[1:] < starts[:-1])
+    if out_of_order.size:
+        # Refused, not sorted: enriched word i stays transcript word i, and exports never run backwards.
+        i = int(out_of_order[0]) + 1
+        raise InvalidTranscript(
+            f"{path}[{i}].start",
+            f"{_num(starts[i])} is before the previous word's start {_num(starts[i - 1])}: words must be in "
+            "time order (sort them by start)",
+        )
 
     texts = _texts(words, path)
     speakers, names = _speakers(words, path, form)
@@ -200,10 +214,10 @@ def _times(words: list[dict[str, Any]], name: str, path: str) -> NDArray[np.floa
         problem = "is missing" if name not in words[index] else f"must be a number, got {shown(value)}"
         raise InvalidTranscript(f"{path}[{index}].{name}", problem)
     values = _floats(column, f"{path}[{{}}].{name}")
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    bad = np.flatnonzero(~((values >= 0) & (values <= MAX_SECONDS)))  # NaN and infinity fail both
     if bad.size:
         i = int(bad[0])
-        raise InvalidTranscript(f"{path}[{i}].{name}", f"must be a finite, non-negative time, got {column[i]}")
+        raise InvalidTranscript(f"{path}[{i}].{name}", f"must be {TIME_RANGE}, got {shown(column[i])}")
     return values
 
 
@@ -279,14 +293,19 @@ def _confidences(words: list[dict[str, Any]], path: str) -> NDArray[np.float64]:
 
 # --- the typed fast path for Deepgram responses ---------------------------------------
 
+# Ranges checked by msgspec as it decodes: anything outside makes the fast path give up (the dict reader words it).
+_Time = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
+_SpeakerId = Annotated[int, msgspec.Meta(ge=0, le=MAX_SPEAKER_ID)]
+_Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
 
 class _Word(msgspec.Struct, gc=False):
-    start: float
-    end: float
+    start: _Time
+    end: _Time
     word: str
     punctuated_word: str | None = None
-    speaker: int | None = None
-    speaker_confidence: float | None = None
+    speaker: _SpeakerId | None = None
+    speaker_confidence: _Confidence | None = None
 
 
 class _Alternative(msgspec.Struct):
@@ -298,9 +317,9 @@ class _Channel(msgspec.Struct):
 
 
 class _Utterance(msgspec.Struct, gc=False):
-    start: float
-    end: float
-    speaker: int | None = None
+    start: _Time
+    end: _Time
+    speaker: _SpeakerId | None = None
 
 
 class _Results(msgspec.Struct):
@@ -309,7 +328,7 @@ class _Results(msgspec.Struct):
 
 
 class _Metadata(msgspec.Struct):
-    duration: float | msgspec.UnsetType = msgspec.UNSET
+    duration: _Time | msgspec.UnsetType = msgspec.UNSET
 
 
 class _Response(msgspec.Struct):
@@ -330,32 +349,24 @@ def _read_typed_deepgram(data: bytes | str) -> Transcript | None:
         response = _RESPONSE_DECODER.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
+    except RecursionError:
+        # msgspec recurses into the fields it skips, as deep as they nest; orjson has a fixed limit instead.
+        return None
     results, metadata = response.results, response.metadata
     if not results.channels or not results.channels[0].alternatives or not results.channels[0].alternatives[0].words:
         return None
     duration = None if metadata is None or metadata.duration is msgspec.UNSET else metadata.duration
-    if duration is not None and not (math.isfinite(duration) and duration >= 0):
-        return None
     utterances = tuple(Utterance(u.start, u.end, u.speaker) for u in results.utterances or ())
-    for utterance in utterances:
-        good_speaker = utterance.speaker is None or 0 <= utterance.speaker <= MAX_SPEAKER_ID
-        good_times = math.isfinite(utterance.end) and 0 <= utterance.start <= utterance.end
-        if not (good_speaker and good_times):
-            return None
+    if any(utterance.end < utterance.start for utterance in utterances):
+        return None
 
     words = results.channels[0].alternatives[0].words
     starts = np.array([w.start for w in words], dtype=np.float64)
     ends = np.array([w.end for w in words], dtype=np.float64)
-    if not (np.isfinite(ends).all() and (starts >= 0).all() and (ends >= starts).all()):
+    if not ((ends >= starts).all() and (starts[1:] >= starts[:-1]).all()):
         return None
-    raw_speakers = [w.speaker for w in words]
-    speakers = np.array([-1 if s is None else s for s in raw_speakers], dtype=np.int64)
-    if (speakers > MAX_SPEAKER_ID).any() or ((speakers < 0) & np.array([s is not None for s in raw_speakers])).any():
-        return None
+    speakers = np.array([-1 if w.speaker is None else w.speaker for w in words], dtype=np.int64)
     confidences = np.array([w.speaker_confidence for w in words], dtype=np.float64)  # None becomes NaN
-    known = ~np.isnan(confidences)
-    if ((confidences[known] < 0) | (confidences[known] > 1)).any():
-        return None
     return Transcript(
         starts=starts,
         ends=ends,
@@ -391,8 +402,8 @@ def _number(entry: dict[str, Any], name: str, path: str) -> float:
     value = entry[name]
     if type(value) not in NUMBER_TYPES:
         raise InvalidTranscript(f"{path}.{name}", f"must be a number, got {shown(value)}")
-    if not is_finite(value) or value < 0:
-        raise InvalidTranscript(f"{path}.{name}", f"must be a finite, non-negative time, got {shown(value)}")
+    if not is_time(value):
+        raise InvalidTranscript(f"{path}.{name}", f"must be {TIME_RANGE}, got {shown(value)}")
     return float(value)
 
 

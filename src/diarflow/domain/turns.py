@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from diarflow.domain.json_values import is_finite, shown
+from diarflow.contracts._base import MAX_SECONDS
+from diarflow.domain.json_values import TIME_RANGE, is_finite, is_time, shown
 from diarflow.errors import InvalidDiarization
 
 
@@ -146,7 +147,8 @@ def _clean_columns(
     except OverflowError:
         return None
     given = np.array([c is not None for c in confidences])
-    if not (np.isfinite(end_array).all() and (start_array >= 0).all() and (end_array >= start_array).all()):
+    # start <= end <= MAX_SECONDS; NaN and infinity fail the comparisons.
+    if not ((start_array >= 0).all() and (end_array >= start_array).all() and (end_array <= MAX_SECONDS).all()):
         return None
     if not ((confidence_array[given] >= 0) & (confidence_array[given] <= 1)).all():  # NaN, inf fail too
         return None
@@ -157,6 +159,6 @@ def _time(segment: Mapping[str, Any], name: str, where: str) -> float:
     if name not in segment:
         raise InvalidDiarization(f"{where}.{name}", "is missing")
     value = segment[name]
-    if type(value) not in (int, float) or not is_finite(value) or value < 0:
-        raise InvalidDiarization(f"{where}.{name}", f"must be a finite, non-negative number, got {shown(value)}")
+    if not is_time(value):
+        raise InvalidDiarization(f"{where}.{name}", f"must be {TIME_RANGE}, got {shown(value)}")
     return float(value)

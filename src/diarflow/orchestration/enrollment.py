@@ -37,6 +37,7 @@ from diarflow.contracts import (
     validate_id,
 )
 from diarflow.contracts.voiceprints import check_display_name
+from diarflow.domain.json_values import TIME_RANGE, is_time
 from diarflow.errors import DiarflowError, InvalidInput, RemoteServiceError
 
 if TYPE_CHECKING:
@@ -62,9 +63,10 @@ class Enrolled:
 
 
 def check_range(start: float | None, end: float | None) -> None:
-    """``--start``/``--end`` make sense (before any I/O)."""
-    if start is not None and start < 0:
-        raise InvalidInput("--start", f"must be 0 or more, got {start}")
+    """``--start``/``--end`` make sense (before any I/O): times from 0 to ``MAX_SECONDS``, end after start."""
+    for option, value in (("--start", start), ("--end", end)):
+        if value is not None and not is_time(value):  # NaN and infinity too
+            raise InvalidInput(option, f"must be {TIME_RANGE}, got {value}")
     if end is not None and end <= (start or 0.0):
         raise InvalidInput("--end", f"must be after --start ({start or 0.0}), got {end}")
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import orjson
 
@@ -126,16 +126,24 @@ class LeaseRecord:
         """The record, or None when the object is not a lease we can read (treated as stale)."""
         try:
             raw = orjson.loads(data)
+            pid, ttl = raw["pid"], raw["ttl_seconds"]
+            # Exact types, never str()/int()/float() of whatever is there: a nested array would recurse in
+            # repr, a huge integer overflow a float or os.kill's pid.
+            if type(pid) is not int or not 0 < pid < _MAX_PID or type(ttl) not in (int, float):
+                return None
+            if not 0 < ttl <= _MAX_TTL_SECONDS:
+                return None
+            pid_started = raw.get("pid_started")
             return cls(
-                episode_id=str(raw["episode_id"]),
-                token=str(raw["token"]),
-                holder=str(raw["holder"]),
-                host=str(raw["host"]),
-                pid=int(raw["pid"]),
-                pid_started=None if raw.get("pid_started") is None else str(raw["pid_started"]),
-                acquired_at=str(raw["acquired_at"]),
-                expires_at=datetime.fromisoformat(str(raw["expires_at"])).timestamp(),
-                ttl_seconds=float(raw["ttl_seconds"]),
+                episode_id=_text(raw, "episode_id"),
+                token=_text(raw, "token"),
+                holder=_text(raw, "holder"),
+                host=_text(raw, "host"),
+                pid=pid,
+                pid_started=None if pid_started is None else _text(raw, "pid_started"),
+                acquired_at=_text(raw, "acquired_at"),
+                expires_at=datetime.fromisoformat(_text(raw, "expires_at")).timestamp(),
+                ttl_seconds=float(ttl),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
@@ -143,6 +151,20 @@ class LeaseRecord:
     def stale_at(self) -> float:
         """When another machine may take the lease over."""
         return self.expires_at + TAKEOVER_MARGIN * self.ttl_seconds
+
+
+_MAX_PID = 2**31
+"""pids fit a C int (Linux allows at most 2**22): a larger one in a lease is not a process."""
+_MAX_TTL_SECONDS = 24 * 3600.0
+"""The longest DIARFLOW_LEASE_SECONDS allows: a longer one would keep the episode from ever going stale."""
+
+
+def _text(raw: dict[str, Any], name: str) -> str:
+    """A string field of a lease record; anything else makes the record unreadable (``TypeError``)."""
+    value = raw[name]
+    if type(value) is not str:
+        raise TypeError(f"{name} is not a string")
+    return value
 
 
 # --- the lease ---------------------------------------------------------------------------

@@ -3,11 +3,18 @@
 A transcript over ``DIARFLOW_MAX_TRANSCRIPT_BYTES`` (default 512 MB) or a
 diarization with more turns than ``DIARFLOW_MAX_SEGMENTS`` (default 500,000)
 is refused with an error naming the limit and the setting, instead of
-exhausting memory halfway through parsing it.
+exhausting memory halfway through parsing it. A diarizer's turns past
+``MAX_SECONDS`` (48 h) are refused before they are written, as readers would
+refuse them anyway.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from diarflow.contracts import MAX_SECONDS
+from diarflow.domain.json_values import TIME_RANGE
+from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidDiarization, InvalidTranscript
 
 
@@ -25,6 +32,16 @@ def check_segment_count(count: int, limit: int, *, field: str = "segments") -> N
         raise InvalidDiarization(
             field, f"has {count:,} segments, over the {limit:,}-segment limit (raise DIARFLOW_MAX_SEGMENTS to allow it)"
         )
+
+
+def check_turn_times(turns: Turns, *, field: str = "segments") -> None:
+    """Refuse a diarizer's turns outside 0 to ``MAX_SECONDS``, naming the first (``segments[i].end``) as written."""
+    outside = np.flatnonzero(~((turns.starts >= 0) & (turns.ends <= MAX_SECONDS)))  # NaN fails too
+    if outside.size:
+        i = int(outside[0])
+        start, end = float(turns.starts[i]), float(turns.ends[i])
+        name, value = ("start", start) if not start >= 0 else ("end", end)
+        raise InvalidDiarization(f"{field}[{i}].{name}", f"must be {TIME_RANGE}, got {value!r}")
 
 
 BYTES_PER_SEGMENT = 2048

@@ -36,7 +36,7 @@ from diarflow.domain.enrichment import enriched_words
 from diarflow.errors import ArtifactLost, ArtifactNotFound, DiarizerUnavailable, InvalidDiarization
 from diarflow.orchestration.diarizers import build_diarizer
 from diarflow.orchestration.identification import SpeakerMap, identify_episode
-from diarflow.orchestration.limits import check_segment_count
+from diarflow.orchestration.limits import check_segment_count, check_turn_times
 from diarflow.orchestration.workspace import Workspace, digest
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,11 @@ def write_diarization(
 
     ``extra`` adds source-specific fields (pyannoteAI's ``voiceprint_matches``).
     """
+    for name, turns in (("segments", output.turns), ("exclusive_segments", output.exclusive)):
+        # A runaway diarizer must not write what no step can read.
+        check_segment_count(len(turns) if turns is not None else 0, ws.settings.max_segments, field=name)
+        if turns is not None:
+            check_turn_times(turns, field=name)
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "episode_id": episode_id,
@@ -109,8 +114,6 @@ def write_diarization(
     }
     num_speakers, speech_time = output.turns.num_speakers, output.turns.speech_time
     key = keys.diarization_key(episode_id)
-    for name in ("segments", "exclusive_segments"):  # a runaway diarizer must not write what no step can read
-        check_segment_count(len(document.get(name) or ()), ws.settings.max_segments, field=name)
     data = dump_json(document)
     ws.store.put_bytes(key, data, content_type="application/json")
     content_digest = digest(data)

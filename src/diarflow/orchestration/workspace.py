@@ -9,6 +9,7 @@ from typing import Any, get_args
 from diarflow.adapters.stores import ObjectStore, get_json
 from diarflow.config import Settings
 from diarflow.contracts import DiarizationSourceName
+from diarflow.domain.json_values import shown
 from diarflow.domain.transcript import Transcript, parse_transcript
 from diarflow.domain.turns import Turns
 from diarflow.orchestration.limits import (
@@ -94,8 +95,8 @@ def _check_diarization_document(key: str, document: dict[str, Any]) -> None:
     if "source" not in document:
         raise InvalidDiarization(f"{key}:source", f"is missing (one of {', '.join(sources)})")
     if document["source"] not in sources:
-        shown = repr(document["source"])[:40]
-        raise InvalidDiarization(f"{key}:source", f"must be one of {', '.join(sources)}, got {shown}")
+        got = shown(document["source"])
+        raise InvalidDiarization(f"{key}:source", f"must be one of {', '.join(sources)}, got {got}")
     for name in ("segments", "exclusive_segments"):
         if document.get(name) is not None and not isinstance(document[name], list):
             raise InvalidDiarization(f"{key}:{name}", "must be an array of segments")

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import ValidationError
 
-from diarflow.contracts import AuditArtifact, ErrorArtifact, RunStatus
+from diarflow.contracts import MAX_SECONDS, AuditArtifact, ErrorArtifact, RunStatus, parse_contract
 from diarflow.domain.alignment import DEFAULT_GAP_TOLERANCE
+from diarflow.domain.exports.episode import strip_controls
+from diarflow.domain.json_values import is_finite, is_time, shown
+from diarflow.errors import InvalidInput
 
 LOW_CONFIDENCE_BELOW = 0.6
 """A word whose ``speaker_confidence`` is below this is marked as low confidence."""
@@ -202,7 +204,7 @@ def build_report_model(
         low_confidence_below=low_confidence_below,
         diarization_model=_text_field(diarization, "model"),
         diarization_job_id=_text_field(diarization, "job_id"),
-        diarization_warnings=[str(w) for w in _list_field(diarization, "warnings")],
+        diarization_warnings=[w if isinstance(w, str) else shown(w) for w in _list_field(diarization, "warnings")],
         audit=audit_model,
         error=error_model,
         error_raw=error,
@@ -300,10 +302,10 @@ class _SpeakerDirectory:
         talk = [speech_time(spans) for spans in intervals]
         total_talk = sum(talk)
         return [
-            Speaker(
-                name=name,
-                labels=tuple(self._labels.get(index, [])),
-                diar_speakers=tuple(self._diar_keys.get(index, [])),
+            Speaker(  # names shown as text: without control characters, like the words
+                name=strip_controls(name),
+                labels=tuple(map(strip_controls, self._labels.get(index, []))),
+                diar_speakers=tuple(map(strip_controls, self._diar_keys.get(index, []))),
                 identified=self._identified.get(index, False),
                 color=speaker_color(index),
                 talk_seconds=talk[index],
@@ -350,16 +352,12 @@ def _read_words(
         flags = 0
         if speaker != UNATTRIBUTED and confidence is not None and confidence < low_confidence_below:
             flags |= WORD_LOW_CONFIDENCE
-        alternatives = [
-            (str(alt["speaker"]), _percent(_probability(alt.get("confidence"))))
-            for alt in raw.get("alternatives") or ()
-            if isinstance(alt, Mapping) and alt.get("speaker") is not None
-        ]
+        alternatives = _alternatives(raw)
         index = len(columns.text)
         if alternatives:
             flags |= WORD_HAS_ALTERNATIVES
             columns.alternatives[index] = alternatives
-        columns.text.append(str(raw.get("word", "")))
+        columns.text.append(_word_text(raw.get("word", "")))
         columns.start_ms.append(_ms(start))
         columns.end_ms.append(_ms(max(start, end)))
         columns.speaker.append(speaker)
@@ -392,22 +390,26 @@ def _read_words_fast(
         return None
     if not set(map(type, starts)) | set(map(type, ends)) <= {int, float} or set(map(type, texts)) != {str}:
         return None
-    start = np.array(starts, dtype=np.float64)
-    end = np.array(ends, dtype=np.float64)
-    if not (np.isfinite(start).all() and np.isfinite(end).all()) or (start < 0).any() or (end < 0).any():
+    try:
+        start = np.array(starts, dtype=np.float64)
+        end = np.array(ends, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range
         return None
-    index_of = {name: directory.index_of(name) for name in dict.fromkeys(names) if isinstance(name, str)}
+    if not (((start >= 0) & (start <= MAX_SECONDS)).all() and ((end >= 0) & (end <= MAX_SECONDS)).all()):
+        return None  # NaN and infinity fail too
+    # Only strings are names: a list (unhashable) or a number in a hand-edited word reads as unattributed.
+    index_of = {name: directory.index_of(name) for name in dict.fromkeys(n for n in names if isinstance(n, str))}
     speaker = np.array([index_of.get(name, UNATTRIBUTED) if isinstance(name, str) else UNATTRIBUTED for name in names])
     confidence = np.array(
-        [c if type(c) in (int, float) else np.nan for c in raw_confidence], dtype=np.float64
-    )  # a non-finite value reads as unknown, like the lenient path
+        [c if type(c) in (int, float) and is_finite(c) else np.nan for c in raw_confidence], dtype=np.float64
+    )  # a non-finite value (or an integer beyond float range) reads as unknown, like the lenient path
     confidence[~np.isfinite(confidence)] = np.nan
     known = ~np.isnan(confidence)
     percent = np.where(known, np.rint(np.clip(np.nan_to_num(confidence), 0.0, 1.0) * 100), -1).astype(np.int64)
     low = known & (speaker != UNATTRIBUTED) & (np.clip(np.nan_to_num(confidence), 0.0, 1.0) < low_confidence_below)
     flags = np.where(low, WORD_LOW_CONFIDENCE, 0).astype(np.int64)
     columns = WordColumns(
-        text=texts,
+        text=[strip_controls(text) for text in texts],
         start_ms=np.rint(start * 1000).astype(np.int64).tolist(),
         end_ms=np.rint(np.maximum(start, end) * 1000).astype(np.int64).tolist(),
         speaker=speaker.astype(np.int64).tolist(),
@@ -416,11 +418,7 @@ def _read_words_fast(
     for index, raw in enumerate(raw_words):
         if "alternatives" not in raw:
             continue
-        alternatives = [
-            (str(alt["speaker"]), _percent(_probability(alt.get("confidence"))))
-            for alt in raw.get("alternatives") or ()
-            if isinstance(alt, Mapping) and alt.get("speaker") is not None
-        ]
+        alternatives = _alternatives(raw)
         if alternatives:
             flags[index] |= WORD_HAS_ALTERNATIVES
             columns.alternatives[index] = alternatives
@@ -536,11 +534,9 @@ def _validated(model: type[ContractT], value: Any, what: str, notes: list[str]) 
     if value is None:
         return None
     try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(root)"
-        notes.append(f"The {what} artifact does not match its contract ({where}: {first['msg']}); shown as stored.")
+        return parse_contract(model, value, where=what)
+    except InvalidInput as exc:  # a validator's own error (an invalid episode id) too, not only pydantic's
+        notes.append(f"The {what} artifact does not match its contract ({exc.message}); shown as stored.")
         return None
 
 
@@ -563,15 +559,32 @@ def _first_text(*artifacts: Mapping[str, Any] | None, key: str) -> str | None:
 
 
 def _seconds(value: Any) -> float | None:
-    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
-        return None
-    return float(value)
+    return float(value) if is_time(value) else None
 
 
 def _probability(value: Any) -> float | None:
-    if type(value) not in (int, float) or not math.isfinite(value):
+    if type(value) not in (int, float) or not is_finite(value):
         return None
     return min(1.0, max(0.0, float(value)))
+
+
+def _word_text(value: Any) -> str:
+    """A word as shown: its text (without control characters), a number as written, anything else nothing."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    return str(value) if type(value) in (int, float) and is_finite(value) else ""
+
+
+def _alternatives(word: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """``[(speaker, confidence percent)]`` of a word's ``alternatives``; entries that are not speakers are skipped."""
+    entries = word.get("alternatives")
+    if not isinstance(entries, list):
+        return []
+    return [
+        (strip_controls(alt["speaker"]), _percent(_probability(alt.get("confidence"))))
+        for alt in entries
+        if isinstance(alt, Mapping) and isinstance(alt.get("speaker"), str)
+    ]
 
 
 def _percent(probability: float | None) -> int:

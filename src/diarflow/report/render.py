@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from diarflow.contracts import AuditArtifact, ErrorArtifact, validate_id
+from diarflow.domain.exports.episode import strip_controls
 from diarflow.errors import InvalidInput
 from diarflow.report.model import (
     LOW_CONFIDENCE_BELOW,
@@ -245,7 +246,10 @@ def _alerts_html(model: ReportModel) -> str:
     if model.error is not None:
         parts.append(_error_html(model.error))
     elif model.error_raw is not None:
-        dumped = orjson.dumps(model.error_raw, option=orjson.OPT_INDENT_2).decode("utf-8")
+        try:
+            dumped = orjson.dumps(model.error_raw, option=orjson.OPT_INDENT_2).decode("utf-8")
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels): not an error log
+            dumped = "(not shown: nested too deep to print)"
         parts.append(
             f'<section class="alert alert-{_e(model.status)}" id="error-artifact"><h2>Error artifact</h2>'
             f"<pre>{_e(dumped)}</pre></section>"
@@ -493,7 +497,8 @@ def _readable_timestamp(value: str) -> str:
 
 
 def _e(value: str) -> str:
-    return html.escape(value, quote=True)
+    """Artifact text as HTML: escaped, and without control characters (a NUL or ESC is no text to show)."""
+    return html.escape(strip_controls(value), quote=True)
 
 
 def _content_security_policy(script: str) -> str:

@@ -92,8 +92,12 @@ def _mean_sample_scores(samples: SampleConfidence, starts: list[float], ends: li
     """Mean sample-level score inside each [start, end), by prefix sums (turns can number in the thousands)."""
     scores = np.asarray(samples.score, dtype=np.float64)
     prefix = np.r_[0.0, np.cumsum(np.nan_to_num(scores))]
-    lo = np.clip(np.floor(np.asarray(starts) / samples.resolution).astype(np.int64), 0, scores.size)
-    hi = np.clip(np.ceil(np.asarray(ends) / samples.resolution).astype(np.int64), 0, scores.size)
+    # Clipped while still floats: a turn at 1e306 s, or a resolution of 1e-300 s, would overflow int64.
+    with np.errstate(all="ignore"):
+        first = np.floor(np.asarray(starts, dtype=np.float64) / samples.resolution)
+        last = np.ceil(np.asarray(ends, dtype=np.float64) / samples.resolution)
+    lo = np.clip(np.nan_to_num(first), 0, scores.size).astype(np.int64)
+    hi = np.clip(np.nan_to_num(last), 0, scores.size).astype(np.int64)
     counts = hi - lo
     sums = prefix[hi] - prefix[lo]
     return [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist(), strict=True)]

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from diarflow.domain.json_values import undecodable
 from diarflow.errors import InvalidInput, StorageError
 
 MAX_KEY_LENGTH = 1024
@@ -105,7 +106,8 @@ def get_json(store: ObjectStore, key: str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise StorageError(f"{store.url}: object {key} is not valid JSON ({exc})", key=key) from None
+        field, problem = undecodable(data, exc, "")
+        raise StorageError(f"{store.url}: object {key}{f' at {field}' if field else ''} {problem}", key=key) from None
 
 
 def dump_json(value: Any) -> bytes:

@@ -8,17 +8,22 @@ format's writer put together (see ``benchmarks/bench_exports.py``). A defect
 is still reported with its JSON path (``words[17].end``).
 
 Times are rounded to whole milliseconds once, here, so every format prints the
-same instant the same way.
+same instant the same way; a time past ``MAX_SECONDS`` (48 h) is refused like
+any other defect. Words are put in time order here (stably) should a
+hand-edited artifact have them out of it, so no export runs backwards.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from diarflow.contracts import SCHEMA_VERSION
+import numpy as np
+from numpy.typing import NDArray
+
+from diarflow.contracts import MAX_SECONDS, SCHEMA_VERSION
+from diarflow.domain.json_values import TIME_RANGE, is_time, shown
 from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidInput, InvalidTranscript
 
@@ -30,13 +35,29 @@ _CONFIDENCE_TYPES = frozenset({int, float, type(None)})
 _NAME_TYPES = frozenset({str, type(None)})
 
 
+# C0 and C1 control characters: the whitespace ones (\t \n \r, \x1c-\x1f, NEL) read as a space, the rest go.
+_CONTROLS = {c: " " if chr(c).isspace() else None for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters: NUL, ESC, DEL and the like dropped, line breaks and tabs as spaces.
+
+    ESC starts a terminal control sequence when the text is printed, NUL ends
+    a C string, and neither has a place in a caption or a page.
+    """
+    if text.isprintable():  # nearly every word: one cheap check
+        return text
+    return text.translate(_CONTROLS)
+
+
 def clean_text(text: str) -> str:
-    """Collapse every whitespace run (newlines included) to one space and trim.
+    """Collapse every whitespace run (newlines included) to one space, drop control characters, and trim.
 
     A newline inside a word or a name would end a caption line, and a blank
     line would end the cue itself; exports are line-oriented, so none survive.
+    The enriched transcript keeps the words as they came.
     """
-    return " ".join(text.split())
+    return " ".join(strip_controls(text).split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +71,7 @@ class SpeakerInfo:
 
 @dataclass(frozen=True, eq=False)
 class ExportWords:
-    """Transcript words as columns, in transcript order; index ``i`` of each describes word ``i``.
+    """Transcript words as columns, in time order; index ``i`` of each describes word ``i``.
 
     ``speakers`` holds the shown name (``Unknown`` for unattributed words);
     words whose text is empty after :func:`clean_text` are left out, since
@@ -144,21 +165,26 @@ def read_enriched_words(document: Mapping[str, Any]) -> ExportWords:
         index = next(i for i, w in enumerate(words) if type(w) is not dict)
         raise InvalidTranscript(f"words[{index}]", "must be an object")
 
-    starts = _milliseconds(words, "start")
-    ends = _milliseconds(words, "end")
+    start_column = _milliseconds(words, "start")
+    in_order = bool((start_column[1:] >= start_column[:-1]).all())
+    starts, ends = start_column.tolist(), _milliseconds(words, "end").tolist()
     texts = _strings(words, "word")
     raw_speakers = [w.get("speaker") for w in words]
     if not set(map(type, raw_speakers)) <= _NAME_TYPES:
         index = next(i for i, v in enumerate(raw_speakers) if type(v) not in _NAME_TYPES)
-        raise InvalidTranscript(f"words[{index}].speaker", f"must be a string or null, got {raw_speakers[index]!r}")
+        problem = f"must be a string or null, got {shown(raw_speakers[index])}"
+        raise InvalidTranscript(f"words[{index}].speaker", problem)
     # Few distinct names: clean each once. A blank name tells no more than null does.
-    shown = {name: (clean_text(name) if name else "") or UNKNOWN_SPEAKER_NAME for name in set(raw_speakers)}
-    speakers = [shown[name] for name in raw_speakers]
+    shown_as = {name: (clean_text(name) if name else "") or UNKNOWN_SPEAKER_NAME for name in set(raw_speakers)}
+    speakers = [shown_as[name] for name in raw_speakers]
     confidences = _confidences(words)
 
     cleaned = [clean_text(text) for text in texts]
-    if "" in cleaned:
+    if "" in cleaned or not in_order:
+        # Words with no text left go; the rest in time order (stable: equal starts keep transcript order).
         keep = [i for i, text in enumerate(cleaned) if text]
+        if not in_order:
+            keep.sort(key=starts.__getitem__)
         return ExportWords(
             starts_ms=[starts[i] for i in keep],
             ends_ms=[ends[i] for i in keep],
@@ -180,7 +206,7 @@ def read_enriched_speakers(document: Mapping[str, Any]) -> dict[str, SpeakerInfo
         if not isinstance(entry, dict):
             raise InvalidTranscript(path, "must be an object")
         diar_speaker = _required_string(entry, "diar_speaker", path, InvalidTranscript)
-        label = _required_string(entry, "label", path, InvalidTranscript)
+        label = clean_text(_required_string(entry, "label", path, InvalidTranscript))
         name = clean_text(_required_string(entry, "speaker", path, InvalidTranscript)) or label
         speakers[diar_speaker] = SpeakerInfo(name=name, label=label, identified=entry.get("identified") is True)
     return speakers
@@ -198,7 +224,7 @@ def read_audit_speakers(audit: Any) -> dict[str, SpeakerInfo]:
         if not isinstance(cluster, dict):
             raise InvalidInput(path, "must be an object")
         key = _required_string(cluster, "speakerKey", path, InvalidInput)
-        label = _required_string(cluster, "label", path, InvalidInput)
+        label = clean_text(_required_string(cluster, "label", path, InvalidInput))
         mapped_to = cluster.get("mappedTo")
         display = clean_text(mapped_to) if isinstance(mapped_to, str) else ""
         speakers[key] = SpeakerInfo(name=display or label, label=label, identified=bool(display))
@@ -208,23 +234,28 @@ def read_audit_speakers(audit: Any) -> dict[str, SpeakerInfo]:
 # --- column readers -----------------------------------------------------------------------
 
 
-def _milliseconds(words: list[dict[str, Any]], name: str) -> list[int]:
+def _milliseconds(words: list[dict[str, Any]], name: str) -> NDArray[np.int64]:
     column: list[Any] = [w.get(name) for w in words]
     if not set(map(type, column)) <= _NUMBER_TYPES:
         index = next(i for i, v in enumerate(column) if type(v) not in _NUMBER_TYPES)
-        problem = "is missing" if name not in words[index] else f"must be a number, got {column[index]!r}"
+        problem = "is missing" if name not in words[index] else f"must be a number, got {shown(column[index])}"
         raise InvalidTranscript(f"words[{index}].{name}", problem)
-    bad = next((i for i, v in enumerate(column) if not (v >= 0 and math.isfinite(v))), None)
-    if bad is not None:
-        raise InvalidTranscript(f"words[{bad}].{name}", f"must be a finite, non-negative time, got {column[bad]}")
-    return [round(v * 1000) for v in column]
+    try:
+        seconds = np.array(column, dtype=np.float64)
+        in_range = bool(((seconds >= 0) & (seconds <= MAX_SECONDS)).all())  # NaN fails too
+    except OverflowError:  # an integer beyond float range
+        in_range = False
+    if not in_range:
+        bad = next(i for i, v in enumerate(column) if not is_time(v))
+        raise InvalidTranscript(f"words[{bad}].{name}", f"must be {TIME_RANGE}, got {shown(column[bad])}")
+    return np.rint(seconds * 1000).astype(np.int64)  # half to even, as round() does
 
 
 def _strings(words: list[dict[str, Any]], name: str) -> list[str]:
     column: list[Any] = [w.get(name) for w in words]
     if column and set(map(type, column)) != {str}:
         index = next(i for i, v in enumerate(column) if type(v) is not str)
-        problem = "is missing" if name not in words[index] else f"must be a string, got {column[index]!r}"
+        problem = "is missing" if name not in words[index] else f"must be a string, got {shown(column[index])}"
         raise InvalidTranscript(f"words[{index}].{name}", problem)
     return column
 
@@ -234,11 +265,13 @@ def _confidences(words: list[dict[str, Any]]) -> list[float | None]:
     if not set(map(type, column)) <= _CONFIDENCE_TYPES:
         index = next(i for i, v in enumerate(column) if type(v) not in _CONFIDENCE_TYPES)
         raise InvalidTranscript(
-            f"words[{index}].speaker_confidence", f"must be a number or null, got {column[index]!r}"
+            f"words[{index}].speaker_confidence", f"must be a number or null, got {shown(column[index])}"
         )
     bad = next((i for i, v in enumerate(column) if v is not None and not 0 <= v <= 1), None)
     if bad is not None:
-        raise InvalidTranscript(f"words[{bad}].speaker_confidence", f"must be between 0 and 1, got {column[bad]}")
+        raise InvalidTranscript(
+            f"words[{bad}].speaker_confidence", f"must be between 0 and 1, got {shown(column[bad])}"
+        )
     return column
 
 
@@ -256,12 +289,13 @@ def _check_schema_version(document: Mapping[str, Any], field: str) -> None:
     if version != SCHEMA_VERSION:
         raise InvalidInput(
             field,
-            f"is {version!r}; this diarflow reads version {SCHEMA_VERSION} (was the artifact written by another one?)",
+            f"is {shown(version)}; this diarflow reads version {SCHEMA_VERSION} (was the artifact written by another "
+            "one?)",
         )
 
 
 def _required_string(entry: Mapping[str, Any], name: str, path: str, error: type[InvalidInput]) -> str:
     value = entry.get(name)
     if not isinstance(value, str) or not value.strip():
-        raise error(f"{path}.{name}", f"must be a non-empty string, got {value!r}")
+        raise error(f"{path}.{name}", f"must be a non-empty string, got {shown(value)}")
     return value

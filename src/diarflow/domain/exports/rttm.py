@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from diarflow.domain.exports.episode import EpisodeExport
+from diarflow.domain.exports.episode import EpisodeExport, clean_text
 from diarflow.domain.exports.timestamps import decimal_seconds
 from diarflow.domain.exports.turns import CaptionOptions
 
 
 def rttm_name(name: str) -> str:
-    """``name`` with each whitespace run replaced by ``_`` (an empty name stays empty)."""
-    return "_".join(name.split())
+    """``name`` with each whitespace run replaced by ``_`` and control characters dropped (empty stays empty)."""
+    return clean_text(name).replace(" ", "_")
 
 
 def write_rttm(episode: EpisodeExport, options: CaptionOptions) -> str:

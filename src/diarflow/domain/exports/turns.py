@@ -6,11 +6,11 @@ episode groups in tens of milliseconds.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 
+from diarflow.contracts import MAX_SECONDS
 from diarflow.domain.exports.episode import ExportWords
 from diarflow.errors import InvalidInput
 
@@ -89,8 +89,8 @@ class CaptionOptions:
             raise InvalidInput("max_lines", f"must be at least 1, got {self.max_lines}")
         for name in ("max_cue_duration", "max_pause"):
             value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
-                raise InvalidInput(name, f"must be a positive number of seconds, got {value}")
+            if not 0 < value <= MAX_SECONDS:  # NaN fails too
+                raise InvalidInput(name, f"must be a positive number of seconds up to {MAX_SECONDS:,}, got {value}")
 
 
 @dataclass(frozen=True, slots=True)
