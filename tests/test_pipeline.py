@@ -19,10 +19,12 @@ from diarflow.contracts import (
     RawDiarization,
     keys,
 )
+from diarflow.domain.fallback import NO_WORDS_WARNING
 from diarflow.errors import StorageUnavailable
 from diarflow.orchestration import RunOptions, Workspace, run_locally
 from diarflow.orchestration.steps import Event
 from diarflow.samples.synthetic import synthetic_deepgram
+from tests.deepgram_documents import silent_audio
 from tests.episodes import SPEC_TURNS, ingest, transcript_from_turns
 
 DEEPGRAM = RunOptions(diarizer="deepgram")
@@ -263,3 +265,28 @@ def test_every_run_leaves_a_report_and_a_broken_report_never_fails_the_run(store
     assert result.status == "completed"
     assert "render-report-v1" not in runner.executed
     assert "emit-result-v1" in runner.executed
+
+
+def test_a_transcript_without_words_completes_with_empty_artifacts_and_a_warning(store: ObjectStore) -> None:
+    """Silent audio: Deepgram's answer has no words. Nothing to attribute is not invalid input."""
+    request = ingest(store, "SILENT1", silent_audio())
+    # Whatever diarizer was asked for: with no words there is nothing a model could add (0 words, 0 turns).
+    result, _, events = run(store, request, RunOptions(diarizer="local"))
+
+    assert result.status == "completed", result.error
+    assert result.source == "deepgram_fallback"
+    assert result.stats.model_dump() == {
+        "num_segments": 0,
+        "duration": 0.0,
+        "num_speakers": 0,
+        "num_words": 0,
+        "identified_speakers": 0,
+    }
+    assert result.warnings == [NO_WORDS_WARNING]
+    assert result.s3_error_key is None
+    assert RawDiarization.model_validate(get_json(store, keys.diarization_key("SILENT1"))).segments == []
+    audit = AuditArtifact.model_validate(get_json(store, keys.audit_key("SILENT1")))
+    assert (audit.clusters, audit.warnings) == ([], [NO_WORDS_WARNING])
+    assert EnrichedTranscript.model_validate(get_json(store, keys.enriched_key("SILENT1"))).words == []
+    assert [event["name"] for event in events] == [DIARIZATION_COMPLETED]
+    assert events[0]["data"] == result.to_json_dict()

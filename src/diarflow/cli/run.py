@@ -236,6 +236,8 @@ def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> Non
     if words_by_speaker.get(None):
         table.add_row("(no speaker)", "—", "UNKNOWN", "—", "—", "—", str(words_by_speaker[None]), "—")
     console.print(table)
+    for warning in audit.warnings:
+        console.print(f"[yellow]{as_text(f'! {warning}')}[/]")
     for error in error_log.errors if error_log else ():
         console.print(f"[yellow]{as_text(f'! {error.step}: {error.type}: {error.message}')}[/]")
 

@@ -76,6 +76,8 @@ class EnrichedWord(Contract):
     diar_speaker: str
     source: DiarizationSourceName
     alternatives: list[Alternative] | None = None
+    channel: int | None = Field(default=None, ge=0)
+    """The track the word was heard on, in a multichannel transcript."""
 
 
 class SpeakerEntry(Contract):
@@ -163,6 +165,8 @@ class AuditArtifact(Contract):
     near_misses: list[NearMiss] = Field(default_factory=list, alias="nearMisses")
     thresholds: Thresholds
     registry_status: RegistryStatus = Field(alias="registryStatus")
+    warnings: list[str] = Field(default_factory=list)
+    """What the reader of this audit should know (the diarization's warnings, e.g. a transcript without words)."""
 
 
 # --- errors ----------------------------------------------------------------------------

@@ -7,6 +7,8 @@ checks the serialized result stays under :data:`MAX_RESULT_BYTES` at
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from diarflow.contracts._base import Contract, EpisodeId, Seconds
@@ -14,6 +16,10 @@ from diarflow.contracts.artifacts import DiarizationSourceName, RunStatus
 
 MAX_RESULT_BYTES = 2048
 """Upper bound of a serialized :class:`PipelineResult` (DESIGN.md §5)."""
+
+
+MAX_RESULT_WARNINGS = 3
+WarningText = Annotated[str, Field(max_length=200)]
 
 
 class RunStats(Contract):
@@ -45,6 +51,8 @@ class PipelineResult(Contract):
     s3_error_key: str | None
     stats: RunStats
     error: ErrorSummary | None = None
+    warnings: list[WarningText] = Field(default_factory=list, max_length=MAX_RESULT_WARNINGS)
+    """What went unusually but not wrong (e.g. a transcript without words: nothing to attribute)."""
 
 
 # --- per-step results (small by construction) ------------------------------------------

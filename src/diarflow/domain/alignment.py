@@ -99,11 +99,16 @@ def align_words(
     *,
     gap_tolerance: float = DEFAULT_GAP_TOLERANCE,
     near_miss_margin: float = DEFAULT_NEAR_MISS_MARGIN,
+    preferred_speakers: NDArray[np.int64] | None = None,
 ) -> Alignment:
     """Attribute each word to the speaker whose speech covers most of it.
 
     ``speaker_confidences[k]`` is speaker ``k``'s cluster confidence (NaN: unknown,
     treated as 1 so the word's confidence is its alignment score alone).
+    ``preferred_speakers[i]``, when given, is a speaker word ``i`` already names
+    (-1: none): the word goes to it wherever that speaker's speech covers it at
+    all, however much another's does (a transcript's own labels, or crosstalk
+    between two tracks), and the others become its alternatives.
     """
     n_words = int(word_starts.size)
     n_speakers = len(turns.speaker_names)
@@ -113,9 +118,17 @@ def align_words(
     weights = np.where(np.isnan(speaker_confidences), 1.0, speaker_confidences)
 
     chunk = max(1, _MAX_CELLS // max(1, n_speakers))
+    preferred = np.full(n_words, -1, dtype=np.int64) if preferred_speakers is None else preferred_speakers
     parts = [
         _align_chunk(
-            word_starts[i : i + chunk], word_ends[i : i + chunk], speech, weights, gap_tolerance, near_miss_margin, i
+            word_starts[i : i + chunk],
+            word_ends[i : i + chunk],
+            preferred[i : i + chunk],
+            speech,
+            weights,
+            gap_tolerance,
+            near_miss_margin,
+            i,
         )
         for i in range(0, n_words, chunk)
     ]
@@ -128,6 +141,7 @@ _FIELDS = ("speakers", "scores", "confidences", "alt_words", "alt_speakers", "al
 def _align_chunk(
     starts: NDArray[np.float64],
     ends: NDArray[np.float64],
+    preferred: NDArray[np.int64],
     speech: list[_SpeakerSpeech],
     weights: NDArray[np.float64],
     gap_tolerance: float,
@@ -145,6 +159,8 @@ def _align_chunk(
 
     best = np.argmax(scores, axis=1)
     rows = np.arange(starts.size)
+    named = np.maximum(preferred, 0)
+    best = np.where((preferred >= 0) & (scores[rows, named] > 0), named, best)
     best_score = scores[rows, best]
 
     gap_words = np.flatnonzero(best_score <= 0)

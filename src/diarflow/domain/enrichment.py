@@ -25,12 +25,13 @@ def enriched_words(
     """One record per transcript word, in transcript order.
 
     ``display_names[k]`` and ``diar_speakers[k]`` describe alignment speaker ``k``:
-    the registry name or canonical label, and the diarizer's own label.
+    the registry name or canonical label, and the diarizer's own label. Words of a
+    multichannel transcript also carry their ``channel`` (the track they were heard on).
     """
     # Index -1 (no speaker) picks the trailing None / UNKNOWN entry.
     shown = np.array([*display_names, None], dtype=object)[alignment.speakers].tolist()
     original = np.array([*diar_speakers, UNKNOWN_SPEAKER], dtype=object)[alignment.speakers].tolist()
-    rounded = np.round(alignment.confidences, CONFIDENCE_DECIMALS)
+    rounded = np.round(np.clip(alignment.confidences, 0.0, 1.0), CONFIDENCE_DECIMALS)
     confidences = [None if c != c else c for c in rounded.tolist()]
 
     words = [
@@ -53,6 +54,9 @@ def enriched_words(
             strict=True,
         )
     ]
+    if transcript.is_multichannel:
+        for word, channel in zip(words, transcript.channels.tolist(), strict=True):
+            word["channel"] = channel
     _attach_alternatives(words, alignment, display_names)
     return words
 

@@ -16,12 +16,19 @@ Every time is at most :data:`~diarflow.contracts.MAX_SECONDS` (48 h), and
 words are in time order (each starts no earlier than the one before): a
 transcript that breaks either is refused naming the first word that does,
 rather than read into exports that would run backwards or overflow.
+
+A multichannel response (``multichannel=true``: one ``results.channels[i]``
+per track) is read whole: each channel's words are checked as above, then
+merged by start time (a tie keeps the lower channel first), and every word
+keeps its channel. Deepgram diarizes each channel on its own, so speaker
+numbers are per channel: speaker 0 of channel 1 is named ``ch1.0``. A
+response with no words at all (silent audio) is a valid, empty transcript.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -35,6 +42,8 @@ from diarflow.errors import InvalidTranscript
 
 DEEPGRAM_WORDS_PATH = "results.channels[0].alternatives[0].words"
 DEEPGRAM_UTTERANCES_PATH = "results.utterances"
+MAX_CHANNELS = 64
+"""Tracks in one multichannel response; a podcast has a handful, more is a corrupt (or hostile) document."""
 
 MAX_SPEAKER_ID = 10_000
 """Deepgram numbers speakers 0, 1, 2, …; a larger id is a corrupt (or hostile) transcript, not a podcast."""
@@ -47,6 +56,8 @@ class Utterance:
     start: float
     end: float
     speaker: int | None
+    """The speaker's number within its channel (Deepgram numbers each channel's speakers from 0)."""
+    channel: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,7 +65,8 @@ class Transcript:
     """Words as columns; index ``i`` of every column describes word ``i``.
 
     ``speakers`` holds indices into ``speaker_names`` (``-1``: the transcript
-    gave no speaker); ``speaker_confidences`` is NaN where none was given.
+    gave no speaker); ``speaker_confidences`` is NaN where none was given;
+    ``channels`` is each word's track (0 unless the response is multichannel).
     """
 
     starts: NDArray[np.float64]
@@ -66,6 +78,12 @@ class Transcript:
     utterances: tuple[Utterance, ...]
     form: Literal["deepgram", "plain"]
     reported_duration: float | None = None
+    channels: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    num_channels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.channels.size != len(self.texts):  # single-channel readers leave it to the default
+            object.__setattr__(self, "channels", np.zeros(len(self.texts), dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -85,7 +103,13 @@ class Transcript:
     @property
     def words_path(self) -> str:
         """The JSON path of the word list, for messages."""
-        return DEEPGRAM_WORDS_PATH if self.form == "deepgram" else "words"
+        if self.form == "plain":
+            return "words"
+        return DEEPGRAM_WORDS_PATH if self.num_channels == 1 else "results.channels[*].alternatives[0].words"
+
+    @property
+    def is_multichannel(self) -> bool:
+        return self.num_channels > 1
 
 
 def parse_transcript(data: bytes | str) -> Transcript:
@@ -119,16 +143,27 @@ def _read_deepgram(document: dict[str, Any]) -> Transcript:
     channels = _expect(results, "channels", list, "results.channels")
     if not channels:
         raise InvalidTranscript("results.channels", "is empty: the response has no channel")
-    channel = _as(channels[0], dict, "results.channels[0]")
-    alternatives = _expect(channel, "alternatives", list, "results.channels[0].alternatives")
-    if not alternatives:
-        raise InvalidTranscript("results.channels[0].alternatives", "is empty: the response has no alternative")
-    alternative = _as(alternatives[0], dict, "results.channels[0].alternatives[0]")
-    if "words" not in alternative:
-        raise InvalidTranscript(DEEPGRAM_WORDS_PATH, "is missing")
-    utterances = _read_utterances(results.get("utterances"))
+    if len(channels) > MAX_CHANNELS:
+        raise InvalidTranscript("results.channels", f"has {len(channels):,} channels; at most {MAX_CHANNELS} are read")
+    words = [_channel_words(channel, index) for index, channel in enumerate(channels)]
+    utterances = _read_utterances(results.get("utterances"), len(channels))
     duration = _read_duration(document.get("metadata"))
-    return _read_words(alternative["words"], DEEPGRAM_WORDS_PATH, "deepgram", utterances, duration)
+    tracks = [_read_word_columns(raw, path, "deepgram") for raw, path in words]
+    return _merge_channels(tracks, utterances, duration)
+
+
+def _channel_words(raw: Any, index: int) -> tuple[Any, str]:
+    """A channel's first alternative's word list, unchecked, and its JSON path."""
+    path = f"results.channels[{index}]"
+    channel = _as(raw, dict, path)
+    alternatives = _expect(channel, "alternatives", list, f"{path}.alternatives")
+    if not alternatives:
+        raise InvalidTranscript(f"{path}.alternatives", "is empty: the response has no alternative")
+    alternative = _as(alternatives[0], dict, f"{path}.alternatives[0]")
+    words_path = f"{path}.alternatives[0].words"
+    if "words" not in alternative:
+        raise InvalidTranscript(words_path, "is missing")
+    return alternative["words"], words_path
 
 
 def _read_duration(metadata: Any) -> float | None:
@@ -140,7 +175,7 @@ def _read_duration(metadata: Any) -> float | None:
     return float(value)
 
 
-def _read_utterances(raw: Any) -> tuple[Utterance, ...]:
+def _read_utterances(raw: Any, num_channels: int) -> tuple[Utterance, ...]:
     if raw is None:
         return ()
     utterances = _as(raw, list, DEEPGRAM_UTTERANCES_PATH)
@@ -157,7 +192,12 @@ def _read_utterances(raw: Any) -> tuple[Utterance, ...]:
             raise InvalidTranscript(
                 f"{path}.speaker", f"must be a non-negative integer up to {MAX_SPEAKER_ID:,}, got {shown(speaker)}"
             )
-        parsed.append(Utterance(start, end, speaker))
+        channel = entry.get("channel", 0)
+        if type(channel) is not int or not 0 <= channel < num_channels:
+            raise InvalidTranscript(
+                f"{path}.channel", f"must be a channel of the response, 0 to {num_channels - 1}, got {shown(channel)}"
+            )
+        parsed.append(Utterance(start, end, speaker, channel))
     return tuple(parsed)
 
 
@@ -168,10 +208,24 @@ def _read_words(
     utterances: tuple[Utterance, ...],
     duration: float | None,
 ) -> Transcript:
+    return _merge_channels([_read_word_columns(raw, path, form)], utterances, duration, form=form)
+
+
+@dataclass(frozen=True, eq=False)
+class _Track:
+    """One channel's words, checked, before the channels are merged."""
+
+    starts: NDArray[np.float64]
+    ends: NDArray[np.float64]
+    texts: list[str]
+    speakers: NDArray[np.int64]
+    speaker_names: tuple[str, ...]
+    confidences: NDArray[np.float64]
+
+
+def _read_word_columns(raw: Any, path: str, form: Literal["deepgram", "plain"]) -> _Track:
     words = _as(raw, list, path)
-    if not words:
-        raise InvalidTranscript(path, "has no words at all: the transcript is empty")
-    if set(map(type, words)) != {dict}:
+    if set(map(type, words)) - {dict}:
         index = next(i for i, w in enumerate(words) if type(w) is not dict)
         raise InvalidTranscript(f"{path}[{index}]", f"must be an object, got {json_type(words[index])}")
 
@@ -190,20 +244,53 @@ def _read_words(
             f"{_num(starts[i])} is before the previous word's start {_num(starts[i - 1])}: words must be in "
             "time order (sort them by start)",
         )
-
-    texts = _texts(words, path)
     speakers, names = _speakers(words, path, form)
-    confidences = _confidences(words, path)
+    return _Track(starts, ends, _texts(words, path), speakers, names, _confidences(words, path))
+
+
+def _merge_channels(
+    tracks: list[_Track],
+    utterances: tuple[Utterance, ...],
+    duration: float | None,
+    *,
+    form: Literal["deepgram", "plain"] = "deepgram",
+) -> Transcript:
+    """One transcript from each channel's words: merged by start time, speakers named per channel."""
+    if len(tracks) == 1:
+        track = tracks[0]
+        return Transcript(
+            starts=track.starts,
+            ends=track.ends,
+            texts=track.texts,
+            speakers=track.speakers,
+            speaker_confidences=track.confidences,
+            speaker_names=track.speaker_names,
+            utterances=utterances,
+            form=form,
+            reported_duration=duration,
+        )
+    names: list[str] = []
+    speakers = []
+    for channel, track in enumerate(tracks):
+        # Deepgram numbers each channel's speakers from 0: speaker 0 of two channels is two people.
+        speakers.append(np.where(track.speakers >= 0, track.speakers + len(names), -1))
+        names.extend(f"ch{channel}.{name}" for name in track.speaker_names)
+    channels = np.concatenate([np.full(track.starts.size, c, dtype=np.int64) for c, track in enumerate(tracks)])
+    starts = np.concatenate([track.starts for track in tracks])
+    order = np.argsort(starts, kind="stable")
+    texts = [text for track in tracks for text in track.texts]
     return Transcript(
-        starts=starts,
-        ends=ends,
-        texts=texts,
-        speakers=speakers,
-        speaker_confidences=confidences,
-        speaker_names=names,
+        starts=starts[order],
+        ends=np.concatenate([track.ends for track in tracks])[order],
+        texts=[texts[i] for i in order.tolist()],
+        speakers=np.concatenate(speakers).astype(np.int64)[order],
+        speaker_confidences=np.concatenate([track.confidences for track in tracks])[order],
+        speaker_names=tuple(names),
         utterances=utterances,
         form=form,
         reported_duration=duration,
+        channels=channels[order],
+        num_channels=len(tracks),
     )
 
 
@@ -223,13 +310,13 @@ def _times(words: list[dict[str, Any]], name: str, path: str) -> NDArray[np.floa
 
 def _texts(words: list[dict[str, Any]], path: str) -> list[str]:
     plain = [w.get("word") for w in words]
-    if set(map(type, plain)) != {str}:
+    if set(map(type, plain)) - {str}:
         index = next(i for i, v in enumerate(plain) if type(v) is not str)
         problem = "is missing" if "word" not in words[index] else f"must be a string, got {shown(plain[index])}"
         raise InvalidTranscript(f"{path}[{index}].word", problem)
     punctuated = [w.get("punctuated_word") for w in words]
     kinds = set(map(type, punctuated))
-    if kinds == {type(None)}:
+    if kinds <= {type(None)}:
         return plain  # type: ignore[return-value]  # every entry was checked to be a str
     if not kinds <= {str, type(None)}:
         index = next(i for i, v in enumerate(punctuated) if v is not None and type(v) is not str)
@@ -278,7 +365,7 @@ def _speakers(
 def _confidences(words: list[dict[str, Any]], path: str) -> NDArray[np.float64]:
     column = [w.get("speaker_confidence") for w in words]
     kinds = set(map(type, column))
-    if kinds == {type(None)}:
+    if kinds <= {type(None)}:
         return np.full(len(column), np.nan)
     if not kinds <= {int, float, type(None)}:
         index = next(i for i, v in enumerate(column) if v is not None and type(v) not in NUMBER_TYPES)
@@ -320,6 +407,7 @@ class _Utterance(msgspec.Struct, gc=False):
     start: _Time
     end: _Time
     speaker: _SpeakerId | None = None
+    channel: Annotated[int, msgspec.Meta(ge=0, lt=MAX_CHANNELS)] = 0
 
 
 class _Results(msgspec.Struct):
@@ -353,30 +441,35 @@ def _read_typed_deepgram(data: bytes | str) -> Transcript | None:
         # msgspec recurses into the fields it skips, as deep as they nest; orjson has a fixed limit instead.
         return None
     results, metadata = response.results, response.metadata
-    if not results.channels or not results.channels[0].alternatives or not results.channels[0].alternatives[0].words:
+    if not 0 < len(results.channels) <= MAX_CHANNELS or not all(channel.alternatives for channel in results.channels):
         return None
     duration = None if metadata is None or metadata.duration is msgspec.UNSET else metadata.duration
-    utterances = tuple(Utterance(u.start, u.end, u.speaker) for u in results.utterances or ())
-    if any(utterance.end < utterance.start for utterance in utterances):
+    utterances = tuple(Utterance(u.start, u.end, u.speaker, u.channel) for u in results.utterances or ())
+    if any(u.end < u.start or u.channel >= len(results.channels) for u in utterances):
         return None
+    tracks = []
+    for channel in results.channels:
+        track = _typed_track(channel.alternatives[0].words)
+        if track is None:
+            return None
+        tracks.append(track)
+    return _merge_channels(tracks, utterances, duration)
 
-    words = results.channels[0].alternatives[0].words
+
+def _typed_track(words: list[_Word]) -> _Track | None:
+    """One channel's columns from typed words, or None when a check fails (the dict reader words it)."""
     starts = np.array([w.start for w in words], dtype=np.float64)
     ends = np.array([w.end for w in words], dtype=np.float64)
     if not ((ends >= starts).all() and (starts[1:] >= starts[:-1]).all()):
         return None
     speakers = np.array([-1 if w.speaker is None else w.speaker for w in words], dtype=np.int64)
-    confidences = np.array([w.speaker_confidence for w in words], dtype=np.float64)  # None becomes NaN
-    return Transcript(
+    return _Track(
         starts=starts,
         ends=ends,
         texts=[w.punctuated_word or w.word for w in words],
         speakers=speakers,
-        speaker_confidences=confidences,
         speaker_names=tuple(str(n) for n in range(int(speakers.max()) + 1)) if (speakers >= 0).any() else (),
-        utterances=utterances,
-        form="deepgram",
-        reported_duration=duration,
+        confidences=np.array([w.speaker_confidence for w in words], dtype=np.float64),  # None becomes NaN
     )
 
 

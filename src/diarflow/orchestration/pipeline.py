@@ -29,6 +29,7 @@ from diarflow.contracts import (
     VerificationInfo,
     utc_now,
 )
+from diarflow.domain.fallback import NO_WORDS_WARNING
 from diarflow.errors import ArtifactLost, StepFailed
 from diarflow.orchestration import stages
 from diarflow.orchestration.diarizers import STEP_NAMES, resolve_diarizer
@@ -198,6 +199,7 @@ def diarize_episode(
             num_words=enrichment.num_words,
             identified_speakers=identification.identified_speakers,
         ),
+        warnings=[NO_WORDS_WARNING] if transcript.num_words == 0 else [],
     )
     _render_report(steps, ws, run_log, enrichment.digest, identification.digest)
     steps.send_event(EMIT_STEP, [{"name": DIARIZATION_COMPLETED, "data": result.to_json_dict()}])
@@ -215,6 +217,8 @@ def _diarize(
     """Run the chosen diarizer; on failure record why and fall back to the transcript's own speakers."""
     chosen = resolve_diarizer(options.diarizer, ws.settings)
     attempts = [chosen] if chosen == "deepgram" else [chosen, "deepgram"]
+    if transcript.num_words == 0:
+        attempts = ["deepgram"]  # silent audio: nothing to attribute, no model to run (0 words, 0 turns)
     for name in attempts:
         try:
             if name == "pyannote":

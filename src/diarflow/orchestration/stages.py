@@ -7,6 +7,7 @@ values, so an engine can memoise a step by its name and arguments.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,8 @@ from diarflow.contracts import (
 from diarflow.domain.alignment import align_words
 from diarflow.domain.clusters import Cluster, cluster_turns
 from diarflow.domain.enrichment import enriched_words
+from diarflow.domain.fallback import own_label_confidences, own_turn_speakers
+from diarflow.domain.turns import Turns
 from diarflow.errors import ArtifactLost, ArtifactNotFound, DiarizerUnavailable, InvalidDiarization
 from diarflow.orchestration.diarizers import build_diarizer
 from diarflow.orchestration.identification import SpeakerMap, identify_episode
@@ -114,6 +117,7 @@ def write_diarization(
     }
     num_speakers, speech_time = output.turns.num_speakers, output.turns.speech_time
     key = keys.diarization_key(episode_id)
+    _check_readable(document, key)
     data = dump_json(document)
     ws.store.put_bytes(key, data, content_type="application/json")
     content_digest = digest(data)
@@ -126,6 +130,13 @@ def write_diarization(
         num_speakers=num_speakers,
         duration=round(speech_time, 3),
     ).to_json_dict()
+
+
+def _check_readable(document: dict[str, Any], key: str) -> None:
+    """What we write must read back: a value we computed that fails our own validation is never written."""
+    for name in ("segments", "exclusive_segments"):
+        if document[name] is not None:
+            Turns.from_segments(document[name], path=f"{key}:{name}")
 
 
 def identify_speakers(
@@ -164,6 +175,7 @@ def identify_speakers(
             match_model=speaker_map.model,
         ),
         registry_status=speaker_map.status,
+        warnings=[w for w in document.get("warnings") or [] if isinstance(w, str)],
     )
     key = keys.audit_key(episode_id)
     data = dump_json(audit.to_json_dict())
@@ -225,6 +237,9 @@ def enrich_transcript(
     ordered = [by_key[name] for name in turns.speaker_names]
     display = [c.mapped_to or c.label for c in ordered]
     confidences = np.array([np.nan if c.diarization_confidence is None else c.diarization_confidence for c in ordered])
+    source = document["source"]
+    # Under the Deepgram fallback each word stays on its own speaker, with Deepgram's confidence (README, "Confidence").
+    own = own_turn_speakers(transcript, turns.speaker_names) if source == "deepgram_fallback" else None
     alignment = align_words(
         transcript.starts,
         transcript.ends,
@@ -232,8 +247,10 @@ def enrich_transcript(
         confidences,
         gap_tolerance=ws.settings.gap_tolerance,
         near_miss_margin=ws.settings.near_miss_margin,
+        preferred_speakers=own,
     )
-    source = document["source"]
+    if own is not None:
+        alignment = replace(alignment, confidences=own_label_confidences(transcript, alignment, own))
     enriched = {
         "schema_version": SCHEMA_VERSION,
         "episode_id": episode_id,

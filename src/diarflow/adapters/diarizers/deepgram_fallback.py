@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
-from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE, turns_from_transcript
+from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE, NO_WORDS_WARNING, turns_from_transcript
 
 
 @dataclass(frozen=True)
@@ -19,4 +19,5 @@ class DeepgramFallbackDiarizer:
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         turns = turns_from_transcript(job.transcript, default_confidence=self.default_confidence)
-        return DiarizerOutput(turns=turns, model="deepgram")
+        warnings = (NO_WORDS_WARNING,) if len(job.transcript) == 0 else ()
+        return DiarizerOutput(turns=turns, model="deepgram", warnings=warnings)
