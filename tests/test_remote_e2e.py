@@ -129,6 +129,23 @@ def test_run_with_pyannote_produces_pyannote_artifacts(tmp_path, sample_files, p
     assert len(pyannote.jobs) == 1
 
 
+def test_a_real_response_without_speaker_labels_is_diarized_by_pyannote(tmp_path, sample_files, pyannote):
+    """pyannoteAI listens to the audio: a Deepgram response without speaker labels (a real one) is enough."""
+    unlabelled = tmp_path / "no-speakers.json"
+    unlabelled.write_bytes(
+        (Path(__file__).parent / "data" / "deepgram" / "captions-nova2-no-speakers.json").read_bytes()
+    )
+    store = tmp_path / "store"
+    done = run_pyannote(store, (unlabelled, sample_files[1]), pyannote_env(pyannote))
+    assert done.returncode == 0, done.stderr
+    result = PipelineResult.model_validate_json(done.stdout)
+    assert (result.status, result.source) == ("completed", "pyannote")
+    assert result.stats.num_words == 62
+    enriched = get_json(LocalStore(store), keys.enriched_key("E1"))
+    attributed = sum(w["speaker"] is not None for w in enriched["words"])
+    assert attributed >= 50  # 51: the words inside the sample's turns (the response is another recording)
+
+
 def test_auto_picks_pyannote_when_its_key_is_set(tmp_path, sample_files, pyannote):
     done = run_pyannote(tmp_path / "store", sample_files, pyannote_env(pyannote), diarizer="auto")
     assert done.returncode == 0, done.stderr
