@@ -52,8 +52,7 @@ def transcribe(ws: Workspace, episode_id: str, audio: str) -> dict[str, Any]:
     with deepgram_client(ws.settings) as client:
         transcript = client.transcribe(audio)
     ws.store.put_bytes(key, transcript.body, content_type="application/json")
-    if transcript.transcript is not None:
-        ws.remember_transcript(key, transcript.body, transcript.transcript)
+    ws.remember_transcript(key, transcript.body, transcript.transcript)
     return {
         "episode_id": episode_id,
         "transcript_key": key,

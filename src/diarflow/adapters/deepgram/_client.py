@@ -58,8 +58,8 @@ class DeepgramTranscript:
     words: int
     duration: float
     request_id: str | None
-    transcript: Transcript | None
-    """Parsed words (None when Deepgram heard no words at all)."""
+    transcript: Transcript
+    """The parsed words (none at all for silent audio)."""
 
 
 class DeepgramClient:
@@ -142,11 +142,6 @@ def check_response(body: bytes) -> DeepgramTranscript:
             f"{SERVICE}: POST /v1/listen answered without results.channels[0].alternatives[0].words{where}; "
             "nothing was stored, transcribe again"
         )
-    metadata = document.get("metadata") if isinstance(document, dict) else None
-    duration = metadata.get("duration") if isinstance(metadata, dict) else None
-    if not words:
-        seconds = float(duration) if isinstance(duration, int | float) and duration >= 0 else 0.0
-        return DeepgramTranscript(body, 0, seconds, request_id, None)
     try:
         transcript = parse_transcript(body)
     except InvalidTranscript as exc:
