@@ -44,6 +44,7 @@ from diarflow.config import Settings
 from diarflow.contracts import MAX_SECONDS, DiarizeRequested, TranscribeRequested, keys, parse_event_data, validate_id
 from diarflow.domain.alignment import align_words
 from diarflow.domain.exports import FORMATS, EpisodeExport, render
+from diarflow.domain.fallback import own_label_confidences, own_turn_speakers
 from diarflow.domain.transcript import Transcript, parse_transcript, read_transcript
 from diarflow.domain.turns import Turns
 from diarflow.errors import (
@@ -338,8 +339,22 @@ def check_accepted_transcript(transcript: Transcript) -> None:
     except DiarflowError:
         return  # e.g. no speaker labels at all: a clear error, not a crash
     turns = output.turns
+    Turns.from_segments(turns.to_segments())  # what the fallback computes passes our own validation
     confidences = np.full(len(turns.speaker_names), np.nan)
-    align_words(transcript.starts, transcript.ends, turns, confidences, gap_tolerance=1.0, near_miss_margin=0.15)
+    own = own_turn_speakers(transcript, turns.speaker_names)
+    alignment = align_words(
+        transcript.starts,
+        transcript.ends,
+        turns,
+        confidences,
+        gap_tolerance=1.0,
+        near_miss_margin=0.15,
+        preferred_speakers=own,
+    )
+    words = own_label_confidences(transcript, alignment, own)
+    assert ((words[~np.isnan(words)] >= 0) & (words[~np.isnan(words)] <= 1)).all()
+    labelled = own >= 0
+    np.testing.assert_array_equal(alignment.speakers[labelled], own[labelled])  # each word on its own speaker
 
 
 def assert_agrees_with_dict_reader(

@@ -175,7 +175,7 @@ def identify_speakers(
             match_model=speaker_map.model,
         ),
         registry_status=speaker_map.status,
-        warnings=[w for w in document.get("warnings") or [] if isinstance(w, str)],
+        warnings=_warnings_of(document),
     )
     key = keys.audit_key(episode_id)
     data = dump_json(audit.to_json_dict())
@@ -189,6 +189,12 @@ def identify_speakers(
         registry_prefix=keys.voiceprints_prefix(podcast_id) if podcast_id else None,
         error=speaker_map.error,
     ).to_json_dict()
+
+
+def _warnings_of(document: dict[str, Any]) -> list[str]:
+    """The raw diarization's warnings, for the audit; a hand-edited artifact may hold anything there."""
+    warnings = document.get("warnings")
+    return [w for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else []
 
 
 def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap) -> dict[str, Any]:
