@@ -1,11 +1,14 @@
 """Export speed on a 6.7-hour episode: 80,000 words, ~4,000 turns, 5 speakers.
 
-Run: ``.venv/bin/python benchmarks/bench_exports.py [--words N] [--repeat R]``.
+Run: ``.venv/bin/python benchmarks/bench_exports.py [--words N] [--repeat R] [--language en|zh]``.
 
 Prints, per format, the best of ``--repeat`` runs of rendering from an
 already-read episode, plus the one-off cost of reading the decoded artifacts
 into columns, and for comparison the cost of validating the same enriched
 transcript with the pydantic contract (which the export path avoids).
+``--language zh`` draws Chinese words instead (a character or two each, some
+digits spelled out one per word), which take the per-word spacing path of
+:mod:`diarflow.domain.text` rather than its all-spaces fast path.
 """
 
 from __future__ import annotations
@@ -19,13 +22,20 @@ from typing import Any
 
 from diarflow.contracts import EnrichedTranscript
 from diarflow.domain.exports import FORMATS, CaptionOptions, EpisodeExport, render
+from diarflow.domain.text import word_spacing
 
 EPISODE_SECONDS = 6.7 * 3600
 SPEAKER_NAMES = ("Diane Rehm", "Marcus", "C", "D", "E")
 VOCABULARY = ("so", "the", "podcast", "today", "we", "talk", "about", "speaker", "diarization,", "really?", "yes.")
+VOCABULARIES = {
+    "en": VOCABULARY,
+    "zh": ("這", "不", "是", "我們", "今天", "聊", "說話人", "分離，", "真的嗎？", "對。", "3", "0", "iPhone"),
+}
 
 
-def synthetic_episode(num_words: int, num_turns: int, *, seed: int = 7) -> tuple[dict[str, Any], dict[str, Any]]:
+def synthetic_episode(
+    num_words: int, num_turns: int, *, seed: int = 7, vocabulary: tuple[str, ...] = VOCABULARY
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A decoded enriched transcript and raw diarization shaped like a real long episode."""
     rng = random.Random(seed)
     word_seconds = EPISODE_SECONDS / num_words
@@ -49,7 +59,7 @@ def synthetic_episode(num_words: int, num_turns: int, *, seed: int = 7) -> tuple
             {
                 "start": round(start, 3),
                 "end": round(start + word_seconds * 0.8, 3),
-                "word": rng.choice(VOCABULARY),
+                "word": rng.choice(vocabulary),
                 "speaker": None if unattributed else SPEAKER_NAMES[speaker],
                 "speaker_confidence": None if unattributed else round(rng.uniform(0.5, 1.0), 3),
                 "diar_speaker": "UNKNOWN" if unattributed else f"SPEAKER_{speaker}",
@@ -98,19 +108,27 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=80_000)
     parser.add_argument("--turns", type=int, default=4_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--language", choices=sorted(VOCABULARIES), default="en")
     args = parser.parse_args()
 
-    enriched, diarization = synthetic_episode(args.words, args.turns)
+    enriched, diarization = synthetic_episode(args.words, args.turns, vocabulary=VOCABULARIES[args.language])
     hours = EPISODE_SECONDS / 3600
-    print(f"episode: {args.words:,} words, {args.turns:,} turns, {len(SPEAKER_NAMES)} speakers, {hours:.1f} h")
+    print(
+        f"episode: {args.words:,} words ({args.language}), {args.turns:,} turns, {len(SPEAKER_NAMES)} speakers, "
+        f"{hours:.1f} h"
+    )
 
     def read() -> EpisodeExport:
         return EpisodeExport.from_artifacts("BENCH", enriched=enriched, diarization=diarization)
 
     read_seconds = best_of(args.repeat, read)
     episode = read()
+    assert episode.words is not None
+    texts = episode.words.texts
+    spacing_seconds = best_of(args.repeat, lambda: word_spacing(texts))
     options = CaptionOptions()
     print(f"{'read artifacts':<16} {read_seconds * 1000:8.1f} ms")
+    print(f"{'word spacing':<16} {spacing_seconds * 1000:8.1f} ms  (once per episode, shared by every format)")
     total = 0.0
     for name in FORMATS:
         seconds = best_of(args.repeat, partial(render, episode, name, options))

@@ -101,23 +101,8 @@ def sample_episode(episode_id: str = "SAMPLE1") -> EpisodeArtifacts:
             "source": "pyannote",
         }
     )
-    enriched = {
-        "schema_version": 1,
-        "episode_id": episode_id,
-        "source": "pyannote",
-        "created_at": CREATED_AT,
-        "speakers": speakers,
-        "words": words,
-    }
-    diarization = {
-        "schema_version": 1,
-        "episode_id": episode_id,
-        "source": "pyannote",
-        "model": "precision-2",
-        "job_id": "job-123",
-        "created_at": CREATED_AT,
-        "segments": segments,
-    }
+    enriched = _enriched(episode_id, speakers, words)
+    diarization = _diarization(episode_id, "job-123", segments)
     talk = {"Diane": 0.0, "B": 0.0}
     turns = {"Diane": 0, "B": 0}
     for diar_speaker, start, end, _ in _SAMPLE_LINES:
@@ -148,6 +133,48 @@ def sample_episode(episode_id: str = "SAMPLE1") -> EpisodeArtifacts:
         diarization,
         audit,
         notes={"talk": talk, "script_word": script_index, "low_word": low_index, "first_b_turn": 1},
+    )
+
+
+# (speaker, start, end, words) of a short Chinese conversation, the words as Deepgram writes them: whole words
+# with their punctuation, and a number spelled out digit by digit (its base model's way).
+_CHINESE_LINES = [
+    ("SPEAKER_0", 0.5, 2.6, ["這", "不", "是", "雞排，", "你", "知道", "嗎？"]),
+    ("SPEAKER_1", 3.0, 5.7, ["我們", "用", "iPhone", "錄", "了", "3", "0", "0", "集。"]),
+    ("SPEAKER_0", 6.0, 6.8, ["真的", "嗎？"]),
+]
+CHINESE_TEXT = "這不是雞排，你知道嗎？我們用iPhone錄了300集。真的嗎？"
+"""The conversation as it is written: no space between Chinese words, nor around the Latin ones."""
+
+
+def chinese_episode(episode_id: str = "ZH1") -> EpisodeArtifacts:
+    """A three-turn Chinese conversation between two identified speakers, without audit."""
+    speakers = [
+        {"diar_speaker": "SPEAKER_0", "label": "A", "speaker": "主持人", "identified": True},
+        {"diar_speaker": "SPEAKER_1", "label": "B", "speaker": "來賓", "identified": True},
+    ]
+    display = {entry["diar_speaker"]: entry["speaker"] for entry in speakers}
+    words: list[dict[str, Any]] = []
+    for diar_speaker, start, end, tokens in _CHINESE_LINES:
+        step = (end - start) / len(tokens)
+        words.extend(
+            {
+                "start": round(start + index * step, 3),
+                "end": round(start + (index + 1) * step, 3),
+                "word": token,
+                "speaker": display[diar_speaker],
+                "speaker_confidence": 0.9,
+                "diar_speaker": diar_speaker,
+                "source": "pyannote",
+            }
+            for index, token in enumerate(tokens)
+        )
+    segments = [
+        {"start": start, "end": end, "speaker": diar_speaker, "confidence": 0.9}
+        for diar_speaker, start, end, _ in _CHINESE_LINES
+    ]
+    return EpisodeArtifacts(
+        episode_id, _enriched(episode_id, speakers, words), _diarization(episode_id, "job-zh", segments), None
     )
 
 
@@ -249,23 +276,8 @@ def long_episode(
         words[index] |= {"speaker": None, "speaker_confidence": None, "diar_speaker": "UNKNOWN"}
         words[index].pop("alternatives", None)
 
-    enriched = {
-        "schema_version": 1,
-        "episode_id": episode_id,
-        "source": "pyannote",
-        "created_at": CREATED_AT,
-        "speakers": entries,
-        "words": words,
-    }
-    diarization = {
-        "schema_version": 1,
-        "episode_id": episode_id,
-        "source": "pyannote",
-        "model": "precision-2",
-        "job_id": "job-long",
-        "created_at": CREATED_AT,
-        "segments": segments,
-    }
+    enriched = _enriched(episode_id, entries, words)
+    diarization = _diarization(episode_id, "job-long", segments)
     clusters = []
     for k, entry in enumerate(entries):
         own = [s for s in segments if s["speaker"] == entry["diar_speaker"]]
@@ -321,6 +333,31 @@ def validate(artifacts: EpisodeArtifacts) -> None:
         AuditArtifact.model_validate(artifacts.audit)
     if artifacts.error is not None:
         ErrorArtifact.model_validate(artifacts.error)
+
+
+def _enriched(episode_id: str, speakers: list[dict[str, Any]], words: list[dict[str, Any]]) -> dict[str, Any]:
+    """An enriched transcript as the pipeline writes it (pyannoteAI source)."""
+    return {
+        "schema_version": 1,
+        "episode_id": episode_id,
+        "source": "pyannote",
+        "created_at": CREATED_AT,
+        "speakers": speakers,
+        "words": words,
+    }
+
+
+def _diarization(episode_id: str, job_id: str, segments: list[dict[str, Any]]) -> dict[str, Any]:
+    """A raw pyannoteAI diarization."""
+    return {
+        "schema_version": 1,
+        "episode_id": episode_id,
+        "source": "pyannote",
+        "model": "precision-2",
+        "job_id": job_id,
+        "created_at": CREATED_AT,
+        "segments": segments,
+    }
 
 
 def _speaker_sequence(rng: np.random.Generator, num_turns: int, num_speakers: int) -> np.ndarray:

@@ -35,7 +35,9 @@ from diarflow.domain.exports import (
     FORMATS,
     UNKNOWN_SPEAKER_NAME,
     CaptionOptions,
+    Cue,
     EpisodeExport,
+    ExportWords,
     caption_cues,
     render,
 )
@@ -46,7 +48,7 @@ from diarflow.domain.exports.timestamps import (
     to_milliseconds,
     vtt_timestamp,
 )
-from diarflow.domain.exports.turns import ends_sentence
+from diarflow.domain.text import display_width, ends_sentence, word_spacing
 from diarflow.errors import InvalidInput, InvalidTranscript
 
 # --- building artifacts -------------------------------------------------------------------
@@ -121,10 +123,28 @@ def expected_tokens(words: list[dict[str, Any]]) -> list[str]:
     return " ".join(w["word"] for w in words).split()
 
 
+def visible_characters(texts: list[str]) -> str:
+    """Every character but whitespace, in order: what any export must keep, however it spaces the words."""
+    return "".join("".join(text.split()) for text in texts)
+
+
 def expected_turn_speakers(words: list[dict[str, Any]]) -> list[str]:
     """Speakers in order, consecutive repeats merged (words with no visible text carry no turn)."""
     spoken = [shown_speaker(w["speaker"]) for w in words if w["word"].split()]
     return [speaker for speaker, _ in groupby(spoken)]
+
+
+def expected_turns(words: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(speaker, text) per turn: each turn's words spaced as :func:`word_spacing` spaces the whole transcript."""
+    kept = [(shown_speaker(w["speaker"]), " ".join(w["word"].split())) for w in words if w["word"].split()]
+    texts = [text for _, text in kept]
+    spacing = word_spacing(texts)
+    turns, first = [], 0
+    for speaker, run in groupby(speaker for speaker, _ in kept):
+        stop = first + sum(1 for _ in run)
+        turns.append((speaker, spacing.join(texts, first, stop)))
+        first = stop
+    return turns
 
 
 def merged(speakers: list[str]) -> list[str]:
@@ -357,6 +377,93 @@ def test_whitespace_inside_words_and_names_cannot_split_a_cue_or_a_line() -> Non
     assert read_txt(render(episode, "txt")) == [("00:00:00", "Ann Lee", "two lines")]
 
 
+# --- languages written without spaces (issue 14) -----------------------------------------------------
+
+# Deepgram's words for a Chinese conversation: whole words with their punctuation, Latin and a number spelled
+# out digit by digit (as its base model writes them); 0.3 s a word.
+CHINESE_TURNS = [
+    ("SPEAKER_0", ["這", "不", "是", "雞排，", "你", "知道", "嗎？"]),
+    ("SPEAKER_1", ["我們", "用", "iPhone", "錄", "了", "3", "0", "0", "集。"]),
+    ("SPEAKER_0", ["真的", "嗎？"]),
+]
+CHINESE_SPEAKERS = [
+    {"diar_speaker": "SPEAKER_0", "label": "A", "speaker": "主持人", "identified": True},
+    {"diar_speaker": "SPEAKER_1", "label": "B", "speaker": "來賓", "identified": True},
+]
+
+
+def chinese_episode() -> EpisodeExport:
+    names = {entry["diar_speaker"]: entry["speaker"] for entry in CHINESE_SPEAKERS}
+    texts = [(names[diar_speaker], text) for diar_speaker, turn in CHINESE_TURNS for text in turn]
+    words = [make_word(i * 0.3, i * 0.3 + 0.24, text, speaker) for i, (speaker, text) in enumerate(texts)]
+    return EpisodeExport.from_artifacts("E1", enriched=make_enriched(words, CHINESE_SPEAKERS))
+
+
+def test_chinese_srt_and_vtt_cues_are_written_without_spaces() -> None:
+    assert render(chinese_episode(), "srt") == (
+        "1\n00:00:00,000 --> 00:00:02,040\n主持人: 這不是雞排，你知道嗎？\n\n"
+        "2\n00:00:02,100 --> 00:00:04,740\n來賓: 我們用iPhone錄了300集。\n\n"
+        "3\n00:00:04,800 --> 00:00:05,340\n主持人: 真的嗎？\n"
+    )
+    assert read_vtt(render(chinese_episode(), "vtt")) == [
+        ("主持人", "這不是雞排，你知道嗎？", 0, 2040),
+        ("來賓", "我們用iPhone錄了300集。", 2100, 4740),
+        ("主持人", "真的嗎？", 4800, 5340),
+    ]
+
+
+def test_chinese_txt_md_and_json_turns_are_written_without_spaces() -> None:
+    episode = chinese_episode()
+    assert render(episode, "txt") == (
+        "[00:00:00] 主持人: 這不是雞排，你知道嗎？\n"
+        "[00:00:02] 來賓: 我們用iPhone錄了300集。\n"
+        "[00:00:04] 主持人: 真的嗎？\n"
+    )
+    assert read_md(render(episode, "md")) == [
+        ("00:00:00", "主持人", "這不是雞排，你知道嗎？"),
+        ("00:00:02", "來賓", "我們用iPhone錄了300集。"),
+        ("00:00:04", "主持人", "真的嗎？"),
+    ]
+    turns = read_json(render(episode, "json"))["turns"]
+    assert [turn["text"] for turn in turns] == ["這不是雞排，你知道嗎？", "我們用iPhone錄了300集。", "真的嗎？"]
+
+
+def test_chinese_captions_wrap_between_characters_counting_each_as_two_columns() -> None:
+    episode = chinese_episode()
+    # 這不是 is 6 columns; with 雞排， it would be 12, past 10. Counting characters (3, then 6) would not wrap there.
+    vtt = read_vtt(render(episode, "vtt", CaptionOptions(max_line_chars=10, max_lines=3)))
+    assert vtt[0][1] == "這不是\n雞排，你\n知道嗎？"
+    # SRT's "主持人: " takes 8 columns of the first line's 20.
+    srt_text = render(episode, "srt", CaptionOptions(max_line_chars=20, max_lines=2))
+    assert "主持人: 這不是雞排，\n你知道嗎？\n" in srt_text
+
+
+def test_a_spelled_out_number_never_splits_across_caption_lines() -> None:
+    # 我們用iPhone錄了 fills 16 of 17 columns: the 3 of 300 would fit, but 300 goes to the next line whole.
+    vtt = read_vtt(render(chinese_episode(), "vtt", CaptionOptions(max_line_chars=17, max_lines=3)))
+    assert vtt[1][1] == "我們用iPhone錄了\n300集。"
+
+
+def test_cues_break_at_chinese_and_japanese_sentence_ends() -> None:
+    assert _cues(_words_at(["好。", "我", "們", "走吧！", "「是", "嗎？」", "はい", "そうです｡", "では"])) == [
+        ["好。"],
+        ["我們走吧！"],
+        ["「是嗎？」"],
+        ["はいそうです｡"],
+        ["では"],
+    ]
+
+
+def test_korean_keeps_its_spaces_in_every_format() -> None:
+    words = _words_at(["안녕하세요,", "저는", "민수입니다."], speaker="민수")
+    episode = EpisodeExport.from_artifacts("E1", enriched=make_enriched(words))
+    assert read_srt(render(episode, "srt")) == [("민수", "안녕하세요, 저는 민수입니다.", 0, 840)]
+    assert read_txt(render(episode, "txt")) == [("00:00:00", "민수", "안녕하세요, 저는 민수입니다.")]
+    # Hangul is full-width too: 저는 is 4 columns, 안녕하세요, 11.
+    vtt = read_vtt(render(episode, "vtt", CaptionOptions(max_line_chars=16, max_lines=2)))
+    assert vtt == [("민수", "안녕하세요, 저는\n민수입니다.", 0, 840)]
+
+
 # --- caption cutting ------------------------------------------------------------------------------
 
 
@@ -524,18 +631,18 @@ def test_every_format_round_trips_words_and_speaker_order(case: dict[str, Any], 
     words = case["enriched"]["words"]
     options: CaptionOptions = case["options"]
     episode = EpisodeExport.from_artifacts("E1", enriched=case["enriched"], diarization=case["diarization"])
-    tokens, turn_speakers = expected_tokens(words), expected_turn_speakers(words)
+    characters, turns_expected = visible_characters([w["word"] for w in words]), expected_turns(words)
+    turn_speakers = [speaker for speaker, _ in turns_expected]
 
     for cues in (read_srt(render(episode, "srt", options)), read_vtt(render(episode, "vtt", options))):
-        assert tokens_of([text for _, text, _, _ in cues]) == tokens
+        # A line break stands where a space was, or between two Chinese characters: compare without spacing.
+        assert visible_characters([text for _, text, _, _ in cues]) == characters
         assert merged([speaker for speaker, _, _, _ in cues]) == turn_speakers
         assert all(end > start for _, _, start, end in cues)
-    for turns in (read_txt(render(episode, "txt")), read_md(render(episode, "md"))):
-        assert tokens_of([text for _, _, text in turns]) == tokens
-        assert [speaker for _, speaker, _ in turns] == turn_speakers
+    assert [(speaker, text) for _, speaker, text in read_txt(render(episode, "txt"))] == turns_expected
+    assert [(speaker, text) for _, speaker, text in read_md(render(episode, "md"))] == turns_expected
     document = read_json(render(episode, "json"))
-    assert tokens_of([turn["text"] for turn in document["turns"]]) == tokens
-    assert [turn["speaker"] for turn in document["turns"]] == turn_speakers
+    assert [(turn["speaker"], turn["text"]) for turn in document["turns"]] == turns_expected
 
     segments = case["diarization"]["segments"]
     expected_rttm = [
@@ -557,8 +664,11 @@ def test_cues_respect_the_caption_options(case: dict[str, Any]) -> None:
     for cue in cues:
         assert {words.speakers[i] for i in range(cue.first, cue.stop)} == {cue.speaker}
         assert len(cue.lines) <= options.max_lines
-        cue_words = words.texts[cue.first : cue.stop]
-        assert all(len(line) <= options.max_line_chars or line in cue_words for line in cue.lines)
+        # Lines fit, break only where the language allows, and are wider only when one unbreakable unit is.
+        for first, stop in line_ranges(cue, words):
+            assert first == cue.first or words.spacing.break_before[first]
+            unbreakable = not any(words.spacing.break_before[first + 1 : stop])
+            assert unbreakable or display_width(words.joined(first, stop)) <= options.max_line_chars
         assert not any(ends_sentence(words.texts[i]) for i in range(cue.first, cue.stop - 1))
         if cue.stop - cue.first > 1:
             assert cue.end_ms - cue.start_ms <= round(options.max_cue_duration * 1000)
@@ -569,16 +679,31 @@ def test_cues_respect_the_caption_options(case: dict[str, Any]) -> None:
             assert max(silences) <= round(options.max_pause * 1000)
 
 
+def line_ranges(cue: Cue, words: ExportWords) -> list[tuple[int, int]]:
+    """The word range ``[first, stop)`` of each of the cue's lines: the shortest run that joins to the line."""
+    ranges, first = [], cue.first
+    for line in cue.lines:
+        stop = first + 1
+        while words.joined(first, stop) != line:
+            stop += 1
+            assert stop <= cue.stop, f"line {line!r} is not a run of the cue's words"
+        ranges.append((first, stop))
+        first = stop
+    assert first == cue.stop
+    return ranges
+
+
 # --- speed -------------------------------------------------------------------------------------------------
 
 
-def test_a_6_7_hour_episode_exports_every_format_well_under_a_second() -> None:
-    """80,000 words, 4,000 turns, 5 speakers (``benchmarks/bench_exports.py`` prints the figures)."""
+@pytest.mark.parametrize(("word", "sentence_end"), [("word", "word."), ("詞", "詞。")], ids=["english", "chinese"])
+def test_a_6_7_hour_episode_exports_every_format_well_under_a_second(word: str, sentence_end: str) -> None:
+    """80,000 words, 4,000 turns, 5 speakers (``benchmarks/bench_exports.py [--language zh]`` prints the figures)."""
     num_words, seconds_per_word = 80_000, 6.7 * 3600 / 80_000
     names = ["Diane Rehm", "B", "C", "D", "E"]
     words = [
         make_word(
-            i * seconds_per_word, i * seconds_per_word + 0.25, "word." if i % 13 == 0 else "word", names[i // 20 % 5]
+            i * seconds_per_word, i * seconds_per_word + 0.25, sentence_end if i % 13 == 0 else word, names[i // 20 % 5]
         )
         for i in range(num_words)
     ]

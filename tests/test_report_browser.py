@@ -17,8 +17,10 @@ from diarflow.adapters.stores import LocalStore, put_json
 from diarflow.contracts import keys
 from diarflow.report import build_report_model, format_duration, write_report
 from tests.report_episodes import (
+    CHINESE_TEXT,
     SCRIPT_WORD,
     EpisodeArtifacts,
+    chinese_episode,
     failed_error,
     long_episode,
     sample_episode,
@@ -223,6 +225,35 @@ def test_find_in_transcript_counts_and_shows_matches(sample_report: tuple[Report
     report.page.press("#search-input", "Enter")
     assert report.page.inner_text("#search-count") == "2 / 3"
     assert report.page.locator("#transcript .w.hit-current").count() == 2  # "New" and "Jersey"
+
+
+def test_a_chinese_transcript_reads_without_spaces_and_finds_a_phrase(tmp_path: Path, browser: Browser) -> None:
+    store = store_episode(tmp_path / "store", chinese_episode("ZH1"))
+    write_report(store, "ZH1")
+    report = ReportPage(browser, report_url(store, "ZH1"))
+    try:
+        report.wait_until("window.diarflowReport.renderedWordCount() === 18")
+        paragraphs = report.page.locator("#transcript .words")
+        assert "".join(paragraphs.nth(i).inner_text() for i in range(paragraphs.count())) == CHINESE_TEXT
+
+        def search(phrase: str, count: str) -> list[str]:
+            """The words the search highlights as its current match, once the page has answered ``phrase``."""
+            report.page.fill("#search-input", "")  # the previous answer must not pass for this one's
+            report.wait_until("document.getElementById('search-count').textContent === ''")
+            report.page.fill("#search-input", phrase)
+            report.wait_until("(n) => document.getElementById('search-count').textContent === n", count)
+            hits = report.page.locator("#transcript .w.hit-current")
+            return [hits.nth(i).inner_text() for i in range(hits.count())]
+
+        assert search("雞排，你知道", "1 / 1") == ["雞排，", "你", "知道"]
+        assert search("嗎？我們", "1 / 1") == ["嗎？", "我們"]  # across the speaker change
+        assert search("300", "1 / 1") == ["3", "0", "0"]
+        assert search("嗎？", "1 / 2") == ["嗎？"]
+        assert report.page.inner_text("#uncertain-label") == "Uncertain · 0"  # no space is no uncertainty
+        report.page.screenshot(path=str(tmp_path / "report-chinese.png"))
+        assert report.errors == []
+    finally:
+        report.close()
 
 
 def test_unreachable_audio_is_reported_and_clicks_still_move_the_transcript(tmp_path: Path, browser: Browser) -> None:

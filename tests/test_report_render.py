@@ -25,9 +25,19 @@ from diarflow.report.model import (
     PARAGRAPH_HARD_WORDS,
     UNATTRIBUTED,
     WORD_HAS_ALTERNATIVES,
+    WORD_JOINS_PREVIOUS,
     WORD_LOW_CONFIDENCE,
 )
-from tests.report_episodes import SCRIPT_WORD, failed_error, long_episode, page_data, sample_episode, validate
+from tests.report_episodes import (
+    CHINESE_TEXT,
+    SCRIPT_WORD,
+    chinese_episode,
+    failed_error,
+    long_episode,
+    page_data,
+    sample_episode,
+    validate,
+)
 
 MAX_REPORT_BYTES = 15 * 1024 * 1024
 
@@ -243,6 +253,33 @@ def test_words_are_embedded_as_columns_and_not_rendered_server_side() -> None:
     assert data["paragraphs"][0] == 0
 
 
+def page_transcript(data: dict[str, Any]) -> str:
+    """The transcript as the page's script lays it out: a space before each word unless it joins the one before."""
+    texts, flags = data["words"]["text"], data["words"]["flags"]
+    return "".join(
+        text if index == 0 or flags[index] & WORD_JOINS_PREVIOUS else f" {text}" for index, text in enumerate(texts)
+    )
+
+
+def test_a_chinese_transcript_is_laid_out_without_spaces_between_its_characters() -> None:
+    episode = chinese_episode()
+    validate(episode)
+    assert episode.enriched is not None
+    data = page_data(render_report(episode.enriched, episode.diarization, None, None))
+    assert page_transcript(data) == CHINESE_TEXT
+    assert data["words"]["text"] == [w["word"] for w in episode.enriched["words"]]  # the words themselves as given
+    # Joining is no uncertainty: only the flag's own bit is set.
+    assert {flag & ~WORD_JOINS_PREVIOUS for flag in data["words"]["flags"]} == {0}
+
+
+def test_an_english_transcript_keeps_a_space_between_every_word() -> None:
+    episode = sample_episode()
+    assert episode.enriched is not None
+    data = page_data(render_report(episode.enriched, episode.diarization, episode.audit, None))
+    assert page_transcript(data) == " ".join(w["word"] for w in episode.enriched["words"])
+    assert not any(flag & WORD_JOINS_PREVIOUS for flag in data["words"]["flags"])
+
+
 def test_low_confidence_and_alternatives_are_flagged() -> None:
     episode = sample_episode()
     model = build_report_model(episode.episode_id, episode.enriched, episode.diarization, episode.audit, None)
@@ -406,12 +443,15 @@ def test_the_column_reader_matches_the_lenient_per_word_reader(monkeypatch: pyte
     words[6]["speaker_confidence"] = 1.7  # out of range: clamped alike
     words[7]["alternatives"] = [{"speaker": "X", "confidence": 0.4}, {"speaker": None, "confidence": 0.3}]
     artifacts = (episode.episode_id, episode.enriched, episode.diarization, episode.audit, None)
-    fast = build_report_model(*artifacts)
+    chinese = chinese_episode()
+    chinese_artifacts = (chinese.episode_id, chinese.enriched, chinese.diarization, None, None)
+    fast, fast_chinese = build_report_model(*artifacts), build_report_model(*chinese_artifacts)
     monkeypatch.setattr(report_model, "_read_words_fast", lambda *args: None)
-    slow = build_report_model(*artifacts)
+    slow, slow_chinese = build_report_model(*artifacts), build_report_model(*chinese_artifacts)
     assert fast.words == slow.words
     assert fast.speakers == slow.speakers
     assert fast.turns == slow.turns
+    assert fast_chinese.words == slow_chinese.words
 
 
 def test_the_unattributed_lane_is_the_unattributed_runs_of_the_whole_transcript() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 
 from diarflow.contracts import MAX_SECONDS, SCHEMA_VERSION
 from diarflow.domain.json_values import TIME_RANGE, is_time, shown
+from diarflow.domain.text import WordSpacing, word_spacing
 from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidInput, InvalidTranscript
 
@@ -86,6 +88,19 @@ class ExportWords:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @cached_property
+    def spacing(self) -> WordSpacing:
+        """Where spaces and line breaks go between consecutive words, as their languages write them.
+
+        Computed once for the whole episode, so a turn or a caption line cut
+        out of it joins exactly as the full text does.
+        """
+        return word_spacing(self.texts)
+
+    def joined(self, first: int, stop: int) -> str:
+        """``texts[first:stop]`` as one text: ``Hello, and welcome.``, ``這不雞配``, ``我用iPhone``."""
+        return self.spacing.join(self.texts, first, stop)
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,7 +2,9 @@
 
 One turn is a maximal run of words under one speaker (see
 :func:`~diarflow.domain.exports.turns.speaker_turns`), stamped with the time
-its first word starts: the form people paste into show notes.
+its first word starts: the form people paste into show notes. A turn's words
+are joined as their language writes them (:func:`~diarflow.domain.text.join_words`):
+``Hello, and welcome.``, but ``這不雞配``.
 """
 
 from __future__ import annotations
@@ -29,20 +31,16 @@ def escape_markdown(text: str) -> str:
 def write_txt(episode: EpisodeExport, options: CaptionOptions) -> str:
     """One line per turn: ``[00:12:31] Diane: text``."""
     words = episode.require_words("txt")
-    texts = words.texts
     return "".join(
-        f"[{clock_timestamp(turn.start_ms)}] {turn.speaker}: {' '.join(texts[turn.first : turn.stop])}\n"
-        for turn in speaker_turns(words)
+        f"[{clock_timestamp(turn.start_ms)}] {turn.speaker}: {turn.text(words)}\n" for turn in speaker_turns(words)
     )
 
 
 def write_md(episode: EpisodeExport, options: CaptionOptions) -> str:
     """One paragraph per turn: ``**[00:12:31] Diane:** text``, with Markdown escaped."""
     words = episode.require_words("md")
-    texts = words.texts
     paragraphs = [
-        f"**[{clock_timestamp(turn.start_ms)}] {escape_markdown(turn.speaker)}:** "
-        f"{escape_markdown(' '.join(texts[turn.first : turn.stop]))}\n"
+        f"**[{clock_timestamp(turn.start_ms)}] {escape_markdown(turn.speaker)}:** {escape_markdown(turn.text(words))}\n"
         for turn in speaker_turns(words)
     ]
     return "\n".join(paragraphs)

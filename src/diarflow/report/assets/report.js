@@ -20,6 +20,15 @@
   const LOW_CONFIDENCE_PCT = DATA.lowConfidencePct;
   const FLAG_LOW_CONFIDENCE = 1;
   const FLAG_ALTERNATIVES = 2;
+  const FLAG_UNCERTAIN = FLAG_LOW_CONFIDENCE | FLAG_ALTERNATIVES;
+  // No space before this word (Chinese, Japanese, Thai…): the server decides, by diarflow.domain.text's rule.
+  const FLAG_JOINS_PREVIOUS = 4;
+  // Characters about twice as wide as a Latin letter (Han, kana, Hangul, full-width forms), for height estimates.
+  const WIDE_CHARACTERS = new RegExp(
+    "[\\u1100-\\u115f\\u2e80-\\u303e\\u3041-\\ua4cf\\uac00-\\ud7a3\\uf900-\\ufaff\\ufe30-\\ufe4f\\uff00-\\uff60\\uffe0-\\uffe6]" +
+      "|[\\ud840-\\ud8bf][\\udc00-\\udfff]", // planes 2 and 3: CJK extensions B and later
+    "g",
+  );
   const UNATTRIBUTED = -1;
   const UNATTRIBUTED_COLOR = "#94a3b8";
 
@@ -72,6 +81,19 @@
     if (className) node.className = className;
     if (text !== undefined) node.textContent = text;
     return node;
+  }
+
+  /** Whether a space separates word `i` from the word before it (never before the first word). */
+  function spaceBefore(i) {
+    return i > 0 && !(WORDS.flags[i] & FLAG_JOINS_PREVIOUS);
+  }
+
+  /** Columns word `i` takes, a wide character counting two, plus the space before it. */
+  function wordColumns(i) {
+    const text = WORDS.text[i];
+    let columns = text.length + (spaceBefore(i) ? 1 : 0);
+    if (/[\u1100-\uffff]/.test(text)) columns += (text.match(WIDE_CHARACTERS) || []).length; // no wide one below
+    return columns;
   }
 
   /** The word being spoken at `ms` (the last one started), or -1 before the first. */
@@ -684,7 +706,7 @@
       this.characters = new Int32Array(this.count);
       for (let p = 0; p < this.count; p++) {
         let total = 0;
-        for (let i = PARAGRAPHS[p], end = this.endOf(p); i < end; i++) total += WORDS.text[i].length + 1;
+        for (let i = PARAGRAPHS[p], end = this.endOf(p); i < end; i++) total += wordColumns(i);
         this.characters[p] = total;
       }
       const fragment = document.createDocumentFragment();
@@ -775,9 +797,10 @@
       head.append(at);
       const text = element("p", "words");
       for (let i = first, end = this.endOf(p); i < end; i++) {
+        if (i > first && spaceBefore(i)) text.append(" ");
         const span = element("span", this.wordClass(i), WORDS.text[i]);
         span.dataset.i = String(i);
-        text.append(span, " ");
+        text.append(span);
       }
       node.replaceChildren(head, text);
       node.classList.remove("pending");
@@ -956,21 +979,26 @@
       byId("uncertain-next").addEventListener("click", () => this.stepUncertain(1));
       byId("uncertain-prev").addEventListener("click", () => this.stepUncertain(-1));
       let uncertainCount = 0;
-      for (let i = 0; i < WORD_COUNT; i++) if (WORDS.flags[i]) uncertainCount++;
+      for (let i = 0; i < WORD_COUNT; i++) if (WORDS.flags[i] & FLAG_UNCERTAIN) uncertainCount++;
       byId("uncertain-label").textContent = `Uncertain · ${uncertainCount.toLocaleString("en-US")}`;
     }
 
+    /** The transcript as one lower-case text, words spaced as on the page, and where each word starts in it. */
     buildIndex() {
       const offsets = new Int32Array(WORD_COUNT);
-      const parts = new Array(WORD_COUNT);
+      const parts = [];
       let position = 0;
       for (let i = 0; i < WORD_COUNT; i++) {
+        if (spaceBefore(i)) {
+          parts.push(" ");
+          position += 1;
+        }
         const text = WORDS.text[i].toLowerCase();
         offsets[i] = position;
-        parts[i] = text;
-        position += text.length + 1;
+        parts.push(text);
+        position += text.length;
       }
-      return { text: parts.join(" "), offsets };
+      return { text: parts.join(""), offsets };
     }
 
     run() {
@@ -1031,7 +1059,7 @@
     stepUncertain(direction) {
       if (!this.uncertain) {
         const found = [];
-        for (let i = 0; i < WORD_COUNT; i++) if (WORDS.flags[i]) found.push(i);
+        for (let i = 0; i < WORD_COUNT; i++) if (WORDS.flags[i] & FLAG_UNCERTAIN) found.push(i);
         this.uncertain = Int32Array.from(found);
       }
       const list = this.uncertain;
