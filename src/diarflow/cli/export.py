@@ -61,7 +61,11 @@ def export(
         typer.Option("--out", "-o", dir_okay=False, help="Write to FILE instead of stdout (not with --format all)."),
     ] = None,
     max_line_chars: Annotated[
-        int, typer.Option("--max-line-chars", help="Captions: characters per line (SRT counts the speaker prefix).")
+        int,
+        typer.Option(
+            "--max-line-chars",
+            help="Captions: columns per line, a CJK character counting two (SRT counts the speaker prefix).",
+        ),
     ] = DEFAULT_MAX_LINE_CHARS,
     max_lines: Annotated[int, typer.Option("--max-lines", help="Captions: lines per cue.")] = DEFAULT_MAX_LINES,
     max_cue_duration: Annotated[
