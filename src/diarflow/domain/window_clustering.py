@@ -1,0 +1,172 @@
+"""Who is who across windows: clustering the embeddings of each window's local speakers.
+
+A segmentation window names at most three *local* speakers, each only within
+that window. Each active local speaker gets one embedding (from the frames
+where it speaks alone); clustering those embeddings across the episode says
+which local speakers are the same person. Two rules shape it:
+
+* **One window's local speakers are different people** (the segmentation
+  model separated them): the final assignment is a matching per window
+  (Hungarian algorithm on the window's similarity matrix), never two local
+  speakers to one cluster.
+* **Linear cost.** Agglomerative clustering is quadratic, so it runs on at
+  most :data:`MAX_CLUSTERED` embeddings — those with the most solo speech,
+  the most reliable — and every embedding is then matched to the resulting
+  centroids, which costs one small matching per window.
+
+The speaker count comes from the dendrogram: merges stop at a distance
+threshold, and clusters holding less than :attr:`ClusteringOptions.min_speech`
+seconds of solo speech are too small to be a person (stray windows, noise):
+their embeddings join the nearest large cluster. ``num_speakers`` /
+``min_speakers`` / ``max_speakers`` override the estimate. Pure numpy/scipy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+MAX_CLUSTERED = 3000
+"""Embeddings clustered agglomeratively; the others are matched to the centroids (memory ~ MAX_CLUSTERED²)."""
+MAX_SPEAKERS = 10
+
+
+@dataclass(frozen=True)
+class ClusteringOptions:
+    """How embeddings become speakers; the defaults are tuned on the meeting clips' train split."""
+
+    threshold: float = 0.60
+    """Mean cosine distance between two clusters' members at which merging stops (average linkage)."""
+    min_speech: float = 3.0
+    """Seconds of solo speech a cluster needs to count as a speaker of its own."""
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSpeakers:
+    """The embedding of each active (window, local speaker), with how much it spoke alone (seconds)."""
+
+    windows: IntArray
+    locals: IntArray
+    embeddings: FloatArray
+    speech: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.windows.size)
+
+
+@dataclass(frozen=True, eq=False)
+class SpeakerAssignment:
+    """The cluster of every (window, local speaker) (-1: none) and how clearly it won (cosine margin)."""
+
+    clusters: IntArray
+    """(windows, local speakers)."""
+    margins: FloatArray
+    """(windows, local speakers): similarity to the chosen centroid minus the best other one (NaN: none)."""
+    centroids: FloatArray
+
+    @property
+    def num_speakers(self) -> int:
+        return int(self.centroids.shape[0])
+
+
+def assign_speakers(
+    speakers: WindowSpeakers, num_windows: int, num_locals: int, options: ClusteringOptions | None = None
+) -> SpeakerAssignment:
+    """Cluster the window speakers and match every one of them to a speaker, distinct within each window."""
+    options = options or ClusteringOptions()
+    clusters = np.full((num_windows, num_locals), -1, dtype=np.int64)
+    margins = np.full((num_windows, num_locals), np.nan)
+    if len(speakers) == 0:
+        return SpeakerAssignment(clusters, margins, np.zeros((0, speakers.embeddings.shape[1])))
+    points = _normalise(speakers.embeddings)
+    centroids = _centroids_of(points, speakers.speech, options)
+    similarity = points @ centroids.T
+    chosen, margin = _match_per_window(speakers.windows, similarity)
+    clusters[speakers.windows, speakers.locals] = chosen
+    margins[speakers.windows, speakers.locals] = margin
+    return SpeakerAssignment(clusters, margins, centroids)
+
+
+def _centroids_of(points: FloatArray, speech: FloatArray, options: ClusteringOptions) -> FloatArray:
+    """The speakers' centroids (unit vectors), from agglomerative clustering of the most reliable embeddings."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    subset = np.argsort(-speech, kind="stable")[:MAX_CLUSTERED]
+    low, high = _count_bounds(options, len(subset))
+    if len(subset) == 1:
+        return points[subset]
+    # Average linkage never inverts (merge distances only grow), so cutting at k clusters gives exactly k.
+    tree = linkage(points[subset], method="average", metric="cosine")
+    if options.num_speakers is not None:
+        labels = fcluster(tree, t=low, criterion="maxclust") - 1
+    else:
+        labels = fcluster(tree, t=options.threshold, criterion="distance") - 1
+        labels = _absorb_small(points[subset], speech[subset], labels, options.min_speech)
+        found = int(labels.max()) + 1
+        if not low <= found <= high:
+            labels = fcluster(tree, t=min(max(found, low), high), criterion="maxclust") - 1
+    return _mean_directions(points[subset], speech[subset], labels)
+
+
+def _absorb_small(points: FloatArray, speech: FloatArray, labels: IntArray, min_speech: float) -> IntArray:
+    """Clusters with less than ``min_speech`` seconds join the nearest large one; labels renumbered 0..k-1."""
+    totals = np.bincount(labels, weights=speech)
+    large = np.flatnonzero(totals >= min_speech)
+    if large.size == 0:  # nobody spoke long enough alone: the largest cluster stands for them all
+        large = np.array([int(np.argmax(totals))])
+    centroids = _mean_directions(points, speech, labels)[large]
+    nearest = large[np.argmax(points @ centroids.T, axis=1)]
+    kept = np.isin(labels, large)
+    merged = np.where(kept, labels, nearest)
+    return np.searchsorted(large, merged).astype(np.int64)
+
+
+def _mean_directions(points: FloatArray, weights: FloatArray, labels: IntArray) -> FloatArray:
+    count = int(labels.max()) + 1
+    sums = np.zeros((count, points.shape[1]))
+    np.add.at(sums, labels, points * np.maximum(weights, 1e-6)[:, np.newaxis])
+    return _normalise(sums)
+
+
+def _match_per_window(windows: IntArray, similarity: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Per window, its local speakers matched to distinct speakers (max total similarity); the margins."""
+    from scipy.optimize import linear_sum_assignment
+
+    chosen = np.full(windows.size, -1, dtype=np.int64)
+    order = np.argsort(windows, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, windows[order][1:] != windows[order][:-1], True])
+    for start, stop in itertools.pairwise(bounds.tolist()):
+        rows = order[start:stop]
+        if rows.size == 1:
+            chosen[rows[0]] = int(np.argmax(similarity[rows[0]]))
+            continue
+        picked_rows, picked_clusters = linear_sum_assignment(-similarity[rows])
+        chosen[rows[picked_rows]] = picked_clusters  # a window with more local speakers than speakers: some none
+    won = np.take_along_axis(similarity, np.maximum(chosen, 0)[:, np.newaxis], axis=1)[:, 0]
+    others = similarity.copy()
+    np.put_along_axis(others, np.maximum(chosen, 0)[:, np.newaxis], -np.inf, axis=1)
+    runner_up = others.max(axis=1) if similarity.shape[1] > 1 else np.zeros(windows.size)
+    margins = np.where(chosen >= 0, won - runner_up, np.nan)
+    return chosen, margins
+
+
+def _count_bounds(options: ClusteringOptions, available: int) -> tuple[int, int]:
+    if options.num_speakers is not None:
+        return min(options.num_speakers, available), min(options.num_speakers, available)
+    low = max(1, options.min_speakers or 1)
+    high = min(options.max_speakers or MAX_SPEAKERS, available)
+    return min(low, high), high
+
+
+def _normalise(vectors: FloatArray) -> FloatArray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float64)

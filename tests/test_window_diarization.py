@@ -1,0 +1,159 @@
+"""Sliding windows, cross-window clustering and reconstruction, on episodes whose truth is known.
+
+A synthetic episode is a reference timeline (overlap included). Each 10 s
+window's "segmentation" is the truth seen through it — at most three local
+speakers, numbered by first appearance in the window, as the model numbers
+them — and each local speaker's "embedding" is its person's voice vector
+plus noise. What the pipeline rebuilds from that must be the reference, up
+to a frame, with the right number of people.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diarflow.domain.diarization_metrics import Turn, diarization_scores
+from diarflow.domain.frames import FrameGrid, SlidingWindows, aggregate
+from diarflow.domain.reconstruction import WindowBatch, select_speakers, speaker_frames, turns_from_frames
+from diarflow.domain.turns import Turns
+from diarflow.domain.window_clustering import ClusteringOptions, WindowSpeakers, assign_speakers
+
+GRID = FrameGrid(step=270 / 16000, duration=991 / 16000, per_window=589)
+WINDOWS = SlidingWindows(duration=10.0, step=2.5)
+LOCALS = 3
+
+
+def reference_episode(seed: int, *, speakers: int, seconds: float, overlap: float = 0.15) -> list[Turn]:
+    """Turns of ``speakers`` people taking the floor in random order, some turns overlapping the previous."""
+    rng = np.random.default_rng(seed)
+    turns: list[Turn] = []
+    t = 0.5
+    previous = -1
+    while t < seconds - 2:
+        who = int(rng.choice([s for s in range(speakers) if s != previous or speakers == 1]))
+        length = float(rng.uniform(4.5, 9.0))  # ≥ 4.5 s: a 10 s window meets at most three people
+        overlaps = turns and speakers > 1 and rng.random() < overlap
+        start = t - (float(rng.uniform(0.3, 0.8)) if overlaps else 0.0)
+        end = min(seconds, start + length)
+        turns.append((start, end, f"P{who}"))
+        previous = who
+        t = end + float(rng.uniform(0.0, 0.6))
+    return turns
+
+
+def observe(
+    reference: list[Turn], seconds: float, voices: dict[str, np.ndarray], noise: float, seed: int
+) -> tuple[WindowBatch, WindowSpeakers, np.ndarray, int]:
+    """What a perfect segmentation and a noisy encoder would report for every window of the episode."""
+    rng = np.random.default_rng(seed)
+    starts = WINDOWS.starts(seconds)
+    first = GRID.first_frame(starts)
+    frame_times = (first[:, None] + np.arange(GRID.per_window)[None, :]) * GRID.step + GRID.duration / 2
+    activity = np.zeros((starts.size, GRID.per_window, LOCALS), dtype=np.float32)
+    windows, locals_, embeddings, speech = [], [], [], []
+    names = sorted(voices)
+    active = {name: np.zeros(frame_times.shape, dtype=bool) for name in names}
+    for start, end, who in reference:
+        active[who] |= (frame_times >= start) & (frame_times < end)
+    for w in range(starts.size):
+        present = sorted((name for name in names if active[name][w].any()), key=lambda name: np.argmax(active[name][w]))
+        assert len(present) <= LOCALS, f"window {w} meets {len(present)} people"
+        for j, name in enumerate(present):
+            activity[w, :, j] = active[name][w]
+        solo = activity[w].sum(axis=1) == 1
+        for j, name in enumerate(present):
+            seconds_alone = float((activity[w, :, j].astype(bool) & solo).sum() * GRID.step)
+            if seconds_alone < 0.5:
+                continue
+            windows.append(w)
+            locals_.append(j)
+            embeddings.append(voices[name] + rng.normal(0, noise, voices[name].shape))
+            speech.append(seconds_alone)
+    batch = WindowBatch(first, activity, np.full((starts.size, LOCALS), -1), np.full((starts.size, LOCALS), np.nan))
+    found = WindowSpeakers(np.array(windows), np.array(locals_), np.array(embeddings), np.array(speech))
+    return batch, found, starts, GRID.frames_for(seconds)
+
+
+def voices_of(count: int, seed: int, dim: int = 192) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {f"P{i}": rng.normal(0, 1, dim) for i in range(count)}
+
+
+def diarize(reference: list[Turn], seconds: float, speakers: int, noise: float, seed: int, **hints: int):
+    batch, found, starts, num_frames = observe(reference, seconds, voices_of(speakers, seed), noise, seed)
+    assignment = assign_speakers(found, starts.size, LOCALS, ClusteringOptions(**hints))
+    batch = WindowBatch(batch.first_frames, batch.activity, assignment.clusters, assignment.margins)
+    frames = speaker_frames([batch], num_frames, assignment.num_speakers)
+    names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
+    turns = turns_from_frames(select_speakers(frames), frames.confidence, GRID, names)
+    exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, GRID, names)
+    return assignment, turns, exclusive
+
+
+def as_reference(turns: Turns) -> list[Turn]:
+    names = [turns.speaker_names[k] for k in turns.speakers.tolist()]
+    return list(zip(turns.starts.tolist(), turns.ends.tolist(), names, strict=True))
+
+
+@pytest.mark.parametrize(("speakers", "seed"), [(1, 1), (2, 2), (3, 3), (4, 4), (6, 6)])
+def test_a_clean_episode_is_rebuilt_with_its_overlap_and_its_number_of_people(speakers: int, seed: int) -> None:
+    seconds = 240.0
+    reference = reference_episode(seed, speakers=speakers, seconds=seconds)
+    assignment, turns, exclusive = diarize(reference, seconds, speakers, noise=0.35, seed=seed)
+    assert assignment.num_speakers == speakers
+    scores = diarization_scores(reference, as_reference(turns))
+    assert scores.der < 0.02, scores  # frame quantisation only
+    overlapping = int((turns.starts[1:] < np.maximum.accumulate(turns.ends)[:-1]).sum())
+    assert overlapping or speakers == 1
+    assert (np.diff(exclusive.starts) >= 0).all()
+    ends = np.maximum.accumulate(exclusive.ends)
+    assert (exclusive.starts[1:] >= ends[:-1] - 1e-9).all()  # one at a time
+    assert ((turns.confidences >= 0) & (turns.confidences <= 1)).all()
+
+
+def test_local_speakers_of_one_window_are_never_the_same_person() -> None:
+    seconds = 120.0
+    reference = reference_episode(7, speakers=3, seconds=seconds, overlap=0.6)
+    # Voices so alike that similarity alone would merge them: the window constraint keeps them apart.
+    assignment, _, _ = diarize(reference, seconds, 3, noise=1.2, seed=7, num_speakers=3)
+    for row in assignment.clusters:
+        named = row[row >= 0]
+        assert len(set(named.tolist())) == named.size
+
+
+@pytest.mark.parametrize(
+    ("hints", "expected"), [({"num_speakers": 2}, 2), ({"max_speakers": 2}, 2), ({"min_speakers": 5}, 5)]
+)
+def test_speaker_count_hints_override_the_estimate(hints: dict[str, int], expected: int) -> None:
+    seconds = 200.0
+    reference = reference_episode(9, speakers=4, seconds=seconds)
+    assignment, _, _ = diarize(reference, seconds, 4, noise=0.35, seed=9, **hints)
+    assert assignment.num_speakers == expected
+
+
+def test_a_long_episode_clusters_a_bounded_subset_and_matches_the_rest() -> None:
+    """6,000+ window speakers: agglomerative clustering sees at most MAX_CLUSTERED of them."""
+    seconds = 5400.0
+    reference = reference_episode(11, speakers=3, seconds=seconds)
+    assignment, turns, _ = diarize(reference, seconds, 3, noise=0.35, seed=11)
+    assert assignment.num_speakers == 3
+    assert diarization_scores(reference, as_reference(turns)).der < 0.02
+
+
+def test_windows_cover_the_whole_episode_and_aggregate_averages_what_they_heard() -> None:
+    assert WINDOWS.starts(8.0).tolist() == [0.0]
+    starts = WINDOWS.starts(23.0)
+    assert starts.tolist() == [0.0, 2.5, 5.0, 7.5, 10.0, 12.5, 13.0]  # the last one flush with the end
+    first = GRID.first_frame(starts)
+    values = np.ones((starts.size, GRID.per_window, 1))
+    num_frames = GRID.frames_for(23.0)
+    sums, coverage = aggregate(values, first, num_frames)
+    heard = coverage > 0
+    assert heard[: int(22.9 / GRID.step)].all()
+    np.testing.assert_array_equal(sums[heard, 0], coverage[heard])
+    middle = coverage[int(10 / GRID.step) : int(12.5 / GRID.step)]
+    # 10 s windows every 2.5 s hear each moment four times (589 frames span 9.94 s: a few frames, three)
+    assert np.median(middle) == 4
+    assert set(middle.tolist()) <= {3.0, 4.0}
+    assert coverage.max() == 5  # ... and one more near the end, from the window flush with it
