@@ -396,3 +396,45 @@ def test_with_a_mono_mix_channel_speakers_are_heard_on_the_mix(
     assert any("mix.wav is mono" in warning for warning in raw.warnings)
     for cluster in audit.clusters:
         assert np.abs(_heard(local_store, cluster) - _cut(local_store, mono, cluster, None)).max() < 1e-3
+
+
+# --- a stored track that is not one is refused, naming the field ------------------------------------------
+
+
+def test_a_stored_speaker_track_that_is_not_one_names_its_field(local_store: ObjectStore) -> None:
+    from diarflow.adapters.stores import dump_json
+    from diarflow.errors import InvalidDiarization
+    from diarflow.orchestration import stages
+
+    ws = Workspace(store=local_store, settings=Settings.from_env({}))
+    key = keys.diarization_key("E1")
+    segments = [{"start": 0.0, "end": 1.0, "speaker": "CHANNEL_0", "confidence": 1.0}]
+    base = {"schema_version": 1, "episode_id": "E1", "source": "channels", "created_at": "x", "segments": segments}
+    for tracks, field, problem in (
+        ({"num_channels": 2, "speaker_channels": {"CHANNEL_0": "left"}}, "speaker_channels.CHANNEL_0", "integer"),
+        ({"num_channels": 2, "speaker_channels": {"CHANNEL_0": 2}}, "speaker_channels", "but num_channels is 2"),
+        ({"speaker_channels": {"CHANNEL_0": 0}}, "speaker_channels", "but num_channels is not given"),
+        ({"num_channels": 1, "speaker_channels": {}}, "num_channels", "greater than or equal to 2"),
+    ):
+        local_store.put_bytes(key, dump_json({**base, **tracks}))
+        with pytest.raises(InvalidDiarization, match=problem) as caught:
+            stages.identify_speakers(ws, "E1", key, f"digest-{field}-{problem}", None)
+        assert caught.value.field.startswith(f"{key}:{field}"), caught.value.field
+
+
+def test_an_exported_speaker_track_that_is_not_one_names_its_field() -> None:
+    from diarflow.domain.exports.episode import EpisodeExport
+
+    enriched = {
+        "schema_version": 1,
+        "source": "channels",
+        "speakers": [{"diar_speaker": "CHANNEL_0", "label": "A", "speaker": "A", "identified": False, "channel": -1}],
+        "words": [],
+    }
+    with pytest.raises(InvalidInput, match="channel number from 0 to 63") as caught:
+        EpisodeExport.from_artifacts("E1", enriched=enriched)
+    assert caught.value.field == "enriched.speakers[0].channel"
+    audit = {"clusters": [{"speakerKey": "CHANNEL_0", "label": "A", "channel": True}]}
+    with pytest.raises(InvalidInput, match="channel number") as caught:
+        EpisodeExport.from_artifacts("E1", audit=audit)
+    assert caught.value.field == "audit.clusters[0].channel"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from diarflow.contracts._base import MAX_CHANNELS, SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds, TimePoint
 from diarflow.contracts.voiceprints import VoiceprintMatch
@@ -52,12 +52,16 @@ class SpeakerTracks(Contract):
     speaker_channels: dict[str, ChannelIndex] | None = None
     """The track (0-based channel) of each speaker that belongs to one."""
 
-    @model_validator(mode="after")
-    def _channels_exist(self) -> SpeakerTracks:
-        for speaker, channel in (self.speaker_channels or {}).items():
-            if self.num_channels is None or channel >= self.num_channels:
-                raise ValueError(f"speaker {speaker!r} is on channel {channel}, which num_channels does not have")
-        return self
+    @field_validator("speaker_channels")
+    @classmethod
+    def _channels_exist(cls, value: dict[str, int] | None, info: ValidationInfo) -> dict[str, int] | None:
+        count = info.data.get("num_channels")  # None too when num_channels itself was refused
+        for speaker, channel in (value or {}).items():
+            if count is None:
+                raise ValueError(f"speaker {speaker!r} is on channel {channel}, but num_channels is not given")
+            if channel >= count:
+                raise ValueError(f"speaker {speaker!r} is on channel {channel}, but num_channels is {count}")
+        return value
 
 
 class RawDiarization(SpeakerTracks):
