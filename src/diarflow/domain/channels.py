@@ -37,8 +37,8 @@ Measured on the two-track sample (``benchmarks/bench_channels_diarizer.py``, DER
 at collar 0 against its reference): from the words alone 11.3 % anywhere from
 0.3 to 0.8 s, 12.3 % at 0.2 s (turns cut at every breath: missed speech), 12.7 %
 at 1 s and 16.0 % at 1.5 s (turns run over real pauses: false alarm). With the
-audio the same gap helps too: on 5-minute re-cut two-track episodes, 1.6–2.0 %
-against 5.0–5.6 % when only touching words are joined, because the VAD splits
+audio the same gap helps too: on 5-minute re-cut two-track episodes, 1.7–3.1 %
+against 5.0–5.7 % when only touching words are joined, because the VAD splits
 at every 0.1 s pause the annotators bridge. Deepgram's utterances split at 0.8 s.
 """
 BLEED_MARGIN_DB = 10.0
@@ -47,7 +47,7 @@ BLEED_MARGIN_DB = 10.0
 Levels are compared after each track is normalised to its own speech level (the
 median level of the frames under its own words), so a quieter microphone is not
 mistaken for bleed. silero-vad hears bleed even 30 dB down (on the two-track
-sample, 4.9 % false alarm at −30 dB, 40 % at −25 dB, 71 % at −20 dB when nothing
+sample, 4.9 % false alarm at −30 dB, 39.6 % at −25 dB, 71.4 % at −20 dB when nothing
 removes it); with this margin the DER stays 2.4–3.4 % for bleed from −30 to
 −15 dB. Bleed closer than the margin (−10 dB: two open microphones in a small
 room) is not told apart: diarize such tracks from their words (no audio).
@@ -55,7 +55,7 @@ Podcast microphones bleed 15–30 dB down; two people talking over each other st
 within a few dB of their own levels, so crosstalk is kept.
 """
 MIN_HEARD_SPEECH = 0.2
-"""Seconds: shorter stretches heard on a track with no word of its own are dropped (clicks, breaths at a cut)."""
+"""Seconds: shorter stretches heard on a track are dropped (clicks, breaths at a cut); its words are always kept."""
 CHANNEL_TURN_CONFIDENCE = 1.0
 """Confidence of a channel turn: the track says who speaks (README, "Confidence")."""
 
