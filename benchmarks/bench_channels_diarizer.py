@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from benchmarks.bench_local_diarizer import der_text, run_child  # noqa: E402
 from tests import recut, two_track  # noqa: E402
 
 BLOCK_SECONDS = 600.0
@@ -164,21 +164,12 @@ def _shifted(words: list[dict[str, Any]], offset: float) -> list[dict[str, Any]]
 
 
 def run_long(name: str, audio: Path, transcript: Path, reference: Reference, duration: float) -> None:
-    from diarflow.domain.diarization_metrics import diarization_scores
-
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "out.json"
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", CHILD, str(audio), str(transcript), str(out)], check=True)
-        wall = time.perf_counter() - started
-        result = json.loads(out.read_text())
-    hypothesis = [(s["start"], s["end"], s["speaker"]) for s in result["segments"]]
-    scores = diarization_scores(reference, hypothesis, collar=0.0)
+    result, wall = run_child(CHILD, audio, transcript)
     print(
         f"{name:>8}: audio {duration / 3600:5.2f} h, {result['words']:,} words | "
         f"RTF {result['diarize_s'] / duration:.4f} "
         f"(diarize {result['diarize_s']:.0f} s, process {wall:.0f} s) | peak RSS {result['peak_rss_mb']:.0f} MB | "
-        f"DER {scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+        f"DER {der_text(reference, result['segments'])}"
         + (f" | warnings {result['warnings']}" if result["warnings"] else "")
     )
 
