@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-dev browser
 	$(PY) benchmarks/bench_exports.py
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_local_diarizer.py
+	$(PY) benchmarks/bench_channels_diarizer.py
 	$(PY) benchmarks/bench_service_load.py
 
 clean:

@@ -60,22 +60,33 @@ json.dump({"segments": output.turns.to_segments(), "load_s": loaded - started, "
 
 
 def run(name: str, audio: Path, transcript: Path, reference: list[tuple[float, float, str]], duration: float) -> None:
-    from diarflow.domain.diarization_metrics import diarization_scores
-
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "out.json"
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", CHILD, str(audio), str(transcript), str(out)], check=True)
-        wall = time.perf_counter() - started
-        result = json.loads(out.read_text())
-    hypothesis = [(s["start"], s["end"], s["speaker"]) for s in result["segments"]]
-    scores = diarization_scores(reference, hypothesis, collar=0.0)
+    result, wall = run_child(CHILD, audio, transcript)
     print(
         f"{name:>10}: audio {duration / 60:6.1f} min | RTF {result['diarize_s'] / duration:.4f} "
         f"(diarize {result['diarize_s']:.1f} s, model load {result['load_s']:.1f} s, process {wall:.1f} s) | "
         f"peak RSS {result['peak_rss_mb']:.0f} MB | speakers {result['speakers']} | "
-        f"DER {scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+        f"DER {der_text(reference, result['segments'])}"
     )
+
+
+def run_child(child: str, audio: Path, transcript: Path) -> tuple[dict[str, Any], float]:
+    """Run ``child`` (a script writing JSON to its third argument) in its own process: its output, wall seconds."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.json"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", child, str(audio), str(transcript), str(out)], check=True)
+        wall = time.perf_counter() - started
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result, wall
+
+
+def der_text(reference: list[tuple[float, float, str]], segments: list[dict[str, Any]]) -> str:
+    """DER at collar 0 of raw-diarization ``segments`` against ``reference``, with its parts."""
+    from diarflow.domain.diarization_metrics import diarization_scores
+
+    hypothesis = [(s["start"], s["end"], s["speaker"]) for s in segments]
+    scores = diarization_scores(reference, hypothesis, collar=0.0)
+    return f"{scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
 
 
 BLOCK_SECONDS = 600.0

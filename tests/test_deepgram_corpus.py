@@ -132,3 +132,38 @@ def test_a_real_response_without_speakers_is_diarized_from_the_audio(tmp_path: P
     assert (result.status, result.source) == ("completed", "local")
     assert result.stats.num_words == 62
     assert result.stats.num_speakers >= 1
+
+
+MULTICHANNEL = [
+    name for name in [*REAL, *SYNTHETIC] if len(orjson.loads(document_bytes(name))["results"]["channels"]) > 1
+]
+
+
+@pytest.mark.parametrize("name", MULTICHANNEL)
+def test_every_multichannel_response_is_diarized_one_speaker_per_track(name: str, tmp_path: Path) -> None:
+    """``--diarizer channels`` from the words alone: each word on its track's speaker, one label per track."""
+    source = tmp_path / f"{name}.json"
+    source.write_bytes(document_bytes(name))
+    words = expected_words(json.loads(source.read_bytes()))
+    store = tmp_path / "store"
+    run = diarflow_cli(
+        "run", "--episode-id", "TRACKS1", "--transcript", str(source), "--store", str(store),
+        "--diarizer", "channels", "--quiet",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = PipelineResult.model_validate_json(run.stdout)
+    assert (result.status, result.source) == ("completed", "channels")
+    enriched = EnrichedTranscript.model_validate_json((store / "diarization" / "TRACKS1.enriched.json").read_bytes())
+    labels: dict[int, str] = {}
+    for index, (got, want) in enumerate(zip(enriched.words, words, strict=True)):
+        assert (got.start, got.end, got.channel) == (want["start"], want["end"], want["channel"]), index
+        assert got.diar_speaker == f"CHANNEL_{want['channel']}", index
+        assert got.speaker_confidence == 1.0, index
+        assert got.speaker is not None
+        assert labels.setdefault(want["channel"], got.speaker) == got.speaker, f"word {index} left its track's speaker"
+    assert len(set(labels.values())) == len(labels) == result.stats.num_speakers
+    assert {s.speaker: s.channel for s in enriched.speakers} == {label: channel for channel, label in labels.items()}
+    for command in (("export", "TRACKS1", "--format", "all"), ("report", "TRACKS1")):
+        done = diarflow_cli(*command, "--store", str(store))
+        assert done.returncode == 0, done.stderr
+    record("Deepgram corpus: channels diarizer", scenarios=1, result=f"{name}: {len(words)} words")

@@ -55,7 +55,11 @@ def _enrol_lines() -> tuple[dict[str, list[recut.Line]], list[recut.Line]]:
 @pytest.fixture(scope="module")
 def enrolled(tmp_path_factory: pytest.TempPathFactory) -> Enrolled:
     """One voiceprint per speaker, computed once from a WAV of their enrolment lines (overlaps cut away)."""
-    folder = tmp_path_factory.mktemp("enrol")
+    return enrol_sample_voices(tmp_path_factory.mktemp("enrol"))
+
+
+def enrol_sample_voices(folder: Path) -> Enrolled:
+    """Diane's and Sheila's voiceprints from their enrolment lines (``ENROL``), and the lines left for episodes."""
     audio = recut.read_sample_audio()
     reference = recut.sample_reference()
     enrol, held_out = _enrol_lines()

@@ -23,8 +23,8 @@ from diarflow.domain.identification import (
 )
 from diarflow.errors import InvalidConfig
 
-DiarizerChoice = Literal["auto", "deepgram", "local", "pyannote"]
-DIARIZER_CHOICES: tuple[DiarizerChoice, ...] = ("auto", "deepgram", "local", "pyannote")
+DiarizerChoice = Literal["auto", "deepgram", "local", "pyannote", "channels"]
+DIARIZER_CHOICES: tuple[DiarizerChoice, ...] = ("auto", "deepgram", "local", "pyannote", "channels")
 
 T = TypeVar("T")
 

@@ -103,12 +103,16 @@ class ClipEmbedder:
         return [mel[s : s + PARTIAL_FRAMES] for s in starts]
 
 
-def read_segments(path: Path, groups: Sequence[NDArray[np.float64]]) -> list[NDArray[np.float32]]:
+def read_segments(
+    path: Path, groups: Sequence[NDArray[np.float64]], *, tracks: Sequence[int | None] | None = None
+) -> list[NDArray[np.float32]]:
     """For each group of (n, 2) [start, end] seconds, its segments' samples concatenated.
 
     One streaming decode of the file: only the requested samples are kept (at most
     ~30 s per group), so a 6-hour episode costs no more memory than a 6-minute one.
-    Segments past the end of the audio are cut at the end.
+    Segments past the end of the audio are cut at the end. ``tracks[g]``, when
+    given, is the track group ``g`` is cut from (None: the mean of all tracks);
+    without ``tracks`` every group is cut from FFmpeg's mono downmix.
     """
     wanted = [
         (round(start * SAMPLE_RATE), round(end * SAMPLE_RATE), group)
@@ -118,8 +122,10 @@ def read_segments(path: Path, groups: Sequence[NDArray[np.float64]]) -> list[NDA
     ]
     wanted.sort()
     pieces: list[list[tuple[int, NDArray[np.float32]]]] = [[] for _ in groups]
-    if wanted:
-        _cut(audio_io.stream_audio(path), wanted, pieces)
+    if wanted and tracks is None:
+        _cut((block[np.newaxis] for block in audio_io.stream_audio(path)), wanted, [0] * len(groups), pieces)
+    elif wanted and tracks is not None:
+        _cut(audio_io.stream_tracks(path), wanted, tracks, pieces)
     return [
         np.concatenate([p for _, p in sorted(parts, key=lambda item: item[0])])
         if parts
@@ -131,19 +137,26 @@ def read_segments(path: Path, groups: Sequence[NDArray[np.float64]]) -> list[NDA
 def _cut(
     blocks: Iterable[NDArray[np.float32]],
     wanted: list[tuple[int, int, int]],
+    rows: Sequence[int | None],
     pieces: list[list[tuple[int, NDArray[np.float32]]]],
 ) -> None:
-    """Collect each wanted [a, b) sample range from consecutive blocks (ranges sorted by start)."""
+    """Collect each wanted [a, b) sample range from consecutive (tracks, samples) blocks (ranges sorted by start).
+
+    Group ``g`` is cut from track ``rows[g]``, or from the mean of the tracks when that is None or absent.
+    """
     offset = 0
     first_open = 0  # ranges before this index are complete
     for block in blocks:
-        block_end = offset + block.size
+        block_end = offset + block.shape[1]
         index = first_open
         while index < len(wanted) and wanted[index][0] < block_end:
             a, b, group = wanted[index]
             lo, hi = max(a, offset), min(b, block_end)
             if hi > lo:
-                pieces[group].append((lo, block[lo - offset : hi - offset].copy()))
+                span = block[:, lo - offset : hi - offset]
+                row = rows[group]
+                own = span[row] if row is not None and row < span.shape[0] else span.mean(axis=0)
+                pieces[group].append((lo, np.array(own, dtype=np.float32)))
             index += 1
         while first_open < len(wanted) and wanted[first_open][1] <= block_end:
             first_open += 1

@@ -52,7 +52,12 @@ def run(
     podcast_id: Annotated[str | None, typer.Option("--podcast-id", help="Podcast id (voiceprint registry).")] = None,
     store: StoreOption = None,
     diarizer: Annotated[
-        str, typer.Option("--diarizer", help=f"One of {', '.join(DIARIZER_CHOICES)} (env DIARFLOW_DIARIZER).")
+        str,
+        typer.Option(
+            "--diarizer",
+            help=f"One of {', '.join(DIARIZER_CHOICES)} (env DIARFLOW_DIARIZER); channels: one speaker per track "
+            "of a multichannel transcript, from its words and, with --audio, each track's own voice activity.",
+        ),
     ] = "",
     num_speakers: Annotated[int | None, typer.Option("--num-speakers", min=1, help="Exact speaker count.")] = None,
     min_speakers: Annotated[int | None, typer.Option("--min-speakers", min=1)] = None,

@@ -1,7 +1,7 @@
 """Contracts: the wire format of every event, artifact and step result, and storage keys."""
 
 from diarflow.contracts import keys
-from diarflow.contracts._base import MAX_SECONDS, SCHEMA_VERSION, parse_contract, utc_now
+from diarflow.contracts._base import MAX_CHANNELS, MAX_SECONDS, SCHEMA_VERSION, parse_contract, utc_now
 from diarflow.contracts.artifacts import (
     UNKNOWN_SPEAKER,
     Alternative,
@@ -19,6 +19,7 @@ from diarflow.contracts.artifacts import (
     RepresentativeSegment,
     RunStatus,
     SpeakerEntry,
+    SpeakerTracks,
     Thresholds,
 )
 from diarflow.contracts.events import (
@@ -59,6 +60,7 @@ __all__ = [
     "DIARIZATION_FAILED",
     "ID_PATTERN",
     "LOCAL_VOICEPRINT_MODEL",
+    "MAX_CHANNELS",
     "MAX_RESULT_BYTES",
     "MAX_SECONDS",
     "PYANNOTE_JOB_COMPLETED",
@@ -91,6 +93,7 @@ __all__ = [
     "RunStats",
     "RunStatus",
     "SpeakerEntry",
+    "SpeakerTracks",
     "Thresholds",
     "TranscribeRequested",
     "TranscriptInfo",

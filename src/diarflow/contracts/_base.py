@@ -22,6 +22,9 @@ events, voiceprints, command-line options), so that later arithmetic on them
 ``1e306``, which would turn into infinity or ``-9223372036854775808``.
 """
 
+MAX_CHANNELS = 64
+"""Tracks in one multichannel response; a podcast has a handful, more is a corrupt (or hostile) document."""
+
 
 class Contract(BaseModel):
     """A wire-format model: strict about unknown shapes, aliases for camelCase."""

@@ -7,15 +7,17 @@ per word; tests validate its output against :class:`EnrichedTranscript`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from diarflow.contracts._base import SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds, TimePoint
+from diarflow.contracts._base import MAX_CHANNELS, SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds, TimePoint
 from diarflow.contracts.voiceprints import VoiceprintMatch
 
-DiarizationSourceName = Literal["pyannote", "local", "deepgram_fallback"]
+DiarizationSourceName = Literal["pyannote", "local", "deepgram_fallback", "channels"]
 RunStatus = Literal["completed", "partial", "failed"]
+ChannelIndex = Annotated[int, Field(ge=0, lt=MAX_CHANNELS)]
+"""A track of a multichannel recording, 0-based as Deepgram numbers ``results.channels``."""
 UNKNOWN_SPEAKER = "UNKNOWN"
 """``diar_speaker`` of a word that no turn covers within the gap tolerance."""
 
@@ -38,8 +40,32 @@ class DiarizationSegment(Contract):
         return self
 
 
-class RawDiarization(Contract):
-    """``diarization/<id>.json``: what the diarizer said, before identification."""
+class SpeakerTracks(Contract):
+    """Which track each speaker was recorded on, when the speakers are per track (both fields optional).
+
+    Written by the ``channels`` diarizer and by the Deepgram fallback on a
+    multichannel transcript; other sources leave both out.
+    """
+
+    num_channels: int | None = Field(default=None, ge=2, le=MAX_CHANNELS)
+    """Tracks (channels) of the multichannel transcript the speakers come from."""
+    speaker_channels: dict[str, ChannelIndex] | None = None
+    """The track (0-based channel) of each speaker that belongs to one."""
+
+    @field_validator("speaker_channels")
+    @classmethod
+    def _channels_exist(cls, value: dict[str, int] | None, info: ValidationInfo) -> dict[str, int] | None:
+        count = info.data.get("num_channels")  # None too when num_channels itself was refused
+        for speaker, channel in (value or {}).items():
+            if count is None:
+                raise ValueError(f"speaker {speaker!r} is on channel {channel}, but num_channels is not given")
+            if channel >= count:
+                raise ValueError(f"speaker {speaker!r} is on channel {channel}, but num_channels is {count}")
+        return value
+
+
+class RawDiarization(SpeakerTracks):
+    """``diarization/<id>.json``: what the diarizer said, before identification (plus :class:`SpeakerTracks`)."""
 
     schema_version: int = SCHEMA_VERSION
     episode_id: EpisodeId
@@ -76,7 +102,7 @@ class EnrichedWord(Contract):
     diar_speaker: str
     source: DiarizationSourceName
     alternatives: list[Alternative] | None = None
-    channel: int | None = Field(default=None, ge=0)
+    channel: ChannelIndex | None = None
     """The track the word was heard on, in a multichannel transcript."""
 
 
@@ -87,6 +113,8 @@ class SpeakerEntry(Contract):
     label: str
     speaker: str
     identified: bool
+    channel: ChannelIndex | None = None
+    """The track this speaker was recorded on, when the speaker is one track's (``channels``, multichannel fallback)."""
 
 
 class EnrichedTranscript(Contract):
@@ -125,6 +153,8 @@ class ClusterSummary(Contract):
     """Identification confidence; null when the cluster was not identified."""
     diarization_confidence: Probability | None = Field(default=None, alias="diarizationConfidence")
     representative: RepresentativeSegment | None = None
+    channel: ChannelIndex | None = None
+    """The track (0-based channel) this cluster belongs to, when it is one track's; null otherwise."""
 
 
 class NearMiss(Contract):

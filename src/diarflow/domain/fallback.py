@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.domain.alignment import Alignment
-from diarflow.domain.transcript import Transcript
+from diarflow.domain.transcript import Transcript, Utterance
 from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidTranscript
 
@@ -49,6 +49,27 @@ def turns_from_transcript(transcript: Transcript, *, default_confidence: float =
         "carries no speaker labels, so the Deepgram fallback has nothing to use: "
         "transcribe with diarize=true or choose another diarizer",
     )
+
+
+def fallback_speaker_channels(transcript: Transcript, turns: Turns) -> dict[str, int] | None:
+    """The channel of each turn speaker of a multichannel transcript (None for one channel).
+
+    Deepgram diarizes each channel apart, so every fallback speaker belongs to one track.
+    """
+    if not transcript.is_multichannel:
+        return None
+    labelled = transcript.speakers >= 0
+    name_channels = np.full(len(transcript.speaker_names), -1, dtype=np.int64)
+    name_channels[transcript.speakers[labelled]] = transcript.channels[labelled]
+    channel_of = {
+        fallback_speaker_name(name): channel
+        for name, channel in zip(transcript.speaker_names, name_channels.tolist(), strict=True)
+        if channel >= 0
+    }
+    for utterance in transcript.utterances:
+        if utterance.speaker is not None:
+            channel_of.setdefault(_utterance_speaker(transcript, utterance), utterance.channel)
+    return {name: channel_of[name] for name in turns.speaker_names if name in channel_of}
 
 
 def own_turn_speakers(transcript: Transcript, turn_speakers: Sequence[str]) -> NDArray[np.int64]:
@@ -122,10 +143,7 @@ def _utterance_turns(transcript: Transcript, default_confidence: float) -> Turns
     utterances = [u for u in transcript.utterances if u.speaker is not None]
     starts = np.array([u.start for u in utterances])
     ends = np.array([u.end for u in utterances])
-    names = [
-        fallback_speaker_name(f"ch{u.channel}.{u.speaker}" if transcript.is_multichannel else str(u.speaker))
-        for u in utterances
-    ]
+    names = [_utterance_speaker(transcript, u) for u in utterances]
     order = np.argsort(transcript.starts, kind="stable")
     conf = transcript.speaker_confidences[order]
     known = ~np.isnan(conf)
@@ -135,6 +153,12 @@ def _utterance_turns(transcript: Transcript, default_confidence: float) -> Turns
     hi = np.searchsorted(transcript.starts[order], ends, side="left")
     confidences = _mean_or(prefix_sum[hi] - prefix_sum[lo], prefix_count[hi] - prefix_count[lo], default_confidence)
     return Turns.from_columns(starts, ends, names, confidences)
+
+
+def _utterance_speaker(transcript: Transcript, utterance: Utterance) -> str:
+    """The turn label of an utterance's speaker, named per channel as the words' speakers are."""
+    own = f"ch{utterance.channel}.{utterance.speaker}" if transcript.is_multichannel else str(utterance.speaker)
+    return fallback_speaker_name(own)
 
 
 def _mean_or(sums: NDArray[np.float64], counts: NDArray[np.int64], default: float) -> NDArray[np.float64]:

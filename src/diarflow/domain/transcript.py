@@ -36,14 +36,12 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from diarflow.contracts._base import MAX_SECONDS
+from diarflow.contracts._base import MAX_CHANNELS, MAX_SECONDS
 from diarflow.domain.json_values import NUMBER_TYPES, TIME_RANGE, is_finite, is_time, json_type, shown, undecodable
 from diarflow.errors import InvalidTranscript
 
 DEEPGRAM_WORDS_PATH = "results.channels[0].alternatives[0].words"
 DEEPGRAM_UTTERANCES_PATH = "results.utterances"
-MAX_CHANNELS = 64
-"""Tracks in one multichannel response; a podcast has a handful, more is a corrupt (or hostile) document."""
 
 MAX_SPEAKER_ID = 10_000
 """Deepgram numbers speakers 0, 1, 2, …; a larger id is a corrupt (or hostile) transcript, not a podcast."""

@@ -10,12 +10,13 @@ from diarflow.adapters.diarizers.deepgram_fallback import DeepgramFallbackDiariz
 from diarflow.config import DiarizerChoice, Settings
 from diarflow.errors import DiarizerUnavailable
 
-ResolvedDiarizer = Literal["pyannote", "local", "deepgram"]
+ResolvedDiarizer = Literal["pyannote", "local", "deepgram", "channels"]
 
 STEP_NAMES: dict[str, str] = {
     "deepgram": "deepgram-fallback-v1",
     "local": "local-diarize-v1",
     "pyannote": "pyannote-submit-v1",
+    "channels": "channels-diarize-v1",
 }
 
 
@@ -28,9 +29,7 @@ def local_diarizer_installed() -> bool:
 
 def resolve_diarizer(choice: DiarizerChoice, settings: Settings) -> ResolvedDiarizer:
     """``auto``: pyannoteAI when its key is set, else the local diarizer when installed, else the fallback."""
-    if choice == "deepgram":
-        return "deepgram"
-    if choice in ("local", "pyannote"):
+    if choice in ("deepgram", "local", "pyannote", "channels"):
         return choice
     if os.environ.get("PYANNOTEAI_API_KEY"):
         return "pyannote"
@@ -43,6 +42,11 @@ def build_diarizer(name: str, settings: Settings) -> Diarizer:
     """An in-step diarizer by name; raises :class:`DiarizerUnavailable` when it cannot run here."""
     if name == "deepgram":
         return DeepgramFallbackDiarizer(default_confidence=settings.fallback_confidence)
+    if name == "channels":
+        from diarflow.adapters.diarizers.channels import load_channels_diarizer
+        from diarflow.adapters.url_policy import UrlPolicy
+
+        return load_channels_diarizer(UrlPolicy.from_settings(settings))
     if name == "local":
         if not local_diarizer_installed():
             raise DiarizerUnavailable(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from diarflow.contracts import (
     LOCAL_VOICEPRINT_MODEL,
     ErrorSummary,
     RegistryStatus,
+    SpeakerTracks,
     VoiceprintEntry,
     VoiceprintMatch,
     keys,
@@ -77,8 +79,13 @@ def identify_episode(
     document: dict[str, Any],
     podcast_id: str | None,
     audio: str | None,
+    tracks: SpeakerTracks | None = None,
 ) -> SpeakerMap:
-    """Name the clusters from the podcast's registry; degradations come back in ``error``."""
+    """Name the clusters from the podcast's registry; degradations come back in ``error``.
+
+    ``tracks``: which track each speaker was recorded on; such a speaker is heard
+    on its own track, not on the mix, when the audio has the transcript's tracks.
+    """
     if podcast_id is None:
         return SpeakerMap("not_configured")
     try:
@@ -100,7 +107,7 @@ def identify_episode(
         log.warning("podcast %s has no %s voiceprints: nothing to match locally", podcast_id, LOCAL_VOICEPRINT_MODEL)
         return SpeakerMap("ok")
     try:
-        return _from_embeddings(ws, episode_id, clusters, turns, local, audio)
+        return _from_embeddings(ws, episode_id, clusters, turns, local, audio, tracks or SpeakerTracks())
     except DiarflowError as exc:
         log.warning("identification of %s degraded: %s", episode_id, exc.message)
         return SpeakerMap("ok", error=_summary(exc, "speaker identification could not run"))
@@ -137,6 +144,7 @@ def _from_embeddings(
     turns: Turns,
     entries: list[VoiceprintEntry],
     audio: str | None,
+    tracks: SpeakerTracks,
 ) -> SpeakerMap:
     from diarflow.adapters.diarizers.local.audio import local_audio_path
     from diarflow.adapters.speaker_embedding import MIN_SAMPLES, ClipEmbedder, read_segments, write_wav
@@ -152,7 +160,7 @@ def _from_embeddings(
     embedder = ClipEmbedder.load()
     spans = [_representative(turns, cluster) for cluster in clusters]
     with local_audio_path(audio, policy) as path:
-        clips = read_segments(path, spans)
+        clips = read_segments(path, spans, tracks=_own_tracks(clusters, tracks, path))
     usable = [clip.size >= MIN_SAMPLES for clip in clips]
     vectors = embedder.embed_many([clip for clip, ok in zip(clips, usable, strict=True) if ok])
     scores = np.full((len(clusters), len(entries)), -np.inf)
@@ -169,6 +177,30 @@ def _from_embeddings(
                 ws.store.put_bytes(key, write_wav(clip), content_type="audio/wav")
                 result.clips[cluster.speaker_key] = key
     return _decide(result, clusters, entries, scores)
+
+
+def _own_tracks(clusters: list[Cluster], tracks: SpeakerTracks, path: Path) -> list[int | None] | None:
+    """The track to hear each cluster on (None: the mix), or None when every cluster is heard on the mix.
+
+    A cluster of one track is heard on that track alone, where the other voices are
+    at most bleed; only when the audio has exactly the transcript's tracks, since
+    otherwise track ``c`` of the file need not be channel ``c`` of the transcript.
+    """
+    from diarflow.adapters.diarizers.local.audio import count_tracks
+
+    channel_of = tracks.speaker_channels or {}
+    if not any(cluster.speaker_key in channel_of for cluster in clusters):
+        return None
+    found = count_tracks(path)
+    if found != tracks.num_channels:
+        log.warning(
+            "%s has %d track(s), the transcript %s channels: speakers are heard on the mix",
+            path.name,
+            found,
+            tracks.num_channels,
+        )
+        return None
+    return [channel_of.get(cluster.speaker_key) for cluster in clusters]
 
 
 def _representative(turns: Turns, cluster: Cluster) -> NDArray[np.float64]:

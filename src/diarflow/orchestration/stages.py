@@ -18,6 +18,7 @@ from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
 from diarflow.contracts import (
     SCHEMA_VERSION,
     AuditArtifact,
+    ClusterSummary,
     DiarizationInfo,
     DiarizationSourceName,
     EnrichmentInfo,
@@ -25,18 +26,21 @@ from diarflow.contracts import (
     ErrorRecord,
     ErrorSummary,
     IdentificationInfo,
+    SpeakerTracks,
     Thresholds,
     TranscriptInfo,
     VerificationInfo,
     keys,
+    parse_contract,
     utc_now,
 )
 from diarflow.domain.alignment import align_words
+from diarflow.domain.channels import own_channel_speakers
 from diarflow.domain.clusters import Cluster, cluster_turns
 from diarflow.domain.enrichment import enriched_words
 from diarflow.domain.fallback import own_label_confidences, own_turn_speakers
 from diarflow.domain.turns import Turns
-from diarflow.errors import ArtifactLost, ArtifactNotFound, DiarizerUnavailable, InvalidDiarization
+from diarflow.errors import ArtifactLost, ArtifactNotFound, DiarizerUnavailable, InvalidDiarization, InvalidInput
 from diarflow.orchestration.diarizers import build_diarizer
 from diarflow.orchestration.identification import SpeakerMap, identify_episode
 from diarflow.orchestration.limits import check_segment_count, check_turn_times
@@ -68,11 +72,14 @@ def diarize(
     audio: str | None,
     hints: dict[str, int | None],
 ) -> dict[str, Any]:
-    """``local-diarize-v1`` / ``deepgram-fallback-v1``: run a diarizer and write the raw diarization."""
+    """``local-diarize-v1``, ``channels-diarize-v1``, ``deepgram-fallback-v1``: run a diarizer, write its diarization.
+
+    The channels diarizer needs no audio (it diarizes from each track's words) but listens when there is some.
+    """
     keys.diarization_key(episode_id)  # validates the id before any I/O
-    if diarizer_name != "deepgram" and not audio:
+    if diarizer_name == "local" and not audio:
         raise DiarizerUnavailable(f"the {diarizer_name} diarizer needs the episode audio: pass --audio or audio_url")
-    if audio and diarizer_name == "local":  # we fetch remote audio ourselves: refuse private addresses (SSRF)
+    if audio and diarizer_name in ("local", "channels"):  # we fetch remote audio ourselves: refuse private addresses
         check_fetch_target(audio, UrlPolicy.from_settings(ws.settings))
     diarizer = build_diarizer(diarizer_name, ws.settings)
     transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
@@ -115,6 +122,9 @@ def write_diarization(
         "warnings": list(output.warnings),
         **(extra or {}),
     }
+    if output.speaker_channels is not None:  # only per-track speakers say so: other artifacts keep their shape
+        document["num_channels"] = output.num_channels
+        document["speaker_channels"] = dict(output.speaker_channels)
     num_speakers, speech_time = output.turns.num_speakers, output.turns.speech_time
     key = keys.diarization_key(episode_id)
     _check_readable(document, key)
@@ -158,12 +168,14 @@ def identify_speakers(
         raise InvalidDiarization(f"{diarization_key}:segments", "is missing")
     clusters = cluster_turns(turns)
     exclusive, _, _ = ws.read_turns(diarization_key, diarization_digest, exclusive=True)  # one voice at a time
-    speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, audio)
+    tracks = read_speaker_tracks(diarization_key, document)
+    speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, audio, tracks)
+    channel_of = tracks.speaker_channels or {}
     audit = AuditArtifact(
         episode_id=episode_id,
         created_at=utc_now(),
         source=document["source"],
-        clusters=[_cluster_summary(cluster, speaker_map) for cluster in clusters],
+        clusters=[_cluster_summary(cluster, speaker_map, channel_of.get(cluster.speaker_key)) for cluster in clusters],
         total_segments=len(turns),
         near_misses=speaker_map.near_misses,
         thresholds=Thresholds(
@@ -197,7 +209,16 @@ def _warnings_of(document: dict[str, Any]) -> list[str]:
     return [w for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else []
 
 
-def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap) -> dict[str, Any]:
+def read_speaker_tracks(key: str, document: dict[str, Any]) -> SpeakerTracks:
+    """The raw diarization's speaker tracks (both optional), checked; a defect names its field."""
+    fields = {name: document.get(name) for name in ("num_channels", "speaker_channels")}
+    try:
+        return parse_contract(SpeakerTracks, fields, where=key)
+    except InvalidInput as exc:
+        raise InvalidDiarization(f"{key}:{exc.field.removeprefix(key + '.')}", exc.problem) from None
+
+
+def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap, channel: int | None) -> dict[str, Any]:
     rep = cluster.representative
     named = speaker_map.named.get(cluster.speaker_key)
     return {
@@ -215,6 +236,7 @@ def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap) -> dict[str, Any
             "confidence": rep.confidence,
             "clipKey": speaker_map.clips.get(cluster.speaker_key),
         },
+        "channel": channel,
     }
 
 
@@ -244,8 +266,14 @@ def enrich_transcript(
     display = [c.mapped_to or c.label for c in ordered]
     confidences = np.array([np.nan if c.diarization_confidence is None else c.diarization_confidence for c in ordered])
     source = document["source"]
-    # Under the Deepgram fallback each word stays on its own speaker, with Deepgram's confidence (README, "Confidence").
-    own = own_turn_speakers(transcript, turns.speaker_names) if source == "deepgram_fallback" else None
+    # Under the Deepgram fallback each word stays on its own speaker, with Deepgram's confidence (README, "Confidence");
+    # under the channels diarizer, on its own track's speaker.
+    own = None
+    if source == "deepgram_fallback":
+        own = own_turn_speakers(transcript, turns.speaker_names)
+    elif source == "channels":
+        tracks = {c.speaker_key: c.channel for c in ordered if c.channel is not None}
+        own = own_channel_speakers(transcript, turns.speaker_names, tracks)
     alignment = align_words(
         transcript.starts,
         transcript.ends,
@@ -255,22 +283,14 @@ def enrich_transcript(
         near_miss_margin=ws.settings.near_miss_margin,
         preferred_speakers=own,
     )
-    if own is not None:
+    if own is not None and source == "deepgram_fallback":
         alignment = replace(alignment, confidences=own_label_confidences(transcript, alignment, own))
     enriched = {
         "schema_version": SCHEMA_VERSION,
         "episode_id": episode_id,
         "source": source,
         "created_at": utc_now(),
-        "speakers": [
-            {
-                "diar_speaker": c.speaker_key,
-                "label": c.label,
-                "speaker": c.mapped_to or c.label,
-                "identified": c.mapped_to is not None,
-            }
-            for c in audit.clusters
-        ],
+        "speakers": [_speaker_entry(c) for c in audit.clusters],
         "words": enriched_words(
             transcript, alignment, display_names=display, diar_speakers=list(turns.speaker_names), source=source
         ),
@@ -286,6 +306,19 @@ def enrich_transcript(
         num_words=len(transcript),
         unattributed_words=alignment.unattributed,
     ).to_json_dict()
+
+
+def _speaker_entry(cluster: ClusterSummary) -> dict[str, Any]:
+    """How a cluster is shown in the enriched transcript; ``channel`` only for a speaker of one track."""
+    entry: dict[str, Any] = {
+        "diar_speaker": cluster.speaker_key,
+        "label": cluster.label,
+        "speaker": cluster.mapped_to or cluster.label,
+        "identified": cluster.mapped_to is not None,
+    }
+    if cluster.channel is not None:
+        entry["channel"] = cluster.channel
+    return entry
 
 
 def verify_artifacts(

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from diarflow.contracts import MAX_SECONDS, AuditArtifact, ErrorArtifact, RunStatus, parse_contract
+from diarflow.contracts import MAX_CHANNELS, MAX_SECONDS, AuditArtifact, ErrorArtifact, RunStatus, parse_contract
 from diarflow.domain.alignment import DEFAULT_GAP_TOLERANCE
 from diarflow.domain.exports.episode import strip_controls
 from diarflow.domain.json_values import is_finite, is_time, shown
@@ -85,6 +85,8 @@ class Speaker:
     """``talk_seconds`` over the sum of every speaker's talk time (shares add up to 1)."""
     word_count: int
     turn_count: int
+    channels: tuple[int, ...] = ()
+    """The tracks (0-based channels) of a multichannel recording this speaker's clusters were recorded on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,24 +259,33 @@ class _SpeakerDirectory:
         self._labels: dict[int, list[str]] = {}
         self._diar_keys: dict[int, list[str]] = {}
         self._identified: dict[int, bool] = {}
+        self._channels: dict[int, list[int]] = {}
         self._by_diar_speaker: dict[str, int] = {}
         for entry in _list_field(enriched, "speakers"):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("speaker"), str):
                 continue
             index = self.index_of(entry["speaker"])
-            self._add_cluster(index, entry.get("diar_speaker"), entry.get("label"), bool(entry.get("identified")))
+            self._add_cluster(
+                index,
+                entry.get("diar_speaker"),
+                entry.get("label"),
+                bool(entry.get("identified")),
+                entry.get("channel"),
+            )
         for cluster in audit.clusters if audit else []:
             if cluster.speaker_key in self._by_diar_speaker:
                 continue
             index = self.index_of(cluster.mapped_to or cluster.label)
-            self._add_cluster(index, cluster.speaker_key, cluster.label, cluster.mapped_to is not None)
+            self._add_cluster(index, cluster.speaker_key, cluster.label, cluster.mapped_to is not None, cluster.channel)
 
-    def _add_cluster(self, index: int, diar_speaker: Any, label: Any, identified: bool) -> None:
+    def _add_cluster(self, index: int, diar_speaker: Any, label: Any, identified: bool, channel: Any = None) -> None:
         if isinstance(diar_speaker, str):
             self._by_diar_speaker.setdefault(diar_speaker, index)
             _append_new(self._diar_keys.setdefault(index, []), diar_speaker)
         if isinstance(label, str) and label:
             _append_new(self._labels.setdefault(index, []), label)
+        if type(channel) is int and 0 <= channel < MAX_CHANNELS:  # read leniently: an odd value shows no track
+            _append_new(self._channels.setdefault(index, []), channel)
         self._identified[index] = self._identified.get(index, False) or identified
 
     def index_of(self, name: str) -> int:
@@ -317,12 +328,13 @@ class _SpeakerDirectory:
                 share=talk[index] / total_talk if total_talk > 0 else 0.0,
                 word_count=word_counts[index],
                 turn_count=turn_counts[index],
+                channels=tuple(sorted(self._channels.get(index, []))),
             )
             for index, name in enumerate(self.names)
         ]
 
 
-def _append_new(values: list[str], value: str) -> None:
+def _append_new(values: list[Any], value: Any) -> None:
     if value not in values:
         values.append(value)
 

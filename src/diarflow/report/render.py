@@ -44,6 +44,7 @@ _SOURCE_NAMES = {
     "pyannote": "pyannoteAI",
     "local": "Local diarizer",
     "deepgram_fallback": "Deepgram fallback",
+    "channels": "Channels (a speaker per track)",
 }
 _STATUS_NAMES = {"completed": "Completed", "partial": "Partial", "failed": "Failed"}
 _REGISTRY_NAMES = {
@@ -131,6 +132,7 @@ def report_payload(model: ReportModel, *, audio_src: str | None, clips: Mapping[
             {
                 "name": speaker.name,
                 "labels": list(speaker.labels),
+                "channels": list(speaker.channels),
                 "color": speaker.color,
                 "identified": speaker.identified,
                 "talkSeconds": round(speaker.talk_seconds, 3),
@@ -316,8 +318,14 @@ def _speakers_html(model: ReportModel) -> str:
     )
 
 
+def track_text(channel: int) -> str:
+    """How a track is named to people: counted from 1, as audio editors number them (channel 0 is track 1)."""
+    return f"track {channel + 1}"
+
+
 def _speaker_row(index: int, speaker: Speaker) -> str:
     meta = [label for label in speaker.labels if label != speaker.name]
+    meta += [track_text(channel) for channel in speaker.channels]
     status = (
         '<span class="identified" title="Matched to a voiceprint in the registry">identified</span>'
         if speaker.identified
@@ -385,7 +393,8 @@ def _clusters_html(audit: AuditArtifact, model: ReportModel, clips: Mapping[str,
         rows.append(
             f'<tr style="--c:{_e(color_of.get(cluster.speaker_key, "#94a3b8"))}">'
             f'<td><span class="swatch"></span><span class="label-chip">{_e(cluster.label)}</span>'
-            f'<div class="mono small" title="Diarizer speaker key">{_e(cluster.speaker_key)}</div></td>'
+            f'<div class="mono small" title="Diarizer speaker key">{_e(cluster.speaker_key)}</div>'
+            f"{_track_note(cluster.channel)}</td>"
             f"<td>{mapped}{diar_conf}</td>"
             f'<td class="num">{_e(format_duration(cluster.duration))}'
             f'<div class="muted small">{cluster.segments_count:,} seg.</div></td>'
@@ -397,6 +406,12 @@ def _clusters_html(audit: AuditArtifact, model: ReportModel, clips: Mapping[str,
         '<th>Cluster</th><th>Identified as</th><th class="num">Speech</th><th>Representative</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _track_note(channel: int | None) -> str:
+    if channel is None:
+        return ""
+    return f'<div class="muted small track" title="Recorded on this track">{_e(track_text(channel))}</div>'
 
 
 def _representative_html(label: str, representative: Any, clips: Mapping[str, str]) -> str:

@@ -7,6 +7,7 @@ around the same output type.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +37,10 @@ class DiarizerOutput:
     model: str | None = None
     job_id: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    speaker_channels: Mapping[str, int] | None = None
+    """The track of each speaker that belongs to one (a multichannel transcript's channel, 0-based)."""
+    num_channels: int | None = None
+    """Tracks of the multichannel transcript the turns came from; None when the turns are not per track."""
 
 
 @runtime_checkable

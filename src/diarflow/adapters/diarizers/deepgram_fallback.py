@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
-from diarflow.domain.fallback import DEFAULT_FALLBACK_CONFIDENCE, NO_WORDS_WARNING, turns_from_transcript
+from diarflow.domain.fallback import (
+    DEFAULT_FALLBACK_CONFIDENCE,
+    NO_WORDS_WARNING,
+    fallback_speaker_channels,
+    turns_from_transcript,
+)
 
 
 @dataclass(frozen=True)
@@ -20,4 +25,11 @@ class DeepgramFallbackDiarizer:
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         turns = turns_from_transcript(job.transcript, default_confidence=self.default_confidence)
         warnings = (NO_WORDS_WARNING,) if len(job.transcript) == 0 else ()
-        return DiarizerOutput(turns=turns, model="deepgram", warnings=warnings)
+        channels = fallback_speaker_channels(job.transcript, turns)  # Deepgram diarizes each track apart
+        return DiarizerOutput(
+            turns=turns,
+            model="deepgram",
+            warnings=warnings,
+            speaker_channels=channels,
+            num_channels=job.transcript.num_channels if channels is not None else None,
+        )

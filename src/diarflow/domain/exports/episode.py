@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from diarflow.contracts import MAX_SECONDS, SCHEMA_VERSION
+from diarflow.contracts import MAX_CHANNELS, MAX_SECONDS, SCHEMA_VERSION
 from diarflow.domain.json_values import TIME_RANGE, is_time, shown
 from diarflow.domain.text import WordSpacing, word_spacing
 from diarflow.domain.turns import Turns
@@ -64,11 +64,13 @@ def clean_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SpeakerInfo:
-    """How a speaker is shown: display name (or canonical label), label, whether identified."""
+    """How a speaker is shown: display name (or canonical label), label, whether identified, its track."""
 
     name: str
     label: str | None
     identified: bool
+    channel: int | None = None
+    """The track (0-based channel) the speaker was recorded on, when the speaker is one track's."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,7 +225,10 @@ def read_enriched_speakers(document: Mapping[str, Any]) -> dict[str, SpeakerInfo
         diar_speaker = _required_string(entry, "diar_speaker", path, InvalidTranscript)
         label = clean_text(_required_string(entry, "label", path, InvalidTranscript))
         name = clean_text(_required_string(entry, "speaker", path, InvalidTranscript)) or label
-        speakers[diar_speaker] = SpeakerInfo(name=name, label=label, identified=entry.get("identified") is True)
+        channel = _optional_channel(entry, path, InvalidTranscript)
+        speakers[diar_speaker] = SpeakerInfo(
+            name=name, label=label, identified=entry.get("identified") is True, channel=channel
+        )
     return speakers
 
 
@@ -242,7 +247,8 @@ def read_audit_speakers(audit: Any) -> dict[str, SpeakerInfo]:
         label = clean_text(_required_string(cluster, "label", path, InvalidInput))
         mapped_to = cluster.get("mappedTo")
         display = clean_text(mapped_to) if isinstance(mapped_to, str) else ""
-        speakers[key] = SpeakerInfo(name=display or label, label=label, identified=bool(display))
+        channel = _optional_channel(cluster, path, InvalidInput)
+        speakers[key] = SpeakerInfo(name=display or label, label=label, identified=bool(display), channel=channel)
     return speakers
 
 
@@ -307,6 +313,17 @@ def _check_schema_version(document: Mapping[str, Any], field: str) -> None:
             f"is {shown(version)}; this diarflow reads version {SCHEMA_VERSION} (was the artifact written by another "
             "one?)",
         )
+
+
+def _optional_channel(entry: Mapping[str, Any], path: str, error: type[InvalidInput]) -> int | None:
+    value = entry.get("channel")
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value < MAX_CHANNELS:
+        raise error(
+            f"{path}.channel", f"must be null or a channel number from 0 to {MAX_CHANNELS - 1}, got {shown(value)}"
+        )
+    return value
 
 
 def _required_string(entry: Mapping[str, Any], name: str, path: str, error: type[InvalidInput]) -> str:

@@ -2,12 +2,14 @@
 
 The format pyannote.metrics, pyannote.database and dscore read, one turn a line::
 
-    SPEAKER <episode_id> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>
+    SPEAKER <episode_id> <channel> <start> <duration> <NA> <NA> <speaker> <NA> <NA>
 
 Fields are whitespace-separated, so a speaker name is made RTTM-safe by
 joining its words with ``_`` (``Diane Rehm`` → ``Diane_Rehm``). Times have
 exactly three decimals. A turn that lasts 0 ms once rounded is left out: it
-holds no speech and some scorers reject a zero duration.
+holds no speech and some scorers reject a zero duration. The channel is 1,
+or, for a speaker recorded on one track of a multichannel episode, that
+track's number counted from 1 (RTTM's convention; Deepgram's channel 0 is 1).
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ def write_rttm(episode: EpisodeExport, options: CaptionOptions) -> str:
     """
     turns = episode.require_turns("rttm")
     names = []
+    prefixes = []
     for raw in turns.speaker_names:
         shown = episode.speakers.get(raw)
         names.append(rttm_name(shown.name if shown else "") or rttm_name(raw))
+        channel = shown.channel if shown and shown.channel is not None else 0
+        prefixes.append(f"SPEAKER {episode.episode_id} {channel + 1}")
     starts_ms = np.rint(turns.starts * 1000).astype(np.int64).tolist()
     ends_ms = np.rint(turns.ends * 1000).astype(np.int64).tolist()
-    prefix = f"SPEAKER {episode.episode_id} 1"
     return "".join(
-        f"{prefix} {decimal_seconds(start)} {decimal_seconds(end - start)} <NA> <NA> {names[speaker]} <NA> <NA>\n"
+        f"{prefixes[speaker]} {decimal_seconds(start)} {decimal_seconds(end - start)} <NA> <NA> {names[speaker]} "
+        "<NA> <NA>\n"
         for start, end, speaker in zip(starts_ms, ends_ms, turns.speakers.tolist(), strict=True)
         if end > start
     )

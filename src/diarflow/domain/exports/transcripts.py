@@ -10,6 +10,7 @@ are joined as their language writes them (:func:`~diarflow.domain.text.join_word
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 
@@ -51,7 +52,9 @@ def write_json(episode: EpisodeExport, options: CaptionOptions) -> str:
 
     Times are seconds with millisecond precision; ``confidence`` is the mean
     speaker confidence of the turn's words (null when none has one).
-    ``speakers`` lists each shown speaker once, by first appearance.
+    ``speakers`` lists each shown speaker once, by first appearance. In an
+    episode whose speakers are per track, every speaker and turn also carries
+    ``channel``: the speaker's track (0-based, null for a speaker of no track).
     """
     words = episode.require_words("json")
     turns = speaker_turns(words)
@@ -78,7 +81,18 @@ def write_json(episode: EpisodeExport, options: CaptionOptions) -> str:
             for turn in turns
         ],
     }
+    _add_channels(document, shown)
     return orjson.dumps(document).decode() + "\n"
+
+
+def _add_channels(document: dict[str, Any], shown: dict[str, SpeakerInfo]) -> None:
+    """Each speaker's and turn's track, when the episode's speakers are per track (else the document is unchanged)."""
+    if all(info.channel is None for info in shown.values()):
+        return
+    for entry in document["speakers"]:
+        entry["channel"] = shown[entry["speaker"]].channel
+    for turn in document["turns"]:
+        turn["channel"] = shown[turn["speaker"]].channel
 
 
 def _rounded(value: float | None) -> float | None:

@@ -1,4 +1,7 @@
-"""Streaming audio decode with PyAV: any container FFmpeg reads, to mono 16 kHz float32 blocks.
+"""Streaming audio decode with PyAV: any container FFmpeg reads, to 16 kHz float32 blocks.
+
+Mono (FFmpeg's downmix) for the diarizers that hear the mix; every track
+apart (:func:`stream_tracks`) for a multitrack recording.
 
 A 6.7-hour episode is 1.5 GB as one float32 array, so nothing here holds the
 whole file: :func:`stream_audio` yields fixed-size blocks, resampled frame by
@@ -114,10 +117,31 @@ def stream_audio(path: Path, block_seconds: float = BLOCK_SECONDS) -> Iterator[N
 
     Raises :class:`AudioError` when the file is not audio or cannot be decoded.
     """
+    for block in _stream_blocks(path, block_seconds, keep_tracks=False):
+        yield block[0]
+
+
+def stream_tracks(path: Path, block_seconds: float = BLOCK_SECONDS) -> Iterator[NDArray[np.float32]]:
+    """Yield consecutive 16 kHz float32 blocks of every track, shape ``(tracks, samples)``, never downmixed.
+
+    For a multitrack recording (a microphone per person) each row is one
+    person's track; a block holds ``block_seconds`` of each (the last one shorter),
+    so memory stays at a few MB whatever the length. Raises :class:`AudioError`
+    like :func:`stream_audio`.
+    """
+    yield from _stream_blocks(path, block_seconds, keep_tracks=True)
+
+
+def count_tracks(path: Path) -> int:
+    """How many channels (tracks) the file's first audio stream holds; :class:`AudioError` when it has none."""
+    with _open_audio(path) as (_, stream):
+        return _track_count(stream)
+
+
+@contextmanager
+def _open_audio(path: Path) -> Iterator[tuple[Any, Any]]:
+    """The opened container and its first audio stream; :class:`AudioError` when there is none."""
     av = _import_av()
-    block = int(block_seconds * SAMPLE_RATE)
-    pending: list[NDArray[np.float32]] = []
-    pending_size = 0
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -125,32 +149,49 @@ def stream_audio(path: Path, block_seconds: float = BLOCK_SECONDS) -> Iterator[N
     with container:
         if not container.streams.audio:
             raise AudioError(f"{path.name} has no audio stream")
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        yield container, container.streams.audio[0]
+
+
+def _track_count(stream: Any) -> int:
+    # A WAV without a channel mask has a layout of "N channels" (no named positions): its count still holds.
+    return len(stream.layout.channels) or int(stream.codec_context.channels)
+
+
+def _stream_blocks(path: Path, block_seconds: float, *, keep_tracks: bool) -> Iterator[NDArray[np.float32]]:
+    """``(tracks, samples)`` blocks: one row (FFmpeg's downmix) unless ``keep_tracks``."""
+    av = _import_av()
+    block = int(block_seconds * SAMPLE_RATE)
+    pending: list[NDArray[np.float32]] = []
+    pending_size = 0
+    with _open_audio(path) as (container, stream):
+        tracks = _track_count(stream) if keep_tracks else 1
+        # Planar float keeps each track in its own plane: to_ndarray() is (tracks, samples).
+        layout = stream.layout if keep_tracks else "mono"
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    pending.append(_samples(out))
-                    pending_size += pending[-1].size
+                    pending.append(_samples(out, tracks))
+                    pending_size += pending[-1].shape[1]
                 while pending_size >= block:
-                    data = np.concatenate(pending)
-                    yield data[:block]
-                    pending = [data[block:]]
-                    pending_size = pending[0].size
+                    data = np.concatenate(pending, axis=1)
+                    yield data[:, :block]
+                    pending = [data[:, block:]]
+                    pending_size = pending[0].shape[1]
             for out in resampler.resample(None):
-                pending.append(_samples(out))
+                pending.append(_samples(out, tracks))
         except av.error.FFmpegError as exc:
             raise AudioError(f"{path.name} could not be decoded ({_reason(exc)})") from None
     if pending:
-        rest = np.concatenate(pending)
-        for start in range(0, rest.size, block):
-            yield rest[start : start + block]
+        rest = np.concatenate(pending, axis=1)
+        for start in range(0, rest.shape[1], block):
+            yield rest[:, start : start + block]
 
 
-def _samples(frame: Any) -> NDArray[np.float32]:
-    # Packed "flt" mono: one plane, shape (1, n).
+def _samples(frame: Any, tracks: int) -> NDArray[np.float32]:
+    # Planar "fltp": one plane per track, shape (tracks, n).
     array = frame.to_ndarray()
-    return np.ascontiguousarray(array.reshape(-1), dtype=np.float32)
+    return np.ascontiguousarray(array.reshape(tracks, -1), dtype=np.float32)
 
 
 def _reason(exc: BaseException) -> str:

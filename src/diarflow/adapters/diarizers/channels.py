@@ -1,0 +1,177 @@
+"""The ``channels`` diarizer: one speaker per track of a multichannel recording, no model.
+
+For a podcast recorded with a microphone per person and transcribed with
+``multichannel=true``, the track a word was heard on says who spoke it. The
+speech of each track comes from its own words and, when the multitrack audio
+is given, from silero-vad run on that track alone, minus the frames where
+another track is much louder (bleed); the rules are in
+:mod:`diarflow.domain.channels`.
+
+The audio is decoded once, every track apart (never downmixed), in 30 s
+blocks: one VAD state and one level per 32 ms frame per track, so a 6.7-hour
+two-track episode costs a few MB (``benchmarks/bench_channels_diarizer.py``).
+
+What the audio cannot settle is said, not guessed: mono audio (a mixdown)
+falls back to the words with a warning; audio whose track count differs from
+the transcript's channels is refused (it is not the recording that was
+transcribed, so its tracks cannot be matched to the channels); a transcript of
+one channel is :class:`~diarflow.errors.DiarizerUnavailable`, and the pipeline
+falls back to Deepgram's labels as for any diarizer that cannot run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
+from diarflow.adapters.diarizers.local import audio as audio_io
+from diarflow.adapters.url_policy import UrlPolicy
+from diarflow.domain.channels import channel_turns, heard_speech, speaker_channels, word_speech
+from diarflow.domain.transcript import Transcript
+from diarflow.errors import DiarizerUnavailable, InvalidInput
+
+MODEL_NAME = "channels (one speaker per track)"
+MODEL_NAME_AUDIO = "channels (one speaker per track, silero-vad per track)"
+SINGLE_CHANNEL = "the channels diarizer needs a multichannel transcript (multichannel=true)"
+_SILENT_DB = -100.0
+"""Level of a frame of digital silence (log of zero): far below any microphone's noise floor."""
+
+
+@dataclass
+class ChannelsDiarizer:
+    """Diarizes a multichannel transcript by track; hears each track when its audio is given."""
+
+    url_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    """Which hosts an ``http(s)`` audio download may reach (strict by default: public addresses only)."""
+    block_seconds: float = audio_io.BLOCK_SECONDS
+    source: Literal["channels"] = "channels"
+    step_name: str = "channels-diarize-v1"
+
+    def diarize(self, job: DiarizationJob) -> DiarizerOutput:
+        transcript = job.transcript
+        if not transcript.is_multichannel:
+            raise DiarizerUnavailable(f"{SINGLE_CHANNEL}; this one has a single channel")
+        warnings: list[str] = []
+        if not job.audio:
+            speech = word_speech(transcript)
+            model = MODEL_NAME
+        elif not vad_available():
+            warnings.append(
+                "the audio was not listened to: voice activity per track needs PyAV, onnxruntime and silero-vad "
+                "(pip install 'diarflow[local]'); each track's speech comes from its words only"
+            )
+            speech, model = word_speech(transcript), MODEL_NAME
+        else:
+            with audio_io.local_audio_path(job.audio, self.url_policy) as path:
+                speech, heard = self.listen(path, transcript, warnings)
+            model = MODEL_NAME_AUDIO if heard else MODEL_NAME
+        turns = channel_turns(speech)
+        return DiarizerOutput(
+            turns=turns,
+            model=model,
+            warnings=tuple(warnings),
+            speaker_channels=speaker_channels(turns, transcript.num_channels),
+            num_channels=transcript.num_channels,
+        )
+
+    def listen(self, path: Path, transcript: Transcript, warnings: list[str]) -> tuple[list[NDArray[np.float64]], bool]:
+        """Each channel's speech from its track and its words; (speech, whether the audio was used)."""
+        tracks = audio_io.count_tracks(path)
+        if tracks == 1:
+            warnings.append(
+                f"{path.name} is mono (a mixdown): its tracks cannot be heard apart, so each channel's speech "
+                "comes from its words only; give the multitrack recording that was transcribed to use the audio"
+            )
+            return word_speech(transcript), False
+        if tracks != transcript.num_channels:
+            raise InvalidInput(
+                "audio",
+                f"{path.name} has {tracks} tracks but the transcript has {transcript.num_channels} channels: it is "
+                "not the recording that was transcribed; give that one, or run without audio to diarize from the "
+                "words",
+            )
+        from diarflow.adapters.diarizers.local.vad import FRAME_SECONDS, speech_regions
+
+        probabilities, levels, duration = self._scan(path, tracks)
+        vad_speech = []
+        for track in range(tracks):
+            regions = speech_regions(probabilities[track])
+            if regions.size:
+                regions[:, 1] = np.minimum(regions[:, 1], duration)
+            vad_speech.append(regions)
+        speech = heard_speech(vad_speech, levels, word_speech(transcript), frame_seconds=FRAME_SECONDS)
+        return speech, True
+
+    def _scan(self, path: Path, tracks: int) -> tuple[list[NDArray[np.float32]], NDArray[np.float32], float]:
+        """One decode: VAD probabilities and the level (dB) of every 32 ms frame of every track."""
+        from diarflow.adapters.diarizers.local.vad import SileroVad
+
+        first = SileroVad.load()
+        vads = [first] + [SileroVad(session=first.session, sequence=first.sequence) for _ in range(tracks - 1)]
+        for vad in vads:
+            vad.reset()
+        levels = FrameLevels(tracks)
+        samples = 0
+        for block in audio_io.stream_tracks(path, self.block_seconds):
+            if block.shape[0] != tracks:  # FFmpeg reported one layout and decoded another
+                raise InvalidInput("audio", f"{path.name} changes its number of tracks while playing")
+            for track, vad in enumerate(vads):
+                vad.push(block[track])
+            levels.push(block)
+            samples += block.shape[1]
+        return [vad.finish() for vad in vads], levels.finish(), samples / audio_io.SAMPLE_RATE
+
+
+class FrameLevels:
+    """Streaming level in dB of every 512-sample frame of each track (the VAD's frames, aligned with them)."""
+
+    def __init__(self, tracks: int, frame: int = 512) -> None:
+        self.frame = frame
+        self._pending = np.zeros((tracks, 0), dtype=np.float32)
+        self._levels: list[NDArray[np.float32]] = []
+
+    def push(self, block: NDArray[np.float32]) -> None:
+        samples = np.concatenate((self._pending, block), axis=1) if self._pending.shape[1] else block
+        whole = samples.shape[1] // self.frame * self.frame
+        if whole:
+            self._levels.append(self._db(samples[:, :whole].reshape(samples.shape[0], -1, self.frame)))
+        self._pending = samples[:, whole:].copy()
+
+    def finish(self) -> NDArray[np.float32]:
+        """(tracks, frames) levels; the last partial frame is zero-padded, as the VAD pads it."""
+        if self._pending.shape[1]:
+            last = np.zeros((self._pending.shape[0], 1, self.frame), dtype=np.float32)
+            last[:, 0, : self._pending.shape[1]] = self._pending
+            self._levels.append(self._db(last))
+            self._pending = self._pending[:, :0]
+        if not self._levels:
+            return np.zeros((self._pending.shape[0], 0), dtype=np.float32)
+        levels: NDArray[np.float32] = np.concatenate(self._levels, axis=1)
+        return levels
+
+    @staticmethod
+    def _db(frames: NDArray[np.float32]) -> NDArray[np.float32]:
+        power: NDArray[np.float32] = np.mean(np.square(frames, dtype=np.float32), axis=2)
+        with np.errstate(divide="ignore"):
+            levels: NDArray[np.float32] = np.maximum(10.0 * np.log10(power), _SILENT_DB).astype(np.float32)
+        return levels
+
+
+def vad_available() -> bool:
+    """Whether PyAV, onnxruntime and silero-vad's model are installed (imports nothing heavy)."""
+    from diarflow.adapters.diarizers.local.vad import find_vad_model
+
+    if any(importlib.util.find_spec(name) is None for name in ("av", "onnxruntime")):
+        return False
+    return find_vad_model() is not None
+
+
+def load_channels_diarizer(url_policy: UrlPolicy | None = None) -> ChannelsDiarizer:
+    """The channels diarizer; it loads the VAD model only when a job brings audio."""
+    return ChannelsDiarizer(url_policy=url_policy or UrlPolicy())
