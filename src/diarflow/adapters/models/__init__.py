@@ -4,6 +4,7 @@
 - :mod:`.fbank`: Kaldi-compatible log-mel features, CAM++'s input (numpy).
 - :mod:`.segmentation`: frame timing and powerset classes of the segmentation model (numpy).
 - :mod:`.pyannet`: the segmentation-3.0 network and a batched runner (imports torch).
+- :mod:`.campplus`: the CAM++ speaker-embedding network, its trunk and masked pooling (imports torch).
 - :mod:`.runtime`: loading weights, fixed-thread no-grad inference (imports torch when called).
 
 Importing this package imports nothing heavy: the torch modules are imported
