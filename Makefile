@@ -17,7 +17,7 @@ CHROMIUM ?= /usr/bin/chromium
 EVAL_DATA ?= .eval-data
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck unit bench eval-data browser clean
+.PHONY: demo test lint typecheck unit bench bench-diarization eval-data browser clean
 
 # One stamp per set of extras: `make demo` needs [local,s3], `make test` needs [dev] (everything).
 $(VENV)/.installed-%: pyproject.toml
@@ -37,6 +37,7 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks/bench_diarization.py benchmarks/diarizers.py
 
 browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
@@ -58,6 +59,11 @@ bench: $(VENV)/.installed-dev browser
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_local_diarizer.py
 	$(PY) benchmarks/bench_service_load.py
+	$(PY) benchmarks/bench_diarization.py --data $(EVAL_DATA)
+
+# Every diarizer on every set, side by side: `make bench-diarization BENCH_ARGS='--diarizers v1,v2 --sets ami-train'`.
+bench-diarization: $(VENV)/.installed-dev eval-data
+	$(PY) benchmarks/bench_diarization.py --data $(EVAL_DATA) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info
