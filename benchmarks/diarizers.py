@@ -46,7 +46,7 @@ VAD_WORD_SECONDS = 0.3
 
 Chosen on AMI train only (total DER, collar 0): an empty transcript 54.9 % (VAD regions under
 1 s are dropped and the rest is cut without regard to pauses), stand-in words of 0.2 s 44.7 %,
-of 0.3 s 44.0 %."""
+of 0.3 s 44.0 %. Checked on development: empty 50.5 %, 0.3 s words 34.2 %."""
 
 
 @dataclass(frozen=True)
