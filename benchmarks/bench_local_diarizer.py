@@ -10,6 +10,8 @@ seed) appended to a 16-bit WAV on disk, so building 6.7 hours holds one block
 in memory, never the whole episode (6.7 h of float32 samples would be 1.5 GB);
 the file itself is ~770 MB in the temp directory.
 
+The diarizer runs in benchmarks/diarizers.py's worker process, as in bench_diarization.py.
+
 Run: ``.venv/bin/python benchmarks/bench_local_diarizer.py [--hours 1 6.7] [--format wav|mp3]``
 (``--minutes N`` is the older spelling of one length; needs ``diarflow[local,eval]`` and
 ``pip install --no-deps resemblyzer==0.1.4``). Targets: RTF <= 0.05, peak RSS <= 2 GB.
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,59 +35,24 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from tests import recut  # noqa: E402
 
-CHILD = r"""
-import json, resource, sys, time
-from diarflow.adapters.diarizers.base import DiarizationJob
-from diarflow.adapters.diarizers.local import load_local_diarizer
-from diarflow.domain.transcript import parse_transcript
-def peak_rss_mb():
-    # VmHWM is this program's own peak: ru_maxrss would also count the parent's pages the
-    # process held between fork and exec (the parent holds the built episode).
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-audio, transcript_path, out = sys.argv[1:4]
-started = time.perf_counter()
-diarizer = load_local_diarizer(progress=True)
-loaded = time.perf_counter()
-transcript = parse_transcript(open(transcript_path, "rb").read())
-output = diarizer.diarize(DiarizationJob("BENCH", audio, transcript))
-finished = time.perf_counter()
-json.dump({"segments": output.turns.to_segments(), "load_s": loaded - started, "diarize_s": finished - loaded,
-           "speakers": output.turns.num_speakers,
-           "peak_rss_mb": peak_rss_mb()}, open(out, "w"))
-"""
+import diarizers  # noqa: E402
 
 
 def run(name: str, audio: Path, transcript: Path, reference: list[tuple[float, float, str]], duration: float) -> None:
-    result, wall = run_child(CHILD, audio, transcript)
-    print(
-        f"{name:>10}: audio {duration / 60:6.1f} min | RTF {result['diarize_s'] / duration:.4f} "
-        f"(diarize {result['diarize_s']:.1f} s, model load {result['load_s']:.1f} s, process {wall:.1f} s) | "
-        f"peak RSS {result['peak_rss_mb']:.0f} MB | speakers {result['speakers']} | "
-        f"DER {der_text(reference, result['segments'])}"
-    )
-
-
-def run_child(child: str, audio: Path, transcript: Path) -> tuple[dict[str, Any], float]:
-    """Run ``child`` (a script writing JSON to its third argument) in its own process: its output, wall seconds."""
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "out.json"
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", child, str(audio), str(transcript), str(out)], check=True)
-        wall = time.perf_counter() - started
-        result: dict[str, Any] = json.loads(out.read_text())
-    return result, wall
-
-
-def der_text(reference: list[tuple[float, float, str]], segments: list[dict[str, Any]]) -> str:
-    """DER at collar 0 of raw-diarization ``segments`` against ``reference``, with its parts."""
     from diarflow.domain.diarization_metrics import diarization_scores
 
-    hypothesis = [(s["start"], s["end"], s["speaker"]) for s in segments]
+    started = time.perf_counter()
+    result = diarizers.run_in_worker("v1", [{"id": name, "audio": str(audio), "transcript": str(transcript)}])
+    wall = time.perf_counter() - started
+    (clip,) = result["clips"]
+    hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker in clip["segments"]]
     scores = diarization_scores(reference, hypothesis, collar=0.0)
-    return f"{scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+    print(
+        f"{name:>10}: audio {duration / 60:6.1f} min | RTF {clip['diarize_seconds'] / duration:.4f} "
+        f"(diarize {clip['diarize_seconds']:.1f} s, model load {result['load_seconds']:.1f} s, process {wall:.1f} s) | "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB | speakers {scores.hypothesis_speakers} | "
+        f"DER {scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+    )
 
 
 BLOCK_SECONDS = 600.0

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from diarflow.domain.diarization_metrics import (
+    DiarizationScorer,
     diarization_scores,
     parse_rttm,
     parse_word_reference,
@@ -42,6 +43,49 @@ def test_collar_forgives_boundaries() -> None:
     hypothesis = [(0.0, 10.1, "A"), (10.1, 20.0, "B")]
     assert diarization_scores(REFERENCE, hypothesis).der > 0
     assert diarization_scores(REFERENCE, hypothesis, collar=0.25).der == pytest.approx(0.0)
+
+
+def test_uem_limits_what_is_scored() -> None:
+    # Everything one second late: 0-1 s missed, 10-11 s confused (bob's time given to A), 20-21 s false alarm.
+    shifted = [(1.0, 11.0, "A"), (11.0, 21.0, "B")]
+    whole = diarization_scores(REFERENCE, shifted)  # no UEM: the extent of both, 0-21 s
+    assert (whole.missed, whole.confusion, whole.false_alarm) == pytest.approx((1 / 20, 1 / 20, 1 / 20))
+    inside = diarization_scores(REFERENCE, shifted, uem=[(0.0, 20.0)])  # 20-21 s is not scored
+    assert (inside.der, inside.false_alarm) == pytest.approx((2 / 20, 0.0))
+    assert diarization_scores(REFERENCE, shifted, uem=[(2.0, 9.0), (12.0, 18.0)]).der == pytest.approx(0.0)
+
+
+def test_reference_against_itself_scores_zero_inside_a_uem() -> None:
+    overlapping = [(0.0, 5.0, "a"), (4.0, 9.0, "b"), (8.5, 12.0, "c")]
+    scores = diarization_scores(overlapping, overlapping, uem=[(0.0, 12.0)])
+    assert (scores.der, scores.jer) == (0.0, 0.0)
+    assert scores.reference_speech == pytest.approx(13.5)  # 5 + 5 + 3.5: overlap counted once per speaker
+
+
+def test_set_total_is_pooled_not_averaged() -> None:
+    scorer = DiarizationScorer()
+    first = scorer.score(REFERENCE, [(1.0, 11.0, "A"), (11.0, 21.0, "B")], uem=[(0.0, 20.0)])  # 2 s wrong of 20
+    second = scorer.score([(0.0, 10.0, "carol")], [(0.0, 10.0, "X")], uem=[(0.0, 10.0)])  # perfect, 10 s
+    total = scorer.total()
+    assert (first.der, second.der) == pytest.approx((0.1, 0.0))
+    assert total.der == pytest.approx(2 / 30)  # pyannote.metrics pools the seconds; the mean would be 5 %
+    assert (total.missed, total.confusion, total.false_alarm) == pytest.approx((1 / 30, 1 / 30, 0.0))
+    assert total.reference_speech == pytest.approx(30.0)
+    # JER is the mean over every (file, reference speaker) pair: alice 2/11 (1 s missed, 1 s extra of
+    # their 11 s union), bob 1/10 (1 s missed; 20-21 s is outside the UEM), carol 0.
+    assert first.jer == pytest.approx((2 / 11 + 1 / 10) / 2)
+    assert total.jer == pytest.approx((2 / 11 + 1 / 10 + 0) / 3)
+    assert (total.reference_speakers, total.hypothesis_speakers) == (3, 3)
+
+
+def test_empty_set_total_is_zero() -> None:
+    total = DiarizationScorer().total()
+    assert (total.der, total.jer, total.reference_speech) == (0.0, 0.0, 0.0)
+
+
+def test_uem_regions_are_checked() -> None:
+    with pytest.raises(InvalidInput, match="uem"):
+        diarization_scores(REFERENCE, REFERENCE, uem=[(5.0, 1.0)])
 
 
 def test_parse_rttm() -> None:

@@ -84,49 +84,100 @@ def turns_from_segments(segments: Iterable[Mapping[str, Any]]) -> list[Turn]:
     return [(float(s["start"]), float(s["end"]), str(s["speaker"])) for s in segments]
 
 
+Span = tuple[float, float]
+"""(start, end) in seconds: one region of a UEM (the parts of a file that are scored)."""
+
+
 def diarization_scores(
-    reference: Sequence[Turn], hypothesis: Sequence[Turn], *, collar: float = 0.0
+    reference: Sequence[Turn], hypothesis: Sequence[Turn], *, collar: float = 0.0, uem: Sequence[Span] | None = None
 ) -> DiarizationScores:
     """DER (false alarm, missed, confusion) and JER with pyannote.metrics; overlap is scored, not skipped.
 
     ``collar`` is the total width of the no-score zone around each reference boundary
-    (pyannote's convention: 0.25 means ±0.125 s).
+    (pyannote's convention: 0.25 means ±0.125 s). ``uem``: the regions to score; without
+    one, the whole extent of both, so speech outside the reference counts as false alarm.
     """
-    try:
-        from pyannote.core import Annotation, Segment, Timeline
-        from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
-    except ImportError:
-        raise DiarizerUnavailable("scoring needs pyannote.metrics: pip install 'diarflow[eval]'") from None
+    return DiarizationScorer(collar=collar).score(reference, hypothesis, uem=uem)
 
-    def annotation(turns: Sequence[Turn]) -> Any:
-        result = Annotation()
-        for index, (start, end, speaker) in enumerate(turns):
-            if end > start:
-                result[Segment(start, end), index] = speaker
-        return result
 
-    ref, hyp = annotation(reference), annotation(hypothesis)
-    # Score the whole extent of both, so speech outside the reference counts as false alarm.
-    extent = ref.get_timeline().union(hyp.get_timeline()).extent() if len(ref) or len(hyp) else Segment(0, 0)
-    uem = Timeline([extent])
-    if not len(ref):
-        raise InvalidInput("reference", "has no speech turns: there is nothing to score against")
-    der = DiarizationErrorRate(collar=collar, skip_overlap=False)
-    detail = der(ref, hyp, uem=uem, detailed=True)
-    total = float(detail["total"])
-    jer = JaccardErrorRate(collar=collar, skip_overlap=False)  # type: ignore[no-untyped-call]
-    jer_value = float(jer(ref, hyp, uem=uem))
-    return DiarizationScores(
-        der=float(detail["diarization error rate"]),
-        false_alarm=float(detail["false alarm"]) / total if total else 0.0,
-        missed=float(detail["missed detection"]) / total if total else 0.0,
-        confusion=float(detail["confusion"]) / total if total else 0.0,
-        jer=jer_value,
-        reference_speech=total,
-        collar=collar,
-        reference_speakers=len(ref.labels()),
-        hypothesis_speakers=len(hyp.labels()),
-    )
+class DiarizationScorer:
+    """Scores files one by one and keeps pyannote.metrics' running totals over all of them.
+
+    :meth:`total` is what pyannote.metrics reports for a set: DER = the sum of every file's
+    errors over the sum of their reference speech; JER = the mean over every (file, reference
+    speaker) pair. Its speaker counts are sums over the files.
+    """
+
+    def __init__(self, *, collar: float = 0.0) -> None:
+        try:
+            from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
+        except ImportError:
+            raise DiarizerUnavailable("scoring needs pyannote.metrics: pip install 'diarflow[eval]'") from None
+        self.collar = collar
+        self._der = DiarizationErrorRate(collar=collar, skip_overlap=False)
+        self._jer = JaccardErrorRate(collar=collar, skip_overlap=False)  # type: ignore[no-untyped-call]
+        self._reference_speakers = 0
+        self._hypothesis_speakers = 0
+
+    def score(
+        self, reference: Sequence[Turn], hypothesis: Sequence[Turn], *, uem: Sequence[Span] | None = None
+    ) -> DiarizationScores:
+        """One file's scores (and add them to the totals)."""
+        from pyannote.core import Segment, Timeline
+
+        ref, hyp = _annotation(reference), _annotation(hypothesis)
+        if not len(ref):
+            raise InvalidInput("reference", "has no speech turns: there is nothing to score against")
+        if uem is None:
+            scored = Timeline([ref.get_timeline().union(hyp.get_timeline()).extent()])
+        else:
+            for start, end in uem:
+                if not 0 <= start <= end:
+                    raise InvalidInput("uem", f"a scored region needs 0 <= start <= end, got {start} {end}")
+            scored = Timeline([Segment(start, end) for start, end in uem])
+        detail = self._der(ref, hyp, uem=scored, detailed=True)
+        jer = float(self._jer(ref, hyp, uem=scored))
+        reference_speakers, hypothesis_speakers = len(ref.labels()), len(hyp.labels())
+        self._reference_speakers += reference_speakers
+        self._hypothesis_speakers += hypothesis_speakers
+        return self._scores(detail, jer, reference_speakers, hypothesis_speakers)
+
+    def total(self) -> DiarizationScores:
+        """Scores over every file scored so far, accumulated as pyannote.metrics does."""
+        detail = self._der.accumulated_
+        jer = abs(self._jer) if self._jer.accumulated_["speaker count"] else 0.0
+        return self._scores(
+            {**detail, "diarization error rate": abs(self._der) if detail["total"] else 0.0},
+            float(jer),
+            self._reference_speakers,
+            self._hypothesis_speakers,
+        )
+
+    def _scores(
+        self, detail: Mapping[str, float], jer: float, reference_speakers: int, hypothesis_speakers: int
+    ) -> DiarizationScores:
+        total = float(detail["total"])
+        return DiarizationScores(
+            der=float(detail["diarization error rate"]),
+            false_alarm=float(detail["false alarm"]) / total if total else 0.0,
+            missed=float(detail["missed detection"]) / total if total else 0.0,
+            confusion=float(detail["confusion"]) / total if total else 0.0,
+            jer=jer,
+            reference_speech=total,
+            collar=self.collar,
+            reference_speakers=reference_speakers,
+            hypothesis_speakers=hypothesis_speakers,
+        )
+
+
+def _annotation(turns: Sequence[Turn]) -> Any:
+    from pyannote.core import Annotation, Segment
+
+    result = Annotation()
+    for index, (start, end, speaker) in enumerate(turns):
+        if end > start:
+            result[Segment(start, end), index] = speaker
+    return result
 
 
 def parse_word_reference(document: Any, *, path: str = "words") -> list[tuple[float, float, str]]:

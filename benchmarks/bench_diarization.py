@@ -1,0 +1,254 @@
+"""Benchmark: diarizers side by side on real meeting clips, the sample and the re-cut suites.
+
+For every set and every diarizer it prints, per clip and in total: DER at collar 0 with
+overlapped speech scored, inside the set's UEM, its three parts (false alarm, missed
+speech, confusion), JER, and the reference and found speaker counts; then the
+diarizer's real-time factor (diarize wall time / audio time, model loading excluded),
+its CPU seconds per audio second (all its threads: other work on the machine inflates
+the wall time far more than this) and its peak RSS. Each diarizer runs each set in a
+process of its own (benchmarks/diarizers.py), so the memory is its own. Scores come
+from pyannote.metrics; totals are accumulated as pyannote.metrics does (sum of errors /
+sum of reference speech; JER averaged over every clip's reference speakers).
+
+Sets:
+  ami-train, ami-development, ami-test  14 real 30 s AMI meeting clips (``make eval-data``
+                                        fetches them; fetched here too when missing)
+  sample                                the bundled 30 s two-speaker sample
+  recut, recut-overlap, recut-one-voice episodes re-cut from the sample's real turns
+                                        (tests/recut.py), as in docs/local-diarizer.md
+
+Split discipline: tune on ami-train, check on ami-development, report ami-test and never
+tune on it. v1's own thresholds were set on the sample and the re-cut suites, so only
+the AMI sets are held out for it.
+
+Run: ``.venv/bin/python benchmarks/bench_diarization.py [--sets ami-train,sample]
+[--diarizers v1,v2] [--oracle-speakers] [--json]`` (or ``make bench-diarization``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests import recut  # noqa: E402
+
+import diarizers  # noqa: E402
+from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn  # noqa: E402
+from diarflow.eval_data import DEFAULT_ROOT, Split, ensure_ami, load_split, wav_duration  # noqa: E402
+
+
+@dataclass(frozen=True)
+class BenchClip:
+    """One input: audio, its reference and UEM, and the Deepgram-shaped transcript when there is one."""
+
+    clip_id: str
+    audio: Path
+    duration: float
+    reference: tuple[Turn, ...]
+    uem: tuple[Span, ...]
+    transcript: Path | None = None
+
+
+@dataclass(frozen=True)
+class BenchSet:
+    about: str
+    build: Callable[[Path, Path], list[BenchClip]]
+    """``(eval-data root, scratch folder) -> clips``."""
+
+
+def _ami(split: Split) -> Callable[[Path, Path], list[BenchClip]]:
+    def build(data_root: Path, scratch: Path) -> list[BenchClip]:
+        ensure_ami(data_root)
+        return [
+            BenchClip(clip.clip_id, clip.audio, wav_duration(clip.audio), clip.reference, clip.uem)
+            for clip in load_split(split, data_root)
+        ]
+
+    return build
+
+
+def _sample(data_root: Path, scratch: Path) -> list[BenchClip]:
+    audio = recut.SAMPLES / "sample.wav"
+    duration = wav_duration(audio)
+    reference = tuple(recut.sample_reference())
+    return [BenchClip("sample", audio, duration, reference, ((0.0, duration),), recut.SAMPLES / "sample.deepgram.json")]
+
+
+def _recut(seeds: Sequence[int], seconds: float, **options: Any) -> Callable[[Path, Path], list[BenchClip]]:
+    def build(data_root: Path, scratch: Path) -> list[BenchClip]:
+        clips = []
+        for seed in seeds:
+            episode = recut.build_episode(seconds, seed=seed, **options)
+            name = f"seed{seed:02d}"
+            audio, _, transcript = episode.write(scratch, name)
+            uem = ((0.0, episode.duration),)
+            clips.append(BenchClip(name, audio, episode.duration, tuple(episode.reference), uem, transcript))
+        return clips
+
+    return build
+
+
+SETS: dict[str, BenchSet] = {
+    "ami-train": BenchSet("AMI train split: 10 real meeting clips, 30 s, 1-4 speakers", _ami("train")),
+    "ami-development": BenchSet("AMI development split: 2 clips", _ami("development")),
+    "ami-test": BenchSet("AMI test split: 2 clips (report only; never tune on it)", _ami("test")),
+    "sample": BenchSet("the bundled sample: 30 s, 2 speakers, telephone band", _sample),
+    "recut": BenchSet("re-cut episodes, 150 s, seeds 1-6 and 8-14", _recut([*range(1, 7), *range(8, 15)], 150.0)),
+    "recut-overlap": BenchSet(
+        "re-cut, half the turn changes overlapped 0.15-0.6 s, 150 s, seeds 21-26",
+        _recut(range(21, 27), 150.0, overlap=0.5),
+    ),
+    "recut-one-voice": BenchSet(
+        "re-cut from one voice, 90 s, seeds 7-10", _recut(range(7, 11), 90.0, speakers=("Diane",))
+    ),
+}
+
+
+# --- running and scoring -----------------------------------------------------------------------
+
+
+def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_speakers: bool = False) -> dict[str, Any]:
+    """Run one diarizer on one set in its own process and score it: per-clip rows, total, RTF, RSS."""
+    jobs = [
+        {
+            "id": clip.clip_id,
+            "audio": str(clip.audio),
+            "transcript": str(clip.transcript) if clip.transcript else None,
+            "num_speakers": len({speaker for _, _, speaker in clip.reference}) if oracle_speakers else None,
+        }
+        for clip in clips
+    ]
+    print(f"running {diarizer} on {set_name} ({len(clips)} clips)…", file=sys.stderr, flush=True)
+    result = diarizers.run_in_worker(diarizer, jobs)
+    scorer = DiarizationScorer(collar=0.0)
+    rows = []
+    for clip, output in zip(clips, result["clips"], strict=True):
+        hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker in output["segments"]]
+        scores = scorer.score(clip.reference, hypothesis, uem=clip.uem)
+        rows.append({"clip": clip.clip_id, **asdict(scores), "diarize_seconds": output["diarize_seconds"]})
+    audio_seconds = sum(clip.duration for clip in clips)
+    diarize_seconds = sum(output["diarize_seconds"] for output in result["clips"])
+    cpu_seconds = sum(output["diarize_cpu_seconds"] for output in result["clips"])
+    total = scorer.total()
+    return {
+        "clips": rows,
+        "total": asdict(total),
+        "speaker_count_right": sum(row["reference_speakers"] == row["hypothesis_speakers"] for row in rows),
+        "audio_seconds": audio_seconds,
+        "diarize_seconds": diarize_seconds,
+        "rtf": diarize_seconds / audio_seconds,
+        "cpu_seconds_per_audio_second": cpu_seconds / audio_seconds,
+        "load_seconds": result["load_seconds"],
+        "peak_rss_mb": result["peak_rss_mb"],
+    }
+
+
+# --- printing ------------------------------------------------------------------------------------
+
+COLUMNS = f"{'DER':>7} {'FA':>6} {'miss':>6} {'conf':>6} {'JER':>7} {'ref':>4} {'found':>5}"
+
+
+def score_cells(scores: dict[str, Any]) -> str:
+    """One row's scores under :data:`COLUMNS`."""
+    s = scores
+    return (
+        f"{s['der']:>7.1%} {s['false_alarm']:>6.1%} {s['missed']:>6.1%} {s['confusion']:>6.1%} "
+        f"{s['jer']:>7.1%} {s['reference_speakers']:>4} {s['hypothesis_speakers']:>5}"
+    )
+
+
+def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> None:
+    """Per clip, every diarizer's row one under the other; then each diarizer's total."""
+    first = next(iter(results.values()))
+    print(f"\n== {set_name}: {about} ({len(first['clips'])} clips, {first['audio_seconds']:.0f} s) ==")
+    print(f"{'clip':<9} {'diarizer':<10} {COLUMNS}")
+    for index, row in enumerate(first["clips"]):
+        for position, (name, result) in enumerate(results.items()):
+            print(f"{row['clip'] if position == 0 else '':<9} {name:<10} {score_cells(result['clips'][index])}")
+    for name, result in results.items():
+        print(
+            f"{'total':<9} {name:<10} {score_cells(result['total'])}"
+            f"  count right {result['speaker_count_right']}/{len(result['clips'])}"
+            f"  RTF {result['rtf']:.4f} (CPU {result['cpu_seconds_per_audio_second']:.4f})"
+            f"  peak RSS {result['peak_rss_mb']:.0f} MB  (load {result['load_seconds']:.1f} s)"
+        )
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    print("\n== totals (DER at collar 0, overlap scored, inside the UEM; speakers summed over clips) ==")
+    print(f"{'set':<16} {'diarizer':<10} {COLUMNS}  {'count right':>11} {'RTF':>7} {'CPU/s':>7} {'peak RSS':>9}")
+    for set_name, entry in report["sets"].items():
+        for name, result in entry["diarizers"].items():
+            right = f"{result['speaker_count_right']}/{len(result['clips'])}"
+            print(
+                f"{set_name:<16} {name:<10} {score_cells(result['total'])}  {right:>11} "
+                f"{result['rtf']:>7.4f} {result['cpu_seconds_per_audio_second']:>7.4f} {result['peak_rss_mb']:>6.0f} MB"
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)} (default all)")
+    parser.add_argument(
+        "--diarizers",
+        default="v1",
+        help=f"comma-separated: {', '.join(diarizers.DIARIZERS)}, or package.module:function (default v1)",
+    )
+    parser.add_argument("--oracle-speakers", action="store_true", help="tell each diarizer the reference count")
+    parser.add_argument("--data", type=Path, default=ROOT / DEFAULT_ROOT, help="eval-data folder (make eval-data)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    args = parser.parse_args(argv)
+    set_names = [name for name in args.sets.split(",") if name]
+    unknown = [name for name in set_names if name not in SETS]
+    if unknown:
+        parser.error(f"unknown set(s) {', '.join(unknown)}: choose from {', '.join(SETS)}")
+    names = [name for name in args.diarizers.split(",") if name]
+    for name in names:
+        diarizers.resolve(name)  # an unknown name fails now, not after the first set has run
+
+    report: dict[str, Any] = {
+        "collar": 0.0,
+        "overlap_scored": True,
+        "oracle_speakers": args.oracle_speakers,
+        "cores": os.cpu_count(),
+        "load_average_before": os.getloadavg()[0],
+        "sets": {},
+    }
+    if report["load_average_before"] > (os.cpu_count() or 1):
+        # Other work on the cores slows torch's threads far more than its share (docs/local-diarizer.md).
+        print(
+            f"warning: load average {report['load_average_before']:.1f} on {os.cpu_count()} cores: "
+            "real-time factors will read high",
+            file=sys.stderr,
+        )
+    with tempfile.TemporaryDirectory(prefix="diarflow-bench-sets-") as scratch:
+        for set_name in set_names:
+            bench_set = SETS[set_name]
+            folder = Path(scratch) / set_name
+            folder.mkdir()
+            clips = bench_set.build(args.data, folder)
+            results = {name: evaluate(set_name, clips, name, oracle_speakers=args.oracle_speakers) for name in names}
+            report["sets"][set_name] = {"about": bench_set.about, "diarizers": results}
+            if not args.json:
+                print_set(set_name, bench_set.about, results)
+    report["load_average_after"] = os.getloadavg()[0]
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print_summary(report)
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()

@@ -1,0 +1,194 @@
+"""The diarizers the benchmarks run, by name, and the worker process that runs one of them.
+
+A diarizer is plugged in as a function
+
+    diarize(audio_path, *, num_speakers=None, min_speakers=None, max_speakers=None) -> diarflow.domain.turns.Turns
+
+returned by a loader that is called once per process (model loading is timed apart and left
+out of the real-time factor). Add an entry to :data:`DIARIZERS`, e.g.::
+
+    "v2": Diarizer(load=lambda: imported("diarflow.adapters.diarizers.v2:diarize"), about="…"),
+
+or name one on the command line without an entry: ``--diarizers v1,package.module:diarize``.
+
+``v1`` is the offline ``local`` diarizer. It plans its pieces from the episode's transcript
+(docs/local-diarizer.md), so it gets the transcript where a set has one; without one (the AMI
+clips) it gets the words of :func:`vad_transcript`. ``v1-audio`` never gets a transcript, so it
+compares with audio-only diarizers on every set.
+
+Run as a script, this module is the worker: ``python benchmarks/diarizers.py JOB.json OUT.json``
+diarizes the job's clips with one diarizer and writes the turns, the seconds each clip took and
+the process's peak RSS, so that a benchmark measures the diarizer's memory and not its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from diarflow.domain.turns import Turns
+
+DiarizeFunction = Callable[..., Turns]
+"""``diarize(audio_path, *, num_speakers=None, min_speakers=None, max_speakers=None[, transcript_path=None])``."""
+
+VAD_WORD_SECONDS = 0.3
+"""Length of the stand-in words cut from each VAD speech region when v1 has no transcript.
+
+Chosen on AMI train only (total DER, collar 0): an empty transcript 54.9 % (VAD regions under
+1 s are dropped and the rest is cut without regard to pauses), stand-in words of 0.2 s 44.7 %,
+of 0.3 s 44.0 %. Checked on development: empty 50.5 %, 0.3 s words 34.2 %."""
+
+
+@dataclass(frozen=True)
+class Diarizer:
+    """How to get a diarize function, and whether it reads the transcript where a set has one."""
+
+    load: Callable[[], DiarizeFunction]
+    about: str
+    reads_transcript: bool = False
+    """Whether ``diarize`` takes ``transcript_path=`` (a Deepgram JSON, or None when there is none)."""
+
+
+def imported(target: str) -> DiarizeFunction:
+    """The function named ``package.module:function``."""
+    module_name, _, function_name = target.partition(":")
+    function: DiarizeFunction = getattr(importlib.import_module(module_name), function_name)
+    return function
+
+
+# --- v1: the offline `local` diarizer -------------------------------------------------------------
+
+
+def load_v1(*, use_transcript: bool = True) -> DiarizeFunction:
+    from diarflow.adapters.diarizers.base import DiarizationJob
+    from diarflow.adapters.diarizers.local import load_local_diarizer
+    from diarflow.domain.transcript import parse_transcript, read_transcript
+
+    diarizer = load_local_diarizer(progress=True)
+
+    def diarize(
+        audio_path: str,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        transcript_path: str | None = None,
+    ) -> Turns:
+        if use_transcript and transcript_path is not None:
+            transcript = parse_transcript(Path(transcript_path).read_bytes())
+        else:
+            transcript = read_transcript(vad_transcript(diarizer, audio_path))
+        job = DiarizationJob("BENCH", audio_path, transcript, num_speakers, min_speakers, max_speakers)
+        return diarizer.diarize(job).turns
+
+    return diarize
+
+
+def vad_transcript(diarizer: Any, audio_path: str) -> dict[str, Any]:
+    """A plain transcript whose "words" are v1's own VAD speech regions cut into 0.3 s pieces.
+
+    v1 reads an empty transcript (``{"words": []}``) as "nobody was transcribed": only VAD regions
+    of 1 s or more become pieces, cut evenly to at most 1.6 s, and shorter ones are not speech at
+    all. Stand-in words let it treat every VAD region as transcribed speech and cut pieces at
+    word starts, as it does with a real transcript. Costs one more decode and VAD pass.
+    """
+    import numpy as np
+
+    from diarflow.adapters.diarizers.local import audio as audio_io
+    from diarflow.adapters.diarizers.local.vad import speech_regions
+
+    diarizer.vad.reset()
+    for block in audio_io.stream_audio(Path(audio_path)):
+        diarizer.vad.push(block)
+    words: list[dict[str, Any]] = []
+    for start, end in speech_regions(diarizer.vad.finish()).tolist():
+        count = max(1, round((end - start) / VAD_WORD_SECONDS))
+        edges = np.linspace(start, end, count + 1).tolist()
+        words.extend({"word": "", "start": a, "end": b} for a, b in itertools.pairwise(edges))
+    return {"words": words}
+
+
+DIARIZERS: dict[str, Diarizer] = {
+    "v1": Diarizer(
+        load=load_v1,
+        about="offline local diarizer (silero-vad + GE2E); the transcript where there is one, else VAD words",
+        reads_transcript=True,
+    ),
+    "v1-audio": Diarizer(
+        load=lambda: load_v1(use_transcript=False),
+        about="the same from audio alone everywhere (VAD words instead of the transcript)",
+    ),
+}
+
+
+def resolve(name: str) -> Diarizer:
+    """A registered diarizer, or ``package.module:function`` named on the command line."""
+    if name in DIARIZERS:
+        return DIARIZERS[name]
+    if ":" in name:
+        return Diarizer(load=lambda: imported(name), about=name)
+    known = ", ".join(DIARIZERS)
+    raise SystemExit(f"unknown diarizer {name!r}: use one of {known}, or package.module:function")
+
+
+# --- the worker -----------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM), in MB.
+
+    Not ``ru_maxrss``: that would also count the parent's pages the process held between fork
+    and exec (the parent may hold a whole built episode).
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Diarize ``job["clips"]`` (``{id, audio, transcript?, num_speakers?}``) with ``job["diarizer"]``."""
+    entry = resolve(job["diarizer"])
+    started = time.perf_counter()
+    diarize = entry.load()
+    load_seconds = time.perf_counter() - started
+    results = []
+    for clip in job["clips"]:
+        options: dict[str, Any] = {"num_speakers": clip.get("num_speakers")}
+        if entry.reads_transcript:
+            options["transcript_path"] = clip.get("transcript")
+        started, cpu_started = time.perf_counter(), time.process_time()
+        turns = diarize(clip["audio"], **options)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        segments = [[segment["start"], segment["end"], segment["speaker"]] for segment in turns.to_segments()]
+        results.append(
+            {"id": clip["id"], "segments": segments, "diarize_seconds": seconds, "diarize_cpu_seconds": cpu_seconds}
+        )
+    return {"load_seconds": load_seconds, "clips": results, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_in_worker(diarizer: str, clips: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`run_job` in a fresh process (this file as a script): the peak RSS is the diarizer's own."""
+    with tempfile.TemporaryDirectory(prefix="diarflow-bench-") as folder:
+        job, out = Path(folder) / "job.json", Path(folder) / "out.json"
+        job.write_text(json.dumps({"diarizer": diarizer, "clips": clips}))
+        subprocess.run([sys.executable, __file__, str(job), str(out)], check=True)
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    job_path, out_path = sys.argv[1:3]
+    Path(out_path).write_text(json.dumps(run_job(json.loads(Path(job_path).read_text()))))
