@@ -42,7 +42,7 @@ class WindowBatch:
     """Some consecutive windows: local activity (windows × frames × locals, 0/1), cluster and margin per local."""
 
     first_frames: IntArray
-    activity: NDArray[np.float32]
+    activity: NDArray[np.float32] | NDArray[np.uint8]
     clusters: IntArray
     margins: FloatArray
 

@@ -41,7 +41,7 @@ MAX_SPEAKERS = 10
 class ClusteringOptions:
     """How embeddings become speakers; the defaults are tuned on the meeting clips' train split."""
 
-    threshold: float = 0.60
+    threshold: float = 0.35
     """Mean cosine distance between two clusters' members at which merging stops (average linkage)."""
     min_speech: float = 3.0
     """Seconds of solo speech a cluster needs to count as a speaker of its own."""

@@ -38,6 +38,7 @@ from diarflow.adapters.pyannote._models import (
     VoiceprintEntry,
     VoiceprintRequest,
 )
+from diarflow.domain.speaker_counts import check_speaker_counts
 from diarflow.errors import InvalidInput
 
 DEFAULT_API_URL = "https://api.pyannote.ai"
@@ -134,7 +135,7 @@ class PyannoteClient:
         ``webhook_status_only`` keeps webhook bodies small: the output is
         fetched with :meth:`get_job` by the collect step either way.
         """
-        _check_speaker_counts(num_speakers, min_speakers, max_speakers)
+        check_speaker_counts(num_speakers, min_speakers, max_speakers)
         body = DiarizeRequest(
             url=url,
             model=model,
@@ -170,7 +171,7 @@ class PyannoteClient:
         for label, _ in voiceprints:
             if label.upper().startswith("SPEAKER_"):
                 raise InvalidInput("voiceprints.label", f"{label!r}: pyannoteAI labels may not start with SPEAKER_")
-        _check_speaker_counts(num_speakers, min_speakers, max_speakers)
+        check_speaker_counts(num_speakers, min_speakers, max_speakers)
         body = IdentifyRequest(
             url=url,
             voiceprints=[VoiceprintEntry(label=label, voiceprint=vp) for label, vp in voiceprints],
@@ -271,14 +272,6 @@ def check_audio_limits(*, size_bytes: int | None, duration: float | None) -> Non
             f"lasts {duration / 3600:.1f} h; pyannoteAI accepts up to 24 h of audio: split the episode "
             "or use --diarizer local",
         )
-
-
-def _check_speaker_counts(num: int | None, low: int | None, high: int | None) -> None:
-    for name, value in (("num_speakers", num), ("min_speakers", low), ("max_speakers", high)):
-        if value is not None and value < 1:
-            raise InvalidInput(name, f"must be at least 1, got {value}")
-    if low is not None and high is not None and low > high:
-        raise InvalidInput("min_speakers", f"{low} is above max_speakers {high}")
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:

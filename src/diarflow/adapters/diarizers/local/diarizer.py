@@ -52,6 +52,7 @@ from diarflow.domain.speaker_clustering import (
     relabel,
     speech_frames,
 )
+from diarflow.domain.speaker_counts import check_speaker_counts
 from diarflow.domain.turns import Turns
 from diarflow.errors import DiarizerUnavailable, InvalidInput
 
@@ -85,7 +86,7 @@ class LocalDiarizer:
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         if not job.audio:
             raise InvalidInput("audio", "the local diarizer needs the episode's audio (a path or an http(s) URL)")
-        _check_hints(job)
+        check_speaker_counts(job.num_speakers, job.min_speakers, job.max_speakers)
         with audio_io.local_audio_path(job.audio, self.url_policy) as path:
             return self.diarize_file(path, job)
 
@@ -286,15 +287,6 @@ def _turns(columns: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.i
     starts, ends, labels, confidences = columns
     names = [f"SPEAKER_{int(label):02d}" for label in labels.tolist()]
     return Turns.from_columns(starts, ends, names, confidences)
-
-
-def _check_hints(job: DiarizationJob) -> None:
-    for name in ("num_speakers", "min_speakers", "max_speakers"):
-        value = getattr(job, name)
-        if value is not None and value < 1:
-            raise InvalidInput(name, f"must be at least 1, got {value}")
-    if job.min_speakers and job.max_speakers and job.min_speakers > job.max_speakers:
-        raise InvalidInput("min_speakers", f"{job.min_speakers} is more than max_speakers {job.max_speakers}")
 
 
 # --- progress ------------------------------------------------------------------------------------

@@ -1,0 +1,128 @@
+"""Tune the v2 local diarizer on the AMI train split only; check the choice on development.
+
+Each train clip is heard once per window step and onset (segmentation and
+embeddings, the costly part), then every clustering setting is tried on what
+was heard. Two objectives, averaged: DER over the ten 30 s clips (as a set),
+and DER over five one-minute files, each two consecutive clips end to end — a
+30 s clip alone says little about how many people a longer episode holds
+(tuned on clips alone, counting over-merges), and the ten clips together hold
+more people (29) than the diarizer counts to (10). The test split is never
+read here.
+
+Run: ``.venv/bin/python benchmarks/tune_local_v2.py [--steps 1 2.5 5] [--onsets 0.25 0.3 0.35]``
+after ``make eval-data``.
+Prints every setting's figures, the best on train, and that setting on development.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from diarflow.adapters.diarizers.local.audio import stream_audio  # noqa: E402
+from diarflow.adapters.diarizers.local.overlap import Heard, decide, load_overlap_diarizer  # noqa: E402
+from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn  # noqa: E402
+from diarflow.domain.window_clustering import ClusteringOptions  # noqa: E402
+from diarflow.eval_data import EvalClip, load_split  # noqa: E402
+
+THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
+MIN_SPEECH = (0.5, 1.0, 2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A file to score: its reference, UEM and what the diarizer heard."""
+
+    reference: tuple[Turn, ...]
+    uem: tuple[Span, ...]
+    heard: Heard
+
+
+def end_to_end(clips: list[EvalClip], folder: Path) -> EvalClip:
+    """The clips one after another in one WAV, references and UEMs shifted by each clip's offset."""
+    name = "+".join(clip.clip_id for clip in clips)
+    path = folder / f"{name}.wav"
+    reference: list[Turn] = []
+    uem: list[Span] = []
+    offset = 0.0
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        for clip in clips:
+            samples = np.concatenate(list(stream_audio(clip.audio)))  # the clips are float WAVs: decode, then 16-bit
+            out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+            reference += [(start + offset, end + offset, who) for start, end, who in clip.reference]
+            uem += [(start + offset, end + offset) for start, end in clip.uem]
+            offset += samples.size / 16_000
+    return EvalClip(name, path, tuple(reference), tuple(uem))
+
+
+def der(files: list[Scored], options: ClusteringOptions) -> tuple[float, float]:
+    """Total DER over ``files`` and the share of them whose speaker count is right."""
+    scorer = DiarizationScorer(collar=0.0)
+    right = 0
+    for file in files:
+        turns = decide(file.heard, options).turns
+        names = turns.speaker_names
+        hypothesis = [
+            (float(s), float(e), names[k]) for s, e, k in zip(turns.starts, turns.ends, turns.speakers, strict=True)
+        ]
+        scores = scorer.score(list(file.reference), hypothesis, uem=list(file.uem))
+        right += scores.reference_speakers == scores.hypothesis_speakers
+    return scorer.total().der, right / len(files)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=float, nargs="+", default=[1.0, 2.5, 5.0])
+    parser.add_argument("--onsets", type=float, nargs="+", default=[0.25, 0.3, 0.35])
+    args = parser.parse_args()
+    train = load_split("train")
+    development = load_split("development")
+    best: tuple[float, float, float, ClusteringOptions] | None = None
+    with tempfile.TemporaryDirectory() as folder:
+        pairs = [end_to_end(train[i : i + 2], Path(folder)) for i in range(0, len(train), 2)]
+        for step, onset in itertools.product(args.steps, args.onsets):
+            diarizer = load_overlap_diarizer(step=step)
+            diarizer.onset = onset
+            clips = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in train]
+            joined = [Scored(p.reference, p.uem, diarizer.hear(p.audio)) for p in pairs]
+            print(f"step {step:g} s, onset {onset:g}: threshold, min speech -> clips DER (count right) | pairs DER")
+            for threshold, min_speech in itertools.product(THRESHOLDS, MIN_SPEECH):
+                options = ClusteringOptions(threshold=threshold, min_speech=min_speech)
+                clips_der, clips_right = der(clips, options)
+                joined_der, joined_right = der(joined, options)
+                objective = (clips_der + joined_der) / 2
+                print(
+                    f"  {threshold:.2f} {min_speech:3.1f} -> {clips_der:6.1%} ({clips_right:4.0%}) | "
+                    f"{joined_der:6.1%} ({joined_right:4.0%})  objective {objective:6.1%}",
+                    flush=True,
+                )
+                if best is None or objective < best[0]:
+                    best = (objective, step, onset, options)
+    assert best is not None
+    objective, step, options = best
+    print(
+        f"best on train: step {step:g} s, threshold {options.threshold}, min speech {options.min_speech} s "
+        f"(objective {objective:.1%})"
+    )
+    diarizer = load_overlap_diarizer(step=step)
+    held_out = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in development]
+    development_der, development_right = der(held_out, options)
+    print(f"development with that setting: DER {development_der:.1%}, speaker count right on {development_right:.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

