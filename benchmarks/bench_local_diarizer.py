@@ -38,17 +38,24 @@ from tests import recut  # noqa: E402
 import diarizers  # noqa: E402
 
 
-def run(name: str, audio: Path, transcript: Path, reference: list[tuple[float, float, str]], duration: float) -> None:
+def run(
+    name: str,
+    audio: Path,
+    transcript: Path,
+    reference: list[tuple[float, float, str]],
+    duration: float,
+    diarizer: str = "v1",
+) -> None:
     from diarflow.domain.diarization_metrics import diarization_scores
 
     started = time.perf_counter()
-    result = diarizers.run_in_worker("v1", [{"id": name, "audio": str(audio), "transcript": str(transcript)}])
+    result = diarizers.run_in_worker(diarizer, [{"id": name, "audio": str(audio), "transcript": str(transcript)}])
     wall = time.perf_counter() - started
     (clip,) = result["clips"]
     hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker in clip["segments"]]
     scores = diarization_scores(reference, hypothesis, collar=0.0)
     print(
-        f"{name:>10}: audio {duration / 60:6.1f} min | RTF {clip['diarize_seconds'] / duration:.4f} "
+        f"{diarizer} {name:>10}: audio {duration / 60:6.1f} min | RTF {clip['diarize_seconds'] / duration:.4f} "
         f"(diarize {clip['diarize_seconds']:.1f} s, model load {result['load_seconds']:.1f} s, process {wall:.1f} s) | "
         f"peak RSS {result['peak_rss_mb']:.0f} MB | speakers {scores.hypothesis_speakers} | "
         f"DER {scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
@@ -119,16 +126,14 @@ def main() -> None:
     parser.add_argument("--format", choices=("wav", "mp3"), default="wav", help="container of the built episodes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-sample", action="store_true", help="do not run the 30 s sample first")
+    parser.add_argument("--diarizers", default="v1", help="comma-separated names from benchmarks/diarizers.py")
     args = parser.parse_args()
+    names = args.diarizers.split(",")
 
     if not args.skip_sample:
-        run(
-            "sample",
-            recut.SAMPLES / "sample.wav",
-            recut.SAMPLES / "sample.deepgram.json",
-            recut.sample_reference(),
-            30.0,
-        )
+        for name in names:
+            sample = recut.SAMPLES / "sample.wav", recut.SAMPLES / "sample.deepgram.json"
+            run("sample", *sample, recut.sample_reference(), 30.0, name)
     lengths = [hours * 3600 for hours in args.hours] if args.hours else [args.minutes * 60]
     for seconds in lengths:
         with tempfile.TemporaryDirectory(prefix="diarflow-bench-") as folder:
@@ -143,7 +148,8 @@ def main() -> None:
                 audio = Path(folder) / "long.mp3"
                 _encode_mp3(wav, audio)
                 wav.unlink()
-            run(f"{seconds / 3600:g} h", audio, transcript, reference, duration)
+            for name in names:
+                run(f"{seconds / 3600:g} h", audio, transcript, reference, duration, name)
 
 
 def _encode_mp3(source: Path, target: Path) -> None:

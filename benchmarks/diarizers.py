@@ -118,6 +118,24 @@ def vad_transcript(diarizer: Any, audio_path: str) -> dict[str, Any]:
     return {"words": words}
 
 
+def load_v2() -> DiarizeFunction:
+    from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
+
+    diarizer = load_overlap_diarizer()
+
+    def diarize(
+        audio_path: str,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Turns:
+        hints = {"num_speakers": num_speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
+        return diarizer.diarize_file(Path(audio_path), **hints).turns
+
+    return diarize
+
+
 DIARIZERS: dict[str, Diarizer] = {
     "v1": Diarizer(
         load=load_v1,
@@ -128,6 +146,7 @@ DIARIZERS: dict[str, Diarizer] = {
         load=lambda: load_v1(use_transcript=False),
         about="the same from audio alone everywhere (VAD words instead of the transcript)",
     ),
+    "v2": Diarizer(load=load_v2, about="offline diarizer v2 (segmentation-3.0 + CAM++), from the audio alone"),
 }
 
 

@@ -112,12 +112,13 @@ def main() -> int:
                 if best is None or objective < best[0]:
                     best = (objective, step, onset, options)
     assert best is not None
-    objective, step, options = best
+    objective, step, onset, options = best
     print(
-        f"best on train: step {step:g} s, threshold {options.threshold}, min speech {options.min_speech} s "
-        f"(objective {objective:.1%})"
+        f"best on train: step {step:g} s, onset {onset:g}, threshold {options.threshold}, "
+        f"min speech {options.min_speech} s (objective {objective:.1%})"
     )
     diarizer = load_overlap_diarizer(step=step)
+    diarizer.onset = onset
     held_out = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in development]
     development_der, development_right = der(held_out, options)
     print(f"development with that setting: DER {development_der:.1%}, speaker count right on {development_right:.0%}")

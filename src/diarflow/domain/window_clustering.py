@@ -41,9 +41,9 @@ MAX_SPEAKERS = 10
 class ClusteringOptions:
     """How embeddings become speakers; the defaults are tuned on the meeting clips' train split."""
 
-    threshold: float = 0.35
+    threshold: float = 0.5
     """Mean cosine distance between two clusters' members at which merging stops (average linkage)."""
-    min_speech: float = 3.0
+    min_speech: float = 1.0
     """Seconds of solo speech a cluster needs to count as a speaker of its own."""
     num_speakers: int | None = None
     min_speakers: int | None = None
