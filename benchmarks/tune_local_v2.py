@@ -2,7 +2,9 @@
 
 Each train clip is heard once per window step and onset (segmentation and
 embeddings, the costly part), then every clustering setting is tried on what
-was heard. Two objectives, averaged: DER over the ten 30 s clips (as a set),
+was heard (both count passes: threshold and min speech over every
+embedding, reliable speech and reliable threshold over the reliable ones;
+see :mod:`diarflow.domain.window_clustering`). Two objectives, averaged: DER over the ten 30 s clips (as a set),
 and DER over five one-minute files, each two consecutive clips end to end — a
 30 s clip alone says little about how many people a longer episode holds
 (tuned on clips alone, counting over-merges), and the ten clips together hold
@@ -37,6 +39,8 @@ from diarflow.eval_data import EvalClip, load_split  # noqa: E402
 
 THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 MIN_SPEECH = (0.5, 1.0, 2.0, 3.0)
+RELIABLE_SPEECH = (1.5, 2.0, 3.0)
+RELIABLE_THRESHOLDS = (0.3, 0.35, 0.4)
 
 
 @dataclass(frozen=True)
@@ -98,14 +102,24 @@ def main() -> int:
             diarizer.onset = onset
             clips = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in train]
             joined = [Scored(p.reference, p.uem, diarizer.hear(p.audio)) for p in pairs]
-            print(f"step {step:g} s, onset {onset:g}: threshold, min speech -> clips DER (count right) | pairs DER")
-            for threshold, min_speech in itertools.product(THRESHOLDS, MIN_SPEECH):
-                options = ClusteringOptions(threshold=threshold, min_speech=min_speech)
+            print(
+                f"step {step:g} s, onset {onset:g}: threshold, min speech, reliable speech, reliable threshold"
+                " -> clips DER (count right) | pairs DER"
+            )
+            settings = itertools.product(THRESHOLDS, MIN_SPEECH, RELIABLE_SPEECH, RELIABLE_THRESHOLDS)
+            for threshold, min_speech, reliable_speech, reliable_threshold in settings:
+                options = ClusteringOptions(
+                    threshold=threshold,
+                    min_speech=min_speech,
+                    reliable_speech=reliable_speech,
+                    reliable_threshold=reliable_threshold,
+                )
                 clips_der, clips_right = der(clips, options)
                 joined_der, joined_right = der(joined, options)
                 objective = (clips_der + joined_der) / 2
                 print(
-                    f"  {threshold:.2f} {min_speech:3.1f} -> {clips_der:6.1%} ({clips_right:4.0%}) | "
+                    f"  {threshold:.2f} {min_speech:3.1f} {reliable_speech:3.1f} {reliable_threshold:.2f} -> "
+                    f"{clips_der:6.1%} ({clips_right:4.0%}) | "
                     f"{joined_der:6.1%} ({joined_right:4.0%})  objective {objective:6.1%}",
                     flush=True,
                 )
@@ -115,7 +129,8 @@ def main() -> int:
     objective, step, onset, options = best
     print(
         f"best on train: step {step:g} s, onset {onset:g}, threshold {options.threshold}, "
-        f"min speech {options.min_speech} s (objective {objective:.1%})"
+        f"min speech {options.min_speech} s, reliable speech {options.reliable_speech} s, "
+        f"reliable threshold {options.reliable_threshold} (objective {objective:.1%})"
     )
     diarizer = load_overlap_diarizer(step=step)
     diarizer.onset = onset

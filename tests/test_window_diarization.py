@@ -10,6 +10,8 @@ to a frame, with the right number of people.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -139,6 +141,53 @@ def test_a_long_episode_clusters_a_bounded_subset_and_matches_the_rest() -> None
     assignment, turns, _ = diarize(reference, seconds, 3, noise=0.35, seed=11)
     assert assignment.num_speakers == 3
     assert diarization_scores(reference, as_reference(turns)).der < 0.02
+
+
+def alike_voices(similarity: float, seed: int, dim: int = 192) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit voice directions whose cosine is ``similarity`` (two voices on one telephone line)."""
+    rng = np.random.default_rng(seed)
+    first, other = rng.normal(0, 1, (2, dim))
+    first /= np.linalg.norm(first)
+    other -= (other @ first) * first
+    other /= np.linalg.norm(other)
+    return first, similarity * first + np.sqrt(1 - similarity**2) * other
+
+
+def window_speakers(samples: list[tuple[np.ndarray, float, float, int]], seed: int) -> WindowSpeakers:
+    """``(voice, noise, seconds alone, count)`` per group, one window each: embeddings as an encoder gives them."""
+    rng = np.random.default_rng(seed)
+    embeddings, speech = [], []
+    for voice, noise, seconds, count in samples:
+        for _ in range(count):
+            heard = voice + rng.normal(0, noise / np.sqrt(voice.size), voice.size)
+            embeddings.append(heard / np.linalg.norm(heard))
+            speech.append(seconds)
+    windows = np.arange(len(speech))
+    return WindowSpeakers(windows, np.zeros_like(windows), np.array(embeddings), np.array(speech))
+
+
+def test_two_alike_voices_are_told_apart_by_their_reliable_embeddings() -> None:
+    first, second = alike_voices(0.55, seed=21)
+    # Long solo stretches embed tightly (same voice ~0.9); short ones are noisy and fill the gap between voices.
+    found = window_speakers(
+        [(first, 0.35, 4.0, 20), (second, 0.35, 4.0, 20), (first, 0.6, 0.6, 30), (second, 0.6, 0.6, 30)], 21
+    )
+    loose = ClusteringOptions(threshold=0.6)  # as loose as merging pays on meetings
+    loose_only = assign_speakers(found, len(found), 1, replace(loose, reliable_speech=float("inf")))
+    assert loose_only.num_speakers == 1
+    assignment = assign_speakers(found, len(found), 1, loose)
+    assert assignment.num_speakers == 2
+    truth = np.repeat([0, 1, 0, 1], [20, 20, 30, 30])
+    chosen = assignment.clusters[:, 0]
+    agreement = max((chosen == truth).mean(), (chosen == 1 - truth).mean())
+    assert agreement > 0.95
+
+
+def test_one_voice_with_noisy_short_embeddings_stays_one_speaker() -> None:
+    voice, _ = alike_voices(0.0, seed=23)
+    found = window_speakers([(voice, 0.35, 4.0, 30), (voice, 0.6, 0.6, 60)], 23)
+    assert assign_speakers(found, len(found), 1).num_speakers == 1
+    assert assign_speakers(found, len(found), 1, ClusteringOptions(threshold=0.6)).num_speakers == 1
 
 
 def test_windows_cover_the_whole_episode_and_aggregate_averages_what_they_heard() -> None:

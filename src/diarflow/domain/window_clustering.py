@@ -14,11 +14,19 @@ which local speakers are the same person. Two rules shape it:
   the most reliable — and every embedding is then matched to the resulting
   centroids, which costs one small matching per window.
 
-The speaker count comes from the dendrogram: merges stop at a distance
-threshold, and clusters holding less than :attr:`ClusteringOptions.min_speech`
-seconds of solo speech are too small to be a person (stray windows, noise):
-their embeddings join the nearest large cluster. ``num_speakers`` /
-``min_speakers`` / ``max_speakers`` override the estimate. Pure numpy/scipy.
+The speaker count comes from two dendrograms. Over every embedding, merges
+stop at :attr:`ClusteringOptions.threshold`, and clusters holding less than
+:attr:`ClusteringOptions.min_speech` seconds of solo speech are too small to
+be a person (stray windows, noise): their embeddings join the nearest large
+cluster. That loose threshold is what pays on meetings, where short, quiet
+speakers are best merged into a neighbour — but it also merges two clearly
+different voices of one recording (two voices on one telephone line meet at
+cosine ~0.55). So the *reliable* embeddings alone (at least
+:attr:`ClusteringOptions.reliable_speech` seconds alone in one window, whose
+same-voice similarities are tight) are clustered again at the stricter
+:attr:`ClusteringOptions.reliable_threshold`; when they tell more voices
+apart, their clusters are the speakers. ``num_speakers`` / ``min_speakers`` /
+``max_speakers`` override the estimate. Pure numpy/scipy.
 """
 
 from __future__ import annotations
@@ -41,10 +49,14 @@ MAX_SPEAKERS = 10
 class ClusteringOptions:
     """How embeddings become speakers; the defaults are tuned on the meeting clips' train split."""
 
-    threshold: float = 0.5
+    threshold: float = 0.55
     """Mean cosine distance between two clusters' members at which merging stops (average linkage)."""
     min_speech: float = 1.0
     """Seconds of solo speech a cluster needs to count as a speaker of its own."""
+    reliable_speech: float = 1.5
+    """Seconds a local speaker must speak alone in its window for its embedding to count as reliable."""
+    reliable_threshold: float = 0.4
+    """Mean cosine distance at which merging stops among the reliable embeddings."""
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
@@ -109,12 +121,27 @@ def _centroids_of(points: FloatArray, speech: FloatArray, options: ClusteringOpt
     if options.num_speakers is not None:
         labels = fcluster(tree, t=low, criterion="maxclust") - 1
     else:
-        labels = fcluster(tree, t=options.threshold, criterion="distance") - 1
-        labels = _absorb_small(points[subset], speech[subset], labels, options.min_speech)
+        labels = _cut(tree, points[subset], speech[subset], options.threshold, options.min_speech)
         found = int(labels.max()) + 1
+        reliable = subset[speech[subset] >= options.reliable_speech]
+        if found < high and reliable.size >= 2:
+            strict = linkage(points[reliable], method="average", metric="cosine")
+            apart = _cut(strict, points[reliable], speech[reliable], options.reliable_threshold, options.min_speech)
+            voices = int(apart.max()) + 1
+            if found < voices <= high:
+                return _mean_directions(points[reliable], speech[reliable], apart)
+            low = max(low, min(voices, high))
         if not low <= found <= high:
             labels = fcluster(tree, t=min(max(found, low), high), criterion="maxclust") - 1
     return _mean_directions(points[subset], speech[subset], labels)
+
+
+def _cut(tree: FloatArray, points: FloatArray, speech: FloatArray, threshold: float, min_speech: float) -> IntArray:
+    """The dendrogram's clusters at ``threshold``, the small ones absorbed: labels 0..k-1."""
+    from scipy.cluster.hierarchy import fcluster
+
+    labels = np.asarray(fcluster(tree, t=threshold, criterion="distance") - 1, dtype=np.int64)
+    return _absorb_small(points, speech, labels, min_speech)
 
 
 def _absorb_small(points: FloatArray, speech: FloatArray, labels: IntArray, min_speech: float) -> IntArray:
