@@ -291,14 +291,22 @@ def statistics_pooling(frames: torch.Tensor, weights: torch.Tensor | None = None
     """
     if weights is None:
         return torch.cat([frames.mean(dim=-1), frames.std(dim=-1, unbiased=True)], dim=-1)
-    w = weights.to(frames.dtype).unsqueeze(1)
-    total = w.sum(dim=-1)
-    mean = (frames * w).sum(dim=-1) / total
-    squared = (frames - mean.unsqueeze(-1)).square()
-    denominator = total - w.square().sum(dim=-1) / total
-    variance = (squared * w).sum(dim=-1) / denominator.clamp_min(torch.finfo(frames.dtype).tiny)
-    std = torch.where(denominator > 0, variance, torch.zeros_like(variance)).sqrt()
-    return torch.cat([mean, std], dim=-1)
+    # Sums of w·x and w·x² as matrix products, in float64 so that Σw·x² − (Σw)·mean² keeps its precision:
+    # no (B, C, T) intermediate (B masks over one shared minute of frames would be ~256 MB per temporary).
+    x = frames.double()
+    w = weights.double()
+    if x.shape[0] == 1:
+        weighted = w @ x[0].T
+        weighted_squares = w @ x[0].square().T
+    else:
+        weighted = torch.einsum("bt,bct->bc", w, x)
+        weighted_squares = torch.einsum("bt,bct->bc", w, x.square())
+    total = w.sum(dim=-1, keepdim=True)
+    mean = weighted / total
+    denominator = total - w.square().sum(dim=-1, keepdim=True) / total
+    scatter = (weighted_squares - total * mean.square()).clamp_min(0.0)
+    variance = torch.where(denominator > 0, scatter / denominator.clamp_min(1e-300), torch.zeros_like(scatter))
+    return torch.cat([mean, variance.sqrt()], dim=-1).to(frames.dtype)
 
 
 class CAMPPlus(nn.Module):
