@@ -34,13 +34,12 @@ from diarflow.contracts import (
     RawDiarization,
     keys,
 )
-from diarflow.errors import InvalidTranscript, StepFailed, StorageUnavailable
+from diarflow.errors import InvalidTranscript, StepFailed, StorageUnavailable, classify
 from diarflow.orchestration.inngest_engine import (
     MAX_STEP_OUTPUT_BYTES,
     InngestSteps,
     StepAttemptFailed,
     _guarded,
-    _is_retryable_type,
 )
 from diarflow.service.functions import (
     DIARIZE_FUNCTION,
@@ -240,8 +239,8 @@ def test_a_failed_step_reaches_the_pipeline_as_step_failed() -> None:
         True,
         5,
     )
-    assert _is_retryable_type("DiarizerUnavailable") is False
-    assert _is_retryable_type("NoSuchError") is False
+    assert classify("DiarizerUnavailable").retryable is False
+    assert classify("NoSuchError").retryable is False
 
 
 # --- run controls as Inngest evaluates them (CEL) ------------------------------------------------

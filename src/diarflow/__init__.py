@@ -5,39 +5,9 @@ The public API is what this module exports; submodules are organised by layer
 ``service``) as described in ``docs/architecture.md``.
 """
 
-from diarflow.errors import (
-    AlreadyExists,
-    ArtifactNotFound,
-    DiarflowError,
-    DiarizerUnavailable,
-    InvalidConfig,
-    InvalidDiarization,
-    InvalidId,
-    InvalidInput,
-    InvalidTranscript,
-    RemoteServiceError,
-    RemoteServiceUnavailable,
-    StepFailed,
-    StorageError,
-    StorageUnavailable,
-)
+from diarflow import errors
+from diarflow.errors import *  # noqa: F403  (the whole exception tree is public API; errors.__all__ curates it)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AlreadyExists",
-    "ArtifactNotFound",
-    "DiarflowError",
-    "DiarizerUnavailable",
-    "InvalidConfig",
-    "InvalidDiarization",
-    "InvalidId",
-    "InvalidInput",
-    "InvalidTranscript",
-    "RemoteServiceError",
-    "RemoteServiceUnavailable",
-    "StepFailed",
-    "StorageError",
-    "StorageUnavailable",
-    "__version__",
-]
+__all__ = [*errors.__all__, "__version__"]

@@ -1,9 +1,45 @@
 """The one exception vocabulary of diarflow.
 
-Every error a caller can see is a :class:`DiarflowError`. Adapters translate
-their dependency's exceptions (boto3, httpx, pydantic, OS errors) into one of
-these families at the edge, so the pipeline, the error artifact and the CLI
-speak a single language and always know whether retrying can help.
+Every error a caller can see is a :class:`DiarflowError`, defined here. Adapters
+translate their dependency's exceptions (boto3, httpx, pydantic, OS errors) into
+one of these families at the edge, so the pipeline, the error artifact, the CLI
+and the Inngest functions speak a single language. What an error means for the
+caller follows from its place in the tree, and :func:`classify` is the one place
+that says it (for a class, an instance, or a type name recorded in an artifact)::
+
+    DiarflowError
+    ├── InvalidInput                 the caller must change what it sent: exit 2, never retried
+    │   ├── InvalidId
+    │   ├── InvalidTranscript
+    │   ├── InvalidDiarization
+    │   ├── InvalidConfig
+    │   ├── InvalidUrl
+    │   ├── AudioError
+    │   ├── VoiceprintNotFound
+    │   └── VoiceprintExists
+    ├── StorageError                 exit 1
+    │   ├── ArtifactNotFound
+    │   ├── AlreadyExists
+    │   ├── InvalidVoiceprintEntry   (stored data, not the caller's input)
+    │   ├── ArtifactLost             retryable
+    │   └── StorageUnavailable       retryable
+    ├── RemoteServiceError           exit 1
+    │   ├── RemoteAuthenticationFailed
+    │   ├── RemotePaymentRequired
+    │   ├── RemoteRequestRejected
+    │   │   └── JobNotFound
+    │   ├── RemoteResponseInvalid
+    │   ├── JobFailed
+    │   ├── JobOutputMissing
+    │   └── RemoteServiceUnavailable retryable
+    │       └── RemoteRateLimited    retryable
+    ├── RequestRejected              the HTTP service's refusals
+    │   └── WebhookRejected
+    ├── ClientGone
+    ├── DiarizerUnavailable
+    ├── EpisodeBusy                  retryable
+    ├── LeaseLost                    retryable
+    └── StepFailed
 
 Messages never contain secrets: callers build them from field names, keys and
 status codes, never from request headers or URLs with credentials; and every
@@ -13,13 +49,56 @@ text quoted from elsewhere (a remote API's answer, a URL).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from diarflow.redaction import redact
 
+__all__ = [
+    "MAX_ERROR_MESSAGE",
+    "AlreadyExists",
+    "ArtifactLost",
+    "ArtifactNotFound",
+    "AudioError",
+    "ClientGone",
+    "DiarflowError",
+    "DiarizerUnavailable",
+    "EpisodeBusy",
+    "ErrorClass",
+    "InvalidConfig",
+    "InvalidDiarization",
+    "InvalidId",
+    "InvalidInput",
+    "InvalidTranscript",
+    "InvalidUrl",
+    "InvalidVoiceprintEntry",
+    "JobFailed",
+    "JobNotFound",
+    "JobOutputMissing",
+    "LeaseLost",
+    "RemoteAuthenticationFailed",
+    "RemotePaymentRequired",
+    "RemoteRateLimited",
+    "RemoteRequestRejected",
+    "RemoteResponseInvalid",
+    "RemoteServiceError",
+    "RemoteServiceUnavailable",
+    "RequestRejected",
+    "StepFailed",
+    "StorageError",
+    "StorageUnavailable",
+    "VoiceprintExists",
+    "VoiceprintNotFound",
+    "WebhookRejected",
+    "classify",
+]
+
+MAX_ERROR_MESSAGE = 500
+"""Characters of a message kept in error artifacts, failure events and Inngest step errors."""
+
 
 class DiarflowError(Exception):
-    """Base class of every error diarflow raises on purpose."""
+    """Base class of every error diarflow raises on purpose; catch it to handle them all."""
 
     #: Whether running the same operation again may succeed.
     retryable: ClassVar[bool] = False
@@ -40,7 +119,11 @@ class DiarflowError(Exception):
 
 
 class InvalidInput(DiarflowError):
-    """An input (event, transcript, diarization, id, URL, config) is malformed."""
+    """An input (event, transcript, diarization, id, URL, config, audio) is malformed; fix it, do not retry.
+
+    ``field`` names the input (``podcast_id``, ``event.data.audio_url``, a JSON
+    path), never a CLI spelling: the CLI maps fields to its own option names.
+    """
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}" if field else problem)
@@ -49,7 +132,7 @@ class InvalidInput(DiarflowError):
 
 
 class InvalidId(InvalidInput):
-    """An episode, podcast or voiceprint id does not match the id pattern."""
+    """An episode, podcast or voiceprint id does not match the id pattern; raised before any I/O."""
 
 
 class InvalidTranscript(InvalidInput):
@@ -57,18 +140,37 @@ class InvalidTranscript(InvalidInput):
 
 
 class InvalidDiarization(InvalidInput):
-    """A diarization (from any source) cannot be read."""
+    """A diarization (from any source) cannot be read; ``field`` is the JSON path of the defect."""
 
 
 class InvalidConfig(InvalidInput):
-    """A configuration value (environment variable or option) is invalid."""
+    """A configuration value (environment variable or option) is invalid; ``field`` names it."""
+
+
+class InvalidUrl(InvalidInput):
+    """An audio URL is not allowed by the URL policy; the message says which setting would allow it."""
+
+
+class AudioError(InvalidInput):
+    """The audio the caller named cannot be read: missing, not audio, or an unsupported location."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("audio", problem)
+
+
+class VoiceprintNotFound(InvalidInput):
+    """No entry with that id in the podcast's registry; check the id (``diarflow voiceprints list``)."""
+
+
+class VoiceprintExists(InvalidInput):
+    """An entry with that id exists already (ids are never silently overwritten); choose another id."""
 
 
 # --- Storage -----------------------------------------------------------------
 
 
 class StorageError(DiarflowError):
-    """The object store could not complete an operation."""
+    """The object store could not complete an operation; ``key`` names the object when there is one."""
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
@@ -76,11 +178,19 @@ class StorageError(DiarflowError):
 
 
 class ArtifactNotFound(StorageError):
-    """The requested key does not exist in the store."""
+    """The requested key does not exist in the store; run the step that writes it first."""
 
 
 class AlreadyExists(StorageError):
     """A create-if-absent write lost the race: the key exists already."""
+
+
+class InvalidVoiceprintEntry(StorageError):
+    """A stored voiceprint entry cannot be read; its key is named so it can be removed or fixed.
+
+    The registry's content is at fault, not what the caller passed: a storage
+    problem (exit 1), despite the name kept for the error artifacts.
+    """
 
 
 class ArtifactLost(StorageError):
@@ -100,17 +210,58 @@ class StorageUnavailable(StorageError):
 
 
 class RemoteServiceError(DiarflowError):
-    """A remote API refused or failed a request."""
+    """A remote API refused or failed a request; ``status_code`` is its HTTP answer when it gave one."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
 
 
+class RemoteAuthenticationFailed(RemoteServiceError):
+    """The API rejected our credentials (401/403): fix the key, retrying will not help."""
+
+
+class RemotePaymentRequired(RemoteServiceError):
+    """The account has no subscription or credit left (402): top it up or choose another diarizer."""
+
+
+class RemoteRequestRejected(RemoteServiceError):
+    """The API refused the request as invalid (400/404/413/422…); repeating it only burns rate limit."""
+
+
+class JobNotFound(RemoteRequestRejected):
+    """``GET /v1/jobs/{id}`` answered 404: the job is unknown, or its output was deleted (24 h after completion)."""
+
+
+class RemoteResponseInvalid(RemoteServiceError):
+    """The API answered 2xx with a body we cannot read; the raw body is not trusted."""
+
+
+class JobFailed(RemoteServiceError):
+    """The pyannoteAI job ended ``failed`` or ``canceled``; the message carries the API's reason."""
+
+    def __init__(self, message: str, *, job_id: str, status: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.status = status
+
+
+class JobOutputMissing(RemoteServiceError):
+    """The job succeeded but its output is gone (deleted 24 h after completion): submit again."""
+
+
 class RemoteServiceUnavailable(RemoteServiceError):
     """The API timed out, rate-limited us or failed with a 5xx; retry later."""
 
     retryable = True
+
+
+class RemoteRateLimited(RemoteServiceUnavailable):
+    """429: the service asked us to slow down, possibly saying for how long (``retry_after`` seconds)."""
+
+    def __init__(self, message: str, *, status_code: int | None = 429, retry_after: float | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
 
 
 # --- The HTTP service --------------------------------------------------------
@@ -124,11 +275,52 @@ class RequestRejected(DiarflowError):
         self.status = status
 
 
+class WebhookRejected(RequestRejected):
+    """The request is not a valid pyannoteAI webhook; answer with ``status`` and ``reason``."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.reason = self.message
+
+
+class ClientGone(DiarflowError):
+    """The client closed the connection before sending its whole body; there is no one left to answer."""
+
+    def __init__(self, received: int, declared: int | None) -> None:
+        super().__init__(f"client went away after {received:,} of {declared if declared is not None else '?'} bytes")
+        self.received = received
+        self.declared = declared
+
+
 # --- Pipeline ----------------------------------------------------------------
 
 
 class DiarizerUnavailable(DiarflowError):
-    """The chosen diarizer cannot run here (not installed, no key, no audio)."""
+    """The chosen diarizer cannot run here (not installed, no key, no audio); the message says what is missing."""
+
+
+class EpisodeBusy(DiarflowError):
+    """Another run holds the episode's lease; retry once it has finished."""
+
+    retryable = True
+
+    def __init__(self, episode_id: str, holder: str, until: str) -> None:
+        from diarflow.contracts import keys  # here, not at the top: contracts import this module
+
+        super().__init__(
+            f"episode {episode_id} is being processed by {holder} (lease {keys.checkpoints_prefix(episode_id)}"
+            f"lease.json) until {until}; wait for that run to finish, retry after {until}, "
+            "or set DIARFLOW_LEASE_WAIT=<seconds> to wait for it"
+        )
+        self.episode_id = episode_id
+        self.holder = holder
+        self.until = until
+
+
+class LeaseLost(DiarflowError):
+    """This run's lease expired or was taken over; it stopped before writing anything more. Run it again."""
+
+    retryable = True
 
 
 class StepFailed(DiarflowError):
@@ -146,12 +338,52 @@ class StepFailed(DiarflowError):
         self.cause_retryable = retryable
         self.attempt = attempt
 
+
+# --- What an error means for the caller ----------------------------------------
+
+
+EXIT_FAILED = 1
+EXIT_INVALID_INPUT = 2
+
+
+@dataclass(frozen=True)
+class ErrorClass:
+    """How callers treat one kind of error: the CLI's exit code, Inngest's retry decision."""
+
+    name: str
+    invalid_input: bool
+    """The caller's input is at fault: the CLI exits 2, Inngest never retries."""
+    retryable: bool
+    """Running the same operation again may succeed."""
+
     @property
-    def is_invalid_input(self) -> bool:
-        """True when the step failed because its input was malformed."""
-        return self.error_type in _INVALID_INPUT_NAMES
+    def exit_code(self) -> int:
+        return EXIT_INVALID_INPUT if self.invalid_input else EXIT_FAILED
 
 
-_INVALID_INPUT_NAMES = frozenset(
-    cls.__name__ for cls in (InvalidInput, InvalidId, InvalidTranscript, InvalidDiarization, InvalidConfig)
-)
+# Keyed by name because artifacts, events and Inngest's step errors carry only the type's name.
+_BY_NAME: dict[str, type[DiarflowError]] = {
+    value.__name__: value
+    for value in list(globals().values())
+    if isinstance(value, type) and issubclass(value, DiarflowError)
+}
+
+
+def classify(error: BaseException | type[BaseException] | str) -> ErrorClass:
+    """What ``error`` (an exception, its class, or a recorded type name) means for the caller.
+
+    Follows the tree: a subclass of :class:`InvalidInput` is invalid input, and
+    a class's ``retryable`` says whether to retry. Anything else (another
+    library's exception, a bug, a name no diarflow error has) is a failure
+    that is not retried.
+    """
+    cls: type[BaseException] | None
+    if isinstance(error, str):
+        name, cls = error, _BY_NAME.get(error)
+    else:
+        cls = error if isinstance(error, type) else type(error)
+        name = cls.__name__
+    if cls is None or not issubclass(cls, DiarflowError):
+        return ErrorClass(name, invalid_input=False, retryable=False)
+    invalid = issubclass(cls, InvalidInput)
+    return ErrorClass(name, invalid_input=invalid, retryable=cls.retryable and not invalid)

@@ -32,7 +32,16 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from diarflow.errors import DiarflowError, RemoteServiceError, RemoteServiceUnavailable
+from diarflow.errors import (
+    DiarflowError,
+    RemoteAuthenticationFailed,
+    RemotePaymentRequired,
+    RemoteRateLimited,
+    RemoteRequestRejected,
+    RemoteResponseInvalid,
+    RemoteServiceError,
+    RemoteServiceUnavailable,
+)
 from diarflow.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -59,33 +68,6 @@ for _name in ("httpx", "httpcore"):
 
 #: Statuses worth repeating: the server is overloaded, rate-limiting or broken for now.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-# --- errors specific to remote APIs -------------------------------------------------
-
-
-class RemoteAuthenticationFailed(RemoteServiceError):
-    """The API rejected our credentials (401/403): fix the key, retrying will not help."""
-
-
-class RemotePaymentRequired(RemoteServiceError):
-    """The account has no subscription or credit left (402)."""
-
-
-class RemoteRequestRejected(RemoteServiceError):
-    """The API refused the request as invalid (400/404/413/422…)."""
-
-
-class RemoteResponseInvalid(RemoteServiceError):
-    """The API answered 2xx with a body we cannot read; the raw body is not trusted."""
-
-
-class RemoteRateLimited(RemoteServiceUnavailable):
-    """429: the service asked us to slow down, possibly saying for how long."""
-
-    def __init__(self, message: str, *, status_code: int | None = 429, retry_after: float | None = None) -> None:
-        super().__init__(message, status_code=status_code)
-        self.retry_after = retry_after
 
 
 # --- policy -----------------------------------------------------------------------------

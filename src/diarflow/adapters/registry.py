@@ -14,21 +14,16 @@ from pydantic import ValidationError
 
 from diarflow.adapters.stores import ObjectStore, dump_json, get_json
 from diarflow.contracts import VoiceprintEntry, keys, validate_id
-from diarflow.errors import AlreadyExists, ArtifactNotFound, InvalidInput, StorageError
+from diarflow.errors import (
+    AlreadyExists,
+    ArtifactNotFound,
+    InvalidInput,
+    InvalidVoiceprintEntry,
+    VoiceprintExists,
+    VoiceprintNotFound,
+)
 
 log = logging.getLogger(__name__)
-
-
-class VoiceprintNotFound(InvalidInput):
-    """No entry with that id in the podcast's registry."""
-
-
-class VoiceprintExists(InvalidInput):
-    """An entry with that id exists already (ids are never silently overwritten)."""
-
-
-class InvalidVoiceprintEntry(StorageError):
-    """A stored entry cannot be read; its key is named so it can be removed or fixed."""
 
 
 class VoiceprintRegistry:

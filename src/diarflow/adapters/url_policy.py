@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from diarflow.errors import InvalidInput
+from diarflow.errors import InvalidUrl
 
 if TYPE_CHECKING:
     import httpx
@@ -46,10 +46,6 @@ Resolver = Callable[[str, int], Iterable[str]]
 """``(host, port) -> IP addresses``; the default asks the system resolver."""
 
 _BLOCKED_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-
-
-class InvalidUrl(InvalidInput):
-    """An audio URL is not allowed by the URL policy; the message says which setting would allow it."""
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,15 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from diarflow.errors import DiarflowError, InvalidInput
+from diarflow.errors import EXIT_FAILED as EXIT_FAILED  # the commands' own failures exit like errors do
+from diarflow.errors import EXIT_INVALID_INPUT, DiarflowError, InvalidInput, classify
 from diarflow.redaction import RedactingFilter, redact
 
 if TYPE_CHECKING:
@@ -24,8 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = EXIT_INVALID_INPUT  # a bad option and a bad input file are the same mistake to a script
 
 StoreOption = Annotated[
     str | None,
@@ -105,14 +105,29 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 
 @contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn diarflow errors into a one-line message and the documented exit code."""
+def reported_errors(options: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Turn diarflow errors into a one-line message and the exit code :func:`~diarflow.errors.classify` gives.
+
+    ``options`` maps the fields errors name (``podcast_id``) to this command's
+    spelling of them (``--podcast-id``), so the message names what to change.
+    """
     try:
         yield
-    except InvalidInput as exc:
-        fail(exc.message, EXIT_USAGE)
     except DiarflowError as exc:
-        fail(exc.message, EXIT_FAILED)
+        fail(described(exc, options or {}), classify(exc).exit_code)
+
+
+_FIELD_MENTION = re.compile(r"`(\w+)`")
+"""How a problem refers to another field (``must be after `start```)."""
+
+
+def described(error: DiarflowError, options: Mapping[str, str]) -> str:
+    """``error``'s message, with the fields it names spelled as the command's options."""
+    if not options or not isinstance(error, InvalidInput):
+        return error.message
+    problem = _FIELD_MENTION.sub(lambda mention: options.get(mention[1], mention[1]), error.problem)
+    field = options.get(error.field, error.field)
+    return f"{field}: {problem}" if field else problem
 
 
 READ_CHUNK_BYTES = 1024 * 1024

@@ -25,6 +25,7 @@ from diarflow.cli._common import (
     stdout_console,
 )
 from diarflow.config import DIARIZER_CHOICES
+from diarflow.errors import classify
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -83,8 +84,7 @@ def run(
         )
     sys.stdout.write(result.model_dump_json(by_alias=True) + "\n")
     if result.status == "failed":
-        invalid = result.error is not None and result.error.type.startswith("Invalid")
-        raise typer.Exit(EXIT_USAGE if invalid else EXIT_FAILED)
+        raise typer.Exit(classify(result.error.type).exit_code if result.error is not None else EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
 
 

@@ -17,6 +17,15 @@ voiceprints_app = typer.Typer(
 )
 
 PodcastOption = Annotated[str, typer.Option("--podcast-id", help="Podcast id: 1-128 of A-Z a-z 0-9 _ -.")]
+ENROLL_OPTIONS = {
+    "audio": "AUDIO",
+    "podcast_id": "--podcast-id",
+    "name": "--name",
+    "voiceprint_id": "--id",
+    "start": "--start",
+    "end": "--end",
+}
+"""The fields enrolment's errors name, as ``enroll`` spells them."""
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +54,7 @@ def enroll(
     Exit codes: 0 enrolled, 1 the store or pyannoteAI failed, 2 invalid input
     (bad id or name, no speech, two voices, clip too long).
     """
-    with reported_errors():
+    with reported_errors(ENROLL_OPTIONS):
         from diarflow.adapters.registry import VoiceprintRegistry
         from diarflow.adapters.stores import open_store
         from diarflow.config import Settings

@@ -63,12 +63,12 @@ class Enrolled:
 
 
 def check_range(start: float | None, end: float | None) -> None:
-    """``--start``/``--end`` make sense (before any I/O): times from 0 to ``MAX_SECONDS``, end after start."""
-    for option, value in (("--start", start), ("--end", end)):
+    """``start``/``end`` make sense (before any I/O): times from 0 to ``MAX_SECONDS``, end after start."""
+    for field, value in (("start", start), ("end", end)):
         if value is not None and not is_time(value):  # NaN and infinity too
-            raise InvalidInput(option, f"must be {TIME_RANGE}, got {value}")
+            raise InvalidInput(field, f"must be {TIME_RANGE}, got {value}")
     if end is not None and end <= (start or 0.0):
-        raise InvalidInput("--end", f"must be after --start ({start or 0.0}), got {end}")
+        raise InvalidInput("end", f"must be after `start` ({start or 0.0}), got {end}")
 
 
 def new_voiceprint_id(name: str) -> str:
@@ -96,13 +96,16 @@ def enroll_voice(
     from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
 
     # Everything that needs no I/O first: a typo must not cost a download or a model load.
-    validate_id(podcast_id, "--podcast-id")
+    validate_id(podcast_id, "podcast_id")
     try:
         display_name = check_display_name(name)
     except ValueError as exc:
-        raise InvalidInput("--name", str(exc)) from None
+        raise InvalidInput("name", str(exc)) from None
     check_range(start, end)
-    base_id = validate_id(voiceprint_id, "--id") if voiceprint_id is not None else new_voiceprint_id(display_name)
+    if voiceprint_id is not None:
+        base_id = validate_id(voiceprint_id, "voiceprint_id")
+    else:
+        base_id = new_voiceprint_id(display_name)
     use_pyannote = settings.pyannote_api_key is not None
     ids = [base_id] + ([f"{base_id[:119]}-pyannote"] if use_pyannote else [])
     for vp_id in ids:
@@ -110,31 +113,31 @@ def enroll_voice(
     embedder = ClipEmbedder.load()
 
     policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
-    check_fetch_target(audio, policy, field="AUDIO")
+    check_fetch_target(audio, policy, field="audio")
     begin = start or 0.0
     limit = end if end is not None else begin + MAX_ENROL_SECONDS + 1.0
     with local_audio_path(audio, policy) as path:
         clip = read_segments(path, [np.array([[begin, limit]])])[0]
     seconds = clip.size / 16_000
     if clip.size == 0:
-        raise InvalidInput("AUDIO", f"holds no audio between {begin:g} s and {limit:g} s: check --start/--end")
+        raise InvalidInput("audio", f"holds no audio between {begin:g} s and {limit:g} s: check `start`/`end`")
     if end is None and seconds > MAX_ENROL_SECONDS:
         raise InvalidInput(
-            "AUDIO",
-            f"is longer than {MAX_ENROL_SECONDS:g} s: pass --start and --end around one person speaking alone",
+            "audio",
+            f"is longer than {MAX_ENROL_SECONDS:g} s: pass `start` and `end` around one person speaking alone",
         )
     if use_pyannote and seconds > PYANNOTE_VOICEPRINT_SECONDS + 0.05:
         raise InvalidInput(
-            "AUDIO",
+            "audio",
             f"the clip lasts {seconds:.1f} s; pyannoteAI voiceprints take at most {PYANNOTE_VOICEPRINT_SECONDS:g} s "
-            "of one speaker: choose a shorter range with --start/--end",
+            "of one speaker: choose a shorter range with `start`/`end`",
         )
     speech, regions = speech_seconds(clip)
     if speech < MIN_SPEECH_SECONDS:
         raise InvalidInput(
-            "AUDIO",
+            "audio",
             f"no speech heard in the clip ({speech:.1f} s of voice activity, {MIN_SPEECH_SECONDS:g} s needed): "
-            "check the file and --start/--end",
+            "check the file and `start`/`end`",
         )
     voiced = _voiced(clip, regions)
     _check_one_speaker(embedder, voiced)
@@ -194,9 +197,9 @@ def _check_one_speaker(embedder: ClipEmbedder, voiced: NDArray[np.float32]) -> N
     similarity = float(halves[0] @ halves[1])
     if similarity < SAME_SPEAKER_MIN:
         raise InvalidInput(
-            "AUDIO",
+            "audio",
             f"the clip seems to hold more than one voice (its halves match at {similarity:.2f}, one person "
-            f"scores above {SAME_SPEAKER_MIN}): choose a range where only this person speaks with --start/--end",
+            f"scores above {SAME_SPEAKER_MIN}): choose a range where only this person speaks with `start`/`end`",
         )
 
 

@@ -40,12 +40,10 @@ from diarflow.domain.identification import (
     representative_segments,
 )
 from diarflow.domain.turns import Turns
-from diarflow.errors import DiarflowError
+from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError
 from diarflow.orchestration.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE = 500
 
 
 @dataclass(frozen=True)
@@ -242,6 +240,6 @@ def _decide(
 
 def _summary(exc: DiarflowError, what: str) -> ErrorSummary:
     message = f"{what}: {exc.message}"
-    if len(message) > MAX_MESSAGE:
-        message = message[: MAX_MESSAGE - 1] + "…"
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = message[: MAX_ERROR_MESSAGE - 1] + "…"
     return ErrorSummary(type=exc.type_name, message=message)

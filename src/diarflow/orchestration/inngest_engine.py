@@ -34,7 +34,7 @@ from datetime import timedelta
 import inngest
 import orjson
 
-from diarflow.errors import DiarflowError, StepFailed
+from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError, StepFailed, classify
 from diarflow.orchestration.steps import Event, JSONValue, StepResult
 from diarflow.redaction import redact
 
@@ -46,7 +46,6 @@ MAX_STEP_OUTPUT_BYTES = 64 * 1024
 Inngest rejects step outputs over 4 MiB and runs over 32 MiB of state; failing
 far below that names the offending step instead of failing a long episode late.
 """
-MAX_ERROR_MESSAGE = 500
 
 
 class StepAttemptFailed(inngest.StepError):
@@ -114,7 +113,7 @@ class InngestSteps:
 
     def _failure(self, name: str, error: inngest.StepError) -> StepFailed:
         """The memoised error of a step that failed for good, as the pipeline expects it."""
-        retryable = _is_retryable_type(error.name)
+        retryable = classify(error.name).retryable
         return StepFailed(
             name,
             error.name,
@@ -133,14 +132,15 @@ def _guarded(name: str, fn: Callable[..., StepResult], attempt: int, max_attempt
             result = fn(*args)
         except DiarflowError as exc:
             retry_after = getattr(exc, "retry_after", None)
-            if exc.retryable and isinstance(retry_after, int | float) and attempt + 1 < max_attempts:
+            retryable = classify(exc).retryable
+            if retryable and isinstance(retry_after, int | float) and attempt + 1 < max_attempts:
                 # The API told us when to come back (e.g. a 429): let the executor wait that long.
                 raise inngest.RetryAfterError(
                     f"{exc.type_name}: {redact(exc.message)[:MAX_ERROR_MESSAGE]}",
                     timedelta(seconds=max(1.0, float(retry_after))),
                 ) from None
             raise StepAttemptFailed(
-                exc.type_name, redact(exc.message)[:MAX_ERROR_MESSAGE], retryable=exc.retryable
+                exc.type_name, redact(exc.message)[:MAX_ERROR_MESSAGE], retryable=retryable
             ) from None
         except Exception as exc:  # a bug or an unmapped dependency error: record it, as the local runner does
             log.error("step %s raised an unexpected %s", name, type(exc).__name__, exc_info=True)
@@ -165,17 +165,6 @@ def _check_size(name: str, result: StepResult) -> None:
             "large data belongs in the store, with only its key in the result",
             retryable=False,
         )
-
-
-def _is_retryable_type(type_name: str) -> bool:
-    """Whether the diarflow error class of that name is retryable (unknown names are not)."""
-    pending: list[type[DiarflowError]] = [DiarflowError]
-    while pending:
-        cls = pending.pop()
-        if cls.__name__ == type_name:
-            return cls.retryable
-        pending.extend(cls.__subclasses__())
-    return False
 
 
 def non_retriable(error: DiarflowError) -> inngest.NonRetriableError:

@@ -46,7 +46,7 @@ import orjson
 from diarflow.adapters.processes import host_identity, process_alive, process_start
 from diarflow.adapters.stores import ObjectStore, dump_json
 from diarflow.contracts import keys
-from diarflow.errors import ArtifactNotFound, DiarflowError, StorageError
+from diarflow.errors import ArtifactNotFound, DiarflowError, EpisodeBusy, LeaseLost, StorageError
 from diarflow.orchestration.steps import Event, JSONValue, StepResult, Steps
 
 log = logging.getLogger(__name__)
@@ -57,31 +57,6 @@ TAKEOVER_MARGIN = 0.25
 """A lease is stale this fraction of its TTL after it expired (clock-skew allowance between machines)."""
 _POLL_SECONDS = 0.5
 _MAX_CREATE_ROUNDS = 1000  # a create/read ping-pong this long means a broken store, not contention
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-class EpisodeBusy(DiarflowError):
-    """Another run holds the episode's lease; retry once it has finished."""
-
-    retryable = True
-
-    def __init__(self, episode_id: str, holder: str, until: str) -> None:
-        super().__init__(
-            f"episode {episode_id} is being processed by {holder} (lease {keys.checkpoints_prefix(episode_id)}"
-            f"lease.json) until {until}; wait for that run to finish, retry after {until}, "
-            "or set DIARFLOW_LEASE_WAIT=<seconds> to wait for it"
-        )
-        self.episode_id = episode_id
-        self.holder = holder
-        self.until = until
-
-
-class LeaseLost(DiarflowError):
-    """This run's lease expired or was taken over; it stopped before writing anything more."""
-
-    retryable = True
 
 
 # --- the lease record ------------------------------------------------------------------

@@ -9,7 +9,7 @@ from diarflow.adapters.stores import ObjectStore
 from diarflow.config import Settings
 from diarflow.contracts import DiarizeRequested, PipelineResult, keys, utc_now
 from diarflow.domain.transcript import parse_transcript
-from diarflow.errors import InvalidInput
+from diarflow.errors import MAX_ERROR_MESSAGE, InvalidInput
 from diarflow.orchestration import stages
 from diarflow.orchestration.lease import LeasedSteps, RunLease, held
 from diarflow.orchestration.limits import check_transcript_size
@@ -33,7 +33,7 @@ def ingest_transcript(ws: Workspace, episode_id: str, data: bytes) -> str:
         error = {
             "step": INSPECT_STEP,
             "type": exc.type_name,
-            "message": exc.message[:500],
+            "message": exc.message[:MAX_ERROR_MESSAGE],
             "retryable": False,
             "attempt": 1,
             "occurred_at": utc_now(),

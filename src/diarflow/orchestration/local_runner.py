@@ -20,7 +20,7 @@ import orjson
 
 from diarflow.adapters.stores import ObjectStore, get_json, put_json
 from diarflow.contracts import keys, utc_now
-from diarflow.errors import DiarflowError, StepFailed
+from diarflow.errors import DiarflowError, StepFailed, classify
 from diarflow.orchestration.steps import Event, JSONValue, StepResult
 from diarflow.redaction import redact
 
@@ -118,7 +118,7 @@ class LocalRunner:
             }
             put_json(self.store, key, record)
         except DiarflowError as exc:
-            failure = StepFailed(name, exc.type_name, exc.message, retryable=exc.retryable, attempt=1)
+            failure = StepFailed(name, exc.type_name, exc.message, retryable=classify(exc).retryable, attempt=1)
             self.observer.step_failed(name, failure)
             raise failure from None
         self.executed.append(name)
@@ -144,7 +144,8 @@ class LocalRunner:
             try:
                 return fn(*args)
             except DiarflowError as exc:
-                if exc.retryable and attempt < self.attempts:
+                retryable = classify(exc).retryable
+                if retryable and attempt < self.attempts:
                     # A rate-limited API says how long to wait; never retry sooner than that.
                     delay = max(self.backoff_seconds * 2 ** (attempt - 1), getattr(exc, "retry_after", None) or 0.0)
                     log.warning(
@@ -157,7 +158,7 @@ class LocalRunner:
                     )
                     time.sleep(delay)
                     continue
-                failure = StepFailed(name, exc.type_name, exc.message, retryable=exc.retryable, attempt=attempt)
+                failure = StepFailed(name, exc.type_name, exc.message, retryable=retryable, attempt=attempt)
             except Exception as exc:  # a bug or an unmapped dependency error: record it, never lose it
                 log.error(
                     "step %s raised an unexpected %s",

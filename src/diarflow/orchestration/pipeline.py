@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy, check_audio_url
+from diarflow.adapters.url_policy import UrlPolicy, check_audio_url
 from diarflow.config import DiarizerChoice, Settings
 from diarflow.contracts import (
     DIARIZATION_COMPLETED,
@@ -30,7 +30,7 @@ from diarflow.contracts import (
     utc_now,
 )
 from diarflow.domain.fallback import NO_WORDS_WARNING
-from diarflow.errors import ArtifactLost, StepFailed
+from diarflow.errors import MAX_ERROR_MESSAGE, ArtifactLost, InvalidUrl, StepFailed
 from diarflow.orchestration import stages
 from diarflow.orchestration.diarizers import STEP_NAMES, resolve_diarizer
 from diarflow.orchestration.steps import Steps
@@ -49,7 +49,6 @@ EMIT_STEP = "emit-result-v1"
 REPORT_STEP = "render-report-v1"
 AUDIO_URL_CHECK = "check-audio-url"
 """Where a refused ``audio_url`` is recorded: a check before the first step, not a step itself."""
-MAX_ERROR_MESSAGE = 500
 
 
 @dataclass(frozen=True)

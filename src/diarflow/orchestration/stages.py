@@ -40,7 +40,14 @@ from diarflow.domain.clusters import Cluster, cluster_turns
 from diarflow.domain.enrichment import enriched_words
 from diarflow.domain.fallback import own_label_confidences, own_turn_speakers
 from diarflow.domain.turns import Turns
-from diarflow.errors import ArtifactLost, ArtifactNotFound, DiarizerUnavailable, InvalidDiarization, InvalidInput
+from diarflow.errors import (
+    MAX_ERROR_MESSAGE,
+    ArtifactLost,
+    ArtifactNotFound,
+    DiarizerUnavailable,
+    InvalidDiarization,
+    InvalidInput,
+)
 from diarflow.orchestration.diarizers import build_diarizer
 from diarflow.orchestration.identification import SpeakerMap, identify_episode
 from diarflow.orchestration.limits import check_segment_count, check_turn_times
@@ -351,7 +358,7 @@ def verify_artifacts(
             f"{', '.join(problems)} (store {ws.store.url}): this run wrote {them} but cannot read {them} back as "
             f"written; was the store removed or cleaned during the run? Rerun the episode to write {them} again"
         )
-        error = ErrorSummary(type=exc.type_name, message=exc.message[:500])
+        error = ErrorSummary(type=exc.type_name, message=exc.message[:MAX_ERROR_MESSAGE])
     return VerificationInfo(
         s3_diarization_key=diarization[0],
         s3_audit_key=audit[0],

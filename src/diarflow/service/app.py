@@ -28,9 +28,9 @@ from fastapi.responses import JSONResponse, Response
 from diarflow.adapters.pyannote import handle_webhook
 from diarflow.adapters.stores import ObjectStore, open_store
 from diarflow.config import Settings
-from diarflow.errors import InvalidConfig, RequestRejected
+from diarflow.errors import ClientGone, InvalidConfig, RequestRejected
 from diarflow.orchestration.pyannote_flow import WEBHOOK_PATH
-from diarflow.service.bodies import ClientGone, receive_body, refusal
+from diarflow.service.bodies import receive_body, refusal
 from diarflow.service.functions import build_functions
 from diarflow.service.guards import MAX_REQUEST_BYTES, BodySizeLimit
 from diarflow.service.health import InngestInfo, health_report

@@ -19,19 +19,10 @@ from typing import IO
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from diarflow.errors import RequestRejected
+from diarflow.errors import ClientGone, RequestRejected
 
 SPOOL_IN_MEMORY = 1024 * 1024
 """Bytes of a body kept in memory; the rest goes to an unnamed temporary file (gone with the process)."""
-
-
-class ClientGone(Exception):
-    """The client closed the connection before sending its whole body."""
-
-    def __init__(self, received: int, declared: int | None) -> None:
-        super().__init__(f"client went away after {received:,} of {declared if declared is not None else '?'} bytes")
-        self.received = received
-        self.declared = declared
 
 
 class ReceivedBody:

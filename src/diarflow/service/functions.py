@@ -43,10 +43,10 @@ from diarflow.contracts import (
     validate_id,
 )
 from diarflow.contracts._base import Contract
-from diarflow.errors import DiarflowError, InvalidId, StepFailed
+from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError, InvalidId, StepFailed
 from diarflow.orchestration import stages, transcription
 from diarflow.orchestration.diarizers import resolve_diarizer
-from diarflow.orchestration.inngest_engine import MAX_ERROR_MESSAGE, InngestSteps, non_retriable
+from diarflow.orchestration.inngest_engine import InngestSteps, non_retriable
 from diarflow.orchestration.pipeline import EMIT_STEP, RunOptions, diarize_episode, refused_audio_url
 from diarflow.orchestration.workspace import Workspace
 from diarflow.redaction import redact

@@ -42,10 +42,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from inngest._internal import comm_lib, server_lib, transforms
 
-from diarflow.errors import RequestRejected
-from diarflow.orchestration.inngest_engine import MAX_ERROR_MESSAGE
+from diarflow.errors import MAX_ERROR_MESSAGE, ClientGone, RequestRejected
 from diarflow.redaction import redact
-from diarflow.service.bodies import ClientGone, ReceivedBody, receive_body, refusal
+from diarflow.service.bodies import ReceivedBody, receive_body, refusal
 from diarflow.service.signatures import SIGNATURE_HEADER, BodyVerifier, parse_signature, sign_body
 
 log = logging.getLogger(__name__)

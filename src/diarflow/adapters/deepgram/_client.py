@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import orjson
 
-from diarflow.adapters.http import ApiCaller, RemoteResponseInvalid, RetryPolicy, Timeouts
+from diarflow.adapters.http import ApiCaller, RetryPolicy, Timeouts
 from diarflow.domain.transcript import Transcript, parse_transcript
-from diarflow.errors import InvalidInput, InvalidTranscript
+from diarflow.errors import InvalidInput, InvalidTranscript, RemoteResponseInvalid
 
 DEFAULT_API_URL = "https://api.deepgram.com"
 KEY_ENV = "DEEPGRAM_API_KEY"

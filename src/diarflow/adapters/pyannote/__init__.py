@@ -5,7 +5,6 @@ from diarflow.adapters.pyannote._client import (
     KEY_ENV,
     MAX_DURATION_SECONDS,
     MAX_FILE_BYTES,
-    JobNotFound,
     PyannoteClient,
     check_audio_limits,
 )
@@ -22,8 +21,6 @@ from diarflow.adapters.pyannote._models import (
     WebhookPayload,
 )
 from diarflow.adapters.pyannote._output import (
-    JobFailed,
-    JobOutputMissing,
     diarizer_output,
     score_to_probability,
     segments_to_turns,
@@ -33,13 +30,13 @@ from diarflow.adapters.pyannote._webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     ReplayGuard,
-    WebhookRejected,
     WebhookResult,
     handle_webhook,
     job_completed_event,
     sign,
     verify_signature,
 )
+from diarflow.errors import JobFailed, JobNotFound, JobOutputMissing, WebhookRejected
 
 __all__ = [
     "DEFAULT_API_URL",

@@ -20,8 +20,6 @@ from pydantic import BaseModel, ValidationError
 
 from diarflow.adapters.http import (
     ApiCaller,
-    RemoteRequestRejected,
-    RemoteResponseInvalid,
     RetryPolicy,
     Timeouts,
     error_body_text,
@@ -39,7 +37,7 @@ from diarflow.adapters.pyannote._models import (
     VoiceprintRequest,
 )
 from diarflow.domain.speaker_counts import check_speaker_counts
-from diarflow.errors import InvalidInput
+from diarflow.errors import InvalidInput, JobNotFound, RemoteRequestRejected, RemoteResponseInvalid
 
 DEFAULT_API_URL = "https://api.pyannote.ai"
 KEY_ENV = "PYANNOTEAI_API_KEY"
@@ -57,10 +55,6 @@ _REMOTE_SCHEMES = ("https://", "http://", "media://")
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class JobNotFound(RemoteRequestRejected):
-    """``GET /v1/jobs/{id}`` answered 404: the job is unknown, or its output was deleted (24 h after completion)."""
 
 
 class PyannoteClient:

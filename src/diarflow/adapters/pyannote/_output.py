@@ -15,25 +15,11 @@ from typing import Any
 import numpy as np
 
 from diarflow.adapters.diarizers.base import DiarizerOutput
-from diarflow.adapters.http import RemoteResponseInvalid
 from diarflow.adapters.pyannote._models import Job, SampleConfidence, Segment
 from diarflow.domain.turns import Turns
-from diarflow.errors import InvalidDiarization, RemoteServiceError
+from diarflow.errors import InvalidDiarization, JobFailed, JobOutputMissing, RemoteResponseInvalid, RemoteServiceError
 
 SERVICE = "pyannoteAI"
-
-
-class JobFailed(RemoteServiceError):
-    """The pyannoteAI job ended ``failed`` or ``canceled``; the message carries the API's reason."""
-
-    def __init__(self, message: str, *, job_id: str, status: str) -> None:
-        super().__init__(message)
-        self.job_id = job_id
-        self.status = status
-
-
-class JobOutputMissing(RemoteServiceError):
-    """The job succeeded but its output is gone (deleted 24 h after completion): submit again."""
 
 
 def score_to_probability(score: float | None) -> float | None:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from diarflow.adapters.pyannote._models import TERMINAL_STATUSES, WebhookPayload
 from diarflow.contracts import PYANNOTE_JOB_COMPLETED
+from diarflow.errors import WebhookRejected
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Request-Timestamp"
@@ -35,15 +36,6 @@ MAX_SKEW_SECONDS = 300.0
 """Signatures older (or further in the future) than this are stale: a captured request cannot be replayed later."""
 MAX_BODY_BYTES = 1024 * 1024
 """We ask for status-only webhooks; anything far larger is not from our jobs."""
-
-
-class WebhookRejected(Exception):
-    """The request is not a valid pyannoteAI webhook; ``status`` is the HTTP answer to give."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.tempfiles import temporary_directory
-from diarflow.errors import InvalidInput
+from diarflow.errors import AudioError
 
 if TYPE_CHECKING:
     from diarflow.adapters.url_policy import UrlPolicy
@@ -42,13 +42,6 @@ BLOCK_SECONDS = 30.0
 
 _LOCAL_SCHEMES = ("", "file")
 _REMOTE_SCHEMES = ("http", "https")
-
-
-class AudioError(InvalidInput):
-    """The audio cannot be read: missing, not audio, or an unsupported location."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__("audio", problem)
 
 
 @contextmanager
