@@ -51,7 +51,6 @@ class ChannelsDiarizer:
     """Which hosts an ``http(s)`` audio download may reach (strict by default: public addresses only)."""
     block_seconds: float = audio_io.BLOCK_SECONDS
     source: Literal["channels"] = "channels"
-    step_name: str = "channels-diarize-v1"
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         transcript = job.transcript

@@ -80,7 +80,6 @@ class LocalDiarizer:
     """Which hosts an ``http(s)`` audio download may reach (strict by default: public addresses only)."""
     block_seconds: float = audio_io.BLOCK_SECONDS
     source: Literal["local"] = "local"
-    step_name: str = "local-diarize-v1"
     _warnings: list[str] = field(default_factory=list)
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:

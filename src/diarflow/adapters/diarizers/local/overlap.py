@@ -87,7 +87,6 @@ class OverlapAwareDiarizer:
     progress: ProgressCallback | None = None
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
     source: Literal["local"] = "local"
-    step_name: str = "local-diarize-v1"
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         if not job.audio:
