@@ -36,8 +36,9 @@ from numpy.typing import NDArray  # noqa: E402
 from tests.recut import read_sample_audio  # noqa: E402
 from tests.sample_speakers import solo_mask, solo_windows, speaker_names  # noqa: E402
 
+from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
 from diarflow.adapters.models.fbank import FRAME_LENGTH, FRAME_SHIFT, fbank, subtract_mean  # noqa: E402
-from diarflow.adapters.models.segmentation import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
+from diarflow.adapters.models.segmentation import WINDOW_SAMPLES  # noqa: E402
 
 THREADS = 2
 WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE

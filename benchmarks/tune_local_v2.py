@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
 from diarflow.adapters.diarizers.local.audio import stream_audio  # noqa: E402
 from diarflow.adapters.diarizers.local.overlap import Heard, decide, load_overlap_diarizer  # noqa: E402
 from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn  # noqa: E402
@@ -62,13 +63,13 @@ def end_to_end(clips: list[EvalClip], folder: Path) -> EvalClip:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(16_000)
+        out.setframerate(SAMPLE_RATE)
         for clip in clips:
             samples = np.concatenate(list(stream_audio(clip.audio)))  # the clips are float WAVs: decode, then 16-bit
             out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
             reference += [(start + offset, end + offset, who) for start, end, who in clip.reference]
             uem += [(start + offset, end + offset) for start, end in clip.uem]
-            offset += samples.size / 16_000
+            offset += samples.size / SAMPLE_RATE
     return EvalClip(name, path, tuple(reference), tuple(uem))
 
 

@@ -337,3 +337,30 @@ def test_a_store_error_while_taking_the_lease_is_a_clear_storage_error(tmp_path:
     with pytest.raises(StorageError) as caught:
         RunLease(store, "EP1").acquire()
     assert "runs/EP1" in caught.value.message
+
+
+@pytest.mark.parametrize("command", ["run", "transcribe"])
+def test_a_command_line_run_or_transcription_is_refused_while_the_episode_is_leased(
+    command: str, tmp_path: Path
+) -> None:
+    from diarflow.adapters.stores import LocalStore
+    from diarflow.samples.synthetic import synthetic_deepgram
+    from tests.reliability import diarflow_cli, run_args
+
+    store = LocalStore(tmp_path / "store")
+    transcript = tmp_path / "t.json"
+    transcript.write_bytes(orjson.dumps(synthetic_deepgram(num_words=40, num_turns=4, num_speakers=2, seed=1)))
+    args = {
+        "run": run_args("EP1", transcript, store.url),
+        "transcribe": ["transcribe", "--episode-id", "EP1", "--audio", "https://a.example/x.mp3", "--store", store.url],
+    }[command]
+    with RunLease(store, "EP1", heartbeat=False) as first:
+        busy = diarflow_cli(*args, env={"DEEPGRAM_API_KEY": "dg-never-called"})
+        assert first.record is not None
+        assert orjson.loads(store.get_bytes(KEY))["token"] == first.record.token  # still ours
+    assert busy.returncode == 1, busy.stderr
+    last = busy.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: episode EP1 is being processed by "), busy.stderr
+    assert " until " in last
+    assert busy.stdout == ""
+    assert list(store.list("transcripts/")) == []  # it stopped before touching any artifact

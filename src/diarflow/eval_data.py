@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.domain.diarization_metrics import Span, Turn, parse_rttm
 from diarflow.errors import InvalidInput, RemoteServiceError, RemoteServiceUnavailable
 
@@ -59,7 +60,6 @@ One name everywhere keeps the extracted folder self-consistent; the references' 
 LAYOUT_VERSION = 1
 """Written into the manifest; an extraction with another version (or from another archive) is redone."""
 DEFAULT_ROOT = Path(".eval-data")
-SAMPLE_RATE = 16_000
 
 ATTRIBUTION = """\
 # AMI meeting clips (fetched by `make eval-data`; not part of the diarflow repository)

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.local import audio as audio_io
-from diarflow.adapters.diarizers.local.encoder import HOP, PARTIAL_FRAMES, SAMPLE_RATE, SpeakerEncoder, normalize_level
+from diarflow.adapters.diarizers.local.encoder import HOP, PARTIAL_FRAMES, SpeakerEncoder, normalize_level
 from diarflow.errors import DiarizerUnavailable
 
 MODEL = "resemblyzer-ge2e"

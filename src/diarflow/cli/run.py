@@ -125,7 +125,7 @@ def _run(
                 from diarflow.cli.transcribe import transcribe_into_store  # Deepgram first, then diarize
 
                 observer = None if quiet else ConsoleObserver(stderr_console())
-                transcribe_into_store(ws, episode_id, audio, podcast_id, force=force, observer=observer)
+                transcribe_into_store(ws, episode_id, audio, podcast_id, lease=lease, force=force, observer=observer)
             elif not store.exists(transcript_key):
                 fail(
                     f"--transcript is required: no transcript stored at {transcript_key} in {store.url} "

@@ -12,6 +12,7 @@ from diarflow.cli._common import EXIT_OK, StoreOption, configure_logging, report
 
 if TYPE_CHECKING:
     from diarflow.orchestration import StepObserver, Workspace
+    from diarflow.orchestration.lease import RunLease
 
 
 def register(app: typer.Typer) -> None:
@@ -34,13 +35,25 @@ def transcribe(
     with reported_errors():
         from diarflow.adapters.stores import open_store
         from diarflow.config import Settings
+        from diarflow.contracts import validate_id
+        from diarflow.errors import InvalidConfig
         from diarflow.orchestration import Workspace
+        from diarflow.orchestration.local import episode_lease
 
+        validate_id(episode_id, "--episode-id")
+        if podcast_id is not None:
+            validate_id(podcast_id, "--podcast-id")
         settings = Settings.from_env(store=store)
         configure_logging(settings.log_level)
+        if settings.deepgram_api_key is None:  # before the lease: a usage error touches no store
+            raise InvalidConfig("DEEPGRAM_API_KEY", "is not set: export your Deepgram key to transcribe")
         ws = Workspace(store=open_store(settings.store), settings=settings)
         observer = None if quiet else _observer()
-        result = transcribe_into_store(ws, episode_id, audio, podcast_id, force=force, observer=observer)
+        # Like ``run``: a second transcription of the episode must not overwrite the transcript under a run.
+        with episode_lease(ws.store, episode_id, settings) as lease:
+            result = transcribe_into_store(
+                ws, episode_id, audio, podcast_id, lease=lease, force=force, observer=observer
+            )
     sys.stdout.write(_json(result) + "\n")
     raise typer.Exit(EXIT_OK)
 
@@ -51,20 +64,22 @@ def transcribe_into_store(
     audio: str,
     podcast_id: str | None = None,
     *,
+    lease: RunLease,
     force: bool = False,
     observer: StepObserver | None = None,
 ) -> dict[str, Any]:
-    """Run ``transcribe-deepgram-v1`` with the local engine (checkpointed like every step)."""
+    """Run ``transcribe-deepgram-v1`` with the local engine (checkpointed like every step) under ``lease``.
+
+    The caller has checked that ``DEEPGRAM_API_KEY`` is set and holds the episode's lease.
+    """
     from diarflow.contracts import TranscribeRequested, parse_event_data, validate_id
-    from diarflow.errors import InvalidConfig
     from diarflow.orchestration import LocalRunner
+    from diarflow.orchestration.lease import LeasedSteps
     from diarflow.orchestration.transcription import transcribe_episode
 
     validate_id(episode_id, "--episode-id")
     if podcast_id is not None:
         validate_id(podcast_id, "--podcast-id")
-    if ws.settings.deepgram_api_key is None:
-        raise InvalidConfig("DEEPGRAM_API_KEY", "is not set: export your Deepgram key to transcribe")
     request = parse_event_data(
         TranscribeRequested,
         {"episode_id": episode_id, "audio_url": audio, "podcast_id": podcast_id},
@@ -73,7 +88,7 @@ def transcribe_into_store(
     if not ws.settings.allow_file_urls:  # a local run may send this machine's own audio file
         ws = replace(ws, settings=replace(ws.settings, allow_file_urls=True))
     runner = LocalRunner(ws.store, episode_id, force=force, attempts=ws.settings.step_attempts, observer=observer)
-    return transcribe_episode(runner, ws, request)
+    return transcribe_episode(LeasedSteps(runner, lease), ws, request)
 
 
 def _observer() -> StepObserver:

@@ -117,7 +117,7 @@ class VerificationInfo(Contract):
 
 
 class ErrorLogInfo(Contract):
-    """``record-error-v1`` wrote the error artifact."""
+    """``update-error-log-v1`` wrote the error artifact."""
 
     s3_error_key: str
     num_errors: int = Field(ge=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from diarflow.adapters.diarizers.base import Diarizer
@@ -31,7 +30,7 @@ def resolve_diarizer(choice: DiarizerChoice, settings: Settings) -> ResolvedDiar
     """``auto``: pyannoteAI when its key is set, else the local diarizer when installed, else the fallback."""
     if choice in ("deepgram", "local", "pyannote", "channels"):
         return choice
-    if os.environ.get("PYANNOTEAI_API_KEY"):
+    if settings.pyannote_api_key is not None:
         return "pyannote"
     if local_diarizer_installed():
         return "local"

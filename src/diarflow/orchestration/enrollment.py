@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.registry import VoiceprintRegistry
 from diarflow.adapters.tempfiles import temporary_directory
 from diarflow.config import Settings
@@ -118,7 +119,7 @@ def enroll_voice(
     limit = end if end is not None else begin + MAX_ENROL_SECONDS + 1.0
     with local_audio_path(audio, policy) as path:
         clip = read_segments(path, [np.array([[begin, limit]])])[0]
-    seconds = clip.size / 16_000
+    seconds = clip.size / SAMPLE_RATE
     if clip.size == 0:
         raise InvalidInput("audio", f"holds no audio between {begin:g} s and {limit:g} s: check `start`/`end`")
     if end is None and seconds > MAX_ENROL_SECONDS:
@@ -183,14 +184,14 @@ def enroll_voice(
 
 def _voiced(clip: NDArray[np.float32], regions: NDArray[np.float64]) -> NDArray[np.float32]:
     """The clip's speech regions, joined (leading and trailing silence say nothing about the voice)."""
-    parts = [clip[round(a * 16_000) : round(b * 16_000)] for a, b in regions.tolist()]
+    parts = [clip[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] for a, b in regions.tolist()]
     parts = [p for p in parts if p.size]
     return np.concatenate(parts) if parts else clip
 
 
 def _check_one_speaker(embedder: ClipEmbedder, voiced: NDArray[np.float32]) -> None:
     """Refuse a clip whose first and second halves sound like two different people."""
-    if voiced.size < HALVES_MIN_SECONDS * 16_000:
+    if voiced.size < HALVES_MIN_SECONDS * SAMPLE_RATE:
         return
     middle = voiced.size // 2
     halves = embedder.embed_many([voiced[:middle], voiced[middle:]])

@@ -48,6 +48,7 @@ from diarflow.adapters.stores import ObjectStore, dump_json
 from diarflow.contracts import keys
 from diarflow.errors import ArtifactNotFound, DiarflowError, EpisodeBusy, LeaseLost, StorageError
 from diarflow.orchestration.steps import Event, JSONValue, StepResult, Steps
+from diarflow.orchestration.workspace import digest
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,7 @@ class RunLease:
 
     def _take_over(self, stale: LeaseRecord | None, raw: bytes) -> None:
         """Delete a stale lease; the takeover marker makes sure only one contender does it."""
-        token = stale.token if stale is not None else _digest(raw)
+        token = stale.token if stale is not None else digest(raw)
         marker = f"{keys.checkpoints_prefix(self.episode_id)}lease.takeover-{token}.json"
         if not self.store.create_if_absent(marker, self._new_record().to_json(), content_type="application/json"):
             # Another contender is taking it over (its new lease shows on our next read), unless it died
@@ -369,9 +370,3 @@ def held(lease: RunLease | None) -> Iterator[RunLease | None]:
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _digest(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.blake2b(data, digest_size=16).hexdigest()

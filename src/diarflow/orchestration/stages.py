@@ -170,11 +170,11 @@ def identify_speakers(
     with canonical labels and the result carries ``error`` (the run ends ``partial``).
     """
     keys.audit_key(episode_id)  # validates the id before any I/O
-    turns, _, document = ws.read_turns(diarization_key, diarization_digest)
+    turns, document = ws.read_turns(diarization_key, diarization_digest)
     if "segments" not in document:
         raise InvalidDiarization(f"{diarization_key}:segments", "is missing")
     clusters = cluster_turns(turns)
-    exclusive, _, _ = ws.read_turns(diarization_key, diarization_digest, exclusive=True)  # one voice at a time
+    exclusive, _ = ws.read_turns(diarization_key, diarization_digest, exclusive=True)  # one voice at a time
     tracks = read_speaker_tracks(diarization_key, document)
     speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, audio, tracks)
     channel_of = tracks.speaker_channels or {}
@@ -260,7 +260,7 @@ def enrich_transcript(
     """``enrich-transcript-v1``: attribute every word to a speaker and write the enriched transcript."""
     keys.enriched_key(episode_id)  # validates the id before any I/O
     transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
-    turns, _, document = ws.read_turns(diarization_key, diarization_digest, exclusive=True)
+    turns, document = ws.read_turns(diarization_key, diarization_digest, exclusive=True)
     audit = AuditArtifact.model_validate(get_json(ws.store, audit_key))
     by_key = {cluster.speaker_key: cluster for cluster in audit.clusters}
     missing = [name for name in turns.speaker_names if name not in by_key]

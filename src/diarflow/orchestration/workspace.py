@@ -63,10 +63,8 @@ class Workspace:
         self.memo[("transcript", key + content_digest)] = transcript
         self.memo[("transcript-version", f"{key}@{self.store.version(key)}")] = (transcript, content_digest)
 
-    def read_turns(
-        self, key: str, expected_digest: str, *, exclusive: bool = False
-    ) -> tuple[Turns, str, dict[str, Any]]:
-        """The raw diarization at ``key`` as turns (or its exclusive turns when present and asked for)."""
+    def read_turns(self, key: str, expected_digest: str, *, exclusive: bool = False) -> tuple[Turns, dict[str, Any]]:
+        """The diarization at ``key``: its turns (exclusive ones when present and asked for) and the document."""
         memo_key = ("diarization", key + expected_digest)
         if memo_key not in self.memo:
             check_diarization_size(self.store.size(key), self.settings.max_segments, field=key)
@@ -83,8 +81,8 @@ class Workspace:
             if isinstance(document.get(name), list):
                 check_segment_count(len(document[name]), self.settings.max_segments, field=f"{key}:{name}")
         if segments:
-            return Turns.from_segments(segments, path=f"{key}:exclusive_segments"), "exclusive", document
-        return Turns.from_segments(document.get("segments") or [], path=f"{key}:segments"), "segments", document
+            return Turns.from_segments(segments, path=f"{key}:exclusive_segments"), document
+        return Turns.from_segments(document.get("segments") or [], path=f"{key}:segments"), document
 
 
 def _check_diarization_document(key: str, document: dict[str, Any]) -> None:

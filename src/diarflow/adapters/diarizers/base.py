@@ -52,11 +52,6 @@ class Diarizer(Protocol):
         """The ``source`` recorded in the raw diarization."""
         ...
 
-    @property
-    def step_name(self) -> str:
-        """The versioned pipeline step that runs this diarizer (DESIGN.md §6)."""
-        ...
-
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         """Diarize the job's audio; raise a :class:`~diarflow.errors.DiarflowError` on failure."""
         ...

@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.url_policy import UrlPolicy
@@ -51,7 +52,6 @@ class ChannelsDiarizer:
     """Which hosts an ``http(s)`` audio download may reach (strict by default: public addresses only)."""
     block_seconds: float = audio_io.BLOCK_SECONDS
     source: Literal["channels"] = "channels"
-    step_name: str = "channels-diarize-v1"
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         transcript = job.transcript
@@ -125,7 +125,7 @@ class ChannelsDiarizer:
                 vad.push(block[track])
             levels.push(block)
             samples += block.shape[1]
-        return [vad.finish() for vad in vads], levels.finish(), samples / audio_io.SAMPLE_RATE
+        return [vad.finish() for vad in vads], levels.finish(), samples / SAMPLE_RATE
 
 
 class FrameLevels:

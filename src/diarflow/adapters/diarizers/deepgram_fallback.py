@@ -20,7 +20,6 @@ class DeepgramFallbackDiarizer:
 
     default_confidence: float = DEFAULT_FALLBACK_CONFIDENCE
     source: Literal["deepgram_fallback"] = "deepgram_fallback"
-    step_name: str = "deepgram-fallback-v1"
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         turns = turns_from_transcript(job.transcript, default_confidence=self.default_confidence)

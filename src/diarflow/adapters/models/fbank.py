@@ -31,7 +31,8 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-SAMPLE_RATE = 16_000
+from diarflow.adapters.audio_format import SAMPLE_RATE
+
 FRAME_LENGTH = 400  # 25 ms
 FRAME_SHIFT = 160  # 10 ms
 FFT_SIZE = 512  # the frame length rounded up to a power of two, as Kaldi does

@@ -31,8 +31,9 @@ import torch.nn.functional as F  # noqa: N812 (torch's own convention)
 from numpy.typing import NDArray
 from torch import nn
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.models.runtime import default_threads, inference, load_weights
-from diarflow.adapters.models.segmentation import FRAMES, NUM_CLASSES, SAMPLE_RATE
+from diarflow.adapters.models.segmentation import FRAMES, NUM_CLASSES
 from diarflow.adapters.models.weights import segmentation_weights
 from diarflow.errors import DiarizerUnavailable
 

@@ -20,7 +20,8 @@ from itertools import combinations
 import numpy as np
 from numpy.typing import NDArray
 
-SAMPLE_RATE = 16_000
+from diarflow.adapters.audio_format import SAMPLE_RATE
+
 WINDOW_SECONDS = 10.0
 WINDOW_SAMPLES = 160_000
 LOCAL_SPEAKERS = 3

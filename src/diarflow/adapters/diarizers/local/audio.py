@@ -31,13 +31,13 @@ from urllib.parse import urlsplit
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.tempfiles import temporary_directory
 from diarflow.errors import AudioError
 
 if TYPE_CHECKING:
     from diarflow.adapters.url_policy import UrlPolicy
 
-SAMPLE_RATE = 16_000
 BLOCK_SECONDS = 30.0
 
 _LOCAL_SCHEMES = ("", "file")

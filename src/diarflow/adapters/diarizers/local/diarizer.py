@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.diarizers.local.encoder import (
     HOP,
     PARTIAL_FRAMES,
-    SAMPLE_RATE,
     SpeakerEncoder,
     normalize_level,
 )
@@ -80,7 +80,6 @@ class LocalDiarizer:
     """Which hosts an ``http(s)`` audio download may reach (strict by default: public addresses only)."""
     block_seconds: float = audio_io.BLOCK_SECONDS
     source: Literal["local"] = "local"
-    step_name: str = "local-diarize-v1"
     _warnings: list[str] = field(default_factory=list)
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:

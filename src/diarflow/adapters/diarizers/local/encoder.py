@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.errors import DiarizerUnavailable
 
 if TYPE_CHECKING:
     import torch
 
-SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms
 N_MELS = 40

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.models.fbank import fbank, subtract_mean
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from diarflow.adapters.models.pyannet import Segmenter
 
 MODEL_NAME = "diarflow-local-2 (pyannote segmentation-3.0 + CAM++)"
-SAMPLE_RATE = 16_000
 LOCAL_SPEAKERS = 3
 WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE
 DEFAULT_STEP = 2.5
@@ -87,7 +87,6 @@ class OverlapAwareDiarizer:
     progress: ProgressCallback | None = None
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
     source: Literal["local"] = "local"
-    step_name: str = "local-diarize-v1"
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         if not job.audio:

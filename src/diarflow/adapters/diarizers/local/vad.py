@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.errors import DiarizerUnavailable
 
-SAMPLE_RATE = 16_000
 FRAME = 512  # samples per VAD frame (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees
 FRAME_SECONDS = FRAME / SAMPLE_RATE
