@@ -123,14 +123,7 @@ def load_v2() -> DiarizeFunction:
 
     diarizer = load_overlap_diarizer()
 
-    def diarize(
-        audio_path: str,
-        *,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-    ) -> Turns:
-        hints = {"num_speakers": num_speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
+    def diarize(audio_path: str, **hints: int | None) -> Turns:
         return diarizer.diarize_file(Path(audio_path), **hints).turns
 
     return diarize

@@ -104,6 +104,7 @@ def test_every_input_error_is_non_retryable_and_exits_2() -> None:
     for name in errors.__all__:
         cls = getattr(errors, name)
         if inspect.isclass(cls) and issubclass(cls, InvalidInput):
+            assert cls.retryable is False, f"{name} declares itself retryable: retrying bad input cannot help"
             assert classify(cls) == classify(name) == errors.ErrorClass(name, invalid_input=True, retryable=False)
             assert classify(name).exit_code == 2
 

@@ -16,9 +16,10 @@ from diarflow.adapters.diarizers.local.overlap import (
     OverlapAwareDiarizer,
     load_overlap_diarizer,
 )
-from diarflow.domain.diarization_metrics import Turn, diarization_scores, parse_rttm
+from diarflow.domain.diarization_metrics import diarization_scores, parse_rttm, turns_from_segments
 from diarflow.domain.frames import SlidingWindows
 from diarflow.domain.turns import Turns
+from tests.recut import sample_reference
 from tests.reliability import diarflow_cli
 
 SAMPLES = resources.files("diarflow.samples")
@@ -36,15 +37,6 @@ def sample_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def reference() -> list[Turn]:
-    return parse_rttm((SAMPLES / "sample.rttm").read_text())
-
-
-def as_turns(turns: Turns) -> list[Turn]:
-    names = [turns.speaker_names[k] for k in turns.speakers.tolist()]
-    return list(zip(turns.starts.tolist(), turns.ends.tolist(), names, strict=True))
-
-
 def write_wav(path: Path, samples: np.ndarray) -> Path:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -59,7 +51,7 @@ def test_the_sample_is_diarized_from_the_audio_alone_given_its_speaker_count(
 ) -> None:
     """Segmentation, embeddings and reconstruction; counting speakers is measured apart (docs/local-diarizer.md)."""
     output = diarizer.diarize_file(sample_wav, num_speakers=2)
-    scores = diarization_scores(reference(), as_turns(output.turns))
+    scores = diarization_scores(sample_reference(), turns_from_segments(output.turns.to_segments()))
     assert scores.hypothesis_speakers == 2
     assert scores.der < 0.10, scores  # v1, which also reads the transcript: 11.1 %
     exclusive = output.exclusive
@@ -74,7 +66,7 @@ def test_the_samples_two_voices_are_counted_from_the_audio_alone(
 ) -> None:
     """Two voices on one line meet at cosine ~0.55: the meeting-tuned threshold alone merged them (DER 50 %)."""
     output = diarizer.diarize_file(sample_wav)
-    scores = diarization_scores(reference(), as_turns(output.turns))
+    scores = diarization_scores(sample_reference(), turns_from_segments(output.turns.to_segments()))
     assert scores.hypothesis_speakers == 2
     assert scores.der < 0.10, scores
 
@@ -122,7 +114,7 @@ def test_diarize_prints_rttm_that_scorers_read(cli_outputs: dict[str, object]) -
     assert done.returncode == 0, done.stderr  # type: ignore[attr-defined]
     turns = parse_rttm(done.stdout)  # type: ignore[attr-defined]
     assert {line.split()[1] for line in done.stdout.splitlines()} == {"sample"}  # type: ignore[attr-defined]
-    assert diarization_scores(reference(), turns).der < 0.10
+    assert diarization_scores(sample_reference(), turns).der < 0.10
 
 
 def test_diarize_writes_json_with_overlapping_and_exclusive_turns(cli_outputs: dict[str, object]) -> None:

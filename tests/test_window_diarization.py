@@ -15,10 +15,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from diarflow.domain.diarization_metrics import Turn, diarization_scores
+from diarflow.domain.diarization_metrics import Turn, diarization_scores, turns_from_segments
 from diarflow.domain.frames import FrameGrid, SlidingWindows, aggregate
 from diarflow.domain.reconstruction import WindowBatch, select_speakers, speaker_frames, turns_from_frames
-from diarflow.domain.turns import Turns
 from diarflow.domain.window_clustering import ClusteringOptions, WindowSpeakers, assign_speakers
 
 GRID = FrameGrid(step=270 / 16000, duration=991 / 16000, per_window=589)
@@ -93,18 +92,13 @@ def diarize(reference: list[Turn], seconds: float, speakers: int, noise: float, 
     return assignment, turns, exclusive
 
 
-def as_reference(turns: Turns) -> list[Turn]:
-    names = [turns.speaker_names[k] for k in turns.speakers.tolist()]
-    return list(zip(turns.starts.tolist(), turns.ends.tolist(), names, strict=True))
-
-
 @pytest.mark.parametrize(("speakers", "seed"), [(1, 1), (2, 2), (3, 3), (4, 4), (6, 6)])
 def test_a_clean_episode_is_rebuilt_with_its_overlap_and_its_number_of_people(speakers: int, seed: int) -> None:
     seconds = 240.0
     reference = reference_episode(seed, speakers=speakers, seconds=seconds)
     assignment, turns, exclusive = diarize(reference, seconds, speakers, noise=0.35, seed=seed)
     assert assignment.num_speakers == speakers
-    scores = diarization_scores(reference, as_reference(turns))
+    scores = diarization_scores(reference, turns_from_segments(turns.to_segments()))
     assert scores.der < 0.02, scores  # frame quantisation only
     overlapping = int((turns.starts[1:] < np.maximum.accumulate(turns.ends)[:-1]).sum())
     assert overlapping or speakers == 1
@@ -140,7 +134,7 @@ def test_a_long_episode_clusters_a_bounded_subset_and_matches_the_rest() -> None
     reference = reference_episode(11, speakers=3, seconds=seconds)
     assignment, turns, _ = diarize(reference, seconds, 3, noise=0.35, seed=11)
     assert assignment.num_speakers == 3
-    assert diarization_scores(reference, as_reference(turns)).der < 0.02
+    assert diarization_scores(reference, turns_from_segments(turns.to_segments())).der < 0.02
 
 
 def alike_voices(similarity: float, seed: int, dim: int = 192) -> tuple[np.ndarray, np.ndarray]:

@@ -123,10 +123,11 @@ def read_segments(
     ]
     wanted.sort()
     pieces: list[list[tuple[int, NDArray[np.float32]]]] = [[] for _ in groups]
-    if wanted and tracks is None:
-        _cut((block[np.newaxis] for block in audio_io.stream_audio(path)), wanted, [0] * len(groups), pieces)
-    elif wanted and tracks is not None:
-        _cut(audio_io.stream_tracks(path), wanted, tracks, pieces)
+    if wanted:
+        if tracks is None:  # one mono "track" that every group is cut from
+            _cut((block[np.newaxis] for block in audio_io.stream_audio(path)), wanted, [0] * len(groups), pieces)
+        else:
+            _cut(audio_io.stream_tracks(path), wanted, tracks, pieces)
     return [
         np.concatenate([p for _, p in sorted(parts, key=lambda item: item[0])])
         if parts

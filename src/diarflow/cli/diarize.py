@@ -54,8 +54,7 @@ def diarize(
         console = stderr_console()
         with _Progress(console, enabled=not quiet) as progress:
             diarizer = load_overlap_diarizer(progress=progress.update)
-            diarizer.url_policy = UrlPolicy.from_settings(settings, local_run=True)
-            with audio_io.local_audio_path(audio, diarizer.url_policy) as path:
+            with audio_io.local_audio_path(audio, UrlPolicy.from_settings(settings, local_run=True)) as path:
                 output = diarizer.diarize_file(
                     path, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
                 )
@@ -87,13 +86,10 @@ def _uri(audio: str) -> str:
 
 
 def _rttm(output: DiarizerOutput, uri: str) -> str:
+    from diarflow.domain.exports.rttm import rttm_lines, rttm_name
+
     turns = output.turns
-    names = turns.speaker_names
-    return "".join(
-        f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {names[speaker]} <NA> <NA>\n"
-        for start, end, speaker in zip(turns.starts.tolist(), turns.ends.tolist(), turns.speakers.tolist(), strict=True)
-        if round(end - start, 3) > 0
-    )
+    return rttm_lines(turns, uri, [rttm_name(name) or name for name in turns.speaker_names])
 
 
 def _json(output: DiarizerOutput, audio: str) -> str:

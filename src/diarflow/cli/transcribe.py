@@ -70,16 +70,13 @@ def transcribe_into_store(
 ) -> dict[str, Any]:
     """Run ``transcribe-deepgram-v1`` with the local engine (checkpointed like every step) under ``lease``.
 
-    The caller has checked that ``DEEPGRAM_API_KEY`` is set and holds the episode's lease.
+    The caller has checked the ids and that ``DEEPGRAM_API_KEY`` is set, and holds the episode's lease.
     """
-    from diarflow.contracts import TranscribeRequested, parse_event_data, validate_id
+    from diarflow.contracts import TranscribeRequested, parse_event_data
     from diarflow.orchestration import LocalRunner
     from diarflow.orchestration.lease import LeasedSteps
     from diarflow.orchestration.transcription import transcribe_episode
 
-    validate_id(episode_id, "--episode-id")
-    if podcast_id is not None:
-        validate_id(podcast_id, "--podcast-id")
     request = parse_event_data(
         TranscribeRequested,
         {"episode_id": episode_id, "audio_url": audio, "podcast_id": podcast_id},

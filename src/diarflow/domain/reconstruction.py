@@ -97,33 +97,17 @@ def select_speakers(frames: SpeakerFrames, *, at_most: int | None = None) -> NDA
     return (rank < count[:, np.newaxis]) & (frames.activity > 0)
 
 
-def turns_from_frames(
-    selected: NDArray[np.bool_], confidence: FloatArray, grid: FrameGrid, names: list[str], *, min_gap: float = 0.0
-) -> Turns:
-    """Each speaker's runs of selected frames as turns; same-speaker gaps under ``min_gap`` seconds are closed."""
+def turns_from_frames(selected: NDArray[np.bool_], confidence: FloatArray, grid: FrameGrid, names: list[str]) -> Turns:
+    """Each speaker's runs of selected frames as turns."""
     starts: list[float] = []
     ends: list[float] = []
     speakers: list[str] = []
     confidences: list[float] = []
-    bridge = round(min_gap / grid.step)
     for k, name in enumerate(names):
-        column = _bridged(selected[:, k], bridge)
-        edges = np.flatnonzero(np.diff(np.r_[0, column.astype(np.int8), 0]))
+        edges = np.flatnonzero(np.diff(np.r_[0, selected[:, k].astype(np.int8), 0]))
         for first, stop in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
             starts.append(max(0.0, float(grid.centre(first) - grid.step / 2)))
             ends.append(float(grid.centre(stop - 1) + grid.step / 2))
             speakers.append(name)
             confidences.append(float(np.clip(confidence[first:stop, k].mean(), 0.0, 1.0)))
     return Turns.from_columns(starts, ends, speakers, confidences)
-
-
-def _bridged(column: NDArray[np.bool_], max_gap: int) -> NDArray[np.bool_]:
-    """``column`` with inner runs of False no longer than ``max_gap`` frames set to True."""
-    if max_gap <= 0 or not column.any():
-        return column
-    filled = column.copy()
-    edges = np.flatnonzero(np.diff(np.r_[1, column.astype(np.int8), 1]))
-    for gap_start, gap_stop in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
-        if gap_start > 0 and gap_stop < column.size and gap_stop - gap_start <= max_gap:
-            filled[gap_start:gap_stop] = True
-    return filled

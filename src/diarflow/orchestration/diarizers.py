@@ -28,7 +28,7 @@ def local_diarizer_installed() -> bool:
 
 def resolve_diarizer(choice: DiarizerChoice, settings: Settings) -> ResolvedDiarizer:
     """``auto``: pyannoteAI when its key is set, else the local diarizer when installed, else the fallback."""
-    if choice in ("deepgram", "local", "pyannote", "channels"):
+    if choice != "auto":
         return choice
     if settings.pyannote_api_key is not None:
         return "pyannote"

@@ -77,7 +77,7 @@ def identify_episode(
     document: dict[str, Any],
     podcast_id: str | None,
     audio: str | None,
-    tracks: SpeakerTracks | None = None,
+    tracks: SpeakerTracks,
 ) -> SpeakerMap:
     """Name the clusters from the podcast's registry; degradations come back in ``error``.
 
@@ -105,7 +105,7 @@ def identify_episode(
         log.warning("podcast %s has no %s voiceprints: nothing to match locally", podcast_id, LOCAL_VOICEPRINT_MODEL)
         return SpeakerMap("ok")
     try:
-        return _from_embeddings(ws, episode_id, clusters, turns, local, audio, tracks or SpeakerTracks())
+        return _from_embeddings(ws, episode_id, clusters, turns, local, audio, tracks)
     except DiarflowError as exc:
         log.warning("identification of %s degraded: %s", episode_id, exc.message)
         return SpeakerMap("ok", error=_summary(exc, "speaker identification could not run"))

@@ -22,6 +22,7 @@ from diarflow.adapters.stores import ObjectStore, get_json, put_json
 from diarflow.contracts import keys, utc_now
 from diarflow.errors import DiarflowError, StepFailed, classify
 from diarflow.orchestration.steps import Event, JSONValue, StepResult
+from diarflow.orchestration.workspace import digest
 from diarflow.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ class LocalRunner:
         versions = {key: self.store.version(key) for key in _artifact_keys(result)}
         for prefix in _input_prefixes(result):  # e.g. the voiceprint registry a step consulted
             listing = [(key, self.store.version(key)) for key in self.store.list(prefix)]
-            versions[prefix] = hashlib.blake2b(orjson.dumps(listing), digest_size=12).hexdigest()
+            versions[prefix] = digest(orjson.dumps(listing))
         return versions
 
     def _checkpoint(self, key: str, expected: str) -> StepResult | None:

@@ -7,13 +7,16 @@ around the same output type.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from diarflow.contracts import DiarizationSourceName
 from diarflow.domain.transcript import Transcript
 from diarflow.domain.turns import Turns
+
+ProgressCallback = Callable[[str, float, float | None], None]
+"""What an audio diarizer reports as it goes: ``(stage, seconds_done, seconds_total_or_None)``."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,14 @@ track's number counted from 1 (RTTM's convention; Deepgram's channel 0 is 1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from diarflow.domain.exports.episode import EpisodeExport, clean_text
 from diarflow.domain.exports.timestamps import decimal_seconds
 from diarflow.domain.exports.turns import CaptionOptions
+from diarflow.domain.turns import Turns
 
 
 def rttm_name(name: str) -> str:
@@ -35,12 +38,21 @@ def write_rttm(episode: EpisodeExport, options: CaptionOptions) -> str:
     """
     turns = episode.require_turns("rttm")
     names = []
-    prefixes = []
+    channels = []
     for raw in turns.speaker_names:
         shown = episode.speakers.get(raw)
         names.append(rttm_name(shown.name if shown else "") or rttm_name(raw))
-        channel = shown.channel if shown and shown.channel is not None else 0
-        prefixes.append(f"SPEAKER {episode.episode_id} {channel + 1}")
+        channels.append(shown.channel if shown and shown.channel is not None else 0)
+    return rttm_lines(turns, episode.episode_id, names, channels)
+
+
+def rttm_lines(turns: Turns, file_id: str, names: Sequence[str], channels: Sequence[int] | None = None) -> str:
+    """``turns`` as RTTM lines of ``file_id``: ``names[k]`` and 0-based ``channels[k]`` (default 0) per speaker.
+
+    Times are rounded to whole milliseconds first, so start + duration is the end exactly.
+    """
+    tracks = channels if channels is not None else [0] * len(names)
+    prefixes = [f"SPEAKER {file_id} {channel + 1}" for channel in tracks]
     starts_ms = np.rint(turns.starts * 1000).astype(np.int64).tolist()
     ends_ms = np.rint(turns.ends * 1000).astype(np.int64).tolist()
     return "".join(

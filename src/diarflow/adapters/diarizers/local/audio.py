@@ -33,15 +33,27 @@ from numpy.typing import NDArray
 
 from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.tempfiles import temporary_directory
-from diarflow.errors import AudioError
+from diarflow.domain.speaker_counts import check_speaker_counts
+from diarflow.errors import AudioError, InvalidInput
 
 if TYPE_CHECKING:
+    from diarflow.adapters.diarizers.base import DiarizationJob
     from diarflow.adapters.url_policy import UrlPolicy
 
 BLOCK_SECONDS = 30.0
 
 _LOCAL_SCHEMES = ("", "file")
 _REMOTE_SCHEMES = ("http", "https")
+
+
+@contextmanager
+def job_audio_path(job: DiarizationJob, policy: UrlPolicy | None = None) -> Iterator[Path]:
+    """The job's audio as a local path, after checking there is audio and its speaker-count hints."""
+    if not job.audio:
+        raise InvalidInput("audio", "the local diarizer needs the episode's audio (a path or an http(s) URL)")
+    check_speaker_counts(job.num_speakers, job.min_speakers, job.max_speakers)
+    with local_audio_path(job.audio, policy) as path:
+        yield path
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.audio_format import SAMPLE_RATE
-from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput, ProgressCallback
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.diarizers.local.encoder import (
     HOP,
@@ -52,9 +52,8 @@ from diarflow.domain.speaker_clustering import (
     relabel,
     speech_frames,
 )
-from diarflow.domain.speaker_counts import check_speaker_counts
 from diarflow.domain.turns import Turns
-from diarflow.errors import DiarizerUnavailable, InvalidInput
+from diarflow.errors import DiarizerUnavailable
 
 if TYPE_CHECKING:
     from diarflow.config import Settings
@@ -64,9 +63,6 @@ PARTIAL_STEP = 20
 """Frames between GE2E windows inside a long piece (0.2 s): dense windows average out what is said."""
 EMBED_BATCH = 256
 """Mel windows embedded per batch; bounds the memory of pass 2."""
-
-ProgressCallback = Callable[[str, float, float | None], None]
-"""``(stage, seconds_done, seconds_total_or_None)``."""
 
 
 @dataclass
@@ -83,10 +79,7 @@ class LocalDiarizer:
     _warnings: list[str] = field(default_factory=list)
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
-        if not job.audio:
-            raise InvalidInput("audio", "the local diarizer needs the episode's audio (a path or an http(s) URL)")
-        check_speaker_counts(job.num_speakers, job.min_speakers, job.max_speakers)
-        with audio_io.local_audio_path(job.audio, self.url_policy) as path:
+        with audio_io.job_audio_path(job, self.url_policy) as path:
             return self.diarize_file(path, job)
 
     def diarize_file(self, path: Path, job: DiarizationJob) -> DiarizerOutput:

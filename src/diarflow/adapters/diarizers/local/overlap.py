@@ -22,7 +22,7 @@ reconstruction (~40 MB for 6.7 h at a 1 s step).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -31,14 +31,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.audio_format import SAMPLE_RATE
-from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput, ProgressCallback
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.models.fbank import fbank, subtract_mean
 from diarflow.adapters.models.segmentation import FRAMES, WINDOW_SAMPLES, powerset_to_multilabel
 from diarflow.adapters.url_policy import UrlPolicy
 from diarflow.domain.frames import FrameGrid, SlidingWindows
 from diarflow.domain.reconstruction import WindowBatch, select_speakers, speaker_frames, turns_from_frames
-from diarflow.domain.speaker_counts import check_speaker_counts
 from diarflow.domain.turns import Turns
 from diarflow.domain.window_clustering import (
     ClusteringOptions,
@@ -46,7 +45,6 @@ from diarflow.domain.window_clustering import (
     WindowSpeakers,
     assign_speakers,
 )
-from diarflow.errors import InvalidInput
 
 if TYPE_CHECKING:
     from diarflow.adapters.models.campplus import SpeakerEmbedder
@@ -68,9 +66,6 @@ MIN_EMBEDDING_SPEECH = 0.2
 MIN_TRUNK_FBANK_FRAMES = 20
 """Fbank frames (10 ms each) CAM++'s 2-D convolutions need at least."""
 
-ProgressCallback = Callable[[str, float, float | None], None]
-"""``(stage, seconds_done, seconds_total_or_None)``."""
-
 
 @dataclass
 class OverlapAwareDiarizer:
@@ -89,10 +84,7 @@ class OverlapAwareDiarizer:
     source: Literal["local"] = "local"
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
-        if not job.audio:
-            raise InvalidInput("audio", "the local diarizer needs the episode's audio (a path or an http(s) URL)")
-        check_speaker_counts(job.num_speakers, job.min_speakers, job.max_speakers)
-        with audio_io.local_audio_path(job.audio, self.url_policy) as path:
+        with audio_io.job_audio_path(job, self.url_policy) as path:
             return self.diarize_file(
                 path, num_speakers=job.num_speakers, min_speakers=job.min_speakers, max_speakers=job.max_speakers
             )
