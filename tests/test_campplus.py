@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.models.fbank import fbank, num_frames, subtract_mean
 from diarflow.adapters.models.segmentation import WINDOW_SAMPLES
-from tests.model_references import TOLERANCE, needs_weights, reference_campplus, run_reference
+from tests.model_references import THREADS, TOLERANCE, needs_weights, reference_campplus, run_reference
 from tests.recut import read_sample_audio
 from tests.sample_speakers import solo_mask, speaker_names
 
@@ -31,7 +32,7 @@ def campplus_reference() -> Any:
 def embedder() -> Any:
     from diarflow.adapters.models.campplus import SpeakerEmbedder
 
-    return SpeakerEmbedder.load(threads=2)
+    return SpeakerEmbedder.load(threads=THREADS)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,9 @@ def sample() -> NDArray[np.float32]:
 
 
 def _sample_features(sample: NDArray[np.float32], seconds: float, starts: list[float]) -> NDArray[np.float32]:
-    samples = int(seconds * 16_000)
-    return np.stack([subtract_mean(fbank(sample[int(s * 16_000) : int(s * 16_000) + samples])) for s in starts])
+    samples = int(seconds * SAMPLE_RATE)
+    firsts = [int(s * SAMPLE_RATE) for s in starts]
+    return np.stack([subtract_mean(fbank(sample[first : first + samples])) for first in firsts])
 
 
 def test_campplus_matches_the_reference_on_speech_and_random_features(
@@ -59,8 +61,20 @@ def test_campplus_matches_the_reference_on_speech_and_random_features(
         assert ours.shape == (len(features), 192)
         assert float(np.abs(ours - run_reference(campplus_reference, features)).max()) <= TOLERANCE
     # A single trunk frame has no spread: std 0 here, the reference's 1e-2 floor there; only the means compare.
+    import torch
+
+    from diarflow.adapters.models.campplus import statistics_pooling
+
     single = embedder.trunk(inputs[3])
     assert single.shape == (1, 512, 1)
+    ours_stats = statistics_pooling(torch.from_numpy(single), torch.ones((1, 1))).numpy()
+    their_stats = run_reference(
+        lambda tensor: campplus_reference.xvector[:-1](campplus_reference.head(tensor.transpose(1, 2))), inputs[3]
+    )
+    assert ours_stats.shape == their_stats.shape == (1, 1024)
+    assert float(np.abs(ours_stats[:, :512] - their_stats[:, :512]).max()) <= TOLERANCE
+    assert float(np.abs(ours_stats[:, 512:]).max()) == 0.0
+    np.testing.assert_allclose(their_stats[:, 512:], 1e-2)
 
 
 def test_trunk_matches_the_reference_trunk(embedder: Any, campplus_reference: Any, sample: NDArray[np.float32]) -> None:
@@ -111,7 +125,7 @@ def test_pooled_trunk_embeds_the_masked_speaker(embedder: Any, sample: NDArray[n
     from diarflow.adapters.models.campplus import trunk_frame_centers
 
     start = 12.0  # 12-22 s: both speakers speak alone for seconds
-    window = sample[int(start * 16_000) : int(start * 16_000) + WINDOW_SAMPLES]
+    window = sample[int(start * SAMPLE_RATE) : int(start * SAMPLE_RATE) + WINDOW_SAMPLES]
     frames = embedder.trunk(subtract_mean(fbank(window))[None])
     times = start + trunk_frame_centers(frames.shape[-1])
     pooled, alone = [], []

@@ -59,19 +59,62 @@ def test_real_splits_hold_the_documented_clips(real_data: Path) -> None:
     assert not any("ñ" in path.name for path in folder.iterdir())  # renamed as its references name it
 
 
+def _sdist_split_lists(root: Path) -> dict[str, str]:
+    """Each clip's split by the sdist's own ``debug.<split>.lst`` (names as the archive spells them).
+
+    Read from the downloaded archive when it is there, else from the lists extracted next to the clips.
+    """
+    archive = root / "downloads" / ARCHIVE_NAME
+    lists: dict[str, str] = {}
+    for split in SPLITS:
+        if archive.is_file():
+            with tarfile.open(archive, "r:gz") as tar:
+                member = tar.extractfile(f"{ARCHIVE_DATA}/debug.{split}.lst")
+                assert member is not None
+                text = member.read().decode("utf-8")
+        else:
+            text = (root / "ami" / f"debug.{split}.lst").read_text(encoding="utf-8")
+        lists |= dict.fromkeys(text.split(), split)
+    return lists
+
+
+def _rttm_speakers(path: Path) -> dict[str, set[str]]:
+    """The distinct speaker labels of each file in an RTTM, parsed here from its text (fields 2 and 8)."""
+    speakers: dict[str, set[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if fields and fields[0] == "SPEAKER":
+            speakers.setdefault(fields[1], set()).add(fields[7])
+    return speakers
+
+
 def test_real_clips_match_their_manifest(real_data: Path) -> None:
     manifest = {entry.clip: entry for entry in read_manifest(real_data)}
     assert len(manifest) == 14
     assert manifest["trn00"].source_name == "trñ00.wav"
+    split_of = _sdist_split_lists(real_data)
+    assert len(split_of) == 14
     for split in SPLITS:
+        speakers_of = _rttm_speakers(real_data / "ami" / f"debug.{split}.rttm")
         for clip in load_split(split, real_data):
             entry = manifest[clip.clip_id]
-            assert entry.split == split
+            assert entry.split == split == split_of[Path(entry.source_name).stem]
             assert entry.duration == pytest.approx(30.0, abs=0.01)
             assert clip.uem == ((0.0, 30.0),)
-            assert entry.speakers == len({speaker for _, _, speaker in clip.reference}) >= 1
+            assert entry.speakers == len(speakers_of[clip.clip_id]) >= 1
             assert all(0 <= start < end <= 30.0 + 1e-6 for start, end, _ in clip.reference)
             assert 0 <= entry.overlap_seconds < entry.speech_seconds <= 30.0
+    # The known totals (docs/local-diarizer.md): clips per split and the speakers of each clip.
+    per_split = {split: [entry.speakers for entry in manifest.values() if entry.split == split] for split in SPLITS}
+    assert {split: (len(counts), sum(counts)) for split, counts in per_split.items()} == {
+        "train": (10, 31),
+        "development": (2, 4),
+        "test": (2, 8),
+    }
+    assert min(per_split["train"]) == 1
+    assert max(per_split["train"]) == 4
+    assert per_split["development"] == [2, 2]
+    assert per_split["test"] == [4, 4]
     # Speaker ids as AMI writes them, including the one non-ASCII id the archive tests with.
     assert {speaker for _, _, speaker in load_split("train", real_data)[0].reference} >= {"MÉO069", "MEE068"}
 

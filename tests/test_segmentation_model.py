@@ -21,7 +21,7 @@ from diarflow.adapters.models.segmentation import (
     WINDOW_SAMPLES,
     powerset_to_multilabel,
 )
-from tests.model_references import TOLERANCE, needs_weights, reference_pyannet, run_reference
+from tests.model_references import THREADS, TOLERANCE, needs_weights, reference_pyannet, run_reference
 from tests.recut import read_sample_audio
 
 
@@ -34,7 +34,7 @@ def pyannet_reference() -> Any:
 def segmenter() -> Any:
     from diarflow.adapters.models.pyannet import Segmenter
 
-    return Segmenter.load(threads=2)
+    return Segmenter.load(threads=THREADS)
 
 
 @pytest.fixture(scope="module")

@@ -23,21 +23,29 @@ def default_threads() -> int:
 
 
 @contextmanager
-def inference(threads: int) -> Iterator[None]:
-    """Run torch with a fixed thread count, no autograd, then restore the thread count.
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch with a fixed thread count, then restore the process-wide count.
 
     A fixed count makes results reproducible run to run (reductions split the
-    same way); the process-wide setting is restored so callers are not changed.
+    same way); restoring it leaves callers unchanged.
     """
     import torch
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(count)
     try:
-        with torch.inference_mode():
-            yield
+        yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def inference(threads: int) -> Iterator[None]:
+    """:func:`torch_threads` with no autograd (``torch.inference_mode``)."""
+    import torch
+
+    with torch_threads(threads), torch.inference_mode():
+        yield
 
 
 def load_weights(network: nn.Module, path: Path, model: str, state_of: Callable[[Any], Any] | None = None) -> None:

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from diarflow.adapters.audio_format import SAMPLE_RATE
 
 WINDOW_SECONDS = 10.0
-WINDOW_SAMPLES = 160_000
+WINDOW_SAMPLES = round(WINDOW_SECONDS * SAMPLE_RATE)
 LOCAL_SPEAKERS = 3
 MAX_SPEAKERS_PER_FRAME = 2
 

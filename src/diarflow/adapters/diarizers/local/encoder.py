@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.audio_format import SAMPLE_RATE
+from diarflow.adapters.models.runtime import default_threads, inference, torch_threads
 from diarflow.errors import DiarizerUnavailable
 
 if TYPE_CHECKING:
@@ -98,19 +98,6 @@ def normalize_level(wav: NDArray[np.float32], target_dbfs: float = TARGET_DBFS) 
     return (wav * np.float32(10 ** (gain_db / 20))).astype(np.float32) if gain_db > 0 else wav
 
 
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run torch with a fixed thread count (results are reproducible for a given count), then restore it."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 @dataclass
 class SpeakerEncoder:
     """GE2E embeddings of audio pieces; build with :meth:`load`."""
@@ -157,7 +144,7 @@ class SpeakerEncoder:
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
             raise DiarizerUnavailable(f"cannot load the GE2E weights at {path}: {exc}") from None
         network.eval()
-        count = threads if threads is not None else min(4, os.cpu_count() or 1)
+        count = threads if threads is not None else default_threads()
         return cls(
             network=network,
             mel_basis=torch.from_numpy(mel_filterbank()),
@@ -194,7 +181,7 @@ class SpeakerEncoder:
         by_length: dict[int, list[int]] = {}
         for index, partial in enumerate(partials):
             by_length.setdefault(len(partial), []).append(index)
-        with torch_threads(self.threads), torch.inference_mode():
+        with inference(self.threads):
             for indices in by_length.values():
                 for first in range(0, len(indices), self.batch_size):
                     chunk = indices[first : first + self.batch_size]

@@ -34,7 +34,13 @@ from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput, ProgressCallback
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.models.fbank import fbank, subtract_mean
-from diarflow.adapters.models.segmentation import FRAMES, WINDOW_SAMPLES, powerset_to_multilabel
+from diarflow.adapters.models.segmentation import (
+    FRAMES,
+    LOCAL_SPEAKERS,
+    WINDOW_SAMPLES,
+    WINDOW_SECONDS,
+    powerset_to_multilabel,
+)
 from diarflow.adapters.url_policy import UrlPolicy
 from diarflow.domain.frames import FrameGrid, SlidingWindows
 from diarflow.domain.reconstruction import WindowBatch, select_speakers, speaker_frames, turns_from_frames
@@ -51,8 +57,6 @@ if TYPE_CHECKING:
     from diarflow.adapters.models.pyannet import Segmenter
 
 MODEL_NAME = "diarflow-local-2 (pyannote segmentation-3.0 + CAM++)"
-LOCAL_SPEAKERS = 3
-WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE
 DEFAULT_STEP = 2.5
 """Seconds between windows (chosen on the meeting clips' train split: docs/local-diarizer.md)."""
 DEFAULT_ONSET = 0.3
