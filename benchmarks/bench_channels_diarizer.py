@@ -3,11 +3,14 @@
 1. The shipped sample as a two-track interview (``tests/two_track.py``): DER at collar 0
    from the words alone for several word gaps, and with the audio for bleed from none to
    −10 dB, with and without the bleed rule — the figures behind ``MAX_WORD_GAP`` and
-   ``BLEED_MARGIN_DB`` in ``diarflow/domain/channels.py``.
+   ``BLEED_MARGIN_DB`` in ``diarflow/domain/channels.py``, so not a held-out result.
 2. Long two-track episodes built in 10-minute blocks (re-cut episodes of the sample split
    into tracks, the other voice bleeding in 25 dB down) appended to a 16-bit stereo WAV on
    disk, so building 6.7 hours holds one block in memory; the diarizer runs in its own
    process, which reports its real-time factor and peak RSS, and the DER is scored.
+
+Every episode here is re-cut from the same 30 s sample (the same two voices) the constants
+were chosen on, so none of these DER figures is independent of that choice.
 
 Run: ``.venv/bin/python benchmarks/bench_channels_diarizer.py [--hours 1 6.7] [--skip-sample]``
 (needs ``diarflow[local,eval]``). Targets: RTF <= 0.05, peak RSS <= 500 MB at 6.7 h.
@@ -30,7 +33,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 from tests import recut, two_track  # noqa: E402
 
 
@@ -45,13 +47,17 @@ def run_child(child: str, audio: Path, transcript: Path) -> tuple[dict[str, Any]
     return result, wall
 
 
-def der_text(reference: list[tuple[float, float, str]], segments: list[dict[str, Any]]) -> str:
-    """DER at collar 0 of raw-diarization ``segments`` against ``reference``, with its parts."""
+def der_text(
+    reference: list[tuple[float, float, str]], segments: list[dict[str, Any]], *, der_spec: str = ".1%"
+) -> str:
+    """DER at collar 0 of raw-diarization ``segments`` against ``reference`` (format ``der_spec``), with its parts."""
     from diarflow.domain.diarization_metrics import diarization_scores
 
     hypothesis = [(s["start"], s["end"], s["speaker"]) for s in segments]
     scores = diarization_scores(reference, hypothesis, collar=0.0)
-    return f"{scores.der:.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+    return (
+        f"{scores.der:{der_spec}} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+    )
 
 
 BLOCK_SECONDS = 600.0
@@ -95,8 +101,9 @@ def sample_figures() -> None:
         for bleed in (None, -30.0, -25.0, -20.0, -15.0, -10.0):
             built = two_track.sample_two_track(bleed_db=bleed)
             wav, _ = built.write(Path(folder), "sample")
+            scan = _scan(wav, transcript)
             rows = [
-                _der(_heard(wav, transcript, margin=margin), built.reference)
+                _der(_heard(scan, transcript, bleed_margin_db=margin), built.reference)
                 for margin in (channels.BLEED_MARGIN_DB, float("inf"))
             ]
             label = "none" if bleed is None else f"{bleed:g} dB"
@@ -111,38 +118,37 @@ def sample_figures() -> None:
                 tracks = two_track.split_tracks(episode.audio, episode.reference, speakers, bleed_db=bleed)
                 wav, _ = two_track.TwoTrack(tracks, episode.reference, document).write(Path(folder), "recut")
                 transcript = read_transcript(document)
+                scan = _scan(wav, transcript)
                 rows = [
-                    f"gap {gap:g} s {_der(_heard(wav, transcript, max_gap=gap), episode.reference)}"
+                    f"gap {gap:g} s {_der(_heard(scan, transcript, max_gap=gap), episode.reference)}"
                     for gap in (0.0, channels.MAX_WORD_GAP)
                 ]
                 label = "none" if bleed is None else f"{bleed:g} dB"
                 print(f"    seed {seed}, bleed {label:>6}: {' | '.join(rows)}")
 
 
-def _heard(wav: Path, transcript: Any, *, margin: float | None = None, max_gap: float | None = None) -> list[Any]:
-    """Each track's speech as the diarizer hears it, with the bleed margin or the word gap changed."""
-    from diarflow.adapters.diarizers.channels import ChannelsDiarizer
-    from diarflow.adapters.diarizers.local.vad import FRAME_SECONDS, speech_regions
-    from diarflow.domain import channels
+Scan = tuple[list[Any], Any, float]
 
-    probabilities, levels, duration = ChannelsDiarizer()._scan(wav, transcript.num_channels)
-    heard = [speech_regions(p) for p in probabilities]
-    for regions in heard:
-        regions[:, 1] = np.minimum(regions[:, 1], duration)
-    words = channels.word_speech(transcript, max_gap=channels.MAX_WORD_GAP if max_gap is None else max_gap)
-    bleed_margin = channels.BLEED_MARGIN_DB if margin is None else margin
-    return channels.heard_speech(heard, levels, words, frame_seconds=FRAME_SECONDS, bleed_margin_db=bleed_margin)
+
+def _scan(wav: Path, transcript: Any) -> Scan:
+    """One decode of ``wav``: each track's VAD probabilities and frame levels, and its seconds."""
+    from diarflow.adapters.diarizers.channels import ChannelsDiarizer
+
+    return ChannelsDiarizer().scan(wav, transcript.num_channels)
+
+
+def _heard(scan: Scan, transcript: Any, **rules: float) -> list[Any]:
+    """Each track's speech as the diarizer hears it from ``scan``, with the bleed margin or the word gap changed."""
+    from diarflow.adapters.diarizers.channels import track_speech
+
+    probabilities, levels, duration = scan
+    return track_speech(probabilities, levels, duration, transcript, **rules)
 
 
 def _der(speech: list[Any], reference: Reference) -> str:
     from diarflow.domain import channels
-    from diarflow.domain.diarization_metrics import diarization_scores
 
-    turns = channels.channel_turns(speech)
-    names = [turns.speaker_names[k] for k in turns.speakers.tolist()]
-    hypothesis = list(zip(turns.starts.tolist(), turns.ends.tolist(), names, strict=True))
-    scores = diarization_scores(reference, hypothesis, collar=0.0)
-    return f"{scores.der:6.1%} (FA {scores.false_alarm:.1%}, miss {scores.missed:.1%}, conf {scores.confusion:.1%})"
+    return der_text(reference, channels.channel_turns(speech).to_segments(), der_spec="6.1%")
 
 
 def build_long_episode(seconds: float, folder: Path, *, seed: int = 0) -> tuple[Path, Path, Reference, float]:
@@ -160,8 +166,7 @@ def build_long_episode(seconds: float, folder: Path, *, seed: int = 0) -> tuple[
         while offset < seconds - 1.0:
             episode = recut.build_episode(min(BLOCK_SECONDS, seconds - offset), seed=seed + block)
             tracks = two_track.split_tracks(episode.audio, episode.reference, speakers, bleed_db=BLEED_DB, seed=block)
-            pcm = np.clip(np.round(tracks.T * 32767.0), -32768, 32767).astype("<i2")
-            sink.writeframes(pcm.tobytes())
+            sink.writeframes(recut.pcm16(tracks))
             source = episode.transcript["results"]["channels"][0]["alternatives"][0]["words"]
             split = two_track.split_transcript(source, episode.reference, speakers, episode.duration)
             for channel, track in enumerate(split["results"]["channels"]):
@@ -169,7 +174,7 @@ def build_long_episode(seconds: float, folder: Path, *, seed: int = 0) -> tuple[
             reference.extend((start + offset, end + offset, speaker) for start, end, speaker in episode.reference)
             offset += episode.audio.size / two_track.RATE
             block += 1
-            del episode, tracks, pcm
+            del episode, tracks
     document = {
         "metadata": {"request_id": "bench", "duration": round(offset, 3), "channels": len(speakers)},
         "results": {

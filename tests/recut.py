@@ -72,12 +72,17 @@ def read_sample_audio() -> NDArray[np.float32]:
 
 
 def write_wav(path: Path, audio: NDArray[np.float32]) -> None:
-    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
+    """16-bit PCM 16 kHz WAV of mono ``audio`` (samples) or of one channel per row of (tracks, samples) ``audio``."""
     with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
+        handle.setnchannels(1 if audio.ndim == 1 else audio.shape[0])
         handle.setsampwidth(2)
         handle.setframerate(RATE)
-        handle.writeframes(pcm.tobytes())
+        handle.writeframes(pcm16(audio))
+
+
+def pcm16(audio: NDArray[np.float32]) -> bytes:
+    """Interleaved 16-bit little-endian PCM of mono (samples) or (tracks, samples) float ``audio``."""
+    return np.clip(np.round(audio.T * 32767.0), -32768, 32767).astype("<i2").tobytes()
 
 
 def read_rttm(text: str) -> list[tuple[float, float, str]]:

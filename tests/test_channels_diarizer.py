@@ -143,7 +143,7 @@ def test_tracks_are_decoded_apart_and_cut_from_their_own_track(tmp_path: Path) -
 # --- what the diarizer refuses, and what it settles for -------------------------------------------------
 
 
-def _sample_job(tmp_path: Path, audio: Path | None) -> DiarizationJob:
+def _sample_job(audio: Path | None) -> DiarizationJob:
     transcript = read_transcript(two_track.sample_two_track().transcript)
     return DiarizationJob("E1", str(audio) if audio else None, transcript)
 
@@ -155,9 +155,9 @@ def test_a_single_channel_transcript_is_refused() -> None:
 
 
 @needs_vad
-def test_mono_audio_gives_the_words_and_says_so(tmp_path: Path) -> None:
-    words_only = ChannelsDiarizer().diarize(_sample_job(tmp_path, None))
-    mono = ChannelsDiarizer().diarize(_sample_job(tmp_path, recut.SAMPLES / "sample.wav"))
+def test_mono_audio_gives_the_words_and_says_so() -> None:
+    words_only = ChannelsDiarizer().diarize(_sample_job(None))
+    mono = ChannelsDiarizer().diarize(_sample_job(recut.SAMPLES / "sample.wav"))
     assert mono.warnings
     assert "sample.wav is mono" in mono.warnings[0]
     assert mono.turns.to_segments() == words_only.turns.to_segments()
@@ -170,15 +170,15 @@ def test_audio_with_another_number_of_tracks_is_refused(tmp_path: Path) -> None:
     three = tmp_path / "three.wav"
     _write_tones(three, [0.1, 0.1, 0.1])
     with pytest.raises(InvalidInput, match=r"three.wav has 3 tracks but the transcript has 2 channels") as caught:
-        ChannelsDiarizer().diarize(_sample_job(tmp_path, three))
+        ChannelsDiarizer().diarize(_sample_job(three))
     assert caught.value.field == "audio"
 
 
-def test_without_the_models_the_audio_is_not_listened_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_models_the_audio_is_not_listened_to(monkeypatch: pytest.MonkeyPatch) -> None:
     import diarflow.adapters.diarizers.channels as module
 
     monkeypatch.setattr(module, "vad_available", lambda: False)
-    output = ChannelsDiarizer().diarize(_sample_job(tmp_path, recut.SAMPLES / "sample.wav"))
+    output = ChannelsDiarizer().diarize(_sample_job(recut.SAMPLES / "sample.wav"))
     assert output.warnings
     assert "needs PyAV, onnxruntime and silero-vad" in output.warnings[0]
     assert output.model == module.MODEL_NAME
@@ -240,8 +240,6 @@ def test_each_track_is_one_speaker_and_every_word_stays_on_its_own(sample_runs: 
         enriched = EnrichedTranscript.model_validate_json(
             (store / "diarization" / f"{episode}.enriched.json").read_bytes()
         )
-        by_channel = {w.channel: w.diar_speaker for w in enriched.words}
-        assert by_channel == {0: "CHANNEL_0", 1: "CHANNEL_1"}
         assert all(w.diar_speaker == f"CHANNEL_{w.channel}" for w in enriched.words)
         assert all(w.speaker_confidence == 1.0 for w in enriched.words)
         assert [sum(w.channel == c for w in enriched.words) for c in (0, 1)] == [
@@ -279,7 +277,6 @@ def test_a_single_channel_transcript_falls_back_to_deepgram_labels(tmp_path: Pat
     assert (result.status, result.source) == ("partial", "deepgram_fallback")
     errors = ErrorArtifact.model_validate_json((tmp_path / "store" / "diarization" / "MONO.error.json").read_bytes())
     assert [(e.step, e.type) for e in errors.errors] == [("channels-diarize-v1", "DiarizerUnavailable")]
-    assert "needs a multichannel transcript (multichannel=true)" in errors.errors[0].message
     assert SINGLE_CHANNEL in errors.errors[0].message
     audit = AuditArtifact.model_validate_json((tmp_path / "store" / "diarization" / "MONO.audit.json").read_bytes())
     assert all(c.channel is None for c in audit.clusters)  # one track: nobody's is worth saying
@@ -362,6 +359,18 @@ def _cut(store: ObjectStore, audio: Path, cluster: ClusterSummary, track: int | 
     return read_segments(audio, [spans], tracks=None if track is None else [track])[0]
 
 
+def _assert_clips_cut_from(store: ObjectStore, audit: AuditArtifact, audio: Path, *, own_track: bool) -> None:
+    """Each cluster's audit clip (what the embedding heard) is its representative turns cut from ``audio``:
+    from the cluster's own track and not the mix (``own_track``), else from FFmpeg's mono mix."""
+    for cluster in audit.clusters:
+        if own_track:
+            assert cluster.channel is not None
+        heard = _heard(store, cluster)
+        assert np.abs(heard - _cut(store, audio, cluster, cluster.channel if own_track else None)).max() < 1e-3
+        if own_track:
+            assert np.abs(heard - _cut(store, audio, cluster, None)).max() > 0.01
+
+
 @needs_embedder
 def test_channel_speakers_are_named_from_their_own_tracks(
     local_store: ObjectStore, enrolled: Enrolled, held_out_interview: tuple[Path, Path, Path]
@@ -374,11 +383,7 @@ def test_channel_speakers_are_named_from_their_own_tracks(
         "CHANNEL_1": (1, "Sheila"),
     }
     assert all(c.confidence is not None and c.confidence >= 0.5 for c in audit.clusters)
-    for cluster in audit.clusters:  # the clip the embedding heard is the speaker's own track, not the mix
-        assert cluster.channel is not None
-        heard = _heard(local_store, cluster)
-        assert np.abs(heard - _cut(local_store, stereo, cluster, cluster.channel)).max() < 1e-3
-        assert np.abs(heard - _cut(local_store, stereo, cluster, None)).max() > 0.01
+    _assert_clips_cut_from(local_store, audit, stereo, own_track=True)
     enriched = EnrichedTranscript.model_validate(get_json(local_store, keys.enriched_key("E1")))
     assert {(s.speaker, s.channel) for s in enriched.speakers} == {("Diane", 0), ("Sheila", 1)}
     assert {(w.channel, w.speaker) for w in enriched.words} == {(0, "Diane"), (1, "Sheila")}
@@ -394,8 +399,7 @@ def test_with_a_mono_mix_channel_speakers_are_heard_on_the_mix(
     assert {c.speaker_key: c.mapped_to for c in audit.clusters} == {"CHANNEL_0": "Diane", "CHANNEL_1": "Sheila"}
     raw = RawDiarization.model_validate(get_json(local_store, keys.diarization_key("E1")))
     assert any("mix.wav is mono" in warning for warning in raw.warnings)
-    for cluster in audit.clusters:
-        assert np.abs(_heard(local_store, cluster) - _cut(local_store, mono, cluster, None)).max() < 1e-3
+    _assert_clips_cut_from(local_store, audit, mono, own_track=False)
 
 
 # --- a stored track that is not one is refused, naming the field ------------------------------------------

@@ -15,7 +15,6 @@ Used by ``tests/test_channels_diarizer.py`` and ``benchmarks/bench_channels_diar
 from __future__ import annotations
 
 import json
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ class TwoTrack:
         """Write ``name.wav`` (16-bit stereo) and ``name.deepgram.json``; return their paths."""
         folder.mkdir(parents=True, exist_ok=True)
         wav = folder / f"{name}.wav"
-        write_tracks(wav, self.audio)
+        recut.write_wav(wav, self.audio)
         transcript = folder / f"{name}.deepgram.json"
         transcript.write_text(json.dumps(self.transcript))
         return wav, transcript
@@ -157,13 +156,3 @@ def sample_two_track(*, bleed_db: float | None = None) -> TwoTrack:
     tracks = split_tracks(audio, reference, SAMPLE_SPEAKERS, bleed_db=bleed_db)
     transcript = split_transcript(words, reference, SAMPLE_SPEAKERS, audio.size / RATE)
     return TwoTrack(tracks, reference, transcript)
-
-
-def write_tracks(path: Path, tracks: NDArray[np.float32]) -> None:
-    """16-bit PCM 16 kHz WAV with one channel per row of ``tracks``."""
-    pcm = np.clip(np.round(tracks.T * 32767.0), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(tracks.shape[0])
-        handle.setsampwidth(2)
-        handle.setframerate(RATE)
-        handle.writeframes(pcm.tobytes())

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,35 @@ def aggregate(window_values: FloatArray, first_frames: IntArray, num_frames: int
     for channel in range(channels):
         sums[:, channel] = np.bincount(index, weights=flat[:, channel], minlength=num_frames)
     return sums, coverage
+
+
+def interval_mask(
+    starts: FloatArray,
+    ends: FloatArray,
+    frames: int,
+    frame_seconds: float,
+    *,
+    tolerance: float,
+    mark_empty: bool = False,
+) -> BoolArray:
+    """Frames (of ``frame_seconds``) covered by any [start, end) interval, via a difference array (linear time).
+
+    A bound within ``tolerance`` frames of a frame edge counts as on it (floating-point
+    rounding). An interval that covers no frame marks none, unless ``mark_empty``: then a
+    zero-length one (a word with no duration) still marks the frame it starts in.
+    """
+    delta = np.zeros(frames + 1, dtype=np.int64)
+    first = np.clip(np.floor(np.asarray(starts) / frame_seconds + tolerance).astype(np.int64), 0, frames)
+    last = np.clip(np.ceil(np.asarray(ends) / frame_seconds - tolerance).astype(np.int64), 0, frames)
+    if mark_empty:
+        last = np.maximum(last, np.minimum(first + 1, frames))
+    keep = last > first
+    np.add.at(delta, first[keep], 1)
+    np.add.at(delta, last[keep], -1)
+    return np.cumsum(delta[:-1]) > 0
+
+
+def run_edges(mask: BoolArray) -> tuple[IntArray, IntArray]:
+    """The runs of True in ``mask``: each run's first index and the index just after it."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return edges[0::2], edges[1::2]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from diarflow.domain.frames import FrameGrid, aggregate
+from diarflow.domain.frames import FrameGrid, aggregate, run_edges
 from diarflow.domain.turns import Turns
 
 FloatArray = NDArray[np.float64]
@@ -104,8 +104,8 @@ def turns_from_frames(selected: NDArray[np.bool_], confidence: FloatArray, grid:
     speakers: list[str] = []
     confidences: list[float] = []
     for k, name in enumerate(names):
-        edges = np.flatnonzero(np.diff(np.r_[0, selected[:, k].astype(np.int8), 0]))
-        for first, stop in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
+        firsts, stops = run_edges(selected[:, k])
+        for first, stop in zip(firsts.tolist(), stops.tolist(), strict=True):
             starts.append(max(0.0, float(grid.centre(first) - grid.step / 2)))
             ends.append(float(grid.centre(stop - 1) + grid.step / 2))
             speakers.append(name)

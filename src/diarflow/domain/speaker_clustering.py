@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.domain.frames import interval_mask, run_edges
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -733,8 +735,7 @@ def frames_to_turns(
             mask = extra[2] == speaker
             added = _mask(extra[0][mask] * GRID, extra[1][mask] * GRID, frames.frames)
             active |= added & frames.speech
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], active.astype(np.int8), [0]))))
-        first, after = edges[0::2], edges[1::2]
+        first, after = run_edges(active)
         if first.size == 0:
             continue
         frame_conf = probabilities[frames.owner, speaker] * active
@@ -753,14 +754,8 @@ def frames_to_turns(
 
 
 def _mask(starts: FloatArray, ends: FloatArray, frames: int) -> NDArray[np.bool_]:
-    """Frames covered by any [start, end) interval, via a difference array (linear time)."""
-    delta = np.zeros(frames + 1, dtype=np.int64)
-    first = np.clip(np.floor(np.asarray(starts) / GRID + 1e-6).astype(np.int64), 0, frames)
-    last = np.clip(np.ceil(np.asarray(ends) / GRID - 1e-6).astype(np.int64), 0, frames)
-    keep = last > first
-    np.add.at(delta, first[keep], 1)
-    np.add.at(delta, last[keep], -1)
-    return np.cumsum(delta[:-1]) > 0
+    """Frames of the :data:`GRID` covered by any [start, end) interval (linear time)."""
+    return interval_mask(starts, ends, frames, GRID, tolerance=1e-6)
 
 
 def _span(start: float, end: float, frames: int) -> slice:

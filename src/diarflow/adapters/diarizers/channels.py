@@ -21,7 +21,7 @@ falls back to Deepgram's labels as for any diarizer that cannot run.
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,8 +32,16 @@ from numpy.typing import NDArray
 from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
 from diarflow.adapters.diarizers.local import audio as audio_io
+from diarflow.adapters.diarizers.local.vad import FRAME, FRAME_SECONDS, speech_regions, vad_available
 from diarflow.adapters.url_policy import UrlPolicy
-from diarflow.domain.channels import channel_turns, heard_speech, speaker_channels, word_speech
+from diarflow.domain.channels import (
+    BLEED_MARGIN_DB,
+    MAX_WORD_GAP,
+    channel_turns,
+    heard_speech,
+    speaker_channels,
+    word_speech,
+)
 from diarflow.domain.transcript import Transcript
 from diarflow.errors import DiarizerUnavailable, InvalidInput
 
@@ -96,20 +104,11 @@ class ChannelsDiarizer:
                 "not the recording that was transcribed; give that one, or run without audio to diarize from the "
                 "words",
             )
-        from diarflow.adapters.diarizers.local.vad import FRAME_SECONDS, speech_regions
+        probabilities, levels, duration = self.scan(path, tracks)
+        return track_speech(probabilities, levels, duration, transcript), True
 
-        probabilities, levels, duration = self._scan(path, tracks)
-        vad_speech = []
-        for track in range(tracks):
-            regions = speech_regions(probabilities[track])
-            if regions.size:
-                regions[:, 1] = np.minimum(regions[:, 1], duration)
-            vad_speech.append(regions)
-        speech = heard_speech(vad_speech, levels, word_speech(transcript), frame_seconds=FRAME_SECONDS)
-        return speech, True
-
-    def _scan(self, path: Path, tracks: int) -> tuple[list[NDArray[np.float32]], NDArray[np.float32], float]:
-        """One decode: VAD probabilities and the level (dB) of every 32 ms frame of every track."""
+    def scan(self, path: Path, tracks: int) -> tuple[list[NDArray[np.float32]], NDArray[np.float32], float]:
+        """One decode: VAD probabilities and the level (dB) of every 32 ms frame of every track, and the seconds."""
         from diarflow.adapters.diarizers.local.vad import SileroVad
 
         first = SileroVad.load()
@@ -128,10 +127,30 @@ class ChannelsDiarizer:
         return [vad.finish() for vad in vads], levels.finish(), samples / SAMPLE_RATE
 
 
-class FrameLevels:
-    """Streaming level in dB of every 512-sample frame of each track (the VAD's frames, aligned with them)."""
+def track_speech(
+    probabilities: Sequence[NDArray[np.float32]],
+    levels_db: NDArray[np.float32],
+    duration: float,
+    transcript: Transcript,
+    *,
+    bleed_margin_db: float = BLEED_MARGIN_DB,
+    max_gap: float = MAX_WORD_GAP,
+) -> list[NDArray[np.float64]]:
+    """Each channel's speech from a :meth:`ChannelsDiarizer.scan` of its tracks and its words (no I/O).
 
-    def __init__(self, tracks: int, frame: int = 512) -> None:
+    ``probabilities[c]``: track ``c``'s VAD probability per frame; ``levels_db``: (tracks, frames)
+    levels; ``duration``: seconds of audio. ``bleed_margin_db`` and ``max_gap`` are the rules of
+    :func:`~diarflow.domain.channels.heard_speech` and :func:`~diarflow.domain.channels.word_speech`.
+    """
+    vad_speech = [speech_regions(track, duration=duration) for track in probabilities]
+    words = word_speech(transcript, max_gap=max_gap)
+    return heard_speech(vad_speech, levels_db, words, frame_seconds=FRAME_SECONDS, bleed_margin_db=bleed_margin_db)
+
+
+class FrameLevels:
+    """Streaming level in dB of every VAD frame (``vad.FRAME`` samples) of each track, aligned with the VAD's."""
+
+    def __init__(self, tracks: int, frame: int = FRAME) -> None:
         self.frame = frame
         self._pending = np.zeros((tracks, 0), dtype=np.float32)
         self._levels: list[NDArray[np.float32]] = []
@@ -161,15 +180,6 @@ class FrameLevels:
         with np.errstate(divide="ignore"):
             levels: NDArray[np.float32] = np.maximum(10.0 * np.log10(power), _SILENT_DB).astype(np.float32)
         return levels
-
-
-def vad_available() -> bool:
-    """Whether PyAV, onnxruntime and silero-vad's model are installed (imports nothing heavy)."""
-    from diarflow.adapters.diarizers.local.vad import find_vad_model
-
-    if any(importlib.util.find_spec(name) is None for name in ("av", "onnxruntime")):
-        return False
-    return find_vad_model() is not None
 
 
 def load_channels_diarizer(url_policy: UrlPolicy | None = None) -> ChannelsDiarizer:

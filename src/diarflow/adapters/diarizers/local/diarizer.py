@@ -87,9 +87,7 @@ class LocalDiarizer:
         probabilities, duration = self._voice_activity(path, total)
         if duration <= 0:
             return self._empty(f"{path.name} holds no audio samples (zero length): no speech to diarize")
-        speech = speech_regions(probabilities)
-        if speech.size:
-            speech[:, 1] = np.minimum(speech[:, 1], duration)
+        speech = speech_regions(probabilities, duration=duration)
         transcript = job.transcript
         # Words past the end of the audio (a transcript of another file, a truncated download) are ignored.
         inside = transcript.starts < duration
@@ -325,12 +323,11 @@ def local_diarizer_available() -> bool:
     import importlib.util
 
     from diarflow.adapters.diarizers.local.encoder import find_weights
-    from diarflow.adapters.diarizers.local.vad import find_vad_model
+    from diarflow.adapters.diarizers.local.vad import vad_available
 
-    modules = ("torch", "onnxruntime", "av", "scipy")
-    if any(importlib.util.find_spec(name) is None for name in modules):
+    if any(importlib.util.find_spec(name) is None for name in ("torch", "scipy")):
         return False
-    return find_weights() is not None and find_vad_model() is not None
+    return vad_available() and find_weights() is not None
 
 
 def load_local_diarizer(

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.audio_format import SAMPLE_RATE
+from diarflow.domain.frames import run_edges
 from diarflow.errors import DiarizerUnavailable
 
 FRAME = 512  # samples per VAD frame (32 ms)
@@ -42,6 +43,13 @@ def find_vad_model() -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def vad_available() -> bool:
+    """Whether PyAV, onnxruntime and silero-vad's model are installed (imports nothing heavy)."""
+    if any(importlib.util.find_spec(name) is None for name in ("av", "onnxruntime")):
+        return False
+    return find_vad_model() is not None
 
 
 @dataclass
@@ -134,12 +142,15 @@ def speech_regions(
     min_speech: float = 0.25,
     min_silence: float = 0.1,
     pad: float = 0.03,
+    duration: float | None = None,
 ) -> NDArray[np.float64]:
     """(n, 2) speech [start, end] seconds from frame probabilities, with hysteresis.
 
     A frame above ``threshold`` starts speech; speech ends when probability drops
     below ``threshold - 0.15`` for ``min_silence``; shorter-than-``min_speech``
     regions are dropped and the rest padded by ``pad`` (silero's defaults).
+    With ``duration`` (seconds of audio), no region ends after it: the last frame
+    is zero-padded, so without it the last region may run past the audio's end.
     """
     if probabilities.size == 0:
         return np.zeros((0, 2))
@@ -152,10 +163,9 @@ def speech_regions(
     last_mark = np.where(marks >= 0, np.arange(marks.size), -1)
     np.maximum.accumulate(last_mark, out=last_mark)
     state = (last_mark >= 0) & (marks[np.maximum(last_mark, 0)] == 1)
-    padded = np.concatenate(([False], state, [False]))
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    starts = edges[0::2] * FRAME_SECONDS
-    ends = edges[1::2] * FRAME_SECONDS
+    first, after = run_edges(state)
+    starts = first * FRAME_SECONDS
+    ends = after * FRAME_SECONDS
     if starts.size == 0:
         return np.zeros((0, 2))
     # Close short silences, then drop short speech, then pad.
@@ -167,4 +177,6 @@ def speech_regions(
     total = probabilities.size * FRAME_SECONDS
     regions[:, 0] = np.maximum(regions[:, 0] - pad, 0.0)
     regions[:, 1] = np.minimum(regions[:, 1] + pad, total)
+    if duration is not None:
+        regions[:, 1] = np.minimum(regions[:, 1], duration)
     return regions
