@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.domain.intervals import merge_intervals
 from diarflow.domain.turns import Turns
 
 DEFAULT_GAP_TOLERANCE = 1.0
@@ -79,15 +80,9 @@ class _SpeakerSpeech:
 
 
 def _merge(starts: NDArray[np.float64], ends: NDArray[np.float64]) -> _SpeakerSpeech:
-    order = np.argsort(starts, kind="stable")
-    s, e = starts[order], ends[order]
-    running_end = np.maximum.accumulate(e)
-    new_run = np.r_[True, s[1:] > running_end[:-1]]
-    run_starts = np.flatnonzero(new_run)
-    merged_starts = s[run_starts]
-    merged_ends = np.maximum.reduceat(e, run_starts) if run_starts.size else e
+    merged_starts, merged_ends = np.ascontiguousarray(merge_intervals(starts, ends).T)
     lengths = merged_ends - merged_starts
-    before = np.r_[0.0, np.cumsum(lengths)[:-1]]
+    before = np.r_[0.0, np.cumsum(lengths)[:-1]][: lengths.size]
     return _SpeakerSpeech(merged_starts, merged_ends, before)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.domain.frames import interval_mask, run_edges
+from diarflow.domain.intervals import merge_intervals
 from diarflow.domain.transcript import Transcript
 from diarflow.domain.turns import Turns
 
@@ -74,18 +75,6 @@ def word_speech(transcript: Transcript, *, max_gap: float = MAX_WORD_GAP) -> lis
         mine = transcript.channels == channel
         speech.append(merge_intervals(transcript.starts[mine], transcript.ends[mine], max_gap=max_gap))
     return speech
-
-
-def merge_intervals(starts: FloatArray, ends: FloatArray, *, max_gap: float = 0.0) -> FloatArray:
-    """The union of [start, end] intervals as sorted (n, 2) rows, also joining those at most ``max_gap`` apart."""
-    if starts.size == 0:
-        return np.zeros((0, 2))
-    order = np.argsort(starts, kind="stable")
-    s, e = starts[order], np.maximum.accumulate(ends[order])
-    new_run = np.r_[True, s[1:] - e[:-1] > max_gap]
-    firsts = np.flatnonzero(new_run)
-    lasts = np.r_[firsts[1:] - 1, s.size - 1]
-    return np.stack((s[firsts], e[lasts]), axis=1).astype(np.float64)
 
 
 def heard_speech(
