@@ -858,3 +858,33 @@ def test_export_is_a_diarflow_command(store_url: str) -> None:
     result = CliRunner().invoke(app, ["export", "E1", "--format", "txt", "--store", store_url])
     assert result.exit_code == 0, result.output
     assert result.stdout == render(example_episode(), "txt")
+
+
+def test_json_claims_no_single_track_for_a_person_identified_on_two_tracks() -> None:
+    """Two tracks' speakers named as one person: the person's turns are on both tracks, so on neither alone."""
+    speakers = [
+        {"diar_speaker": "CHANNEL_0", "label": "A", "speaker": "Diane", "identified": True, "channel": 0},
+        {"diar_speaker": "CHANNEL_1", "label": "B", "speaker": "Diane", "identified": True, "channel": 1},
+        {"diar_speaker": "CHANNEL_2", "label": "C", "speaker": "C", "identified": False, "channel": 2},
+    ]
+    words = [
+        {**make_word(0.0, 0.4, "Hello.", "Diane"), "diar_speaker": "CHANNEL_0", "channel": 0},
+        {**make_word(0.5, 0.9, "Hi.", "C"), "diar_speaker": "CHANNEL_2", "channel": 2},
+        {**make_word(1.0, 1.4, "Yes.", "Diane"), "diar_speaker": "CHANNEL_1", "channel": 1},
+    ]
+    episode = EpisodeExport.from_artifacts("E1", enriched=make_enriched(words, speakers))
+    document = read_json(render(episode, "json"))
+    assert [(s["speaker"], s["channel"]) for s in document["speakers"]] == [("Diane", None), ("C", 2)]
+    assert [(t["speaker"], t["channel"]) for t in document["turns"]] == [("Diane", None), ("C", 2), ("Diane", None)]
+
+
+def test_json_keeps_the_track_of_a_person_whose_speakers_share_it() -> None:
+    speakers = [
+        {"diar_speaker": "SPEAKER_ch0.0", "label": "A", "speaker": "Diane", "identified": True, "channel": 0},
+        {"diar_speaker": "SPEAKER_ch0.1", "label": "B", "speaker": "Diane", "identified": True, "channel": 0},
+        {"diar_speaker": "SPEAKER_ch1.0", "label": "C", "speaker": "C", "identified": False, "channel": 1},
+    ]
+    words = [make_word(0.0, 0.4, "Hello.", "Diane"), make_word(0.5, 0.9, "Hi.", "C")]
+    episode = EpisodeExport.from_artifacts("E1", enriched=make_enriched(words, speakers))
+    document = read_json(render(episode, "json"))
+    assert [(s["speaker"], s["channel"]) for s in document["speakers"]] == [("Diane", 0), ("C", 1)]

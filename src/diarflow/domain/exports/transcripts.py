@@ -10,6 +10,8 @@ are joined as their language writes them (:func:`~diarflow.domain.text.join_word
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -54,11 +56,13 @@ def write_json(episode: EpisodeExport, options: CaptionOptions) -> str:
     speaker confidence of the turn's words (null when none has one).
     ``speakers`` lists each shown speaker once, by first appearance. In an
     episode whose speakers are per track, every speaker and turn also carries
-    ``channel``: the speaker's track (0-based, null for a speaker of no track).
+    ``channel``: the speaker's track (0-based), null for a speaker of no track
+    and for a person whose speakers on several tracks were identified as one
+    (turns are by person, so such a turn is no single track's).
     """
     words = episode.require_words("json")
     turns = speaker_turns(words)
-    by_name = {info.name: info for info in episode.speakers.values()}
+    by_name = _by_name(episode.speakers.values())
     shown: dict[str, SpeakerInfo] = {}
     for turn in turns:
         if turn.speaker not in shown:
@@ -83,6 +87,15 @@ def write_json(episode: EpisodeExport, options: CaptionOptions) -> str:
     }
     _add_channels(document, shown)
     return orjson.dumps(document).decode() + "\n"
+
+
+def _by_name(speakers: Collection[SpeakerInfo]) -> dict[str, SpeakerInfo]:
+    """How each shown name is shown; its track only when every speaker under that name was on that one."""
+    tracks: dict[str, set[int | None]] = {}
+    for info in speakers:
+        tracks.setdefault(info.name, set()).add(info.channel)
+    by_name = {info.name: info for info in speakers}
+    return {name: info if len(tracks[name]) == 1 else replace(info, channel=None) for name, info in by_name.items()}
 
 
 def _add_channels(document: dict[str, Any], shown: dict[str, SpeakerInfo]) -> None:
