@@ -160,8 +160,8 @@ def _agree_with_turns(result: SpeakerMap, segments: list[IdentifiedSegment]) -> 
         del result.named[speaker]
         theirs = ", ".join(sorted(given[speaker])) or "no voiceprint"
         result.warnings.append(
-            f"{speaker} left unnamed: its scores point to {named.voiceprint_id} ({named.confidence:.2f}), "
-            f"but pyannoteAI's identification matched its turns to {theirs}"
+            f"{speaker} left unnamed: its voiceprint scores name {named.voiceprint_id} "
+            f"(confidence {named.confidence:.2f}), but pyannoteAI's identification matched its turns to {theirs}"
         )
 
 
