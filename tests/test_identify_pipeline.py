@@ -9,7 +9,7 @@ every key under ``voiceprints/`` around a real (local or S3) store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -276,9 +276,15 @@ def _sample_turns() -> list[dict[str, Any]]:
     return turns
 
 
-def test_pyannote_identify_maps_its_scores_to_names(local_store: ObjectStore) -> None:
+def _pyannote_identify(
+    local_store: ObjectStore, scores: dict[str, list[float]], edit: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[Any, Any, list[Any]]:
+    """The sample through pyannoteAI's ``/v1/identify`` (the fake) with Diane, Sheila and a guest enrolled.
+
+    ``edit`` changes each identify job's output as the API would have answered it.
+    """
     from diarflow.config import Secret
-    from diarflow.contracts import PYANNOTE_VOICEPRINT_MODEL, RawDiarization, VoiceprintSource, utc_now
+    from diarflow.contracts import PYANNOTE_VOICEPRINT_MODEL, VoiceprintSource, utc_now
     from tests.fakes.pyannote import FakePyannote
 
     def entry(voiceprint_id: str, name: str) -> VoiceprintEntry:
@@ -292,10 +298,16 @@ def test_pyannote_identify_maps_its_scores_to_names(local_store: ObjectStore) ->
             created_at=utc_now(),
         )
 
-    # A third voice nobody in the episode has: pyannoteAI scores it low for both speakers.
+    class Answering(FakePyannote):
+        def output_for(self, request: dict[str, Any]) -> dict[str, Any]:
+            output = super().output_for(request)
+            if edit is not None and "voiceprints" in request:
+                edit(output)
+            return output
+
     _add(local_store, entry("a-diane", "Diane"), entry("b-sheila", "Sheila"), entry("c-guest", "Guest"))
-    with FakePyannote(segments=_sample_turns()) as fake:
-        fake.voiceprint_scores = {"SPEAKER_00": [88, 30, 41], "SPEAKER_01": [35, 79, 40]}
+    with Answering(segments=_sample_turns()) as fake:
+        fake.voiceprint_scores = scores
         settings = Settings.from_env(
             {}, pyannote_api_key=Secret(fake.api_key), pyannote_api_url=fake.url, pyannote_poll_interval=0.01
         )
@@ -307,6 +319,15 @@ def test_pyannote_identify_maps_its_scores_to_names(local_store: ObjectStore) ->
         result, runner = run_locally(local_store, request, RunOptions(diarizer="pyannote"), settings=settings)
         jobs = list(fake.jobs.values())
     assert result.status == "completed", result
+    assert "local-diarize-v1" not in runner.executed
+    return result, runner, jobs
+
+
+def test_pyannote_identify_maps_its_scores_to_names(local_store: ObjectStore) -> None:
+    from diarflow.contracts import PYANNOTE_VOICEPRINT_MODEL, RawDiarization
+
+    # A third voice nobody in the episode has: pyannoteAI scores it low for both speakers.
+    _, _, jobs = _pyannote_identify(local_store, {"SPEAKER_00": [88, 30, 41], "SPEAKER_01": [35, 79, 40]})
     assert [job.kind for job in jobs] == ["identify"]  # no separate /v1/diarize job
     sent = jobs[0].request["voiceprints"]
     assert [v["voiceprint"] for v in sent] == ["base64-Diane", "base64-Sheila", "base64-Guest"]
@@ -314,11 +335,40 @@ def test_pyannote_identify_maps_its_scores_to_names(local_store: ObjectStore) ->
     raw = RawDiarization.model_validate(get_json(local_store, keys.diarization_key("E1")))
     assert raw.voiceprint_matches is not None
     assert {m.speaker: m.match for m in raw.voiceprint_matches} == {"SPEAKER_00": "a-diane", "SPEAKER_01": "b-sheila"}
+    # identification[]: every turn, with pyannoteAI's match and its turn-level confidence in [0, 1].
+    assert raw.identification_segments is not None
+    assert len(raw.identification_segments) == len(raw.segments)
+    assert {(s.speaker, s.match) for s in raw.identification_segments} == {
+        ("SPEAKER_00", "a-diane"),
+        ("SPEAKER_01", "b-sheila"),
+    }
+    by_turn = {(t.start, t.end, t.speaker): t.confidence for t in raw.segments}
+    assert [s.confidence for s in raw.identification_segments] == [
+        by_turn[(s.start, s.end, s.speaker)] for s in raw.identification_segments
+    ]
+    assert all(s.confidence is not None and 0 < s.confidence <= 1 for s in raw.identification_segments)
     audit = AuditArtifact.model_validate(get_json(local_store, keys.audit_key("E1")))
     assert {c.speaker_key: c.mapped_to for c in audit.clusters} == {"SPEAKER_00": "Diane", "SPEAKER_01": "Sheila"}
     assert audit.thresholds.match_model == PYANNOTE_VOICEPRINT_MODEL
     assert audit.thresholds.match_threshold == Settings().pyannote_match_threshold
     assert not any(m.reference_id == "c-guest" for m in audit.near_misses)  # 0.40/0.41: far below 0.50
+    assert audit.warnings == []
     enriched = EnrichedTranscript.model_validate(get_json(local_store, keys.enriched_key("E1")))
     assert {w.speaker for w in enriched.words if w.speaker} == {"Diane", "Sheila"}
-    assert "local-diarize-v1" not in runner.executed
+
+
+def test_a_speaker_pyannote_matched_to_nobody_stays_unnamed_and_the_audit_says_why(local_store: ObjectStore) -> None:
+    def unmatch_sheila(output: dict[str, Any]) -> None:
+        for segment in output["identification"]:
+            if segment["diarizationSpeaker"] == "SPEAKER_01":
+                segment["match"], segment["speaker"] = None, "SPEAKER_01"
+
+    _pyannote_identify(local_store, {"SPEAKER_00": [88, 30, 41], "SPEAKER_01": [35, 79, 40]}, unmatch_sheila)
+    audit = AuditArtifact.model_validate(get_json(local_store, keys.audit_key("E1")))
+    assert {c.speaker_key: c.mapped_to for c in audit.clusters} == {"SPEAKER_00": "Diane", "SPEAKER_01": None}
+    [warning] = audit.warnings
+    assert warning.startswith("SPEAKER_01 left unnamed: its voiceprint scores name b-sheila (confidence ")
+    assert warning.endswith("matched its turns to no voiceprint")
+    enriched = EnrichedTranscript.model_validate(get_json(local_store, keys.enriched_key("E1")))
+    assert "Sheila" not in {w.speaker for w in enriched.words}
+    assert "Diane" in {w.speaker for w in enriched.words}

@@ -34,7 +34,7 @@ from diarflow.contracts import (
     RawDiarization,
     keys,
 )
-from diarflow.errors import InvalidTranscript, StepFailed, StorageUnavailable, classify
+from diarflow.errors import InvalidTranscript, RemotePaymentRequired, StepFailed, StorageUnavailable, classify
 from diarflow.orchestration.inngest_engine import (
     MAX_STEP_OUTPUT_BYTES,
     InngestSteps,
@@ -241,6 +241,28 @@ def test_a_failed_step_reaches_the_pipeline_as_step_failed() -> None:
     )
     assert classify("DiarizerUnavailable").retryable is False
     assert classify("NoSuchError").retryable is False
+
+
+def test_a_remote_request_id_survives_inngest_to_the_step_failure() -> None:
+    """Inngest keeps only a step error's name and message: the request id travels in the message."""
+
+    def body() -> dict[str, Any]:
+        raise RemotePaymentRequired(
+            "pyannoteAI: POST /v1/diarize: payment required (402) [request id 37a4c3a0-b034]: No credit",
+            status_code=402,
+            request_id="37a4c3a0-b034",
+        )
+
+    with pytest.raises(StepAttemptFailed) as attempt:
+        _guarded("pyannote-submit-v1", body, attempt=0, max_attempts=3)()
+
+    class FailedStep:
+        def run(self, name: str, fn: Any, *args: Any) -> Any:
+            raise inngest.StepError(message=attempt.value.message, name=attempt.value.name, stack=None)
+
+    with pytest.raises(StepFailed) as failed:
+        InngestSteps(FailedStep(), max_attempts=3).run("pyannote-submit-v1", dict)  # type: ignore[arg-type]
+    assert (failed.value.error_type, failed.value.request_id) == ("RemotePaymentRequired", "37a4c3a0-b034")
 
 
 # --- run controls as Inngest evaluates them (CEL) ------------------------------------------------

@@ -19,15 +19,17 @@ from diarflow.adapters.http import (
 )
 from diarflow.adapters.pyannote import (
     MAX_FILE_BYTES,
+    Job,
     JobFailed,
     JobNotFound,
     JobOutputMissing,
     PyannoteClient,
     check_audio_limits,
     diarizer_output,
+    identification_output,
     score_to_probability,
 )
-from diarflow.errors import InvalidInput, RemoteServiceError, RemoteServiceUnavailable
+from diarflow.errors import InvalidInput, RemoteResponseInvalid, RemoteServiceError, RemoteServiceUnavailable
 from tests.fakes.pyannote import API_KEY, UPLOAD_SIGNATURE, FakePyannote
 
 
@@ -303,3 +305,134 @@ def test_connection_refused_is_retryable(sleeps):
     ):
         client.get_job("job-1")
     assert len(sleeps) == 1
+
+
+# --- /v1/identify output, read as the OpenAPI documents it -------------------------------------
+
+LABELS = {"vp1": "host-id", "vp2": "guest-id"}
+
+
+def identify_to_end(fake: FakePyannote, sleeps: RecordedSleeps, **kwargs) -> Job:
+    with make_client(fake, sleeps) as client:
+        created = client.identify("https://example.com/a.wav", [("vp1", "VP-HOST"), ("vp2", "VP-GUEST")], **kwargs)
+        poll_to_end(client, created.job_id)
+        return client.get_job(created.job_id)
+
+
+def test_identification_segments_are_read_with_their_confidences(fake, sleeps):
+    job = identify_to_end(fake, sleeps, threshold=50)
+    matches, segments = identification_output(job, LABELS)
+    # voiceprints[]: per speaker, the matched voiceprint id and every score in [0, 1].
+    assert matches == [
+        {"speaker": "SPEAKER_00", "match": "host-id", "scores": {"host-id": 0.9, "guest-id": 0.2}},
+        {"speaker": "SPEAKER_01", "match": "guest-id", "scores": {"host-id": 0.2, "guest-id": 0.9}},
+    ]
+    # identification[]: one per turn, its own turn-level confidence (0-100 on the wire) scaled to [0, 1].
+    assert segments == [
+        {"speaker": "SPEAKER_00", "start": 0.5, "end": 4.0, "match": "host-id", "confidence": 0.9},
+        {"speaker": "SPEAKER_01", "start": 3.5, "end": 8.0, "match": "guest-id", "confidence": 0.89},
+        {"speaker": "SPEAKER_00", "start": 8.2, "end": 12.0, "match": "host-id", "confidence": 0.88},
+    ]
+    wire = fake.jobs[job.job_id].output
+    assert wire is not None
+    assert wire["identification"][1]["confidence"] == {"SPEAKER_00": 10, "SPEAKER_01": 89}
+
+
+def test_below_the_threshold_turns_match_nothing_but_voiceprints_still_name_the_best(fake, sleeps):
+    fake.voiceprint_scores = {"SPEAKER_00": [40, 10], "SPEAKER_01": [12, 35]}
+    job = identify_to_end(fake, sleeps, threshold=50)
+    matches, segments = identification_output(job, LABELS)
+    assert [m["match"] for m in matches] == ["host-id", "guest-id"]  # documented non-null
+    assert {s["match"] for s in segments} == {None}
+    assert all(s["confidence"] is not None for s in segments)
+
+
+def test_a_null_match_in_voiceprints_is_refused_naming_the_field(fake, sleeps):
+    job = identify_to_end(fake, sleeps)
+    output = fake.jobs[job.job_id].output
+    assert output is not None
+    output["voiceprints"][1]["match"] = None
+    with make_client(fake, sleeps) as client, pytest.raises(RemoteResponseInvalid) as caught:
+        client.get_job(job.job_id)
+    assert "output.voiceprints[1].match" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda o: o["identification"][0].pop("diarizationSpeaker"), "output.identification[0].diarizationSpeaker"),
+        (lambda o: o["identification"][2].pop("match"), "output.identification[2].match"),
+        (lambda o: o["voiceprints"][0].pop("confidence"), "output.voiceprints[0].confidence"),
+        (lambda o: o["identification"][1].update(start="soon"), "output.identification[1].start"),
+    ],
+)
+def test_a_malformed_identification_names_the_field(fake, sleeps, edit, field):
+    job = identify_to_end(fake, sleeps)
+    edit(fake.jobs[job.job_id].output)
+    with make_client(fake, sleeps) as client, pytest.raises(RemoteResponseInvalid) as caught:
+        client.get_job(job.job_id)
+    assert field in str(caught.value)
+    assert API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda o: o["voiceprints"][0].update(match="vp9"), "output.voiceprints[0].match"),
+        (lambda o: o["voiceprints"][1].update(speaker="SPEAKER_07"), "output.voiceprints[1].speaker"),
+        (lambda o: o["identification"][2].update(match="vp2"), "output.identification[2].match"),
+        (
+            lambda o: o["identification"][0].update(diarizationSpeaker="X"),
+            "output.identification[0].diarizationSpeaker",
+        ),
+        (lambda o: o["identification"][0].update(start=5.0, end=1.0), "output.identification[0].end"),
+    ],
+)
+def test_an_identification_contradicting_the_request_or_itself_names_the_field(fake, sleeps, edit, field):
+    job = identify_to_end(fake, sleeps)
+    edit(fake.jobs[job.job_id].output)
+    with make_client(fake, sleeps) as client:
+        job = client.get_job(job.job_id)
+    with pytest.raises(RemoteResponseInvalid) as caught:
+        identification_output(job, LABELS)
+    assert field in str(caught.value)
+
+
+# --- request ids of error answers ---------------------------------------------------------------
+
+
+def test_the_request_id_of_an_api_error_is_kept(fake, sleeps):
+    fake.fail_next("POST", "^/v1/identify$", 402, body={"requestId": "37a4c3a0-b034-4e8c", "message": "No credit"})
+    with make_client(fake, sleeps) as client, pytest.raises(RemotePaymentRequired) as caught:
+        client.identify("https://example.com/a.wav", [("vp1", "VP")])
+    assert caught.value.request_id == "37a4c3a0-b034-4e8c"
+    assert "payment required (402) [request id 37a4c3a0-b034-4e8c]: No credit" in str(caught.value)
+
+
+def test_a_rate_limit_that_outlasts_the_retries_keeps_the_last_request_id(fake, sleeps):
+    for n in range(3):
+        fake.fail_next(
+            "GET", "^/v1/jobs/", 429, headers={"Retry-After": "1"}, body={"requestId": f"r-{n}", "message": "Slow"}
+        )
+    with make_client(fake, sleeps) as client, pytest.raises(RemoteRateLimited) as caught:
+        client.get_job("job-1")
+    assert caught.value.request_id == "r-2"
+    assert "[request id r-2]" in str(caught.value)
+    assert "gave up after 3 attempts" in str(caught.value)
+
+
+def test_a_validation_error_has_no_request_id(fake, sleeps):
+    with make_client(fake, sleeps) as client, pytest.raises(RemoteRequestRejected) as caught:
+        client.diarize("ftp://example.com/a.wav")
+    assert caught.value.request_id is None
+    assert "request id" not in str(caught.value)
+
+
+@pytest.mark.parametrize("request_id", [API_KEY, f"x-{API_KEY}", "a b", "<script>", "x" * 200, 42])
+def test_a_request_id_holding_the_key_or_odd_text_is_dropped(fake, sleeps, request_id):
+    fake.fail_next("POST", "^/v1/diarize$", 402, body={"requestId": request_id, "message": "No credit"})
+    with make_client(fake, sleeps) as client, pytest.raises(RemotePaymentRequired) as caught:
+        client.diarize("https://example.com/a.wav")
+    assert caught.value.request_id is None
+    assert API_KEY not in str(caught.value)
+    assert "request id" not in str(caught.value)

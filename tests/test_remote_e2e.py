@@ -22,7 +22,7 @@ import pytest
 
 from diarflow.adapters.stores import LocalStore, get_json
 from diarflow.config import Settings
-from diarflow.contracts import DiarizeRequested, PipelineResult, RawDiarization, keys
+from diarflow.contracts import DiarizeRequested, ErrorArtifact, PipelineResult, RawDiarization, keys
 from diarflow.orchestration import RunOptions, Workspace, diarize_episode, ingest_transcript
 from diarflow.orchestration.pyannote_flow import WEBHOOK_PATH
 from tests.fakes.deepgram import API_KEY as DEEPGRAM_KEY
@@ -189,6 +189,23 @@ def test_wrong_key_falls_back_with_a_clear_message(tmp_path, sample_files, pyann
     errors = get_json(LocalStore(tmp_path / "store"), keys.error_key("E1"))["errors"]
     assert errors[0]["message"].startswith("pyannoteAI rejected the API key (PYANNOTEAI_API_KEY)")
     assert "pk-wrong-but-long-enough-0001" not in done.stderr + done.stdout + str(errors)
+
+
+def test_an_api_error_keeps_its_request_id_in_the_error_record_and_artifact(tmp_path, sample_files, pyannote):
+    # 402 answers the OpenAPI's ApiError {requestId, message}; the key echoed in the message must not survive.
+    body = {"requestId": "37a4c3a0-b034-4e8c-9ed9-76da6645544a", "message": f"No credit left for {pyannote.api_key}"}
+    pyannote.fail_next("POST", "^/v1/diarize$", 402, body=body)
+    done = run_pyannote(tmp_path / "store", sample_files, pyannote_env(pyannote))
+    assert done.returncode == 0, done.stderr
+    assert PipelineResult.model_validate_json(done.stdout).source == "deepgram_fallback"
+    stored = (tmp_path / "store" / keys.error_key("E1")).read_text()
+    [record] = ErrorArtifact.model_validate_json(stored).errors
+    assert (record.step, record.type, record.retryable) == ("pyannote-submit-v1", "RemotePaymentRequired", False)
+    assert record.request_id == "37a4c3a0-b034-4e8c-9ed9-76da6645544a"
+    assert "payment required (402) [request id 37a4c3a0-b034-4e8c-9ed9-76da6645544a]: No credit left for ***" in (
+        record.message
+    )
+    assert pyannote.api_key not in stored + done.stdout + done.stderr
 
 
 def test_a_job_that_never_finishes_times_out_and_falls_back(tmp_path, sample_files, pyannote):

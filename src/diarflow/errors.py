@@ -49,6 +49,7 @@ text quoted from elsewhere (a remote API's answer, a URL).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -91,6 +92,8 @@ __all__ = [
     "VoiceprintNotFound",
     "WebhookRejected",
     "classify",
+    "request_id_in",
+    "request_id_note",
 ]
 
 MAX_ERROR_MESSAGE = 500
@@ -209,12 +212,41 @@ class StorageUnavailable(StorageError):
 # --- Remote APIs (pyannoteAI, Deepgram) ----------------------------------------
 
 
-class RemoteServiceError(DiarflowError):
-    """A remote API refused or failed a request; ``status_code`` is its HTTP answer when it gave one."""
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_REQUEST_ID_NOTE = re.compile(r"\[request id ([A-Za-z0-9][A-Za-z0-9._:-]{0,127})\]")
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+
+def request_id_note(request_id: str | None) -> str:
+    """`` [request id X]``, the form a remote API's request id takes in a message (empty without one).
+
+    Written into the message itself so the id survives wherever only a message
+    travels (Inngest's step errors, failure events); :func:`request_id_in` reads it back.
+    """
+    return f" [request id {request_id}]" if _is_request_id(request_id) else ""
+
+
+def _is_request_id(value: str | None) -> bool:
+    return bool(value) and _REQUEST_ID.fullmatch(value or "") is not None and redact(value or "") == value
+
+
+def request_id_in(message: str) -> str | None:
+    """The request id a message quotes with :func:`request_id_note`, if any."""
+    found = _REQUEST_ID_NOTE.search(message)
+    return found.group(1) if found else None
+
+
+class RemoteServiceError(DiarflowError):
+    """A remote API refused or failed a request; ``status_code`` is its HTTP answer when it gave one.
+
+    ``request_id`` is the id the API gave its answer (pyannoteAI's ``requestId``), kept
+    so the provider's support can find the request; only an id of letters, digits and
+    ``. _ : -`` is kept (it is not a secret, but it is quoted from a remote answer).
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, request_id: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.request_id = request_id if _is_request_id(request_id) else None
 
 
 class RemoteAuthenticationFailed(RemoteServiceError):
@@ -259,8 +291,15 @@ class RemoteServiceUnavailable(RemoteServiceError):
 class RemoteRateLimited(RemoteServiceUnavailable):
     """429: the service asked us to slow down, possibly saying for how long (``retry_after`` seconds)."""
 
-    def __init__(self, message: str, *, status_code: int | None = 429, retry_after: float | None = None) -> None:
-        super().__init__(message, status_code=status_code)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 429,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, request_id=request_id)
         self.retry_after = retry_after
 
 
@@ -327,7 +366,9 @@ class StepFailed(DiarflowError):
     """A pipeline step failed after its retries; raised by the engines.
 
     Carries the original error's type and retryability so the pipeline can
-    record it and choose a fallback without knowing which engine ran the step.
+    record it and choose a fallback without knowing which engine ran the step;
+    and the remote API's request id when the message quotes one
+    (:func:`request_id_note`), whichever engine carried the message.
     """
 
     def __init__(self, step: str, error_type: str, message: str, *, retryable: bool, attempt: int) -> None:
@@ -337,6 +378,7 @@ class StepFailed(DiarflowError):
         self.cause_message = redact(message)
         self.cause_retryable = retryable
         self.attempt = attempt
+        self.request_id = request_id_in(self.cause_message)
 
 
 # --- What an error means for the caller ----------------------------------------

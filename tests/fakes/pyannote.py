@@ -6,9 +6,10 @@
   poll (default ``pending -> running -> succeeded``); ``output`` only on success.
 * ``POST /v1/media/input`` ``{url: "media://key"}`` -> 201 ``{url}`` (a pre-signed
   PUT URL on this server); ``PUT`` there stores the bytes.
-* 401 ``{message, requestId}`` without the right Bearer key; 429 with
-  ``Retry-After`` and ``X-RateLimit-Reset``; every answer carries
-  ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining``.
+* 401 ``{message, requestId}`` without the right Bearer key; 402 and 429 answer the
+  OpenAPI's ``ApiError`` ``{requestId, message}``, 429 with ``Retry-After`` and
+  ``X-RateLimit-Reset``; a 400 is ``{message, errors}`` without a request id; every
+  answer carries ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining``.
 * Failures are scripted per route with :meth:`FakePyannote.fail_next`.
 * Jobs with a ``webhook`` get it delivered, signed as pyannoteAI signs
   (HMAC-SHA256, base64, over ``v0:{timestamp}:{body}``), when they finish.
@@ -166,31 +167,42 @@ class FakePyannote(ServedFake):
         return output
 
     def _identification(self, request: dict[str, Any], diarization: list[dict[str, Any]]) -> dict[str, Any]:
-        """``/v1/identify``'s extra output: ``voiceprints[]`` per speaker and ``identification[]`` per turn."""
+        """``/v1/identify``'s extra output, shaped as the OpenAPI's ``IdentificationJobOutput``.
+
+        ``voiceprints[]``: per speaker, ``match`` (a label, never null: the best scoring one) and
+        ``confidence`` (every label's 0-100 score). ``identification[]``: per turn, ``speaker``,
+        ``start``, ``end``, ``diarizationSpeaker``, ``match`` (null where the matching settings,
+        ``threshold`` and ``exclusive``, match nothing) and, with ``turnLevelConfidence``, the
+        turn's ``confidence`` per diarization speaker.
+        """
         labels = [entry["label"] for entry in request["voiceprints"]]
-        threshold = (request.get("matching") or {}).get("threshold", 0)
+        matching = request.get("matching") or {}
+        threshold = matching.get("threshold") or 0
+        exclusive = matching.get("exclusive", True) is not False
         speakers = list(dict.fromkeys(turn["speaker"] for turn in diarization))
         voiceprints, matched = [], {}
         taken: set[str] = set()
         for n, speaker in enumerate(speakers):
             scores = self.voiceprint_scores.get(speaker) or [90.0 if i == n else 20.0 for i in range(len(labels))]
             confidence = dict(zip(labels, scores, strict=False))
-            best = max(confidence, key=confidence.__getitem__) if confidence else None
-            match = best if best is not None and confidence[best] >= threshold and best not in taken else None
-            if match is not None:
-                taken.add(match)  # matching.exclusive: one voiceprint per speaker
-            matched[speaker] = match
-            voiceprints.append({"speaker": speaker, "match": match, "confidence": confidence})
-        identification = [
-            {
+            best = max(confidence, key=confidence.__getitem__)
+            ok = confidence[best] >= threshold and not (exclusive and best in taken)
+            matched[speaker] = best if ok else None
+            if ok:
+                taken.add(best)
+            voiceprints.append({"speaker": speaker, "match": best, "confidence": confidence})
+        identification = []
+        for turn in diarization:
+            segment = {
                 "speaker": matched[turn["speaker"]] or turn["speaker"],
                 "start": turn["start"],
                 "end": turn["end"],
                 "diarizationSpeaker": turn["speaker"],
                 "match": matched[turn["speaker"]],
             }
-            for turn in diarization
-        ]
+            if "confidence" in turn:
+                segment["confidence"] = dict(turn["confidence"])
+            identification.append(segment)
         return {"voiceprints": voiceprints, "identification": identification}
 
     # -- the HTTP handler --

@@ -41,6 +41,7 @@ from diarflow.errors import (
     RemoteResponseInvalid,
     RemoteServiceError,
     RemoteServiceUnavailable,
+    request_id_note,
 )
 from diarflow.redaction import redact
 
@@ -126,6 +127,8 @@ class ApiCaller:
     secrets: tuple[str, ...] = ()
     """Values scrubbed from every message built from a response body, as a second line of defence."""
     describe_error: Callable[[httpx.Response], str] = field(default=lambda response: _default_error_text(response))
+    request_id_of: Callable[[httpx.Response], str | None] = field(default=lambda response: None)
+    """The id the service gave an error answer (e.g. pyannoteAI's ``requestId``), kept in the error."""
 
     def request(
         self,
@@ -191,7 +194,9 @@ class ApiCaller:
                 raise error
         assert last_error is not None
         raise type(last_error)(
-            f"{last_error.message} (gave up after {attempts} attempts)", status_code=last_error.status_code
+            f"{last_error.message} (gave up after {attempts} attempts)",
+            status_code=last_error.status_code,
+            request_id=last_error.request_id,
         ) from None
 
     def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
@@ -249,25 +254,49 @@ class ApiCaller:
         status = response.status_code
         detail = self._scrub(self.describe_error(response))
         suffix = f": {detail}" if detail else ""
+        request_id = self._request_id(response)
+        # Right after the status, so a message cut to MAX_ERROR_MESSAGE still carries it.
+        rid = request_id_note(request_id)
         if status == 401 or status == 403:
             return RemoteAuthenticationFailed(
-                f"{self.service} rejected the API key ({self.key_env}){suffix}; check the key and its permissions",
+                f"{self.service} rejected the API key ({self.key_env}){rid}{suffix}; check the key and its permissions",
                 status_code=status,
+                request_id=request_id,
             )
         if status == 402:
             return RemotePaymentRequired(
-                f"{self.service}: {label}: payment required (402){suffix}; add credit or a subscription to the account",
+                f"{self.service}: {label}: payment required (402){rid}{suffix}; "
+                "add credit or a subscription to the account",
                 status_code=status,
+                request_id=request_id,
             )
         if status == 429:
             return RemoteRateLimited(
-                f"{self.service}: {label}: rate limited (429){suffix}", retry_after=_retry_after(response.headers)
+                f"{self.service}: {label}: rate limited (429){rid}{suffix}",
+                retry_after=_retry_after(response.headers),
+                request_id=request_id,
             )
         if status >= 500 or status in RETRYABLE_STATUSES:
             return RemoteServiceUnavailable(
-                f"{self.service}: {label}: server error ({status}){suffix}", status_code=status
+                f"{self.service}: {label}: server error ({status}){rid}{suffix}",
+                status_code=status,
+                request_id=request_id,
             )
-        return RemoteRequestRejected(f"{self.service}: {label}: request refused ({status}){suffix}", status_code=status)
+        return RemoteRequestRejected(
+            f"{self.service}: {label}: request refused ({status}){rid}{suffix}",
+            status_code=status,
+            request_id=request_id,
+        )
+
+    def _request_id(self, response: httpx.Response) -> str | None:
+        """The service's id for this answer; never one that holds a secret (it is quoted from the answer)."""
+        try:
+            request_id = self.request_id_of(response)
+        except Exception:  # a hook reading a malformed body must not hide the real error
+            return None
+        if not request_id or self._scrub(request_id) != request_id:
+            return None
+        return request_id
 
     def _scrub(self, text: str) -> str:
         for secret in self.secrets:

@@ -49,6 +49,7 @@ from diarflow.contracts.results import (
 from diarflow.contracts.voiceprints import (
     LOCAL_VOICEPRINT_MODEL,
     PYANNOTE_VOICEPRINT_MODEL,
+    IdentifiedSegment,
     VoiceprintEntry,
     VoiceprintMatch,
     VoiceprintSource,
@@ -85,6 +86,7 @@ __all__ = [
     "ErrorRecord",
     "ErrorSummary",
     "IdentificationInfo",
+    "IdentifiedSegment",
     "NearMiss",
     "PipelineResult",
     "RawDiarization",

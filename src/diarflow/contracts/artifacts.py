@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from diarflow.contracts._base import MAX_CHANNELS, SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds, TimePoint
-from diarflow.contracts.voiceprints import VoiceprintMatch
+from diarflow.contracts.voiceprints import IdentifiedSegment, VoiceprintMatch
 
 DiarizationSourceName = Literal["pyannote", "local", "deepgram_fallback", "channels"]
 RunStatus = Literal["completed", "partial", "failed"]
@@ -79,6 +79,8 @@ class RawDiarization(SpeakerTracks):
     warnings: list[str] = Field(default_factory=list)
     voiceprint_matches: list[VoiceprintMatch] | None = None
     """pyannoteAI's per-speaker voiceprint scores, when the job was ``/v1/identify``."""
+    identification_segments: list[IdentifiedSegment] | None = None
+    """pyannoteAI's per-turn identification (``identification[]``), when the job was ``/v1/identify``."""
 
 
 # --- enriched transcript ------------------------------------------------------------
@@ -211,6 +213,8 @@ class ErrorRecord(Contract):
     retryable: bool
     attempt: int = Field(ge=1)
     occurred_at: str
+    request_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    """The remote API's id of the answer that failed (pyannoteAI's ``requestId``), for its support; null otherwise."""
 
 
 class ErrorArtifact(Contract):

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from diarflow.contracts._base import SCHEMA_VERSION, Contract, PodcastId, Seconds, TimePoint
+from diarflow.contracts._base import SCHEMA_VERSION, Contract, PodcastId, Probability, Seconds, TimePoint
 from diarflow.contracts.ids import validate_id
 
 LOCAL_VOICEPRINT_MODEL = "resemblyzer-ge2e"
@@ -105,3 +105,26 @@ class VoiceprintMatch(Contract):
     """The voiceprint id pyannoteAI matched, if any."""
     scores: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
     """Voiceprint id -> pyannoteAI's confidence, scaled from 0-100 to [0, 1]."""
+
+
+class IdentifiedSegment(Contract):
+    """One turn of pyannoteAI's ``/v1/identify`` ``identification[]``, as stored in the raw diarization.
+
+    pyannoteAI's per-turn answer: which voiceprint (if any) the matching settings gave
+    the turn, and how confident it is of the turn's speaker.
+    """
+
+    speaker: str = Field(min_length=1, max_length=256)
+    """The diarization speaker (pyannoteAI's ``diarizationSpeaker``)."""
+    start: TimePoint | None = None
+    end: TimePoint | None = None
+    match: VoiceprintId | None = None
+    """The voiceprint id matched on this turn; null where pyannoteAI matched none."""
+    confidence: Probability | None = None
+    """pyannoteAI's turn-level confidence for the turn's speaker, scaled from 0-100 to [0, 1]."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IdentifiedSegment:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self

@@ -25,6 +25,7 @@ from diarflow.adapters.registry import VoiceprintRegistry
 from diarflow.contracts import (
     LOCAL_VOICEPRINT_MODEL,
     ErrorSummary,
+    IdentifiedSegment,
     RegistryStatus,
     SpeakerTracks,
     VoiceprintEntry,
@@ -67,6 +68,8 @@ class SpeakerMap:
     margin: float | None = None
     model: str | None = None
     error: ErrorSummary | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What the audit's reader should know about the decision (e.g. pyannoteAI's own matching disagreed)."""
 
 
 def identify_episode(
@@ -100,7 +103,7 @@ def identify_episode(
     remote = [e for e in entries if e.model.startswith(PYANNOTE_VOICEPRINT_PREFIX)]
     local = [e for e in entries if e.model == LOCAL_VOICEPRINT_MODEL]
     if matches is not None and remote:
-        return _from_pyannote(ws, clusters, remote, matches)
+        return _from_pyannote(ws, clusters, remote, matches, document.get("identification_segments"))
     if not local:
         log.warning("podcast %s has no %s voiceprints: nothing to match locally", podcast_id, LOCAL_VOICEPRINT_MODEL)
         return SpeakerMap("ok")
@@ -115,9 +118,18 @@ def identify_episode(
 
 
 def _from_pyannote(
-    ws: Workspace, clusters: list[Cluster], entries: list[VoiceprintEntry], matches: list[Any]
+    ws: Workspace,
+    clusters: list[Cluster],
+    entries: list[VoiceprintEntry],
+    matches: list[Any],
+    segments: list[Any] | None = None,
 ) -> SpeakerMap:
-    """pyannoteAI's per-speaker confidences, decided exactly like local scores (exclusive, margin)."""
+    """pyannoteAI's per-speaker confidences, decided exactly like local scores (exclusive, margin).
+
+    With its per-turn ``identification[]`` (``segments``), a name also needs pyannoteAI's own
+    matching (the same threshold, exclusive) to have given that voiceprint to some of the
+    speaker's turns: where the two disagree the cluster stays unnamed and the audit says why.
+    """
     by_speaker = {m.speaker: m for m in (VoiceprintMatch.model_validate(raw) for raw in matches)}
     scores = np.full((len(clusters), len(entries)), -np.inf)
     for row, cluster in enumerate(clusters):
@@ -129,7 +141,28 @@ def _from_pyannote(
                 scores[row, column] = match.scores[entry.voiceprint_id]
     threshold = ws.settings.pyannote_match_threshold
     spoken = SpeakerMap("ok", threshold=threshold, margin=ws.settings.match_margin, model=entries[0].model)
-    return _decide(spoken, clusters, entries, scores)
+    result = _decide(spoken, clusters, entries, scores)
+    if segments is not None:
+        _agree_with_turns(result, [IdentifiedSegment.model_validate(raw) for raw in segments])
+    return result
+
+
+def _agree_with_turns(result: SpeakerMap, segments: list[IdentifiedSegment]) -> None:
+    """Unname a cluster whose turns pyannoteAI matched to no voiceprint, or to another, than the decision's."""
+    given: dict[str, set[str]] = {}
+    for segment in segments:
+        given.setdefault(segment.speaker, set())
+        if segment.match is not None:
+            given[segment.speaker].add(segment.match)
+    for speaker, named in list(result.named.items()):
+        if speaker not in given or named.voiceprint_id in given[speaker]:
+            continue
+        del result.named[speaker]
+        theirs = ", ".join(sorted(given[speaker])) or "no voiceprint"
+        result.warnings.append(
+            f"{speaker} left unnamed: its voiceprint scores name {named.voiceprint_id} "
+            f"(confidence {named.confidence:.2f}), but pyannoteAI's identification matched its turns to {theirs}"
+        )
 
 
 # --- scores from local embeddings ------------------------------------------------------------

@@ -82,6 +82,7 @@ class _RunLog:
                 "retryable": failure.cause_retryable,
                 "attempt": failure.attempt,
                 "occurred_at": utc_now(),
+                "request_id": failure.request_id,
             }
         )
 

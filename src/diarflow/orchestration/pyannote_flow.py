@@ -35,9 +35,8 @@ from diarflow.adapters.pyannote import (
     PyannoteClient,
     check_audio_limits,
     diarizer_output,
-    score_to_probability,
+    identification_output,
 )
-from diarflow.adapters.pyannote._models import IdentificationVoiceprint
 from diarflow.adapters.registry import VoiceprintRegistry
 from diarflow.config import Settings
 from diarflow.contracts import (
@@ -45,7 +44,6 @@ from diarflow.contracts import (
     PYANNOTE_VOICEPRINT_MODEL,
     DiarizeRequested,
     TranscriptInfo,
-    VoiceprintMatch,
 )
 from diarflow.errors import DiarflowError, DiarizerUnavailable, StepFailed
 from diarflow.orchestration.stages import write_diarization
@@ -257,32 +255,19 @@ def collect_job(
 ) -> dict[str, Any]:
     """``pyannote-collect-v1``: fetch the output, write the raw diarization, return its key and stats.
 
-    For an identification job, pyannoteAI's per-speaker voiceprint scores go into the
-    diarization as ``voiceprint_matches`` (labels turned back into voiceprint ids).
+    For an identification job, pyannoteAI's per-speaker voiceprint scores and its per-turn
+    identification go into the diarization as ``voiceprint_matches`` and
+    ``identification_segments`` (labels turned back into voiceprint ids).
     """
     with pyannote_client(ws.settings) as client:
         job = client.get_job(job_id)
     output = diarizer_output(job, model=model)
-    matches = None
+    extra = None
     if voiceprint_labels and job.output is not None:
         labels = {pair[0]: pair[1] for pair in voiceprint_labels}  # JSON has no tuples: [label, id] pairs
-        matches = voiceprint_matches(job.output.voiceprints or [], labels)
-    extra = {"voiceprint_matches": matches} if matches is not None else None
+        matches, segments = identification_output(job, labels)
+        extra = {"voiceprint_matches": matches, "identification_segments": segments}
     return write_diarization(ws, episode_id, "pyannote", output, extra)
-
-
-def voiceprint_matches(voiceprints: list[IdentificationVoiceprint], labels: dict[str, str]) -> list[dict[str, Any]]:
-    """``/v1/identify`` ``voiceprints[]`` as :class:`~diarflow.contracts.VoiceprintMatch` dicts (scores in [0, 1])."""
-    matches = []
-    for item in voiceprints:
-        scores = {
-            labels[label]: probability
-            for label, score in item.confidence.items()
-            if label in labels and (probability := score_to_probability(score)) is not None
-        }
-        match = labels.get(item.match) if item.match else None
-        matches.append(VoiceprintMatch(speaker=item.speaker, match=match, scores=scores).to_json_dict())
-    return matches
 
 
 # --- configuration -------------------------------------------------------------------------

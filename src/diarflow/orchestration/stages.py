@@ -194,7 +194,7 @@ def identify_speakers(
             match_model=speaker_map.model,
         ),
         registry_status=speaker_map.status,
-        warnings=_warnings_of(document),
+        warnings=_warnings_of(document) + speaker_map.warnings,
     )
     key = keys.audit_key(episode_id)
     data = dump_json(audit.to_json_dict())

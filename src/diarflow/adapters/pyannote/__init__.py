@@ -22,6 +22,7 @@ from diarflow.adapters.pyannote._models import (
 )
 from diarflow.adapters.pyannote._output import (
     diarizer_output,
+    identification_output,
     score_to_probability,
     segments_to_turns,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "check_audio_limits",
     "diarizer_output",
     "handle_webhook",
+    "identification_output",
     "job_completed_event",
     "score_to_probability",
     "segments_to_turns",

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from diarflow.adapters.http import (
@@ -37,7 +38,7 @@ from diarflow.adapters.pyannote._models import (
     VoiceprintRequest,
 )
 from diarflow.domain.speaker_counts import check_speaker_counts
-from diarflow.errors import InvalidInput, JobNotFound, RemoteRequestRejected, RemoteResponseInvalid
+from diarflow.errors import InvalidInput, JobNotFound, RemoteRequestRejected, RemoteResponseInvalid, request_id_note
 
 DEFAULT_API_URL = "https://api.pyannote.ai"
 KEY_ENV = "PYANNOTEAI_API_KEY"
@@ -87,7 +88,15 @@ class PyannoteClient:
             transport=transport,
             follow_redirects=False,
         )
-        self._api = ApiCaller(SERVICE, KEY_ENV, api_client, retry, secrets=(api_key,), describe_error=error_body_text)
+        self._api = ApiCaller(
+            SERVICE,
+            KEY_ENV,
+            api_client,
+            retry,
+            secrets=(api_key,),
+            describe_error=error_body_text,
+            request_id_of=error_request_id,
+        )
         self._storage = ApiCaller(SERVICE, KEY_ENV, storage_client, retry, secrets=(api_key,))
 
     # -- lifecycle --
@@ -194,8 +203,10 @@ class PyannoteClient:
         except RemoteRequestRejected as exc:
             if exc.status_code == 404:
                 raise JobNotFound(
-                    f"{SERVICE}: job {job_id} was not found (its output is deleted 24 h after completion)",
+                    f"{SERVICE}: job {job_id} was not found{request_id_note(exc.request_id)} "
+                    "(its output is deleted 24 h after completion)",
                     status_code=404,
+                    request_id=exc.request_id,
                 ) from None
             raise
         return _validate(Job, data, "GET /v1/jobs/{jobId}")
@@ -268,10 +279,32 @@ def check_audio_limits(*, size_bytes: int | None, duration: float | None) -> Non
         )
 
 
+def error_request_id(response: httpx.Response) -> str | None:
+    """``requestId`` of an error body: the API documents ``ApiError {requestId, message}`` for 402 and 429.
+
+    Read from any error answer that carries one; a 400 (``{message, errors[]}``) has none.
+    No request-id header is documented, so none is read.
+    """
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    value = body.get("requestId") if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _read_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(UPLOAD_CHUNK_BYTES):
             yield chunk
+
+
+def _json_path(loc: Sequence[int | str]) -> str:
+    """``("output", "voiceprints", 0, "match")`` as ``output.voiceprints[0].match``, the field's JSON path."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
 
 
 def _validate(model: type[ModelT], data: Any, label: str) -> ModelT:
@@ -279,7 +312,7 @@ def _validate(model: type[ModelT], data: Any, label: str) -> ModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
+        where = _json_path(first["loc"]) or "body"
         raise RemoteResponseInvalid(
             f"{SERVICE}: {label} answered with an unexpected body: {where}: {first['msg']}"
         ) from None

@@ -107,17 +107,32 @@ class SampleConfidence(_Wire):
 
 
 class IdentificationSegment(_Wire):
+    """One turn of ``/v1/identify``'s ``identification[]`` (OpenAPI ``IdentificationSegment``).
+
+    ``diarizationSpeaker`` and ``match`` are required; ``match`` is null where the
+    matching settings (threshold, exclusive) matched no voiceprint. ``confidence``
+    maps speakers to 0–100 ("that this speech turn matches each diarization
+    speaker"), only with ``turnLevelConfidence``.
+    """
+
     speaker: str | None = None
     start: float | None = None
     end: float | None = None
-    diarization_speaker: str = Field(alias="diarizationSpeaker")
-    match: str | None = None
+    confidence: dict[str, float] | None = None
+    diarization_speaker: str = Field(alias="diarizationSpeaker", min_length=1)
+    match: str | None
 
 
 class IdentificationVoiceprint(_Wire):
-    speaker: str
-    match: str | None = None
-    confidence: dict[str, float] = Field(default_factory=dict)
+    """One diarization speaker of ``/v1/identify``'s ``voiceprints[]`` (OpenAPI ``IdentificationVoiceprint``).
+
+    All three fields are required, and ``match`` is a voiceprint label, never null;
+    ``confidence`` maps every voiceprint label to 0–100.
+    """
+
+    speaker: str = Field(min_length=1)
+    match: str = Field(min_length=1)
+    confidence: dict[str, float]
 
 
 class JobOutput(_Wire):

@@ -9,13 +9,15 @@ over the turn's span (``confidence``); without either, unknown.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from diarflow.adapters.diarizers.base import DiarizerOutput
 from diarflow.adapters.pyannote._models import Job, SampleConfidence, Segment
+from diarflow.contracts.voiceprints import IdentifiedSegment, VoiceprintMatch
 from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidDiarization, JobFailed, JobOutputMissing, RemoteResponseInvalid, RemoteServiceError
 
@@ -87,3 +89,77 @@ def _mean_sample_scores(samples: SampleConfidence, starts: list[float], ends: li
     counts = hi - lo
     sums = prefix[hi] - prefix[lo]
     return [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist(), strict=True)]
+
+
+def identification_output(job: Job, labels: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``/v1/identify``'s ``voiceprints[]`` and ``identification[]``, labels turned back into voiceprint ids.
+
+    ``labels`` maps each label sent to its voiceprint id. Returns
+    (:class:`~diarflow.contracts.VoiceprintMatch` dicts, :class:`~diarflow.contracts.IdentifiedSegment`
+    dicts), scores scaled to [0, 1]. What contradicts the request or itself is refused with
+    :class:`RemoteResponseInvalid` naming the field (``output.voiceprints[1].match``): a label
+    never sent, a speaker the diarization does not have, a turn matched to another voiceprint
+    than its speaker's.
+    """
+    output = job.output
+    if output is None:
+        return [], []
+    speakers = {segment.speaker for segment in output.diarization or ()}
+
+    def refuse(path: str, problem: str) -> RemoteResponseInvalid:
+        return RemoteResponseInvalid(
+            f"{SERVICE}: job {job.job_id} returned an unreadable identification: {path}: {problem}"
+        )
+
+    def known(label: str, path: str) -> str:
+        if label not in labels:
+            raise refuse(path, f"{_shown(label)} is not a voiceprint label this job was sent")
+        return labels[label]
+
+    matches: list[dict[str, Any]] = []
+    matched: dict[str, str] = {}
+    for index, item in enumerate(output.voiceprints or ()):
+        path = f"output.voiceprints[{index}]"
+        if speakers and item.speaker not in speakers:
+            raise refuse(f"{path}.speaker", f"{_shown(item.speaker)} is not a speaker of output.diarization")
+        if item.speaker in matched:
+            raise refuse(f"{path}.speaker", f"{_shown(item.speaker)} is listed twice")
+        matched[item.speaker] = known(item.match, f"{path}.match")
+        scores = {}
+        for label, score in item.confidence.items():
+            probability = score_to_probability(score)
+            if probability is None:
+                raise refuse(f"{path}.confidence.{label}", "must be a finite score from 0 to 100")
+            scores[known(label, f"{path}.confidence")] = probability
+        matches.append(VoiceprintMatch(speaker=item.speaker, match=matched[item.speaker], scores=scores).to_json_dict())
+
+    segments: list[dict[str, Any]] = []
+    for index, segment in enumerate(output.identification or ()):
+        path = f"output.identification[{index}]"
+        speaker = segment.diarization_speaker
+        if speakers and speaker not in speakers:
+            raise refuse(f"{path}.diarizationSpeaker", f"{_shown(speaker)} is not a speaker of output.diarization")
+        match = None
+        if segment.match is not None:
+            match = known(segment.match, f"{path}.match")
+            if speaker in matched and match != matched[speaker]:
+                raise refuse(
+                    f"{path}.match",
+                    f"{_shown(segment.match)} contradicts output.voiceprints (another match for {_shown(speaker)})",
+                )
+        scores = segment.confidence or {}
+        raw = scores.get(speaker, scores.get(segment.speaker or speaker))
+        confidence = score_to_probability(raw)
+        if raw is not None and confidence is None:
+            raise refuse(f"{path}.confidence.{speaker}", "must be a finite score from 0 to 100")
+        row = {"speaker": speaker, "start": segment.start, "end": segment.end, "match": match, "confidence": confidence}
+        try:
+            segments.append(IdentifiedSegment.model_validate(row).to_json_dict())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise refuse(f"{path}.{first['loc'][0] if first['loc'] else 'end'}", first["msg"]) from None
+    return matches, segments
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
