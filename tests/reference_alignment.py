@@ -1,4 +1,4 @@
-"""A plain, per-word reference implementation of DESIGN.md §5's alignment rule.
+"""A plain, per-word reference implementation of the alignment rule (docs/architecture.md, "Alignment").
 
 Deliberately naive (a loop over every word and every turn) so that it is easy
 to check by eye; hypothesis compares the vectorised implementation with it.

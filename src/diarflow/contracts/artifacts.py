@@ -1,4 +1,4 @@
-"""Artifacts written to the store (DESIGN.md §5).
+"""Artifacts written to the store (README, "What you get"; docs/architecture.md, "Contracts").
 
 These models are the source of truth for each artifact's JSON. The hot path
 (alignment over ~80,000 words) writes enriched words without building a model

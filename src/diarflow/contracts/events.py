@@ -1,4 +1,4 @@
-"""Events that start and end runs (DESIGN.md §5).
+"""Events that start and end runs (README, "Running on Inngest": the functions' table).
 
 Event payloads are validated at the boundary: a malformed event fails with a
 message naming the field before any step runs.

@@ -7,7 +7,7 @@ import re
 from diarflow.errors import InvalidId
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-"""Episode, podcast and voiceprint ids (DESIGN.md §4): ASCII only, no separators."""
+"""Episode, podcast and voiceprint ids (README, "Storage layout"): ASCII only, no separators."""
 
 
 def validate_id(value: object, field: str = "episode_id") -> str:

@@ -1,4 +1,4 @@
-"""Storage keys of every artifact (DESIGN.md §4).
+"""Storage keys of every artifact (README, "What you get" and "Storage layout").
 
 Keys are relative to the store root; they are never ``s3://`` URIs. Every
 helper validates its ids first, so a malformed id fails before any I/O.

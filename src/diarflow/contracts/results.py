@@ -15,7 +15,7 @@ from diarflow.contracts._base import Contract, EpisodeId, Seconds
 from diarflow.contracts.artifacts import DiarizationSourceName, RunStatus
 
 MAX_RESULT_BYTES = 2048
-"""Upper bound of a serialized :class:`PipelineResult` (DESIGN.md §5)."""
+"""Upper bound of a serialized :class:`PipelineResult` (docs/architecture.md, "Contracts")."""
 
 
 MAX_RESULT_WARNINGS = 3

@@ -1,4 +1,4 @@
-"""Word-to-speaker alignment (DESIGN.md §5), vectorised.
+"""Word-to-speaker alignment (docs/architecture.md, "Alignment"), vectorised.
 
 For a word ``w`` and speaker ``k`` the score is ``|w ∩ speech(k)| / |w|``:
 the share of the word covered by that speaker's speech. ``speech(k)`` is the

@@ -39,7 +39,7 @@ class Turns:
 
     @property
     def speech_time(self) -> float:
-        """Sum of turn durations (DESIGN.md's ``stats.duration``)."""
+        """Sum of turn durations: the pipeline result's ``stats.duration`` (README, "What you get")."""
         return float(self.durations.sum())
 
     @property

@@ -169,10 +169,10 @@ def embed_json(value: Any) -> str:
 def check_audio_src(src: str | None, *, field: str = "audio_src") -> None:
     """Refuse media sources the page must not carry: script URLs and URLs with credentials.
 
-    A stored report outlives a signed URL and must never leak one (DESIGN.md
-    §5 says the same of the error artifact), so a URL with user info or a
-    signature-like query parameter is rejected; give an unsigned URL or a
-    path relative to the page instead.
+    A stored report outlives a signed URL and must never leak one (no more than
+    the error artifact may: docs/architecture.md, "Errors and secrets"), so a
+    URL with user info or a signature-like query parameter is rejected; give an
+    unsigned URL or a path relative to the page instead.
     """
     if src is None:
         return
