@@ -118,13 +118,17 @@ def vad_transcript(diarizer: Any, audio_path: str) -> dict[str, Any]:
     return {"words": words}
 
 
-def load_v2() -> DiarizeFunction:
+def load_v2(*, use_transcript: bool = True) -> DiarizeFunction:
     from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
+    from diarflow.domain.transcript import parse_transcript
 
     diarizer = load_overlap_diarizer()
 
-    def diarize(audio_path: str, **hints: int | None) -> Turns:
-        return diarizer.diarize_file(Path(audio_path), **hints).turns
+    def diarize(audio_path: str, *, transcript_path: str | None = None, **hints: int | None) -> Turns:
+        transcript = None
+        if use_transcript and transcript_path is not None:
+            transcript = parse_transcript(Path(transcript_path).read_bytes())
+        return diarizer.diarize_file(Path(audio_path), transcript=transcript, **hints).turns
 
     return diarize
 
@@ -139,7 +143,14 @@ DIARIZERS: dict[str, Diarizer] = {
         load=lambda: load_v1(use_transcript=False),
         about="the same from audio alone everywhere (VAD words instead of the transcript)",
     ),
-    "v2": Diarizer(load=load_v2, about="offline diarizer v2 (segmentation-3.0 + CAM++), from the audio alone"),
+    "v2": Diarizer(
+        load=load_v2,
+        about="offline diarizer v2 (segmentation-3.0 + CAM++); the transcript's words bound speech where there is one",
+        reads_transcript=True,
+    ),
+    "v2-audio": Diarizer(
+        load=lambda: load_v2(use_transcript=False), about="v2 from the audio alone everywhere (no transcript)"
+    ),
 }
 
 

@@ -11,15 +11,19 @@ import numpy as np
 import orjson
 import pytest
 
+from diarflow.adapters.diarizers.base import DiarizationJob
 from diarflow.adapters.diarizers.local.overlap import (
     WINDOW_SECONDS,
     OverlapAwareDiarizer,
+    decide,
     load_overlap_diarizer,
 )
 from diarflow.domain.diarization_metrics import diarization_scores, parse_rttm, turns_from_segments
 from diarflow.domain.frames import SlidingWindows
+from diarflow.domain.transcript import parse_transcript
 from diarflow.domain.turns import Turns
-from tests.recut import sample_reference
+from diarflow.domain.window_clustering import ClusteringOptions
+from tests.recut import build_episode, sample_reference
 from tests.reliability import diarflow_cli
 
 SAMPLES = resources.files("diarflow.samples")
@@ -141,3 +145,22 @@ def test_diarize_refuses_bad_usage_with_exit_2(args: list[str], message: str, sa
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_transcripts_words_bound_speech_on_a_podcast_like_episode(
+    diarizer: OverlapAwareDiarizer, tmp_path: Path
+) -> None:
+    """An episode re-cut unlike the tuning sets (long turns, seed 40): the words remove most false alarm."""
+    episode = build_episode(150.0, seed=40, long_turns=0.6)
+    audio, _, transcript_path = episode.write(tmp_path, "held-out")
+    transcript = parse_transcript(transcript_path.read_bytes())
+    job = DiarizationJob("EP1", str(audio), transcript)
+    with_words = diarizer.diarize(job)
+    audio_alone = decide(diarizer.hear(audio), ClusteringOptions())
+    reference = list(episode.reference)
+    bounded = diarization_scores(reference, turns_from_segments(with_words.turns.to_segments()))
+    heard = diarization_scores(reference, turns_from_segments(audio_alone.turns.to_segments()))
+    assert bounded.hypothesis_speakers == heard.hypothesis_speakers == 2
+    assert bounded.false_alarm < heard.false_alarm / 2, (bounded, heard)  # measured 0.5 % against 3.9 %
+    assert bounded.der < heard.der, (bounded, heard)
+    assert bounded.der < 0.03, bounded

@@ -16,8 +16,15 @@ import numpy as np
 import pytest
 
 from diarflow.domain.diarization_metrics import Turn, diarization_scores, turns_from_segments
-from diarflow.domain.frames import FrameGrid, SlidingWindows, aggregate
-from diarflow.domain.reconstruction import WindowBatch, select_speakers, speaker_frames, turns_from_frames
+from diarflow.domain.frames import FrameGrid, SlidingWindows, aggregate, run_edges
+from diarflow.domain.reconstruction import (
+    SpeakerFrames,
+    WindowBatch,
+    bound_by_words,
+    select_speakers,
+    speaker_frames,
+    turns_from_frames,
+)
 from diarflow.domain.window_clustering import ClusteringOptions, WindowSpeakers, assign_speakers
 
 GRID = FrameGrid(step=270 / 16000, duration=991 / 16000, per_window=589)
@@ -200,3 +207,68 @@ def test_windows_cover_the_whole_episode_and_aggregate_averages_what_they_heard(
     assert np.median(middle) == 4
     assert set(middle.tolist()) <= {3.0, 4.0}
     assert coverage.max() == 5  # ... and one more near the end, from the window flush with it
+
+
+# --- speech bounded by the transcript's words ---------------------------------------------------
+
+STEP = 0.01
+
+
+def frames_of(activity: np.ndarray, count: np.ndarray) -> SpeakerFrames:
+    return SpeakerFrames(activity.astype(np.float64), np.ones_like(activity, dtype=np.float64), count.astype(np.int64))
+
+
+def spans(selected: np.ndarray, speaker: int) -> list[tuple[float, float]]:
+    """Runs of frames (10 ms each) where ``speaker`` is selected, in seconds."""
+    firsts, stops = run_edges(selected[:, speaker])
+    return [(round(a * STEP, 2), round(b * STEP, 2)) for a, b in zip(firsts.tolist(), stops.tolist(), strict=True)]
+
+
+def test_words_draw_speech_and_bridge_short_pauses_of_one_speaker_only() -> None:
+    n = 600  # 6 s; the segmentation heard A throughout 0-3 s (wider than the words) and B over 3-6 s
+    activity = np.zeros((n, 2))
+    activity[:300, 0] = 1.0
+    activity[300:, 1] = 1.0
+    centres = np.arange(n) * STEP + STEP / 2
+    starts = np.array([0.5, 1.0, 2.0, 3.3, 3.8])
+    ends = np.array([0.8, 1.5, 2.6, 3.6, 5.0])
+    bounded = bound_by_words(frames_of(activity, (activity > 0).sum(axis=1)), centres, starts, ends)
+    selected = select_speakers(bounded)
+    # 0.2 s between A's first words is bridged; 0.5 s is not; nor is the pause where A hands over to B
+    assert spans(selected, 0) == [(0.5, 1.5), (2.0, 2.6)]
+    assert spans(selected, 1) == [(3.3, 5.0)]
+
+
+def test_each_word_goes_to_the_speaker_most_active_over_it_and_a_second_voice_stays_only_at_changes() -> None:
+    n = 400
+    activity = np.zeros((n, 2))
+    activity[:200, 0] = 0.8
+    activity[150:170, 1] = 0.4  # a flicker of B inside A's word: not B's
+    activity[200:, 1] = 0.9
+    activity[190:210, 0] = 0.6  # both heard across the change at 2 s
+    activity[300:320, 0] = 0.5  # and A again, heard under B in the middle of B's word
+    count = (activity > 0).sum(axis=1)
+    centres = np.arange(n) * STEP + STEP / 2
+    bounded = bound_by_words(
+        frames_of(activity, count), centres, np.array([2.05, 0.2]), np.array([3.9, 1.95]), reach=0.25
+    )
+    selected = select_speakers(bounded)
+    # A's word, then A heard under B's word within 0.25 s of the change; the pause between them is silent
+    assert spans(selected, 0) == [(0.2, 1.95), (2.05, 2.1)]
+    assert spans(selected, 1) == [(2.05, 3.9)]  # B's word whole; B's flicker at 1.5 s is gone
+    assert not selected[300:320, 0].any()  # A under B, 1 s from any change: one voice there
+    exclusive = select_speakers(bounded, at_most=1)
+    assert (exclusive.sum(axis=1) <= 1).all()
+
+
+def test_words_in_any_order_and_without_duration_bound_speech_alike() -> None:
+    n = 300
+    activity = np.zeros((n, 1))
+    activity[:, 0] = 1.0
+    count = np.ones(n, dtype=np.int64)
+    centres = np.arange(n) * STEP + STEP / 2
+    starts, ends = np.array([0.5, 1.0, 2.0]), np.array([0.9, 1.4, 2.0])
+    ordered = bound_by_words(frames_of(activity, count), centres, starts, ends)
+    shuffled = bound_by_words(frames_of(activity, count), centres, starts[::-1].copy(), ends[::-1].copy())
+    np.testing.assert_array_equal(ordered.count, shuffled.count)
+    assert spans(select_speakers(ordered), 0) == [(0.5, 1.4), (2.0, 2.01)]  # a word of no duration: one frame

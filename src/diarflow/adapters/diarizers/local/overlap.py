@@ -43,7 +43,14 @@ from diarflow.adapters.models.segmentation import (
 )
 from diarflow.adapters.url_policy import UrlPolicy
 from diarflow.domain.frames import FrameGrid, SlidingWindows
-from diarflow.domain.reconstruction import WindowBatch, select_speakers, speaker_frames, turns_from_frames
+from diarflow.domain.reconstruction import (
+    WindowBatch,
+    bound_by_words,
+    select_speakers,
+    speaker_frames,
+    turns_from_frames,
+)
+from diarflow.domain.transcript import Transcript
 from diarflow.domain.turns import Turns
 from diarflow.domain.window_clustering import (
     ClusteringOptions,
@@ -88,9 +95,14 @@ class OverlapAwareDiarizer:
     source: Literal["local"] = "local"
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
+        """Diarize the job's audio; its transcript's words, when it has any, draw where speech is."""
         with audio_io.job_audio_path(job, self.url_policy) as path:
             return self.diarize_file(
-                path, num_speakers=job.num_speakers, min_speakers=job.min_speakers, max_speakers=job.max_speakers
+                path,
+                num_speakers=job.num_speakers,
+                min_speakers=job.min_speakers,
+                max_speakers=job.max_speakers,
+                transcript=job.transcript,
             )
 
     def diarize_file(
@@ -100,14 +112,16 @@ class OverlapAwareDiarizer:
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        transcript: Transcript | None = None,
     ) -> DiarizerOutput:
+        """Diarize an audio file; with a ``transcript``, speech is where its words are (:func:`decide`)."""
         heard = self.hear(path)
         if heard.duration <= 0:
             return _empty(f"{path.name} holds no audio samples (zero length): no speech to diarize")
         options = replace(
             self.clustering, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
         )
-        output = decide(heard, options)
+        output = decide(heard, options, transcript)
         if len(output.turns) == 0:
             return _empty(f"no speech found in {path.name}")
         return output
@@ -197,11 +211,18 @@ class OverlapAwareDiarizer:
             self.progress(stage, done, total)
 
 
-def decide(heard: Heard, options: ClusteringOptions) -> DiarizerOutput:
-    """Who the windows' local speakers are, and the turns that makes (pure: no audio, no model)."""
+def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | None = None) -> DiarizerOutput:
+    """Who the windows' local speakers are, and the turns that makes (pure: no audio, no model).
+
+    A transcript with words bounds speech by them (:func:`~diarflow.domain.reconstruction.bound_by_words`):
+    measured on podcast-like episodes, it removes most of the false alarm (docs/local-diarizer.md).
+    """
     assignment = assign_speakers(heard.speakers(), heard.windows, LOCAL_SPEAKERS, options)
     grid = FrameGrid(FRAMES.step, FRAMES.duration, FRAMES.num_frames(WINDOW_SAMPLES))
-    frames = speaker_frames(heard.batches(assignment), grid.frames_for(heard.duration), assignment.num_speakers)
+    num_frames = grid.frames_for(heard.duration)
+    frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
+    if transcript is not None and len(transcript) > 0:
+        frames = bound_by_words(frames, grid.centre(np.arange(num_frames)), transcript.starts, transcript.ends)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
     turns = turns_from_frames(select_speakers(frames), frames.confidence, grid, names)
     exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, grid, names)
