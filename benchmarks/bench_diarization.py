@@ -99,6 +99,16 @@ def _recut(seeds: Sequence[int], seconds: float, **options: Any) -> Callable[[Pa
     return build
 
 
+def _recut_held_out(data_root: Path, scratch: Path) -> list[BenchClip]:
+    """Episodes re-cut unlike any set a choice was made on: long turns, short turns only, overlapped."""
+    variants = [
+        _recut(range(40, 42), 150.0, long_turns=0.6),
+        _recut(range(42, 44), 150.0, long_turns=0.0),
+        _recut(range(44, 46), 150.0, long_turns=0.5, overlap=0.3),
+    ]
+    return [clip for build in variants for clip in build(data_root, scratch)]
+
+
 SETS: dict[str, BenchSet] = {
     "ami-train": BenchSet("AMI train split: 10 real meeting clips, 30 s, 1-4 speakers", _ami("train")),
     "ami-development": BenchSet("AMI development split: 2 clips", _ami("development")),
@@ -111,6 +121,11 @@ SETS: dict[str, BenchSet] = {
     ),
     "recut-one-voice": BenchSet(
         "re-cut from one voice, 90 s, seeds 7-10", _recut(range(7, 11), 90.0, speakers=("Diane",))
+    ),
+    "recut-held-out": BenchSet(
+        "re-cut unlike the sets above, never tuned on: 150 s, seeds 40-41 long turns (60 %), 42-43 short turns"
+        " only, 44-45 30 % of changes overlapped",
+        _recut_held_out,
     ),
 }
 
