@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field
 
 from diarflow.contracts._base import Contract, EpisodeId, PodcastId, Seconds, StoreKey
 from diarflow.contracts.artifacts import ErrorRecord, RunStatus
-from diarflow.contracts.results import StoredRef
+from diarflow.contracts.results import ErrorSummary, StoredRef
 
 AudioSource = str
 """The episode audio as the trigger named it: an https:// URL, or a path in a local run."""
@@ -121,8 +121,7 @@ class RecordFailureArgs(StepArgs):
     """``record-failure-v1``: a run that failed outright, as the ``on_failure`` handler saw it."""
 
     episode_id: EpisodeId
-    step: str
-    type: str
-    message: str
-    retryable: bool
-    attempt: int = Field(ge=1)
+    function_id: str
+    error: ErrorSummary
+    attempts: int = Field(ge=1)
+    """How many times the function ran (its retries + 1)."""

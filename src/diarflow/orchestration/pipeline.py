@@ -16,26 +16,25 @@ from diarflow.contracts import (
     DIARIZATION_COMPLETED,
     DIARIZATION_FAILED,
     DiarizationInfo,
-    DiarizeRequested,
-    ErrorRecord,
-    ErrorSummary,
-    PipelineResult,
-    RunStats,
-    RunStatus,
-    TranscriptInfo,
-    utc_now,
-)
-from diarflow.contracts.results import ResolvedDiarizer, StoredRef
-from diarflow.contracts.step_args import (
     DiarizeArgs,
+    DiarizeRequested,
     EnrichArgs,
     ErrorLogArgs,
+    ErrorRecord,
+    ErrorSummary,
     IdentifyArgs,
     InspectArgs,
+    PipelineResult,
     ReportArgs,
+    RunStats,
+    RunStatus,
     SpeakerHints,
+    StoredRef,
+    TranscriptInfo,
     VerifyArgs,
+    utc_now,
 )
+from diarflow.contracts.results import ResolvedDiarizer
 from diarflow.domain.fallback import NO_WORDS_WARNING
 from diarflow.errors import MAX_ERROR_MESSAGE, ArtifactLost, InvalidUrl, StepFailed
 from diarflow.orchestration import stages
@@ -138,36 +137,19 @@ def diarize_episode(
         return _finish_failed(steps, ws, run_log)
 
     try:
-        identification = steps.run(
-            stages.IDENTIFY,
-            ws,
-            IdentifyArgs(
-                episode_id=episode,
-                diarization=diarization.ref,
-                podcast_id=request.podcast_id,
-                audio=request.audio_url,
-            ),
+        # Each step is given what it reads as key + digest: a changed artifact reruns it and every step after it.
+        identify = IdentifyArgs(
+            episode_id=episode, diarization=diarization.ref, podcast_id=request.podcast_id, audio=request.audio_url
         )
-        enrichment = steps.run(
-            stages.ENRICH,
-            ws,
-            EnrichArgs(
-                episode_id=episode,
-                transcript=transcript.ref,
-                diarization=diarization.ref,
-                audit=identification.ref,
-            ),
+        identification = steps.run(stages.IDENTIFY, ws, identify)
+        enrich = EnrichArgs(
+            episode_id=episode, transcript=transcript.ref, diarization=diarization.ref, audit=identification.ref
         )
-        verification = steps.run(
-            stages.VERIFY,
-            ws,
-            VerifyArgs(
-                episode_id=episode,
-                diarization=diarization.ref,
-                audit=identification.ref,
-                enriched=enrichment.ref,
-            ),
+        enrichment = steps.run(stages.ENRICH, ws, enrich)
+        verify = VerifyArgs(
+            episode_id=episode, diarization=diarization.ref, audit=identification.ref, enriched=enrichment.ref
         )
+        verification = steps.run(stages.VERIFY, ws, verify)
     except StepFailed as failure:
         return _fail(steps, ws, run_log, failure, diarization=diarization)
     if verification.error is not None:

@@ -23,28 +23,27 @@ from diarflow.contracts import (
     ClusterSummary,
     DiarizationInfo,
     DiarizationSourceName,
+    DiarizeArgs,
+    EnrichArgs,
     EnrichmentInfo,
+    ErrorLogArgs,
     ErrorLogInfo,
     ErrorSummary,
     IdentificationInfo,
+    IdentifyArgs,
+    InspectArgs,
+    ReportArgs,
     SpeakerTracks,
+    StoredRef,
     Thresholds,
     TranscriptInfo,
     VerificationInfo,
+    VerifyArgs,
     keys,
     parse_contract,
     utc_now,
 )
-from diarflow.contracts.results import ReportInfo, ResolvedDiarizer, StoredRef
-from diarflow.contracts.step_args import (
-    DiarizeArgs,
-    EnrichArgs,
-    ErrorLogArgs,
-    IdentifyArgs,
-    InspectArgs,
-    ReportArgs,
-    VerifyArgs,
-)
+from diarflow.contracts.results import ReportInfo, ResolvedDiarizer
 from diarflow.domain.alignment import align_words
 from diarflow.domain.channels import own_channel_speakers
 from diarflow.domain.clusters import Cluster, cluster_turns

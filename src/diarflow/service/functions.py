@@ -183,13 +183,9 @@ def _failure_handler(
 
         error_type, message = _describe(_mapping(failure.get("error")))
         steps = InngestSteps(ctx.step, attempt=ctx.attempt, max_attempts=1)
+        summary = ErrorSummary(type=error_type, message=message)
         record = RecordFailureArgs(
-            episode_id=episode_id,
-            step=function_id,
-            type=error_type,
-            message=message,
-            retryable=False,
-            attempt=settings.function_retries + 1,
+            episode_id=episode_id, function_id=function_id, error=summary, attempts=settings.function_retries + 1
         )
         try:
             error_key = steps.run(RECORD_FAILURE, Workspace(store, settings), record).s3_error_key
@@ -197,9 +193,7 @@ def _failure_handler(
             # Still tell downstream consumers: a missing error artifact must not also lose the event.
             log.error("could not write the error artifact of %s: %s", episode_id, exc.message)
             error_key = None
-        event = DiarizationFailed(
-            episode_id=episode_id, s3_error_key=error_key, error=ErrorSummary(type=error_type, message=message)
-        )
+        event = DiarizationFailed(episode_id=episode_id, s3_error_key=error_key, error=summary)
         steps.send_event(EMIT_STEP, [{"name": DIARIZATION_FAILED, "data": event.to_json_dict()}])
         return {"recorded": True, "episode_id": episode_id, "s3_error_key": error_key}
 
@@ -208,7 +202,14 @@ def _failure_handler(
 
 def record_failure(ws: Workspace, args: RecordFailureArgs) -> ErrorLogInfo:
     """``record-failure-v1``: the run's failure becomes the episode's error artifact (status ``failed``)."""
-    error = ErrorRecord(**args.model_dump(exclude={"episode_id"}), occurred_at=utc_now())
+    error = ErrorRecord(
+        step=args.function_id,
+        type=args.error.type,
+        message=args.error.message,
+        retryable=False,  # the run is over: only a new event starts another
+        attempt=args.attempts,
+        occurred_at=utc_now(),
+    )
     return stages.update_error_log(ws, ErrorLogArgs(episode_id=args.episode_id, status="failed", errors=[error]))
 
 
