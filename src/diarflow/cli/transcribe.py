@@ -85,7 +85,7 @@ def transcribe_into_store(
     if not ws.settings.allow_file_urls:  # a local run may send this machine's own audio file
         ws = replace(ws, settings=replace(ws.settings, allow_file_urls=True))
     runner = LocalRunner(ws.store, episode_id, force=force, attempts=ws.settings.step_attempts, observer=observer)
-    return transcribe_episode(LeasedSteps(runner, lease), ws, request)
+    return transcribe_episode(LeasedSteps(runner, lease), ws, request).to_json_dict()
 
 
 def _observer() -> StepObserver:

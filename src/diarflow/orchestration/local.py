@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from diarflow.adapters.stores import ObjectStore
 from diarflow.config import Settings
-from diarflow.contracts import DiarizeRequested, PipelineResult, keys, utc_now
+from diarflow.contracts import DiarizeRequested, ErrorRecord, PipelineResult, keys, utc_now
+from diarflow.contracts.step_args import ErrorLogArgs
 from diarflow.domain.transcript import parse_transcript
 from diarflow.errors import MAX_ERROR_MESSAGE, InvalidInput
 from diarflow.orchestration import stages
@@ -30,15 +31,15 @@ def ingest_transcript(ws: Workspace, episode_id: str, data: bytes) -> str:
         check_transcript_size(len(data), ws.settings.max_transcript_bytes)
         transcript = parse_transcript(data)
     except InvalidInput as exc:
-        error = {
-            "step": INSPECT_STEP,
-            "type": exc.type_name,
-            "message": exc.message[:MAX_ERROR_MESSAGE],
-            "retryable": False,
-            "attempt": 1,
-            "occurred_at": utc_now(),
-        }
-        stages.update_error_log(ws, episode_id, "failed", [error])
+        error = ErrorRecord(
+            step=INSPECT_STEP,
+            type=exc.type_name,
+            message=exc.message[:MAX_ERROR_MESSAGE],
+            retryable=False,
+            attempt=1,
+            occurred_at=utc_now(),
+        )
+        stages.update_error_log(ws, ErrorLogArgs(episode_id=episode_id, status="failed", errors=[error]))
         raise
     if not _already_stored(ws.store, key, data):  # rewriting identical bytes would make every step look stale
         ws.store.put_bytes(key, data, content_type="application/json")
