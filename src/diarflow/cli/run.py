@@ -193,12 +193,11 @@ def show(
 
 
 def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> None:
-    from collections import Counter
-
     from rich.table import Table
 
     from diarflow.adapters.stores import get_json
     from diarflow.contracts import AuditArtifact, keys
+    from diarflow.domain.enriched_words import read_enriched_words
     from diarflow.errors import ArtifactNotFound
 
     error_key = keys.error_key(episode_id)
@@ -213,13 +212,9 @@ def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> Non
     audit = _stored(AuditArtifact, get_json(store, keys.audit_key(episode_id)), keys.audit_key(episode_id))
     status = error_log.status if error_log else "completed"
 
-    # Only the speaker of each word is read here: a hand-edited word that has none counts as unattributed.
-    words = enriched.get("words") if isinstance(enriched, dict) else None
-    words_by_speaker = Counter(
-        speaker if isinstance(speaker := word.get("speaker"), str) else None
-        for word in (words if isinstance(words, list) else ())
-        if isinstance(word, dict)
-    )
+    # Read as the report reads it, so both count the same words: a hand-edited word without a speaker is
+    # unattributed, one without a valid start and end is not counted.
+    words_by_speaker = read_enriched_words(enriched, lenient=True).speaker_counts()
     source = enriched.get("source") if isinstance(enriched, dict) else None
     table = Table(title=f"{episode_id} · source {as_text(source)} · status {status}")
     for column in ("speaker", "label", "diarizer label", "talk time", "share", "turns", "words", "confidence"):
