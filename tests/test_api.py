@@ -108,6 +108,8 @@ def test_errors_say_what_is_missing_or_wrong(tmp_path: Path) -> None:
         diarflow.run(store, "E2", audio=diarflow.sample_episode().audio, settings=diarflow.Settings())
     with pytest.raises(diarflow.InvalidInput, match="unknown format 'docx'"):
         diarflow.export(store, "E2", "docx")  # type: ignore[arg-type]
+    with pytest.raises(diarflow.InvalidInput, match=r"^diarizer: must be one of auto, deepgram, local"):
+        diarflow.run(store, "E3", b"{}", diarizer="bogus")  # type: ignore[arg-type]
     assert issubclass(ArtifactNotFound, diarflow.StorageError)
     assert issubclass(diarflow.StorageError, diarflow.DiarflowError)
 

@@ -33,7 +33,20 @@ if TYPE_CHECKING:
     from diarflow.contracts._base import ContractT
     from diarflow.errors import StepFailed
 
-RUN_OPTIONS = {"transcript": "--transcript", "audio": "--audio"}
+RUN_OPTIONS = {
+    name: "--" + name.replace("_", "-")
+    for name in (
+        "transcript",
+        "audio",
+        "episode_id",
+        "podcast_id",
+        "diarizer",
+        "num_speakers",
+        "min_speakers",
+        "max_speakers",
+        "store",
+    )
+}
 """The inputs a run's errors name, as ``diarflow run`` spells them."""
 
 
