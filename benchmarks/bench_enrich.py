@@ -32,6 +32,7 @@ from tests.reference_alignment import reference_align
 import diarflow
 from diarflow.adapters.stores import LocalStore
 from diarflow.config import Settings
+from diarflow.contracts.step_args import DiarizeArgs, EnrichArgs, IdentifyArgs, InspectArgs
 from diarflow.domain.alignment import align_words
 from diarflow.domain.clusters import cluster_turns
 from diarflow.domain.fallback import turns_from_transcript
@@ -103,22 +104,16 @@ def main() -> None:
     settings = Settings.from_env({})
     ws = Workspace(store=store, settings=settings)
     store.put_bytes("transcripts/BENCH/deepgram.json", data)
-    info = stages.inspect_transcript(ws, "BENCH", "transcripts/BENCH/deepgram.json")
-    diarization = stages.diarize(ws, "deepgram", "BENCH", info["transcript_key"], info["digest"], None, {})
-    audit = stages.identify_speakers(ws, "BENCH", diarization["s3_diarization_key"], diarization["digest"], None)
+    info = stages.inspect_transcript(
+        ws, InspectArgs(episode_id="BENCH", transcript_key="transcripts/BENCH/deepgram.json")
+    )
+    diarization = stages.diarize("deepgram", ws, DiarizeArgs(episode_id="BENCH", transcript=info.ref))
+    audit = stages.identify_speakers(ws, IdentifyArgs(episode_id="BENCH", diarization=diarization.ref))
+    enrich_args = EnrichArgs(episode_id="BENCH", transcript=info.ref, diarization=diarization.ref, audit=audit.ref)
 
     def enrich_step() -> None:
         fresh = Workspace(store=store, settings=settings)  # no memo: read everything from the store
-        stages.enrich_transcript(
-            fresh,
-            "BENCH",
-            info["transcript_key"],
-            info["digest"],
-            diarization["s3_diarization_key"],
-            diarization["digest"],
-            audit["s3_audit_key"],
-            audit["digest"],
-        )
+        stages.enrich_transcript(fresh, enrich_args)
 
     enrich_time = best_of(3, enrich_step)
     enriched_mb = len(store.get_bytes("diarization/BENCH.enriched.json")) / 1e6

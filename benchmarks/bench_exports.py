@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_exports.py [--words N] [--repeat R] [--
 
 Prints, per format, the best of ``--repeat`` runs of rendering from an
 already-read episode, plus the one-off cost of reading the decoded artifacts
-into columns, and for comparison the cost of validating the same enriched
+into columns (and of the enriched words alone, strictly as exports read them
+and leniently as the report and ``diarflow show`` do), and for comparison the cost of validating the same enriched
 transcript with the pydantic contract (which the export path avoids).
 ``--language zh`` draws Chinese words instead (a character or two each, some
 digits spelled out one per word), which take the per-word spacing path of
@@ -21,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from diarflow.contracts import EnrichedTranscript
+from diarflow.domain.enriched_words import read_enriched_words
 from diarflow.domain.exports import FORMATS, CaptionOptions, EpisodeExport, render
 from diarflow.domain.text import word_spacing
 
@@ -128,6 +130,9 @@ def main() -> None:
     spacing_seconds = best_of(args.repeat, lambda: word_spacing(texts))
     options = CaptionOptions()
     print(f"{'read artifacts':<16} {read_seconds * 1000:8.1f} ms")
+    for mode, lenient in (("strict", False), ("lenient", True)):
+        seconds = best_of(args.repeat, partial(read_enriched_words, enriched, lenient=lenient))
+        print(f"{'words, ' + mode:<16} {seconds * 1000:8.1f} ms  (the enriched words alone)")
     print(f"{'word spacing':<16} {spacing_seconds * 1000:8.1f} ms  (once per episode, shared by every format)")
     total = 0.0
     for name in FORMATS:

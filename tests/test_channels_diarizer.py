@@ -407,8 +407,11 @@ def test_with_a_mono_mix_channel_speakers_are_heard_on_the_mix(
 
 def test_a_stored_speaker_track_that_is_not_one_names_its_field(local_store: ObjectStore) -> None:
     from diarflow.adapters.stores import dump_json
+    from diarflow.contracts.results import StoredRef
+    from diarflow.contracts.step_args import IdentifyArgs
     from diarflow.errors import InvalidDiarization
     from diarflow.orchestration import stages
+    from diarflow.orchestration.workspace import digest
 
     ws = Workspace(store=local_store, settings=Settings.from_env({}))
     key = keys.diarization_key("E1")
@@ -421,8 +424,9 @@ def test_a_stored_speaker_track_that_is_not_one_names_its_field(local_store: Obj
         ({"num_channels": 1, "speaker_channels": {}}, "num_channels", "greater than or equal to 2"),
     ):
         local_store.put_bytes(key, dump_json({**base, **tracks}))
+        diarization = StoredRef(key=key, digest=digest(f"{field}-{problem}".encode()))  # a digest per case: no memo hit
         with pytest.raises(InvalidDiarization, match=problem) as caught:
-            stages.identify_speakers(ws, "E1", key, f"digest-{field}-{problem}", None)
+            stages.identify_speakers(ws, IdentifyArgs(episode_id="E1", diarization=diarization))
         assert caught.value.field.startswith(f"{key}:{field}"), caught.value.field
 
 

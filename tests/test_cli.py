@@ -225,3 +225,19 @@ def test_the_console_script_freezes_its_imports_and_an_embedding_program_keeps_i
 
 def _without_diarflow_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DIARFLOW_", "PYANNOTEAI_", "DEEPGRAM_"))}
+
+
+def test_a_diarizer_that_does_not_exist_is_refused_naming_the_option(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from diarflow.cli import app
+
+    transcript = tmp_path / "t.json"
+    transcript.write_text('{"words": []}')
+    outcome = CliRunner().invoke(
+        app,
+        ["run", "--episode-id", "E1", "--transcript", str(transcript), "--diarizer", "bogus", "--store", str(tmp_path)],
+    )
+    assert outcome.exit_code == 2, outcome.output
+    assert "--diarizer: must be one of auto, deepgram, local, pyannote, channels, got 'bogus'" in outcome.output
+    assert "Traceback" not in outcome.output

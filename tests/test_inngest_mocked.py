@@ -11,6 +11,7 @@ in ``test_service_http.py``, the way the real executor drives them.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import celpy
@@ -21,7 +22,7 @@ from celpy.adapter import json_to_cel
 from inngest.experimental import mocked
 
 from diarflow.adapters.http import RemoteRateLimited
-from diarflow.adapters.stores import ObjectStore, get_json
+from diarflow.adapters.stores import LocalStore, ObjectStore, get_json
 from diarflow.config import Settings
 from diarflow.contracts import (
     DIARIZATION_COMPLETED,
@@ -34,7 +35,10 @@ from diarflow.contracts import (
     RawDiarization,
     keys,
 )
+from diarflow.contracts.results import StoredRef
+from diarflow.contracts.step_args import EnrichArgs
 from diarflow.errors import InvalidTranscript, RemotePaymentRequired, StepFailed, StorageUnavailable, classify
+from diarflow.orchestration import Workspace, stages
 from diarflow.orchestration.inngest_engine import (
     MAX_STEP_OUTPUT_BYTES,
     InngestSteps,
@@ -225,14 +229,16 @@ def test_a_step_that_returns_episode_data_is_refused() -> None:
     assert f"{MAX_STEP_OUTPUT_BYTES:,}" in refused.value.message
 
 
-def test_a_failed_step_reaches_the_pipeline_as_step_failed() -> None:
+def test_a_failed_step_reaches_the_pipeline_as_step_failed(tmp_path: Path) -> None:
     class FailedStep:
         def run(self, name: str, fn: Any, *args: Any) -> Any:
             raise inngest.StepError(message="s3 timed out", name="StorageUnavailable", stack=None)
 
     steps = InngestSteps(FailedStep(), max_attempts=5)  # type: ignore[arg-type]
+    stored = StoredRef(key="diarization/E1.json", digest="0" * 24)
+    args = EnrichArgs(episode_id="E1", transcript=stored, diarization=stored, audit=stored)
     with pytest.raises(StepFailed) as failed:
-        steps.run("enrich-transcript-v1", dict)
+        steps.run(stages.ENRICH, Workspace(store=LocalStore(tmp_path)), args)
     assert failed.value.step == "enrich-transcript-v1"
     assert (failed.value.error_type, failed.value.cause_retryable, failed.value.attempt) == (
         "StorageUnavailable",
@@ -243,7 +249,7 @@ def test_a_failed_step_reaches_the_pipeline_as_step_failed() -> None:
     assert classify("NoSuchError").retryable is False
 
 
-def test_a_remote_request_id_survives_inngest_to_the_step_failure() -> None:
+def test_a_remote_request_id_survives_inngest_to_the_step_failure(tmp_path: Path) -> None:
     """Inngest keeps only a step error's name and message: the request id travels in the message."""
 
     def body() -> dict[str, Any]:
@@ -260,8 +266,10 @@ def test_a_remote_request_id_survives_inngest_to_the_step_failure() -> None:
         def run(self, name: str, fn: Any, *args: Any) -> Any:
             raise inngest.StepError(message=attempt.value.message, name=attempt.value.name, stack=None)
 
+    stored = StoredRef(key="diarization/E1.json", digest="0" * 24)
+    args = EnrichArgs(episode_id="E1", transcript=stored, diarization=stored, audit=stored)
     with pytest.raises(StepFailed) as failed:
-        InngestSteps(FailedStep(), max_attempts=3).run("pyannote-submit-v1", dict)  # type: ignore[arg-type]
+        InngestSteps(FailedStep(), max_attempts=3).run(stages.ENRICH, Workspace(store=LocalStore(tmp_path)), args)  # type: ignore[arg-type]
     assert (failed.value.error_type, failed.value.request_id) == ("RemotePaymentRequired", "37a4c3a0-b034")
 
 

@@ -32,6 +32,8 @@ from diarflow.adapters.stores import LocalStore
 from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy
 from diarflow.config import Settings
 from diarflow.contracts import LOCAL_VOICEPRINT_MODEL, VoiceprintEntry, VoiceprintSource, utc_now
+from diarflow.contracts.results import StoredRef
+from diarflow.contracts.step_args import DiarizeArgs, IdentifyArgs
 from diarflow.orchestration import Workspace, ingest_transcript, stages
 from diarflow.orchestration.enrollment import enroll_voice
 from tests import recut
@@ -145,22 +147,22 @@ def fetch_directly(url: str, tmp_path: Path) -> None:
         path.read_bytes()
 
 
-def sample_episode(tmp_path: Path, episode_id: str) -> tuple[Workspace, str, str]:
-    """A workspace on a local store holding the sample's transcript: (workspace, transcript key, digest)."""
+def sample_episode(tmp_path: Path, episode_id: str) -> tuple[Workspace, StoredRef]:
+    """A workspace on a local store holding the sample's transcript, and where it is."""
     ws = Workspace(store=LocalStore(tmp_path / "store"), settings=Settings.from_env({}))
     key = ingest_transcript(ws, episode_id, SAMPLE_TRANSCRIPT)
-    return ws, key, ws.read_transcript(key)[1]
+    return ws, StoredRef(key=key, digest=ws.read_transcript(key)[1])
 
 
 def local_diarizer_step(url: str, tmp_path: Path) -> None:
-    ws, key, digest = sample_episode(tmp_path, "DNS1")
-    stages.diarize(ws, "local", "DNS1", key, digest, url, {})
+    ws, transcript = sample_episode(tmp_path, "DNS1")
+    stages.diarize("local", ws, DiarizeArgs(episode_id="DNS1", transcript=transcript, audio=url))
 
 
 def identification_step(url: str, tmp_path: Path, settings: Settings | None = None) -> None:
-    ws, key, digest = sample_episode(tmp_path, "DNS2")
+    ws, transcript = sample_episode(tmp_path, "DNS2")
     ws.settings = settings or ws.settings
-    diarization = stages.diarize(ws, "deepgram", "DNS2", key, digest, None, {})
+    diarization = stages.diarize("deepgram", ws, DiarizeArgs(episode_id="DNS2", transcript=transcript))
     VoiceprintRegistry(ws.store).add(
         VoiceprintEntry(
             voiceprint_id="diane",
@@ -172,10 +174,12 @@ def identification_step(url: str, tmp_path: Path, settings: Settings | None = No
             created_at=utc_now(),
         )
     )
-    info = stages.identify_speakers(ws, "DNS2", diarization["s3_diarization_key"], diarization["digest"], "show", url)
+    info = stages.identify_speakers(
+        ws, IdentifyArgs(episode_id="DNS2", diarization=diarization.ref, podcast_id="show", audio=url)
+    )
     # Identification degrades instead of failing (the run goes on, partial): the refusal is in its result.
-    if info["error"] is not None:
-        raise Refused(info["error"]["type"])
+    if info.error is not None:
+        raise Refused(info.error.type)
 
 
 def enrolment(url: str, tmp_path: Path, settings: Settings | None = None) -> None:

@@ -42,6 +42,8 @@ from diarflow.adapters.stores import LocalStore, check_key
 from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy, check_audio_url, is_public_address
 from diarflow.config import Settings
 from diarflow.contracts import MAX_SECONDS, DiarizeRequested, TranscribeRequested, keys, parse_event_data, validate_id
+from diarflow.contracts.results import StoredRef
+from diarflow.contracts.step_args import IdentifyArgs
 from diarflow.domain.alignment import align_words
 from diarflow.domain.exports import FORMATS, EpisodeExport, render
 from diarflow.domain.fallback import own_label_confidences, own_turn_speakers
@@ -548,7 +550,8 @@ def test_fuzz_stored_raw_diarization(tmp_path_factory: pytest.TempPathFactory) -
         store.put_bytes(key, data)
         ws.memo.clear()
         errors = (InvalidDiarization, StorageError)
-        _, error = attempt(stages.identify_speakers, ws, "F1", key, digest(data), None, errors=errors)
+        args = IdentifyArgs(episode_id="F1", diarization=StoredRef(key=key, digest=digest(data)))
+        _, error = attempt(stages.identify_speakers, ws, args, errors=errors)
         if isinstance(error, StorageError):  # JSON no reader takes (nested past 1,024 levels, a number past 1e308)
             seen["unreadable"] += 1
             assert f"object {key}" in error.message, error.message

@@ -29,6 +29,15 @@ from diarflow.adapters.stores import LocalStore, ObjectStore, dump_json
 from diarflow.adapters.url_policy import InvalidUrl, UrlPolicy, check_audio_url, check_fetch_target, redirect_guard
 from diarflow.config import Settings
 from diarflow.contracts import DiarizeRequested, TranscribeRequested, keys, parse_event_data
+from diarflow.contracts.results import StoredRef
+from diarflow.contracts.step_args import (
+    DiarizeArgs,
+    EnrichArgs,
+    ErrorLogArgs,
+    IdentifyArgs,
+    InspectArgs,
+    TranscribeArgs,
+)
 from diarflow.errors import InvalidDiarization, InvalidId, InvalidInput, InvalidTranscript
 from diarflow.orchestration import (
     LocalRunner,
@@ -80,6 +89,9 @@ class SpyStore:
         return call
 
 
+SOME_REF = StoredRef(key="t/k", digest="0" * 24)
+
+
 def entry_points(bad: str) -> dict[str, Callable[[ObjectStore], object]]:
     """Every way an id reaches the store, from the outside in."""
     request_data = {"episode_id": bad, "transcript_key": "transcripts/E1/deepgram.json"}
@@ -94,11 +106,21 @@ def entry_points(bad: str) -> dict[str, Callable[[ObjectStore], object]]:
         "ingest_transcript": lambda s: ingest_transcript(Workspace(store=s), bad, b"{}"),
         "RunLease": lambda s: RunLease(s, bad),
         "LocalRunner": lambda s: LocalRunner(s, bad),
-        "inspect-transcript step": lambda s: stages.inspect_transcript(Workspace(store=s), bad, "transcripts/E1/x"),
-        "diarize step": lambda s: stages.diarize(Workspace(store=s), "deepgram", bad, "t/k", "d", None, {}),
-        "identify step": lambda s: stages.identify_speakers(Workspace(store=s), bad, "diarization/E1.json", "d", None),
-        "enrich step": lambda s: stages.enrich_transcript(Workspace(store=s), bad, "t/k", "d", "a/k", "d", "b/k", "d"),
-        "error-log step": lambda s: stages.update_error_log(Workspace(store=s), bad, "failed", []),
+        "inspect-transcript step": lambda s: stages.inspect_transcript(
+            Workspace(store=s), InspectArgs(episode_id=bad, transcript_key="transcripts/E1/x")
+        ),
+        "diarize step": lambda s: stages.diarize(
+            "deepgram", Workspace(store=s), DiarizeArgs(episode_id=bad, transcript=SOME_REF)
+        ),
+        "identify step": lambda s: stages.identify_speakers(
+            Workspace(store=s), IdentifyArgs(episode_id=bad, diarization=SOME_REF)
+        ),
+        "enrich step": lambda s: stages.enrich_transcript(
+            Workspace(store=s), EnrichArgs(episode_id=bad, transcript=SOME_REF, diarization=SOME_REF, audit=SOME_REF)
+        ),
+        "error-log step": lambda s: stages.update_error_log(
+            Workspace(store=s), ErrorLogArgs(episode_id=bad, status="failed", errors=[])
+        ),
         "voiceprint key (podcast)": lambda s: keys.voiceprint_key(bad, "V1"),
         "voiceprint key (voiceprint)": lambda s: keys.voiceprint_key("P1", bad),
         "checkpoint key (step)": lambda s: keys.checkpoint_key("E1", bad),
@@ -202,7 +224,7 @@ def test_a_stored_transcript_over_the_limit_is_refused_without_downloading_it(st
     counting = CountingStore(store)
     ws = Workspace(store=counting, settings=Settings.from_env({"DIARFLOW_MAX_TRANSCRIPT_BYTES": str(len(data) - 1)}))  # type: ignore[arg-type]
     with pytest.raises(InvalidTranscript) as caught:
-        stages.inspect_transcript(ws, "BIG2", key)
+        stages.inspect_transcript(ws, InspectArgs(episode_id="BIG2", transcript_key=key))
     assert caught.value.field == "transcript"
     assert f"over the {len(data) - 1:,}-byte limit" in caught.value.message
     assert "DIARFLOW_MAX_TRANSCRIPT_BYTES" in caught.value.message
@@ -230,14 +252,14 @@ def test_a_stored_diarization_over_the_limits_is_refused_when_read(store: Object
     store.put_bytes(key, data)
     ws = Workspace(store=store, settings=Settings.from_env({"DIARFLOW_MAX_SEGMENTS": "40"}))
     with pytest.raises(InvalidDiarization, match="has 50 segments, over the 40-segment limit"):
-        ws.read_turns(key, digest(data))
+        ws.read_turns(StoredRef(key=key, digest=digest(data)))
 
     # Far larger than the segment limit allows: refused from its size, before it is downloaded.
     store.put_bytes(key, b" " * (2 * 40 * 2048 + 1024 * 1024 + 1))
     counting = CountingStore(store)
     ws = Workspace(store=counting, settings=ws.settings)  # type: ignore[arg-type]
     with pytest.raises(InvalidDiarization, match="more than 40 segments can take"):
-        ws.read_turns(key, "other")
+        ws.read_turns(StoredRef(key=key, digest=digest(b"other")))
     assert counting.reads == []
 
 
@@ -369,7 +391,9 @@ def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_local_diarizer_step_refuses_a_private_address_before_downloading(tmp_path: Path, no_dns: None) -> None:
     ws = Workspace(store=LocalStore(tmp_path), settings=Settings.from_env({}))
     with pytest.raises(InvalidUrl, match=r"192\.168\.0\.7, a private address"):
-        stages.diarize(ws, "local", "E1", "t/k", "d", "https://audio.example.com/ep1.mp3", {})
+        stages.diarize(
+            "local", ws, DiarizeArgs(episode_id="E1", transcript=SOME_REF, audio="https://audio.example.com/ep1.mp3")
+        )
 
 
 def test_an_event_with_a_local_path_fails_the_run_before_any_step(store: ObjectStore) -> None:
@@ -410,7 +434,9 @@ def test_the_transcription_step_refuses_a_local_path_outside_local_runs(tmp_path
     ws = Workspace(store=LocalStore(tmp_path / "store"), settings=settings)
     for audio in ("/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/"):
         with pytest.raises(InvalidUrl) as caught:
-            transcribe(ws, "TR1", audio)  # refused before any request (port 9 would refuse the connection)
+            transcribe(
+                ws, TranscribeArgs(episode_id="TR1", audio=audio)
+            )  # refused before any request (port 9 would refuse the connection)
         assert caught.value.field == "audio_url"
     assert not (tmp_path / "store").exists()
     record("audio_url policy: transcription step", scenarios=3, result="InvalidUrl before any request")

@@ -19,7 +19,9 @@ import pytest
 
 from diarflow.adapters.processes import host_identity
 from diarflow.adapters.stores import ObjectStore, open_store
+from diarflow.contracts.step_args import ReportArgs
 from diarflow.errors import StorageError
+from diarflow.orchestration import Workspace, stages
 from diarflow.orchestration.lease import (
     EpisodeBusy,
     LeasedSteps,
@@ -28,6 +30,7 @@ from diarflow.orchestration.lease import (
     RunLease,
     _iso,
 )
+from diarflow.orchestration.steps import ArgsT, ResultT, Step
 from tests.reliability import record
 
 KEY = "runs/EP1/lease.json"
@@ -190,7 +193,7 @@ def test_renewal_extends_the_lease_and_a_taken_over_lease_fences_the_run(store: 
     ran: list[str] = []
     steps = LeasedSteps(_RecordingSteps(ran), lease)
     with pytest.raises(LeaseLost):
-        steps.run("enrich-transcript-v1", dict)
+        steps.run(stages.REPORT, Workspace(store=store), ReportArgs(episode_id="EP1", errors=[]))
     assert ran == []
     lease.release()  # must not delete the other run's lease
     assert orjson.loads(store.get_bytes(KEY))["token"] == other.record.token  # type: ignore[union-attr]
@@ -231,9 +234,9 @@ class _RecordingSteps:
     def __init__(self, ran: list[str]) -> None:
         self.ran = ran
 
-    def run(self, name: str, fn: object, *args: object) -> dict[str, object]:
-        self.ran.append(name)
-        return {}
+    def run(self, step: Step[ArgsT, ResultT], ws: Workspace, args: ArgsT) -> ResultT:
+        self.ran.append(step.name)
+        raise AssertionError("a fenced run must not reach its engine")
 
     def sleep(self, name: str, seconds: float) -> None:
         self.ran.append(name)

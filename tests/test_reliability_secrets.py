@@ -31,6 +31,7 @@ from diarflow.adapters.pyannote import handle_webhook, sign
 from diarflow.adapters.stores import LocalStore, ObjectStore, open_store
 from diarflow.config import Settings
 from diarflow.contracts import DiarizeRequested
+from diarflow.contracts.step_args import TranscribeArgs
 from diarflow.errors import DiarflowError
 from diarflow.orchestration import RunOptions, Workspace, ingest_transcript, run_locally
 from diarflow.orchestration.lease import RunLease
@@ -267,11 +268,11 @@ def test_input_errors_busy_episodes_and_transcription_keep_secrets_out(
 
     # Deepgram: success, a wrong key (401), a server error; the audio URL is presigned.
     scenarios += 1
-    evidence.add("transcribe ok", transcribe(ws, "SEC4", AUDIO_URL))
+    evidence.add("transcribe ok", transcribe(ws, TranscribeArgs(episode_id="SEC4", audio=AUDIO_URL)).to_json_dict())
     wrong = Workspace(store, settings_for(pyannote, deepgram, DEEPGRAM_API_KEY="dg-test-FAKE-not-the-right-one"))
-    expect_error("deepgram 401", lambda: transcribe(wrong, "SEC5", AUDIO_URL))
+    expect_error("deepgram 401", lambda: transcribe(wrong, TranscribeArgs(episode_id="SEC5", audio=AUDIO_URL)))
     deepgram.fail_next(Response.json({"err_msg": f"boom {FAKE_KEYS['DEEPGRAM_API_KEY']}"}, 500), times=5)
-    expect_error("deepgram 500", lambda: transcribe(ws, "SEC6", AUDIO_URL))
+    expect_error("deepgram 500", lambda: transcribe(ws, TranscribeArgs(episode_id="SEC6", audio=AUDIO_URL)))
 
     # Webhooks: forged, stale and valid deliveries; the answers and the event carry no secret.
     secret = FAKE_KEYS["PYANNOTEAI_WEBHOOK_SECRET"]

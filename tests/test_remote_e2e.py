@@ -25,6 +25,7 @@ from diarflow.config import Settings
 from diarflow.contracts import DiarizeRequested, ErrorArtifact, PipelineResult, RawDiarization, keys
 from diarflow.orchestration import RunOptions, Workspace, diarize_episode, ingest_transcript
 from diarflow.orchestration.pyannote_flow import WEBHOOK_PATH
+from diarflow.orchestration.steps import ArgsT, ResultT, Step
 from tests.fakes.deepgram import API_KEY as DEEPGRAM_KEY
 from tests.fakes.deepgram import FakeDeepgram
 from tests.fakes.pyannote import API_KEY as PYANNOTE_KEY
@@ -241,14 +242,14 @@ class EventSteps:
         self.calls: list[tuple[str, str]] = []
         self.sent: list[dict[str, Any]] = []
 
-    def run(self, name: str, fn: Any, *args: Any) -> dict[str, Any]:
-        self.calls.append(("run", name))
+    def run(self, step: Step[ArgsT, ResultT], ws: Workspace, args: ArgsT) -> ResultT:
+        self.calls.append(("run", step.name))
         from diarflow.errors import DiarflowError, StepFailed
 
         try:
-            return dict(fn(*args))
+            return step.call(ws, args.model_dump(mode="json"))
         except DiarflowError as exc:
-            raise StepFailed(name, exc.type_name, exc.message, retryable=exc.retryable, attempt=1) from None
+            raise StepFailed(step.name, exc.type_name, exc.message, retryable=exc.retryable, attempt=1) from None
 
     def sleep(self, name: str, seconds: float) -> None:
         self.calls.append(("sleep", name))
@@ -415,9 +416,9 @@ def test_polling_a_long_job_stays_far_below_inngest_step_limit(tmp_path):
             self.steps = 0
             self.slept = 0.0
 
-        def run(self, name: str, fn: Any, *args: Any) -> dict[str, Any]:
+        def run(self, step: Step[ArgsT, ResultT], ws: Workspace, args: ArgsT) -> ResultT:
             self.steps += 1
-            return {"status": "running"}
+            return step.result.model_validate({"job_id": "job-1", "status": "running"})
 
         def sleep(self, name: str, seconds: float) -> None:
             self.steps += 1

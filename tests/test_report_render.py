@@ -6,12 +6,12 @@ import base64
 import hashlib
 import re
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import pytest
 
-from diarflow.errors import InvalidInput
+from diarflow.errors import InvalidInput, InvalidTranscript
 from diarflow.report import (
     build_report_model,
     check_audio_src,
@@ -431,9 +431,13 @@ def _enriched(words: list[dict[str, Any]], speakers: list[tuple[str, str, str, b
     }
 
 
+def refuse_every_column(*args: object, **kwargs: object) -> NoReturn:
+    raise InvalidTranscript("words", "read word by word")
+
+
 def test_the_column_reader_matches_the_lenient_per_word_reader(monkeypatch: pytest.MonkeyPatch) -> None:
     # The pipeline's own output takes a vectorised path; it must give exactly what the lenient path gives.
-    from diarflow.report import model as report_model
+    from diarflow.domain import enriched_words
 
     episode = long_episode(num_words=3_000, num_turns=150, num_speakers=4, hours=0.5)
     assert episode.enriched is not None
@@ -446,7 +450,7 @@ def test_the_column_reader_matches_the_lenient_per_word_reader(monkeypatch: pyte
     chinese = chinese_episode()
     chinese_artifacts = (chinese.episode_id, chinese.enriched, chinese.diarization, None, None)
     fast, fast_chinese = build_report_model(*artifacts), build_report_model(*chinese_artifacts)
-    monkeypatch.setattr(report_model, "_read_words_fast", lambda *args: None)
+    monkeypatch.setattr(enriched_words, "_read_columns", refuse_every_column)  # the per-word path reads all
     slow, slow_chinese = build_report_model(*artifacts), build_report_model(*chinese_artifacts)
     assert fast.words == slow.words
     assert fast.speakers == slow.speakers

@@ -216,6 +216,10 @@ class Settings:
     step_threads: int = _env("INNGEST_THREAD_POOL_MAX_WORKERS", 0, _int_in(0, 1024))
     """Steps run at once in one ``diarflow serve`` process; 0: as many as CPUs + 4 (at most 32)."""
 
+    def __post_init__(self) -> None:
+        if self.diarizer not in DIARIZER_CHOICES:  # a Literal is not checked at runtime; replace() skips from_env
+            raise InvalidConfig("diarizer", f"must be one of {', '.join(DIARIZER_CHOICES)}, got {self.diarizer!r}")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from ``environ`` (default ``os.environ``); ``overrides`` win."""
@@ -224,7 +228,9 @@ class Settings:
         for spec in fields(cls):
             name = spec.metadata["env"]
             if spec.name in overrides and overrides[spec.name] is not None:
-                values[spec.name] = overrides[spec.name]
+                value = overrides[spec.name]
+                # A string override (a CLI option, an API argument) is checked as the variable would be.
+                values[spec.name] = spec.metadata["parse"](spec.name, value) if isinstance(value, str) else value
             elif environ.get(name) not in (None, ""):
                 values[spec.name] = spec.metadata["parse"](name, environ[name])
         return cls(**values)

@@ -1,27 +1,23 @@
-"""Shared CLI plumbing: options, exit codes, stderr output, error reporting and reading input files."""
+"""Shared CLI plumbing: options, exit codes, stderr output, error reporting (and reading input files, re-exported)."""
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
 import re
-import stat
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from diarflow.adapters.input_files import read_input_file as read_input_file  # the commands read input files
 from diarflow.errors import EXIT_FAILED as EXIT_FAILED  # the commands' own failures exit like errors do
 from diarflow.errors import EXIT_INVALID_INPUT, DiarflowError, InvalidInput, classify
 from diarflow.redaction import RedactingFilter, redact
 
 if TYPE_CHECKING:
-    from io import FileIO
-
     from rich.console import Console
 
 EXIT_OK = 0
@@ -128,49 +124,3 @@ def described(error: DiarflowError, options: Mapping[str, str]) -> str:
     problem = _FIELD_MENTION.sub(lambda mention: options.get(mention[1], mention[1]), error.problem)
     field = options.get(error.field, error.field)
     return f"{field}: {problem}" if field else problem
-
-
-READ_CHUNK_BYTES = 1024 * 1024
-LIMIT_SETTING = "DIARFLOW_MAX_TRANSCRIPT_BYTES"
-
-
-def read_input_file(path: Path, option: str, limit: int) -> bytes:
-    """The bytes of a file named by ``option``, refusing more than ``limit`` of them while reading.
-
-    A regular file over the limit is refused from its size, unread. Pipes,
-    devices and sockets have no size (``/dev/zero`` reports 0), so no file is
-    trusted to end: it is read in chunks that stop at ``limit + 1`` bytes.
-    """
-    over = f"over the {limit:,}-byte limit (raise {LIMIT_SETTING} to allow it)"
-    try:
-        with path.open("rb", buffering=0) as handle:
-            status = os.fstat(handle.fileno())
-            regular = stat.S_ISREG(status.st_mode)
-            if regular and status.st_size > limit:
-                raise InvalidInput(option, f"{path} is {status.st_size:,} bytes, {over}")
-            # A regular file comes in one read (no copy when the chunks are joined); it may still grow meanwhile.
-            first = min(status.st_size + 1, limit + 1) if regular else READ_CHUNK_BYTES
-            chunks = _read_at_most(handle, limit + 1, first_chunk=first)
-    except FileNotFoundError:
-        raise InvalidInput(option, f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidInput(option, f"{path} is a directory, not a file") from None
-    except PermissionError:
-        raise InvalidInput(option, f"{path} is not readable (permission denied)") from None
-    except OSError as exc:
-        raise InvalidInput(option, f"cannot read {path}: {exc.strerror or exc}") from None
-    if sum(map(len, chunks)) > limit:
-        raise InvalidInput(option, f"{path} is {over}: reading stopped after {limit + 1:,} bytes")
-    return b"".join(chunks)
-
-
-def _read_at_most(handle: FileIO, count: int, *, first_chunk: int) -> list[bytes]:
-    """Chunks read from ``handle`` until end of file or ``count`` bytes in all."""
-    chunks: list[bytes] = []
-    total = 0
-    size = first_chunk
-    while total < count and (chunk := handle.read(min(size, count - total))):
-        chunks.append(chunk)
-        total += len(chunk)
-        size = READ_CHUNK_BYTES
-    return chunks

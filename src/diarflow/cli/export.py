@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -118,53 +118,15 @@ def export(
 
 
 def _load_episode(store: ObjectStore, episode_id: str, formats: list[ExportFormat]) -> EpisodeExport:
-    """Read only the artifacts the chosen formats need."""
-    from diarflow.contracts import keys
-    from diarflow.domain.exports import EpisodeExport
+    """Read only the artifacts the chosen formats need; a missing one exits 1 naming it (as every storage error)."""
     from diarflow.errors import InvalidInput
+    from diarflow.orchestration.exports import read_episode_export
 
-    needs_words = any(fmt.needs_words for fmt in formats)
-    needs_turns = any(fmt.needs_turns for fmt in formats)
-    enriched = _read(store, keys.enriched_key(episode_id), episode_id, "enriched transcript") if needs_words else None
-    diarization = audit = None
-    if needs_turns:
-        diarization = _read(store, keys.diarization_key(episode_id), episode_id, "diarization")
-        # RTTM names speakers as identification did: the audit says so in a few
-        # KB; the enriched transcript (megabytes) only when there is no audit.
-        audit = _read_optional(store, keys.audit_key(episode_id))
-        if audit is None and enriched is None:
-            enriched = _read_optional(store, keys.enriched_key(episode_id))
     try:
-        return EpisodeExport.from_artifacts(episode_id, enriched=enriched, diarization=diarization, audit=audit)
+        return read_episode_export(store, episode_id, formats)
     except InvalidInput as exc:
         # A stored artifact is malformed: not the caller's usage, so exit 1.
         fail(f"the stored artifacts of episode {episode_id} in {store.url} are invalid: {exc.message}", EXIT_FAILED)
-
-
-def _read(store: ObjectStore, key: str, episode_id: str, what: str) -> Any:
-    from diarflow.adapters.stores import get_json
-    from diarflow.contracts import keys
-    from diarflow.errors import ArtifactNotFound
-
-    try:
-        return get_json(store, key)
-    except ArtifactNotFound:
-        hint = (
-            f"its last run failed (see {keys.error_key(episode_id)} or `diarflow show {episode_id}`)"
-            if store.exists(keys.error_key(episode_id))
-            else "run `diarflow run` first"
-        )
-        fail(f"no {what} for episode {episode_id} in {store.url} ({key} is missing): {hint}", EXIT_FAILED)
-
-
-def _read_optional(store: ObjectStore, key: str) -> Any:
-    from diarflow.adapters.stores import get_json
-    from diarflow.errors import ArtifactNotFound
-
-    try:
-        return get_json(store, key)
-    except ArtifactNotFound:
-        return None
 
 
 def _write_to_store(store: ObjectStore, episode_id: str, rendered: list[tuple[ExportFormat, str]]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,7 +12,6 @@ import typer
 from diarflow.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     StoreOption,
     as_text,
     configure_logging,
@@ -35,7 +33,21 @@ if TYPE_CHECKING:
     from diarflow.contracts._base import ContractT
     from diarflow.errors import StepFailed
 
-DEMO_EPISODE = "pyannote-sample"
+RUN_OPTIONS = {
+    name: "--" + name.replace("_", "-")
+    for name in (
+        "transcript",
+        "audio",
+        "episode_id",
+        "podcast_id",
+        "diarizer",
+        "num_speakers",
+        "min_speakers",
+        "max_speakers",
+        "store",
+    )
+}
+"""The inputs a run's errors name, as ``diarflow run`` spells them."""
 
 
 def register(app: typer.Typer) -> None:
@@ -70,7 +82,7 @@ def run(
 
     Exit codes: 0 completed or partial, 1 failed, 2 bad usage or invalid input.
     """
-    with reported_errors():
+    with reported_errors(RUN_OPTIONS):
         result = _run(
             episode_id=episode_id,
             transcript=transcript,
@@ -93,18 +105,18 @@ def _run(
     episode_id: str,
     transcript: Path | None,
     audio: str | None,
-    podcast_id: str | None,
     store_url: str | None,
     diarizer: str,
-    hints: tuple[int | None, int | None, int | None],
-    force: bool,
-    quiet: bool,
+    podcast_id: str | None = None,
+    hints: tuple[int | None, int | None, int | None] = (None, None, None),
+    force: bool = False,
+    quiet: bool = False,
 ) -> PipelineResult:
     from diarflow.adapters.stores import open_store
     from diarflow.config import Settings
-    from diarflow.contracts import DiarizeRequested, keys, parse_event_data, validate_id
-    from diarflow.orchestration import RunOptions, Workspace, ingest_transcript, run_locally
-    from diarflow.orchestration.local import episode_lease
+    from diarflow.contracts import validate_id
+    from diarflow.orchestration import RunOptions, Workspace
+    from diarflow.orchestration.local import run_episode
 
     settle_imports()  # again: the pipeline's modules were imported just now
     validate_id(episode_id, "--episode-id")
@@ -112,39 +124,21 @@ def _run(
         validate_id(podcast_id, "--podcast-id")
     settings = Settings.from_env(diarizer=diarizer or None, store=store_url)
     configure_logging(settings.log_level)
-    store = open_store(settings.store)
-    ws = Workspace(store=store, settings=settings)
-    # The lease covers storing the transcript too: a second run must not replace the input of a running one.
-    with episode_lease(store, episode_id, settings) as lease:
-        if transcript is not None:
-            data = read_input_file(transcript, "--transcript", settings.max_transcript_bytes)
-            transcript_key = ingest_transcript(ws, episode_id, data)
-        else:
-            transcript_key = keys.transcript_key(episode_id)
-            if not store.exists(transcript_key) and audio and settings.deepgram_api_key is not None:
-                from diarflow.cli.transcribe import transcribe_into_store  # Deepgram first, then diarize
-
-                observer = None if quiet else ConsoleObserver(stderr_console())
-                transcribe_into_store(ws, episode_id, audio, podcast_id, lease=lease, force=force, observer=observer)
-            elif not store.exists(transcript_key):
-                fail(
-                    f"--transcript is required: no transcript stored at {transcript_key} in {store.url} "
-                    "(or set DEEPGRAM_API_KEY and pass --audio to transcribe first)",
-                    EXIT_USAGE,
-                )
-        request = parse_event_data(
-            DiarizeRequested,
-            {"episode_id": episode_id, "transcript_key": transcript_key, "audio_url": audio, "podcast_id": podcast_id},
-            where="options",
-        )
-        options = RunOptions(
-            diarizer=settings.diarizer, num_speakers=hints[0], min_speakers=hints[1], max_speakers=hints[2]
-        )
-        observer = None if quiet else ConsoleObserver(stderr_console())
-        result, _ = run_locally(
-            store, request, options, settings=settings, force=force, observer=observer, workspace=ws, lease=lease
-        )
-        return result
+    ws = Workspace(store=open_store(settings.store), settings=settings)  # a bad store URL is named first
+    data = None if transcript is None else read_input_file(transcript, "--transcript", settings.max_transcript_bytes)
+    options = RunOptions(
+        diarizer=settings.diarizer, num_speakers=hints[0], min_speakers=hints[1], max_speakers=hints[2]
+    )
+    return run_episode(
+        ws,
+        episode_id,
+        transcript=data,
+        audio=audio,
+        podcast_id=podcast_id,
+        options=options,
+        force=force,
+        observer=None if quiet else ConsoleObserver(stderr_console()),
+    )
 
 
 class ConsoleObserver:
@@ -193,12 +187,11 @@ def show(
 
 
 def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> None:
-    from collections import Counter
-
     from rich.table import Table
 
     from diarflow.adapters.stores import get_json
     from diarflow.contracts import AuditArtifact, keys
+    from diarflow.domain.enriched_words import read_enriched_words
     from diarflow.errors import ArtifactNotFound
 
     error_key = keys.error_key(episode_id)
@@ -213,13 +206,9 @@ def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> Non
     audit = _stored(AuditArtifact, get_json(store, keys.audit_key(episode_id)), keys.audit_key(episode_id))
     status = error_log.status if error_log else "completed"
 
-    # Only the speaker of each word is read here: a hand-edited word that has none counts as unattributed.
-    words = enriched.get("words") if isinstance(enriched, dict) else None
-    words_by_speaker = Counter(
-        speaker if isinstance(speaker := word.get("speaker"), str) else None
-        for word in (words if isinstance(words, list) else ())
-        if isinstance(word, dict)
-    )
+    # Read as the report reads it, so both count the same words: a hand-edited word without a speaker is
+    # unattributed, one without a valid start and end is not counted.
+    words_by_speaker = read_enriched_words(enriched, lenient=True).speaker_counts()
     source = enriched.get("source") if isinstance(enriched, dict) else None
     table = Table(title=f"{episode_id} · source {as_text(source)} · status {status}")
     for column in ("speaker", "label", "diarizer label", "talk time", "share", "turns", "words", "confidence"):
@@ -277,26 +266,20 @@ def demo(
     diarizer: Annotated[str, typer.Option("--diarizer", help="Diarizer for the demo (default: auto).")] = "",
 ) -> None:
     """Run the bundled sample episode end to end and show the result."""
-    samples = resources.files("diarflow") / "samples"
-    with (
-        resources.as_file(samples / "sample.deepgram.json") as transcript_path,
-        resources.as_file(samples / "sample.wav") as audio_path,
-    ):
-        console = stderr_console()
-        console.print(f"[bold]diarflow demo[/]: episode {DEMO_EPISODE} (pyannote's MIT-licensed two-speaker sample)")
-        began = time.perf_counter()
-        with reported_errors():
-            result = _run(
-                episode_id=DEMO_EPISODE,
-                transcript=transcript_path,
-                audio=str(audio_path),
-                podcast_id=None,
-                store_url=store,
-                diarizer=diarizer,
-                hints=(None, None, None),
-                force=False,
-                quiet=False,
-            )
+    from diarflow.samples import sample_episode
+
+    sample = sample_episode()
+    console = stderr_console()
+    console.print(f"[bold]diarflow demo[/]: episode {sample.episode_id} (pyannote's MIT-licensed two-speaker sample)")
+    began = time.perf_counter()
+    with reported_errors(RUN_OPTIONS):
+        result = _run(
+            episode_id=sample.episode_id,
+            transcript=sample.transcript,
+            audio=str(sample.audio),
+            store_url=store,
+            diarizer=diarizer,
+        )
     from diarflow.adapters.stores import open_store
     from diarflow.config import Settings
 
@@ -306,10 +289,10 @@ def demo(
     out.print(f"artifacts in {as_text(opened.url)}:")
     from diarflow.contracts import keys
 
-    report = keys.report_key(DEMO_EPISODE)
+    report = keys.report_key(sample.episode_id)
     for key in (result.s3_diarization_key, result.s3_enriched_key, result.s3_audit_key, result.s3_error_key, report):
         if key and opened.exists(key):
             out.print(f"  {key}")
     if result.status != "failed":
-        _print_summary(opened, DEMO_EPISODE, out)
+        _print_summary(opened, sample.episode_id, out)
     raise typer.Exit(EXIT_OK if result.status != "failed" else EXIT_FAILED)

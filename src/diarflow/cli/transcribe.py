@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,8 +10,7 @@ import typer
 from diarflow.cli._common import EXIT_OK, StoreOption, configure_logging, reported_errors, stderr_console
 
 if TYPE_CHECKING:
-    from diarflow.orchestration import StepObserver, Workspace
-    from diarflow.orchestration.lease import RunLease
+    from diarflow.orchestration import StepObserver
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +36,7 @@ def transcribe(
         from diarflow.contracts import validate_id
         from diarflow.errors import InvalidConfig
         from diarflow.orchestration import Workspace
-        from diarflow.orchestration.local import episode_lease
+        from diarflow.orchestration.local import episode_lease, transcribe_locally
 
         validate_id(episode_id, "--episode-id")
         if podcast_id is not None:
@@ -51,41 +49,9 @@ def transcribe(
         observer = None if quiet else _observer()
         # Like ``run``: a second transcription of the episode must not overwrite the transcript under a run.
         with episode_lease(ws.store, episode_id, settings) as lease:
-            result = transcribe_into_store(
-                ws, episode_id, audio, podcast_id, lease=lease, force=force, observer=observer
-            )
+            result = transcribe_locally(ws, episode_id, audio, podcast_id, lease=lease, force=force, observer=observer)
     sys.stdout.write(_json(result) + "\n")
     raise typer.Exit(EXIT_OK)
-
-
-def transcribe_into_store(
-    ws: Workspace,
-    episode_id: str,
-    audio: str,
-    podcast_id: str | None = None,
-    *,
-    lease: RunLease,
-    force: bool = False,
-    observer: StepObserver | None = None,
-) -> dict[str, Any]:
-    """Run ``transcribe-deepgram-v1`` with the local engine (checkpointed like every step) under ``lease``.
-
-    The caller has checked the ids and that ``DEEPGRAM_API_KEY`` is set, and holds the episode's lease.
-    """
-    from diarflow.contracts import TranscribeRequested, parse_event_data
-    from diarflow.orchestration import LocalRunner
-    from diarflow.orchestration.lease import LeasedSteps
-    from diarflow.orchestration.transcription import transcribe_episode
-
-    request = parse_event_data(
-        TranscribeRequested,
-        {"episode_id": episode_id, "audio_url": audio, "podcast_id": podcast_id},
-        where="options",
-    )
-    if not ws.settings.allow_file_urls:  # a local run may send this machine's own audio file
-        ws = replace(ws, settings=replace(ws.settings, allow_file_urls=True))
-    runner = LocalRunner(ws.store, episode_id, force=force, attempts=ws.settings.step_attempts, observer=observer)
-    return transcribe_episode(LeasedSteps(runner, lease), ws, request)
 
 
 def _observer() -> StepObserver:

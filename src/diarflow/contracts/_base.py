@@ -64,6 +64,18 @@ TimePoint = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
+def _relative_key(value: str) -> str:
+    if "://" in value:
+        raise ValueError("must be a storage key relative to the store root, not a URI")
+    if value.startswith("/") or any(part in ("", ".", "..") for part in value.split("/")):
+        raise ValueError("must be a relative key without empty, '.' or '..' parts")
+    return value
+
+
+StoreKey = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_relative_key)]
+"""A key relative to the store root (``transcripts/E1/deepgram.json``): never a URI, an absolute path or ``..``."""
+
+
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp with a ``Z`` suffix."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

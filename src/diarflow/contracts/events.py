@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field
 
-from diarflow.contracts._base import Contract, ContractT, EpisodeId, PodcastId, TimePoint, parse_contract
+from diarflow.contracts._base import Contract, ContractT, EpisodeId, PodcastId, StoreKey, TimePoint, parse_contract
 from diarflow.contracts.results import ErrorSummary, PipelineResult
 
 TRANSCRIBE_REQUESTED = "episode.transcribe.requested"
@@ -36,25 +36,12 @@ class DiarizeRequested(Contract):
 
     episode_id: EpisodeId
     audio_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
-    transcript_key: str = Field(
-        min_length=1,
-        max_length=1024,
-        validation_alias=AliasChoices("transcript_key", "s3_transcript_key"),
-    )
+    transcript_key: StoreKey = Field(validation_alias=AliasChoices("transcript_key", "s3_transcript_key"))
     podcast_id: PodcastId | None = None
     duration: TimePoint | None = None
     """The audio's length, so no later than :data:`~diarflow.contracts.MAX_SECONDS`."""
     word_count: int | None = Field(default=None, ge=0)
     rerun: str | None = Field(default=None, max_length=128)
-
-    @field_validator("transcript_key")
-    @classmethod
-    def _is_a_key(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError("must be a storage key relative to the store root, not a URI")
-        if value.startswith("/") or any(part in ("", ".", "..") for part in value.split("/")):
-            raise ValueError("must be a relative key without empty, '.' or '..' parts")
-        return value
 
 
 class DiarizationFailed(Contract):

@@ -7,16 +7,19 @@ checks the serialized result stays under :data:`MAX_RESULT_BYTES` at
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from diarflow.contracts._base import Contract, EpisodeId, Seconds
+from diarflow.contracts._base import Contract, EpisodeId, Seconds, StoreKey
 from diarflow.contracts.artifacts import DiarizationSourceName, RunStatus
 
 MAX_RESULT_BYTES = 2048
 """Upper bound of a serialized :class:`PipelineResult` (docs/architecture.md, "Contracts")."""
 
+
+ResolvedDiarizer = Literal["pyannote", "local", "deepgram", "channels"]
+"""A diarizer a run actually uses (``auto`` resolved)."""
 
 MAX_RESULT_WARNINGS = 3
 WarningText = Annotated[str, Field(max_length=200)]
@@ -58,8 +61,57 @@ class PipelineResult(Contract):
 # --- per-step results (small by construction) ------------------------------------------
 
 
-class TranscriptInfo(Contract):
+class StepResult(Contract):
+    """What one step returns, and the store objects it stands for.
+
+    An engine that caches step results (the local runner) reuses one only while
+    every object it declares is unchanged: the keys in :attr:`key_fields` (the
+    inputs the step read, the artifacts it wrote) and the listings of the
+    prefixes in :attr:`prefix_fields` (a registry it consulted). A field is
+    checked because its model says so, never because of how it is named.
+    """
+
+    key_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields holding store keys the result depends on (None: nothing to check)."""
+    prefix_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields holding store prefixes whose listing the step read."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        unknown = sorted(set(cls.key_fields + cls.prefix_fields) - set(cls.model_fields))
+        if unknown:  # a typo would silently leave an artifact unchecked
+            raise TypeError(f"{cls.__name__} declares store dependencies on fields it does not have: {unknown}")
+
+    def store_keys(self) -> list[str]:
+        """The store keys this result depends on, sorted."""
+        return sorted(value for value in (getattr(self, name) for name in self.key_fields) if isinstance(value, str))
+
+    def store_prefixes(self) -> list[str]:
+        """The store prefixes whose listing this result depends on, sorted."""
+        return sorted(value for value in (getattr(self, name) for name in self.prefix_fields) if isinstance(value, str))
+
+    def degraded_by(self) -> ErrorSummary | None:
+        """The error a step survived in a degraded way; a cached copy of such a result would hide it from reruns."""
+        return None
+
+
+class StoredRef(Contract):
+    """An object in the store and the digest of the bytes a step read or wrote there.
+
+    Steps pass these downstream: the digest travels with its key (no two can be swapped),
+    and a changed input changes the arguments of every step that reads it.
+    """
+
+    key: StoreKey
+    digest: str = Field(pattern=r"^[0-9a-f]{24}$")
+    """A content digest as :func:`diarflow.orchestration.workspace.digest` makes it (blake2b, 12 bytes, hex)."""
+
+
+class TranscriptInfo(StepResult):
     """``inspect-transcript-v1``: the stored transcript is readable; its size."""
+
+    key_fields = ("transcript_key",)
 
     transcript_key: str
     digest: str
@@ -68,9 +120,15 @@ class TranscriptInfo(Contract):
     duration: Seconds
     has_speakers: bool
 
+    @property
+    def ref(self) -> StoredRef:
+        return StoredRef(key=self.transcript_key, digest=self.digest)
 
-class DiarizationInfo(Contract):
+
+class DiarizationInfo(StepResult):
     """A diarization step wrote ``diarization/<id>.json``."""
+
+    key_fields = ("s3_diarization_key",)
 
     s3_diarization_key: str
     source: DiarizationSourceName
@@ -79,9 +137,16 @@ class DiarizationInfo(Contract):
     num_speakers: int = Field(ge=0)
     duration: Seconds
 
+    @property
+    def ref(self) -> StoredRef:
+        return StoredRef(key=self.s3_diarization_key, digest=self.digest)
 
-class IdentificationInfo(Contract):
+
+class IdentificationInfo(StepResult):
     """``identify-speakers-v1`` wrote the audit artifact (clusters and the speaker map)."""
+
+    key_fields = ("s3_audit_key",)
+    prefix_fields = ("registry_prefix",)
 
     s3_audit_key: str
     digest: str
@@ -92,22 +157,37 @@ class IdentificationInfo(Contract):
     """The voiceprints consulted: an engine that caches steps reruns this one when they change."""
     error: ErrorSummary | None = None
 
+    @property
+    def ref(self) -> StoredRef:
+        return StoredRef(key=self.s3_audit_key, digest=self.digest)
 
-class EnrichmentInfo(Contract):
+    def degraded_by(self) -> ErrorSummary | None:
+        return self.error
+
+
+class EnrichmentInfo(StepResult):
     """``enrich-transcript-v1`` wrote the enriched transcript."""
+
+    key_fields = ("s3_enriched_key",)
 
     s3_enriched_key: str
     digest: str
     num_words: int = Field(ge=0)
     unattributed_words: int = Field(ge=0)
 
+    @property
+    def ref(self) -> StoredRef:
+        return StoredRef(key=self.s3_enriched_key, digest=self.digest)
 
-class VerificationInfo(Contract):
+
+class VerificationInfo(StepResult):
     """``verify-artifacts-v1``: the artifacts the result names read back as their steps wrote them.
 
-    ``lost`` lists those that are gone or changed, and ``error`` says so; the keys are named
-    so that an engine that caches steps (the local runner) checks them again on a rerun.
+    ``lost`` lists those that are gone or changed, and ``error`` says so; the keys are
+    declared so that an engine that caches steps (the local runner) checks them again on a rerun.
     """
+
+    key_fields = ("s3_diarization_key", "s3_audit_key", "s3_enriched_key")
 
     s3_diarization_key: str
     s3_audit_key: str
@@ -115,9 +195,66 @@ class VerificationInfo(Contract):
     lost: list[str] = Field(default_factory=list, max_length=3)
     error: ErrorSummary | None = None
 
+    def degraded_by(self) -> ErrorSummary | None:
+        return self.error
 
-class ErrorLogInfo(Contract):
-    """``update-error-log-v1`` wrote the error artifact."""
 
-    s3_error_key: str
+class ErrorLogInfo(StepResult):
+    """``update-error-log-v1``: the error artifact written, or a stale one removed (no key)."""
+
+    key_fields = ("s3_error_key",)
+
+    s3_error_key: str | None
     num_errors: int = Field(ge=0)
+
+
+class ReportInfo(StepResult):
+    """``render-report-v1`` wrote the HTML report."""
+
+    key_fields = ("s3_report_key",)
+
+    s3_report_key: str
+
+
+class TranscriptionStats(Contract):
+    words: int = Field(ge=0)
+    duration: Seconds
+
+
+class TranscriptionInfo(StepResult):
+    """``transcribe-deepgram-v1`` wrote Deepgram's response at ``transcript_key``."""
+
+    key_fields = ("transcript_key",)
+
+    episode_id: EpisodeId
+    transcript_key: str
+    stats: TranscriptionStats
+
+
+class SubmittedJob(StepResult):
+    """``pyannote-submit-v1``: the job started (never the audio URL: a pre-signed one carries credentials)."""
+
+    job_id: str
+    status: str
+    model: str
+    voiceprint_labels: list[tuple[str, str]] | None = Field(default=None, exclude_if=lambda labels: labels is None)
+    """``[label, voiceprint_id]`` pairs of an identification job, absent for a plain diarization."""
+
+
+class JobStatus(StepResult):
+    """``pyannote-poll-v1.<n>``: the job's status, nothing more (its output can be megabytes)."""
+
+    job_id: str
+    status: str
+
+
+class DiarizerChosen(StepResult):
+    """``choose-diarizer-v1``: ``auto`` resolved on the worker that started the run."""
+
+    diarizer: ResolvedDiarizer
+
+
+class EventsSent(StepResult):
+    """A local ``send_event`` step: how many events went to the sink."""
+
+    sent: int = Field(ge=0)

@@ -3,13 +3,14 @@
 from diarflow.orchestration.local import ingest_transcript, run_locally
 from diarflow.orchestration.local_runner import LocalRunner, StepObserver
 from diarflow.orchestration.pipeline import RunOptions, diarize_episode
-from diarflow.orchestration.steps import Event, Steps
+from diarflow.orchestration.steps import Event, Step, Steps
 from diarflow.orchestration.workspace import Workspace
 
 __all__ = [
     "Event",
     "LocalRunner",
     "RunOptions",
+    "Step",
     "StepObserver",
     "Steps",
     "Workspace",

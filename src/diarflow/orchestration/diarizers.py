@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from diarflow.adapters.diarizers.base import Diarizer
 from diarflow.adapters.diarizers.deepgram_fallback import DeepgramFallbackDiarizer
 from diarflow.config import DiarizerChoice, Settings
+from diarflow.contracts.results import ResolvedDiarizer
 from diarflow.errors import DiarizerUnavailable
-
-ResolvedDiarizer = Literal["pyannote", "local", "deepgram", "channels"]
 
 STEP_NAMES: dict[str, str] = {
     "deepgram": "deepgram-fallback-v1",

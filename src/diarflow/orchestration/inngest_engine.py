@@ -30,12 +30,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import inngest
 import orjson
 
 from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError, StepFailed, classify
-from diarflow.orchestration.steps import Event, JSONValue, StepResult
+from diarflow.orchestration.steps import ArgsT, Event, JSONObject, ResultT, Step
+from diarflow.orchestration.workspace import Workspace
 from diarflow.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -74,20 +76,14 @@ class InngestSteps:
         self._attempt = attempt
         self._max_attempts = max(1, max_attempts)
 
-    def run(self, name: str, fn: Callable[..., StepResult], *args: JSONValue) -> StepResult:
+    def run(self, step: Step[ArgsT, ResultT], ws: Workspace, args: ArgsT) -> ResultT:
+        # The body gets the arguments as JSON and validates them again, as it would in another process.
+        body = _guarded(step.name, partial(_execute, step, ws), self._attempt, self._max_attempts)
         try:
-            output = self._step.run(name, _guarded(name, fn, self._attempt, self._max_attempts), *args)
+            output = self._step.run(step.name, body, args.model_dump(mode="json"))
         except inngest.StepError as exc:
-            raise self._failure(name, exc) from None
-        if not isinstance(output, dict):
-            raise StepFailed(
-                name,
-                "InvalidStepOutput",
-                f"the memoised output is a {type(output).__name__}, not an object",
-                retryable=False,
-                attempt=1,
-            )
-        return output
+            raise self._failure(step.name, exc) from None
+        return step.read_result(output)
 
     def sleep(self, name: str, seconds: float) -> None:
         self._step.sleep(name, timedelta(seconds=max(0.0, seconds)))
@@ -124,10 +120,15 @@ class InngestSteps:
         )
 
 
-def _guarded(name: str, fn: Callable[..., StepResult], attempt: int, max_attempts: int) -> Callable[..., StepResult]:
+def _execute(step: Step[ArgsT, ResultT], ws: Workspace, serialised_args: JSONObject) -> JSONObject:
+    """A step body as Inngest runs it: JSON arguments in, the result as JSON (exactly what is memoised) out."""
+    return step.call(ws, serialised_args).to_json_dict()
+
+
+def _guarded(name: str, fn: Callable[..., JSONObject], attempt: int, max_attempts: int) -> Callable[..., JSONObject]:
     """Wrap a step body so its failures carry diarflow's vocabulary and retry decision to Inngest."""
 
-    def body(*args: JSONValue) -> StepResult:
+    def body(*args: object) -> JSONObject:
         try:
             result = fn(*args)
         except DiarflowError as exc:
@@ -151,7 +152,7 @@ def _guarded(name: str, fn: Callable[..., StepResult], attempt: int, max_attempt
     return body
 
 
-def _check_size(name: str, result: StepResult) -> None:
+def _check_size(name: str, result: JSONObject) -> None:
     try:
         size = len(orjson.dumps(result))
     except TypeError as exc:

@@ -47,8 +47,8 @@ from diarflow.adapters.processes import host_identity, process_alive, process_st
 from diarflow.adapters.stores import ObjectStore, dump_json
 from diarflow.contracts import keys
 from diarflow.errors import ArtifactNotFound, DiarflowError, EpisodeBusy, LeaseLost, StorageError
-from diarflow.orchestration.steps import Event, JSONValue, StepResult, Steps
-from diarflow.orchestration.workspace import digest
+from diarflow.orchestration.steps import ArgsT, Event, ResultT, Step, Steps
+from diarflow.orchestration.workspace import Workspace, digest
 
 log = logging.getLogger(__name__)
 
@@ -336,9 +336,9 @@ class LeasedSteps:
         self._steps = steps
         self._lease = lease
 
-    def run(self, name: str, fn: Callable[..., StepResult], *args: JSONValue) -> StepResult:
+    def run(self, step: Step[ArgsT, ResultT], ws: Workspace, args: ArgsT) -> ResultT:
         self._lease.check()
-        return self._steps.run(name, fn, *args)
+        return self._steps.run(step, ws, args)
 
     def sleep(self, name: str, seconds: float) -> None:
         self._lease.check()

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from diarflow.adapters.stores import ObjectStore
 from diarflow.config import Settings
-from diarflow.contracts import DiarizeRequested, PipelineResult, keys, utc_now
+from diarflow.contracts import (
+    DiarizeRequested,
+    ErrorRecord,
+    PipelineResult,
+    TranscribeRequested,
+    keys,
+    parse_event_data,
+    utc_now,
+)
+from diarflow.contracts.step_args import ErrorLogArgs
 from diarflow.domain.transcript import parse_transcript
 from diarflow.errors import MAX_ERROR_MESSAGE, InvalidInput
 from diarflow.orchestration import stages
@@ -30,15 +40,15 @@ def ingest_transcript(ws: Workspace, episode_id: str, data: bytes) -> str:
         check_transcript_size(len(data), ws.settings.max_transcript_bytes)
         transcript = parse_transcript(data)
     except InvalidInput as exc:
-        error = {
-            "step": INSPECT_STEP,
-            "type": exc.type_name,
-            "message": exc.message[:MAX_ERROR_MESSAGE],
-            "retryable": False,
-            "attempt": 1,
-            "occurred_at": utc_now(),
-        }
-        stages.update_error_log(ws, episode_id, "failed", [error])
+        error = ErrorRecord(
+            step=INSPECT_STEP,
+            type=exc.type_name,
+            message=exc.message[:MAX_ERROR_MESSAGE],
+            retryable=False,
+            attempt=1,
+            occurred_at=utc_now(),
+        )
+        stages.update_error_log(ws, ErrorLogArgs(episode_id=episode_id, status="failed", errors=[error]))
         raise
     if not _already_stored(ws.store, key, data):  # rewriting identical bytes would make every step look stale
         ws.store.put_bytes(key, data, content_type="application/json")
@@ -87,3 +97,74 @@ def run_locally(
 def episode_lease(store: ObjectStore, episode_id: str, settings: Settings) -> RunLease:
     """The lease a local run of ``episode_id`` holds, configured from settings (not yet taken)."""
     return RunLease(store, episode_id, ttl=settings.lease_seconds, wait=settings.lease_wait)
+
+
+def run_episode(
+    ws: Workspace,
+    episode_id: str,
+    *,
+    transcript: bytes | None = None,
+    audio: str | None = None,
+    podcast_id: str | None = None,
+    options: RunOptions | None = None,
+    force: bool = False,
+    observer: StepObserver | None = None,
+) -> PipelineResult:
+    """Run one episode from its inputs, as ``diarflow run`` and :func:`diarflow.run` do, under the episode's lease.
+
+    ``transcript`` (the bytes of a Deepgram response or a plain transcript) is
+    validated and stored first; without it, the transcript already stored is
+    used, or, when there is none, ``audio`` is transcribed with Deepgram (if
+    ``DEEPGRAM_API_KEY`` is set). The lease covers storing the transcript too:
+    a second run must not replace the input of a running one.
+    """
+    store = ws.store
+    with episode_lease(store, episode_id, ws.settings) as lease:
+        if transcript is not None:
+            transcript_key = ingest_transcript(ws, episode_id, transcript)
+        else:
+            transcript_key = keys.transcript_key(episode_id)
+            if not store.exists(transcript_key):
+                if not audio or ws.settings.deepgram_api_key is None:
+                    raise InvalidInput(
+                        "",
+                        f"`transcript` is required: no transcript stored at {transcript_key} in {store.url} "
+                        "(or set DEEPGRAM_API_KEY and pass `audio` to transcribe first)",
+                    )
+                transcribe_locally(ws, episode_id, audio, podcast_id, lease=lease, force=force, observer=observer)
+        request = parse_event_data(
+            DiarizeRequested,
+            {"episode_id": episode_id, "transcript_key": transcript_key, "audio_url": audio, "podcast_id": podcast_id},
+            where="options",
+        )
+        result, _ = run_locally(
+            store, request, options, settings=ws.settings, force=force, observer=observer, workspace=ws, lease=lease
+        )
+        return result
+
+
+def transcribe_locally(
+    ws: Workspace,
+    episode_id: str,
+    audio: str,
+    podcast_id: str | None = None,
+    *,
+    lease: RunLease,
+    force: bool = False,
+    observer: StepObserver | None = None,
+) -> dict[str, Any]:
+    """Run ``transcribe-deepgram-v1`` with the local engine (checkpointed like every step) under ``lease``.
+
+    The caller has checked the ids and that ``DEEPGRAM_API_KEY`` is set, and holds the episode's lease.
+    """
+    from diarflow.orchestration.transcription import transcribe_episode
+
+    request = parse_event_data(
+        TranscribeRequested,
+        {"episode_id": episode_id, "audio_url": audio, "podcast_id": podcast_id},
+        where="options",
+    )
+    if not ws.settings.allow_file_urls:  # a local run may send this machine's own audio file
+        ws = replace(ws, settings=replace(ws.settings, allow_file_urls=True))
+    runner = LocalRunner(ws.store, episode_id, force=force, attempts=ws.settings.step_attempts, observer=observer)
+    return transcribe_episode(LeasedSteps(runner, lease), ws, request).to_json_dict()

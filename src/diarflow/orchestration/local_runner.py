@@ -1,11 +1,14 @@
 """The local engine: runs steps in-process and checkpoints their results in the store.
 
-A checkpoint ``runs/<episode_id>/<step>.json`` holds the step's small result
-and a fingerprint of its arguments. On a rerun a step whose fingerprint
-matches is skipped; a changed input (its digest is an argument) reruns it and
-everything downstream. Failed steps leave no checkpoint, so a rerun retries
-exactly what failed; nor do degraded ones (a result whose ``error`` is set),
-so a rerun redoes them once the cause is gone.
+A checkpoint ``runs/<episode_id>/<step>.json`` holds the step's small result,
+a fingerprint of its name and serialised arguments, and the store versions of
+the objects its result model declares (``key_fields``, ``prefix_fields``). On
+a rerun a step whose fingerprint matches and whose declared objects are
+unchanged is skipped; a changed input (its digest is an argument) reruns it
+and everything downstream. Failed steps leave no checkpoint, so a rerun
+retries exactly what failed; nor do degraded ones (a result that says what it
+survived, :meth:`~diarflow.contracts.results.StepResult.degraded_by`), so a
+rerun redoes them once the cause is gone.
 """
 
 from __future__ import annotations
@@ -14,20 +17,26 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 import orjson
+from pydantic import ValidationError
 
 from diarflow.adapters.stores import ObjectStore, get_json, put_json
 from diarflow.contracts import keys, utc_now
+from diarflow.contracts.results import EventsSent, StepResult
 from diarflow.errors import DiarflowError, StepFailed, classify
-from diarflow.orchestration.steps import Event, JSONValue, StepResult
-from diarflow.orchestration.workspace import digest
+from diarflow.orchestration.steps import ArgsT, Event, JSONObject, ResultT, Step
+from diarflow.orchestration.workspace import Workspace, digest
 from diarflow.redaction import redact
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+"""2: arguments are fingerprinted as their models serialise them (checkpoints of version 1 are recomputed once)."""
+
+OutcomeT = TypeVar("OutcomeT")
 
 
 class StepObserver(Protocol):
@@ -56,9 +65,9 @@ class _SilentObserver:
         pass
 
 
-def fingerprint(name: str, args: tuple[JSONValue, ...]) -> str:
-    """What identifies one execution of a step: its name and its (JSON) arguments."""
-    payload = orjson.dumps([CHECKPOINT_VERSION, name, list(args)], option=orjson.OPT_SORT_KEYS)
+def fingerprint(name: str, serialised_args: JSONObject) -> str:
+    """What identifies one execution of a step: its name and its arguments as JSON."""
+    payload = orjson.dumps([CHECKPOINT_VERSION, name, serialised_args], option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
@@ -89,11 +98,16 @@ class LocalRunner:
         self.skipped: list[str] = []
         """Steps answered from a checkpoint."""
 
-    def run(self, name: str, fn: Callable[..., StepResult], *args: JSONValue) -> StepResult:
+    def run(self, step: Step[ArgsT, ResultT], ws: Workspace, args: ArgsT) -> ResultT:
+        return self._run(step.name, args.model_dump(mode="json"), step.result, partial(step.call, ws))
+
+    def _run(
+        self, name: str, serialised_args: JSONObject, result_model: type[ResultT], body: Callable[[JSONObject], ResultT]
+    ) -> ResultT:
         key = keys.checkpoint_key(self.episode_id, name)
-        expected = fingerprint(name, args)
+        expected = fingerprint(name, serialised_args)
         if not self.force:
-            cached = self._checkpoint(key, expected)
+            cached = self._checkpoint(key, expected, result_model)
             if cached is not None:
                 self.skipped.append(name)
                 self.observer.step_finished(name, 0.0, skipped=True)
@@ -101,8 +115,8 @@ class LocalRunner:
 
         self.observer.step_started(name)
         began = time.perf_counter()
-        result = self._attempt(name, fn, args)
-        if result.get("error") is not None:
+        result = self._attempt(name, body, serialised_args)
+        if result.degraded_by() is not None:
             # A degraded result (e.g. the voiceprint registry was down) is not done work: keep no
             # checkpoint, so the next run does this step again and everything after it.
             self._forget(key)
@@ -114,7 +128,7 @@ class LocalRunner:
                 "step": name,
                 "fingerprint": expected,
                 "finished_at": utc_now(),
-                "result": result,
+                "result": result.to_json_dict(),
                 "versions": self._versions(result),
             }
             put_json(self.store, key, record)
@@ -131,19 +145,19 @@ class LocalRunner:
         time.sleep(max(0.0, seconds))
 
     def send_event(self, name: str, events: list[Event]) -> None:
-        def send(payload: list[Event]) -> StepResult:
-            self.event_sink(payload)
-            return {"sent": len(payload)}
+        def send(serialised: JSONObject) -> EventsSent:
+            self.event_sink(serialised["events"])
+            return EventsSent(sent=len(serialised["events"]))
 
-        self.run(name, send, events)
+        self._run(name, {"events": events}, EventsSent, send)
 
     def wait_for_event(self, name: str, *, event: str, if_expression: str, timeout_seconds: float) -> Event | None:
         raise NotImplementedError("the local runner cannot be woken by events; poll instead")
 
-    def _attempt(self, name: str, fn: Callable[..., StepResult], args: tuple[JSONValue, ...]) -> StepResult:
+    def _attempt(self, name: str, body: Callable[[JSONObject], OutcomeT], serialised_args: JSONObject) -> OutcomeT:
         for attempt in range(1, self.attempts + 1):
             try:
-                return fn(*args)
+                return body(serialised_args)
             except DiarflowError as exc:
                 retryable = classify(exc).retryable
                 if retryable and attempt < self.attempts:
@@ -179,13 +193,14 @@ class LocalRunner:
             log.warning("could not remove checkpoint %s: %s", key, exc.message)
 
     def _versions(self, result: StepResult) -> dict[str, str | None]:
-        versions = {key: self.store.version(key) for key in _artifact_keys(result)}
-        for prefix in _input_prefixes(result):  # e.g. the voiceprint registry a step consulted
+        """The store versions of what the result's model declares it depends on."""
+        versions = {key: self.store.version(key) for key in result.store_keys()}
+        for prefix in result.store_prefixes():  # e.g. the voiceprint registry a step consulted
             listing = [(key, self.store.version(key)) for key in self.store.list(prefix)]
             versions[prefix] = digest(orjson.dumps(listing))
         return versions
 
-    def _checkpoint(self, key: str, expected: str) -> StepResult | None:
+    def _checkpoint(self, key: str, expected: str, result_model: type[ResultT]) -> ResultT | None:
         try:
             if not self.store.exists(key):
                 return None
@@ -193,13 +208,13 @@ class LocalRunner:
         except DiarflowError as exc:
             log.warning("ignoring unreadable checkpoint %s: %s", key, exc.message)
             return None
-        if not (
-            isinstance(record, dict)
-            and record.get("fingerprint") == expected
-            and isinstance(record.get("result"), dict)
-        ):
+        if not (isinstance(record, dict) and record.get("fingerprint") == expected):
             return None
-        result: StepResult = record["result"]
+        try:
+            result = result_model.model_validate(record.get("result"))
+        except ValidationError:  # written by another version, or by hand: the step runs again
+            log.warning("ignoring checkpoint %s: its result is not a %s", key, result_model.__name__)
+            return None
         # An input or artifact changed or removed since (by hand, another run) means the step must run again.
         try:
             current = self._versions(result)
@@ -209,20 +224,6 @@ class LocalRunner:
         if record.get("versions") != current:
             return None
         return result
-
-
-def _artifact_keys(result: StepResult) -> list[str]:
-    """Store keys a step result names: its inputs (``transcript_key``) and artifacts (``s3_*_key``)."""
-    return sorted(
-        value
-        for name, value in result.items()
-        if isinstance(value, str) and (name == "transcript_key" or (name.startswith("s3_") and name.endswith("_key")))
-    )
-
-
-def _input_prefixes(result: StepResult) -> list[str]:
-    """Store prefixes a step result says it read (``*_prefix``): their contents are inputs too."""
-    return sorted(value for name, value in result.items() if name.endswith("_prefix") and isinstance(value, str))
 
 
 def _log_events(events: list[Event]) -> None:

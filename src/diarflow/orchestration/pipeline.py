@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 from diarflow.adapters.url_policy import UrlPolicy, check_audio_url
 from diarflow.config import DiarizerChoice, Settings
@@ -18,17 +16,25 @@ from diarflow.contracts import (
     DIARIZATION_COMPLETED,
     DIARIZATION_FAILED,
     DiarizationInfo,
+    DiarizeArgs,
     DiarizeRequested,
-    EnrichmentInfo,
+    EnrichArgs,
+    ErrorLogArgs,
+    ErrorRecord,
     ErrorSummary,
-    IdentificationInfo,
+    IdentifyArgs,
+    InspectArgs,
     PipelineResult,
+    ReportArgs,
     RunStats,
     RunStatus,
+    SpeakerHints,
+    StoredRef,
     TranscriptInfo,
-    VerificationInfo,
+    VerifyArgs,
     utc_now,
 )
+from diarflow.contracts.results import ResolvedDiarizer
 from diarflow.domain.fallback import NO_WORDS_WARNING
 from diarflow.errors import MAX_ERROR_MESSAGE, ArtifactLost, InvalidUrl, StepFailed
 from diarflow.orchestration import stages
@@ -39,14 +45,14 @@ from diarflow.redaction import redact
 
 log = logging.getLogger(__name__)
 
-INSPECT_STEP = "inspect-transcript-v1"
+INSPECT_STEP = stages.INSPECT.name
 FALLBACK_STEP = STEP_NAMES["deepgram"]
-IDENTIFY_STEP = "identify-speakers-v1"
-ENRICH_STEP = "enrich-transcript-v1"
-VERIFY_STEP = "verify-artifacts-v1"
-ERROR_LOG_STEP = "update-error-log-v1"
+IDENTIFY_STEP = stages.IDENTIFY.name
+ENRICH_STEP = stages.ENRICH.name
+VERIFY_STEP = stages.VERIFY.name
+ERROR_LOG_STEP = stages.ERROR_LOG.name
 EMIT_STEP = "emit-result-v1"
-REPORT_STEP = "render-report-v1"
+REPORT_STEP = stages.REPORT.name
 AUDIO_URL_CHECK = "check-audio-url"
 """Where a refused ``audio_url`` is recorded: a check before the first step, not a step itself."""
 
@@ -61,8 +67,10 @@ class RunOptions:
     max_speakers: int | None = None
 
     @property
-    def hints(self) -> dict[str, int | None]:
-        return {"num_speakers": self.num_speakers, "min_speakers": self.min_speakers, "max_speakers": self.max_speakers}
+    def hints(self) -> SpeakerHints:
+        return SpeakerHints(
+            num_speakers=self.num_speakers, min_speakers=self.min_speakers, max_speakers=self.max_speakers
+        )
 
 
 @dataclass
@@ -71,41 +79,39 @@ class _RunLog:
 
     episode_id: str
     audio_url: str | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
 
     def add(self, failure: StepFailed) -> None:
         self.errors.append(
-            {
-                "step": failure.step,
-                "type": failure.error_type,
-                "message": redact(failure.cause_message)[:MAX_ERROR_MESSAGE],
-                "retryable": failure.cause_retryable,
-                "attempt": failure.attempt,
-                "occurred_at": utc_now(),
-                "request_id": failure.request_id,
-            }
+            ErrorRecord(
+                step=failure.step,
+                type=failure.error_type,
+                message=redact(failure.cause_message)[:MAX_ERROR_MESSAGE],
+                retryable=failure.cause_retryable,
+                attempt=failure.attempt,
+                occurred_at=utc_now(),
+                request_id=failure.request_id,
+            )
         )
 
     def add_degraded(self, step: str, error: ErrorSummary) -> None:
         """A step that succeeded in a degraded way (e.g. registry unavailable); a rerun may do better."""
         self.errors.append(
-            {
-                "step": step,
-                "type": error.type,
-                "message": redact(error.message)[:MAX_ERROR_MESSAGE],
-                "retryable": True,
-                "attempt": 1,
-                "occurred_at": utc_now(),
-            }
+            ErrorRecord(
+                step=step,
+                type=error.type,
+                message=redact(error.message)[:MAX_ERROR_MESSAGE],
+                retryable=True,
+                attempt=1,
+                occurred_at=utc_now(),
+            )
         )
 
-    def write(self, steps: Steps, ws: Workspace, status: str, *, final: bool = False) -> str | None:
+    def write(self, steps: Steps, ws: Workspace, status: RunStatus, *, final: bool = False) -> str | None:
         suffix = "final" if final else str(len(self.errors))
-        info = steps.run(
-            f"{ERROR_LOG_STEP}.{suffix}", partial(stages.update_error_log, ws), self.episode_id, status, self.errors
-        )
-        key: str | None = info["s3_error_key"]
-        return key
+        log_step = stages.ERROR_LOG.named(f"{ERROR_LOG_STEP}.{suffix}")
+        args = ErrorLogArgs(episode_id=self.episode_id, status=status, errors=self.errors)
+        return steps.run(log_step, ws, args).s3_error_key
 
 
 def diarize_episode(
@@ -121,8 +127,8 @@ def diarize_episode(
         return _fail(steps, ws, run_log, refused)
 
     try:
-        transcript = TranscriptInfo.model_validate(
-            steps.run(INSPECT_STEP, partial(stages.inspect_transcript, ws), episode, request.transcript_key)
+        transcript = steps.run(
+            stages.INSPECT, ws, InspectArgs(episode_id=episode, transcript_key=request.transcript_key)
         )
     except StepFailed as failure:
         return _fail(steps, ws, run_log, failure)
@@ -132,40 +138,19 @@ def diarize_episode(
         return _finish_failed(steps, ws, run_log)
 
     try:
-        identification = IdentificationInfo.model_validate(
-            steps.run(
-                IDENTIFY_STEP,
-                partial(stages.identify_speakers, ws),
-                episode,
-                diarization.s3_diarization_key,
-                diarization.digest,
-                request.podcast_id,
-                request.audio_url,
-            )
+        # Each step is given what it reads as key + digest: a changed artifact reruns it and every step after it.
+        identify = IdentifyArgs(
+            episode_id=episode, diarization=diarization.ref, podcast_id=request.podcast_id, audio=request.audio_url
         )
-        enrichment = EnrichmentInfo.model_validate(
-            steps.run(
-                ENRICH_STEP,
-                partial(stages.enrich_transcript, ws),
-                episode,
-                request.transcript_key,
-                transcript.digest,
-                diarization.s3_diarization_key,
-                diarization.digest,
-                identification.s3_audit_key,
-                identification.digest,
-            )
+        identification = steps.run(stages.IDENTIFY, ws, identify)
+        enrich = EnrichArgs(
+            episode_id=episode, transcript=transcript.ref, diarization=diarization.ref, audit=identification.ref
         )
-        verification = VerificationInfo.model_validate(
-            steps.run(
-                VERIFY_STEP,
-                partial(stages.verify_artifacts, ws),
-                episode,
-                [diarization.s3_diarization_key, diarization.digest],
-                [identification.s3_audit_key, identification.digest],
-                [enrichment.s3_enriched_key, enrichment.digest],
-            )
+        enrichment = steps.run(stages.ENRICH, ws, enrich)
+        verify = VerifyArgs(
+            episode_id=episode, diarization=diarization.ref, audit=identification.ref, enriched=enrichment.ref
         )
+        verification = steps.run(stages.VERIFY, ws, verify)
     except StepFailed as failure:
         return _fail(steps, ws, run_log, failure, diarization=diarization)
     if verification.error is not None:
@@ -201,7 +186,7 @@ def diarize_episode(
         ),
         warnings=[NO_WORDS_WARNING] if transcript.num_words == 0 else [],
     )
-    _render_report(steps, ws, run_log, enrichment.digest, identification.digest)
+    _render_report(steps, ws, run_log, enriched=enrichment.ref, audit=identification.ref)
     steps.send_event(EMIT_STEP, [{"name": DIARIZATION_COMPLETED, "data": result.to_json_dict()}])
     return result
 
@@ -216,7 +201,7 @@ def _diarize(
 ) -> DiarizationInfo | None:
     """Run the chosen diarizer; on failure record why and fall back to the transcript's own speakers."""
     chosen = resolve_diarizer(options.diarizer, ws.settings)
-    attempts = [chosen] if chosen == "deepgram" else [chosen, "deepgram"]
+    attempts: list[ResolvedDiarizer] = [chosen] if chosen == "deepgram" else [chosen, "deepgram"]
     if transcript.num_words == 0:
         attempts = ["deepgram"]  # silent audio: nothing to attribute, no model to run (0 words, 0 turns)
     for name in attempts:
@@ -224,18 +209,14 @@ def _diarize(
             if name == "pyannote":
                 from diarflow.orchestration.pyannote_flow import diarize_with_pyannote
 
-                info: dict[str, Any] = diarize_with_pyannote(steps, ws, request, options, transcript)
-            else:
-                info = steps.run(
-                    STEP_NAMES[name],
-                    partial(stages.diarize, ws, name),
-                    request.episode_id,
-                    request.transcript_key,
-                    transcript.digest,
-                    request.audio_url,
-                    options.hints,
-                )
-            return DiarizationInfo.model_validate(info)
+                return diarize_with_pyannote(steps, ws, request, options, transcript)
+            args = DiarizeArgs(
+                episode_id=request.episode_id,
+                transcript=transcript.ref,
+                audio=request.audio_url,
+                hints=options.hints,
+            )
+            return steps.run(stages.diarize_step(name), ws, args)
         except StepFailed as failure:
             run_log.add(failure)
             log.warning("diarizer %s failed (%s); falling back", name, failure.error_type)
@@ -255,17 +236,20 @@ def refused_audio_url(request: DiarizeRequested, settings: Settings) -> StepFail
     return None
 
 
-def _render_report(steps: Steps, ws: Workspace, run_log: _RunLog, *digests: str) -> None:
+def _render_report(
+    steps: Steps,
+    ws: Workspace,
+    run_log: _RunLog,
+    *,
+    enriched: StoredRef | None = None,
+    audit: StoredRef | None = None,
+) -> None:
     """Leave a page an editor can open; a report that cannot be drawn never fails the run (it is logged)."""
+    args = ReportArgs(
+        episode_id=run_log.episode_id, audio=run_log.audio_url, enriched=enriched, audit=audit, errors=run_log.errors
+    )
     try:
-        steps.run(
-            REPORT_STEP,
-            partial(stages.render_report, ws),
-            run_log.episode_id,
-            run_log.audio_url,
-            list(digests),
-            run_log.errors,
-        )
+        steps.run(stages.REPORT, ws, args)
     except StepFailed as failure:
         log.warning("report for %s not written: %s: %s", run_log.episode_id, failure.error_type, failure.cause_message)
 
@@ -286,11 +270,9 @@ def _finish_failed(
         error_key = run_log.write(steps, ws, "failed", final=True)
     except StepFailed as unrecorded:
         # The store is down too: surface the failure that stopped the run, not the error log's echo of it.
-        message = f"{last['message']} (not recorded: {unrecorded.step} failed with {unrecorded.error_type})"
-        raise StepFailed(
-            last["step"], last["type"], message, retryable=last["retryable"], attempt=last["attempt"]
-        ) from None
-    summary = ErrorSummary(type=last["type"], message=last["message"])
+        message = f"{last.message} (not recorded: {unrecorded.step} failed with {unrecorded.error_type})"
+        raise StepFailed(last.step, last.type, message, retryable=last.retryable, attempt=last.attempt) from None
+    summary = ErrorSummary(type=last.type, message=last.message)
     result = PipelineResult(
         episode_id=run_log.episode_id,
         status="failed",

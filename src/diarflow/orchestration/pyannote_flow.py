@@ -26,8 +26,7 @@ pipeline records before falling back to the Deepgram diarization.
 from __future__ import annotations
 
 import logging
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from diarflow.adapters.http import RetryPolicy, Timeouts
 from diarflow.adapters.pyannote import (
@@ -42,12 +41,15 @@ from diarflow.config import Settings
 from diarflow.contracts import (
     PYANNOTE_JOB_COMPLETED,
     PYANNOTE_VOICEPRINT_MODEL,
+    DiarizationInfo,
     DiarizeRequested,
     TranscriptInfo,
 )
+from diarflow.contracts.results import JobStatus, SubmittedJob
+from diarflow.contracts.step_args import CollectJobArgs, PollJobArgs, SubmitJobArgs
 from diarflow.errors import DiarflowError, DiarizerUnavailable, StepFailed
 from diarflow.orchestration.stages import write_diarization
-from diarflow.orchestration.steps import Steps
+from diarflow.orchestration.steps import Step, Steps
 from diarflow.orchestration.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -75,38 +77,32 @@ MAX_IDENTIFY_VOICEPRINTS = 50
 
 def diarize_with_pyannote(
     steps: Steps, ws: Workspace, request: DiarizeRequested, options: RunOptions, transcript: TranscriptInfo
-) -> dict[str, Any]:
-    """Diarize with a pyannoteAI job; returns :class:`~diarflow.contracts.DiarizationInfo` as a dict."""
-    webhook = webhook_url(ws.settings)
-    # The transcript's duration stands in for the audio's: it is checked against the 24 h limit up front.
-    duration = max(transcript.duration, request.duration or 0.0) or None
-    hints = options.hints
+) -> DiarizationInfo:
+    """Diarize with a pyannoteAI job: submit, wait, collect (once more if the output was gone)."""
+    submit_args = SubmitJobArgs(
+        episode_id=request.episode_id,
+        audio=request.audio_url,
+        # The transcript's duration stands in for the audio's: it is checked against the 24 h limit up front.
+        duration=max(transcript.duration, request.duration or 0.0) or None,
+        hints=options.hints,
+        webhook=webhook_url(ws.settings),
+        podcast_id=request.podcast_id,
+    )
     for submission in range(1, SUBMISSIONS + 1):
         tag = "" if submission == 1 else f".r{submission}"
-        submitted = steps.run(
-            SUBMIT_STEP + tag,
-            partial(submit_job, ws),
-            request.episode_id,
-            request.audio_url,
-            duration,
-            hints,
-            webhook,
-            request.podcast_id,
+        submitted = steps.run(SUBMIT.named(SUBMIT_STEP + tag), ws, submit_args)
+        wait_for_job(steps, ws, submitted.job_id, use_webhook=submit_args.webhook is not None, tag=tag)
+        collect_args = CollectJobArgs(
+            episode_id=request.episode_id,
+            job_id=submitted.job_id,
+            model=submitted.model,
+            voiceprint_labels=submitted.voiceprint_labels,
         )
-        job_id = str(submitted["job_id"])
-        wait_for_job(steps, ws, job_id, use_webhook=webhook is not None, tag=tag)
         try:
-            return steps.run(
-                COLLECT_STEP + tag,
-                partial(collect_job, ws),
-                request.episode_id,
-                job_id,
-                submitted.get("model"),
-                submitted.get("voiceprint_labels"),
-            )
+            return steps.run(COLLECT.named(COLLECT_STEP + tag), ws, collect_args)
         except StepFailed as failure:
             if failure.error_type in _OUTPUT_GONE and submission < SUBMISSIONS:
-                log.warning("pyannoteAI job %s: output gone before collection; submitting again", job_id)
+                log.warning("pyannoteAI job %s: output gone before collection; submitting again", submitted.job_id)
                 continue
             raise
     raise AssertionError("unreachable: the last submission returns or raises")
@@ -124,7 +120,7 @@ def wait_for_job(steps: Steps, ws: Workspace, job_id: str, *, use_webhook: bool,
     poll = 0
     while True:
         poll += 1
-        status = str(steps.run(f"{POLL_STEP}{tag}.{poll}", partial(poll_job, ws), job_id)["status"])
+        status = steps.run(POLL.named(f"{POLL_STEP}{tag}.{poll}"), ws, PollJobArgs(job_id=job_id)).status
         if status in TERMINAL_STATUSES:
             return status
         remaining = settings.pyannote_max_wait - waited
@@ -161,20 +157,13 @@ def wait_for_job(steps: Steps, ws: Workspace, job_id: str, *, use_webhook: bool,
 # --- step bodies ------------------------------------------------------------------------
 
 
-def submit_job(
-    ws: Workspace,
-    episode_id: str,
-    audio: str | None,
-    duration: float | None,
-    hints: dict[str, int | None],
-    webhook: str | None,
-    podcast_id: str | None = None,
-) -> dict[str, Any]:
+def submit_job(ws: Workspace, args: SubmitJobArgs) -> SubmittedJob:
     """``pyannote-submit-v1``: upload the audio when it is a local file, start the job.
 
     When the podcast has pyannoteAI voiceprints the job is ``/v1/identify`` (diarization
     and matching in one job); the result then maps the labels sent to voiceprint ids.
     """
+    audio, duration, hints, webhook = args.audio, args.duration, args.hints, args.webhook
     if not audio:
         raise DiarizerUnavailable("pyannoteAI needs the episode audio: pass --audio or an audio_url in the event")
     if audio.startswith("s3://"):
@@ -184,32 +173,32 @@ def submit_job(
     check_audio_limits(size_bytes=None, duration=duration)
     settings = ws.settings
     with pyannote_client(settings) as client:
-        url = client.audio_url(audio, episode_id=episode_id, duration=duration)
-        voiceprints = registry_voiceprints(ws, podcast_id)
+        url = client.audio_url(audio, episode_id=args.episode_id, duration=duration)
+        voiceprints = registry_voiceprints(ws, args.podcast_id)
         if voiceprints:
             created = client.identify(
                 url,
                 [(label, voiceprint) for label, _, voiceprint in voiceprints],
                 threshold=round(settings.pyannote_match_threshold * 100, 2),
-                num_speakers=hints.get("num_speakers"),
-                min_speakers=hints.get("min_speakers"),
-                max_speakers=hints.get("max_speakers"),
+                num_speakers=hints.num_speakers,
+                min_speakers=hints.min_speakers,
+                max_speakers=hints.max_speakers,
                 webhook=webhook,
             )
         else:
             created = client.diarize(
                 url,
                 model=settings.pyannote_model,
-                num_speakers=hints.get("num_speakers"),
-                min_speakers=hints.get("min_speakers"),
-                max_speakers=hints.get("max_speakers"),
+                num_speakers=hints.num_speakers,
+                min_speakers=hints.min_speakers,
+                max_speakers=hints.max_speakers,
                 webhook=webhook,
             )
     # Never the audio URL: a pre-signed URL carries credentials and step results are logged and stored.
-    result: dict[str, Any] = {"job_id": created.job_id, "status": created.status, "model": settings.pyannote_model}
-    if voiceprints:
-        result["voiceprint_labels"] = [[label, voiceprint_id] for label, voiceprint_id, _ in voiceprints]
-    return result
+    labels = [(label, voiceprint_id) for label, voiceprint_id, _ in voiceprints] if voiceprints else None
+    return SubmittedJob(
+        job_id=created.job_id, status=created.status, model=settings.pyannote_model, voiceprint_labels=labels
+    )
 
 
 def registry_voiceprints(ws: Workspace, podcast_id: str | None) -> list[tuple[str, str, str]]:
@@ -239,20 +228,14 @@ def registry_voiceprints(ws: Workspace, podcast_id: str | None) -> list[tuple[st
     ]
 
 
-def poll_job(ws: Workspace, job_id: str) -> dict[str, Any]:
+def poll_job(ws: Workspace, args: PollJobArgs) -> JobStatus:
     """``pyannote-poll-v1.<n>``: the job's status, nothing more (the output can be megabytes)."""
     with pyannote_client(ws.settings) as client:
-        job = client.get_job(job_id)
-    return {"job_id": job_id, "status": job.status}
+        job = client.get_job(args.job_id)
+    return JobStatus(job_id=args.job_id, status=job.status)
 
 
-def collect_job(
-    ws: Workspace,
-    episode_id: str,
-    job_id: str,
-    model: str | None,
-    voiceprint_labels: list[list[str]] | None = None,
-) -> dict[str, Any]:
+def collect_job(ws: Workspace, args: CollectJobArgs) -> DiarizationInfo:
     """``pyannote-collect-v1``: fetch the output, write the raw diarization, return its key and stats.
 
     For an identification job, pyannoteAI's per-speaker voiceprint scores and its per-turn
@@ -260,14 +243,19 @@ def collect_job(
     ``identification_segments`` (labels turned back into voiceprint ids).
     """
     with pyannote_client(ws.settings) as client:
-        job = client.get_job(job_id)
-    output = diarizer_output(job, model=model)
+        job = client.get_job(args.job_id)
+    output = diarizer_output(job, model=args.model)
     extra = None
-    if voiceprint_labels and job.output is not None:
-        labels = {pair[0]: pair[1] for pair in voiceprint_labels}  # JSON has no tuples: [label, id] pairs
+    if args.voiceprint_labels and job.output is not None:
+        labels = dict(args.voiceprint_labels)
         matches, segments = identification_output(job, labels)
         extra = {"voiceprint_matches": matches, "identification_segments": segments}
-    return write_diarization(ws, episode_id, "pyannote", output, extra)
+    return write_diarization(ws, args.episode_id, "pyannote", output, extra)
+
+
+SUBMIT = Step(SUBMIT_STEP, SubmitJobArgs, SubmittedJob, submit_job)
+POLL = Step(POLL_STEP, PollJobArgs, JobStatus, poll_job)
+COLLECT = Step(COLLECT_STEP, CollectJobArgs, DiarizationInfo, collect_job)
 
 
 # --- configuration -------------------------------------------------------------------------

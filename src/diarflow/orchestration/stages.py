@@ -1,13 +1,15 @@
-"""Step bodies: read inputs by key, call domain code, write one artifact, return a small dict.
+"""Step bodies and their definitions: read inputs by key, call domain code, write one artifact, return a small result.
 
-Each function's first argument is the :class:`Workspace`; the rest are JSON
-values, so an engine can memoise a step by its name and arguments.
+Each body takes the :class:`Workspace` and its argument model; each
+:class:`~diarflow.orchestration.steps.Step` below names it together with its
+argument and result models, which is what the pipeline runs.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,19 +23,27 @@ from diarflow.contracts import (
     ClusterSummary,
     DiarizationInfo,
     DiarizationSourceName,
+    DiarizeArgs,
+    EnrichArgs,
     EnrichmentInfo,
+    ErrorLogArgs,
     ErrorLogInfo,
-    ErrorRecord,
     ErrorSummary,
     IdentificationInfo,
+    IdentifyArgs,
+    InspectArgs,
+    ReportArgs,
     SpeakerTracks,
+    StoredRef,
     Thresholds,
     TranscriptInfo,
     VerificationInfo,
+    VerifyArgs,
     keys,
     parse_contract,
     utc_now,
 )
+from diarflow.contracts.results import ReportInfo, ResolvedDiarizer
 from diarflow.domain.alignment import align_words
 from diarflow.domain.channels import own_channel_speakers
 from diarflow.domain.clusters import Cluster, cluster_turns
@@ -48,57 +58,49 @@ from diarflow.errors import (
     InvalidDiarization,
     InvalidInput,
 )
-from diarflow.orchestration.diarizers import build_diarizer
+from diarflow.orchestration.diarizers import STEP_NAMES, build_diarizer
 from diarflow.orchestration.identification import SpeakerMap, identify_episode
 from diarflow.orchestration.limits import check_segment_count, check_turn_times
+from diarflow.orchestration.steps import Step
 from diarflow.orchestration.workspace import Workspace, digest
 
 log = logging.getLogger(__name__)
 
 
-def inspect_transcript(ws: Workspace, episode_id: str, transcript_key: str) -> dict[str, Any]:
+def inspect_transcript(ws: Workspace, args: InspectArgs) -> TranscriptInfo:
     """``inspect-transcript-v1``: the stored transcript parses; its size and content digest."""
-    keys.transcript_key(episode_id)  # validates the id before any I/O
-    transcript, content_digest = ws.read_transcript(transcript_key)
+    transcript, content_digest = ws.read_transcript(args.transcript_key)
     return TranscriptInfo(
-        transcript_key=transcript_key,
+        transcript_key=args.transcript_key,
         digest=content_digest,
         num_words=len(transcript),
         num_utterances=len(transcript.utterances),
         duration=transcript.duration,
         has_speakers=transcript.has_speakers,
-    ).to_json_dict()
+    )
 
 
-def diarize(
-    ws: Workspace,
-    diarizer_name: str,
-    episode_id: str,
-    transcript_key: str,
-    transcript_digest: str,
-    audio: str | None,
-    hints: dict[str, int | None],
-) -> dict[str, Any]:
+def diarize(diarizer_name: ResolvedDiarizer, ws: Workspace, args: DiarizeArgs) -> DiarizationInfo:
     """``local-diarize-v1``, ``channels-diarize-v1``, ``deepgram-fallback-v1``: run a diarizer, write its diarization.
 
     The channels diarizer needs no audio (it diarizes from each track's words) but listens when there is some.
     """
-    keys.diarization_key(episode_id)  # validates the id before any I/O
+    audio = args.audio
     if diarizer_name == "local" and not audio:
         raise DiarizerUnavailable(f"the {diarizer_name} diarizer needs the episode audio: pass --audio or audio_url")
     if audio and diarizer_name in ("local", "channels"):  # we fetch remote audio ourselves: refuse private addresses
         check_fetch_target(audio, UrlPolicy.from_settings(ws.settings))
     diarizer = build_diarizer(diarizer_name, ws.settings)
-    transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
+    transcript, _ = ws.read_transcript(args.transcript)
     job = DiarizationJob(
-        episode_id=episode_id,
+        episode_id=args.episode_id,
         audio=audio,
         transcript=transcript,
-        num_speakers=hints.get("num_speakers"),
-        min_speakers=hints.get("min_speakers"),
-        max_speakers=hints.get("max_speakers"),
+        num_speakers=args.hints.num_speakers,
+        min_speakers=args.hints.min_speakers,
+        max_speakers=args.hints.max_speakers,
     )
-    return write_diarization(ws, episode_id, diarizer.source, diarizer.diarize(job))
+    return write_diarization(ws, args.episode_id, diarizer.source, diarizer.diarize(job))
 
 
 def write_diarization(
@@ -107,7 +109,7 @@ def write_diarization(
     source: DiarizationSourceName,
     output: DiarizerOutput,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> DiarizationInfo:
     """Write a diarizer's output as the raw diarization artifact and describe it; shared by every source.
 
     ``extra`` adds source-specific fields (pyannoteAI's ``voiceprint_matches``).
@@ -137,16 +139,16 @@ def write_diarization(
     _check_readable(document, key)
     data = dump_json(document)
     ws.store.put_bytes(key, data, content_type="application/json")
-    content_digest = digest(data)
-    ws.memo[("diarization", key + content_digest)] = document
+    written = StoredRef(key=key, digest=digest(data))
+    ws.memo.diarizations[written] = document
     return DiarizationInfo(
         s3_diarization_key=key,
         source=document["source"],
-        digest=content_digest,
+        digest=written.digest,
         num_segments=len(document["segments"]),
         num_speakers=num_speakers,
         duration=round(speech_time, 3),
-    ).to_json_dict()
+    )
 
 
 def _check_readable(document: dict[str, Any], key: str) -> None:
@@ -156,27 +158,20 @@ def _check_readable(document: dict[str, Any], key: str) -> None:
             Turns.from_segments(document[name], path=f"{key}:{name}")
 
 
-def identify_speakers(
-    ws: Workspace,
-    episode_id: str,
-    diarization_key: str,
-    diarization_digest: str,
-    podcast_id: str | None,
-    audio: str | None = None,
-) -> dict[str, Any]:
+def identify_speakers(ws: Workspace, args: IdentifyArgs) -> IdentificationInfo:
     """``identify-speakers-v1``: cluster the turns, name them from the registry, write the audit.
 
     A registry, audio or model problem does not fail the step: the audit is written
     with canonical labels and the result carries ``error`` (the run ends ``partial``).
     """
-    keys.audit_key(episode_id)  # validates the id before any I/O
-    turns, document = ws.read_turns(diarization_key, diarization_digest)
+    episode_id, podcast_id, diarization_key = args.episode_id, args.podcast_id, args.diarization.key
+    turns, document = ws.read_turns(args.diarization)
     if "segments" not in document:
         raise InvalidDiarization(f"{diarization_key}:segments", "is missing")
     clusters = cluster_turns(turns)
-    exclusive, _ = ws.read_turns(diarization_key, diarization_digest, exclusive=True)  # one voice at a time
+    exclusive, _ = ws.read_turns(args.diarization, exclusive=True)  # one voice at a time
     tracks = read_speaker_tracks(diarization_key, document)
-    speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, audio, tracks)
+    speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, args.audio, tracks)
     channel_of = tracks.speaker_channels or {}
     audit = AuditArtifact(
         episode_id=episode_id,
@@ -207,7 +202,7 @@ def identify_speakers(
         registry_status=speaker_map.status,
         registry_prefix=keys.voiceprints_prefix(podcast_id) if podcast_id else None,
         error=speaker_map.error,
-    ).to_json_dict()
+    )
 
 
 def _warnings_of(document: dict[str, Any]) -> list[str]:
@@ -247,20 +242,11 @@ def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap, channel: int | N
     }
 
 
-def enrich_transcript(
-    ws: Workspace,
-    episode_id: str,
-    transcript_key: str,
-    transcript_digest: str,
-    diarization_key: str,
-    diarization_digest: str,
-    audit_key: str,
-    audit_digest: str,
-) -> dict[str, Any]:
+def enrich_transcript(ws: Workspace, args: EnrichArgs) -> EnrichmentInfo:
     """``enrich-transcript-v1``: attribute every word to a speaker and write the enriched transcript."""
-    keys.enriched_key(episode_id)  # validates the id before any I/O
-    transcript, _ = ws.read_transcript(transcript_key, transcript_digest)
-    turns, document = ws.read_turns(diarization_key, diarization_digest, exclusive=True)
+    audit_key = args.audit.key
+    transcript, _ = ws.read_transcript(args.transcript)
+    turns, document = ws.read_turns(args.diarization, exclusive=True)
     audit = AuditArtifact.model_validate(get_json(ws.store, audit_key))
     by_key = {cluster.speaker_key: cluster for cluster in audit.clusters}
     missing = [name for name in turns.speaker_names if name not in by_key]
@@ -294,7 +280,7 @@ def enrich_transcript(
         alignment = replace(alignment, confidences=own_label_confidences(transcript, alignment, own))
     enriched = {
         "schema_version": SCHEMA_VERSION,
-        "episode_id": episode_id,
+        "episode_id": args.episode_id,
         "source": source,
         "created_at": utc_now(),
         "speakers": [_speaker_entry(c) for c in audit.clusters],
@@ -302,17 +288,17 @@ def enrich_transcript(
             transcript, alignment, display_names=display, diar_speakers=list(turns.speaker_names), source=source
         ),
     }
-    key = keys.enriched_key(episode_id)
+    key = keys.enriched_key(args.episode_id)
     data = dump_json(enriched)
     ws.store.put_bytes(key, data, content_type="application/json")
-    content_digest = digest(data)
-    ws.memo[("enriched", key + content_digest)] = enriched  # the report step renders it without reading it back
+    written = StoredRef(key=key, digest=digest(data))
+    ws.memo.enriched[written] = enriched  # the report step renders it without reading it back
     return EnrichmentInfo(
         s3_enriched_key=key,
-        digest=content_digest,
+        digest=written.digest,
         num_words=len(transcript),
         unattributed_words=alignment.unattributed,
-    ).to_json_dict()
+    )
 
 
 def _speaker_entry(cluster: ClusterSummary) -> dict[str, Any]:
@@ -328,27 +314,25 @@ def _speaker_entry(cluster: ClusterSummary) -> dict[str, Any]:
     return entry
 
 
-def verify_artifacts(
-    ws: Workspace, episode_id: str, diarization: list[str], audit: list[str], enriched: list[str]
-) -> dict[str, Any]:
+def verify_artifacts(ws: Workspace, args: VerifyArgs) -> VerificationInfo:
     """``verify-artifacts-v1``: each artifact the result will name reads back with the digest its step returned.
 
-    Each argument is ``[key, digest]``. A run must not report artifacts it cannot read back:
+    A run must not report artifacts it cannot read back:
     one removed meanwhile (the store deleted or cleaned during the run) or rewritten by
     another hand. Such a loss is returned as ``error``, not raised: retrying this step
     cannot bring an artifact back, rerunning the episode does (``ArtifactLost`` is retryable).
     """
-    keys.diarization_key(episode_id)  # validates the id before any I/O
     lost: list[str] = []
     problems: list[str] = []
-    for key, expected in (diarization, audit, enriched):
+    for artifact in (args.diarization, args.audit, args.enriched):
+        key = artifact.key
         try:
             data = ws.store.get_bytes(key)
         except ArtifactNotFound:
             lost.append(key)
             problems.append(f"{key} is gone")
             continue
-        if digest(data) != expected:
+        if digest(data) != artifact.digest:
             lost.append(key)
             problems.append(f"{key} changed")
     error = None
@@ -360,31 +344,50 @@ def verify_artifacts(
         )
         error = ErrorSummary(type=exc.type_name, message=exc.message[:MAX_ERROR_MESSAGE])
     return VerificationInfo(
-        s3_diarization_key=diarization[0],
-        s3_audit_key=audit[0],
-        s3_enriched_key=enriched[0],
+        s3_diarization_key=args.diarization.key,
+        s3_audit_key=args.audit.key,
+        s3_enriched_key=args.enriched.key,
         lost=lost,
         error=error,
-    ).to_json_dict()
+    )
 
 
-def update_error_log(ws: Workspace, episode_id: str, status: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+def update_error_log(ws: Workspace, args: ErrorLogArgs) -> ErrorLogInfo:
     """``update-error-log-v1``: write this run's errors, or remove a stale log when there are none."""
-    key = keys.error_key(episode_id)
-    if not errors:
+    key = keys.error_key(args.episode_id)
+    if not args.errors:
         ws.store.delete(key)
-        return {"s3_error_key": None, "num_errors": 0}
-    records = [ErrorRecord.model_validate(error).to_json_dict() for error in errors]
-    artifact = {"schema_version": SCHEMA_VERSION, "episode_id": episode_id, "status": status, "errors": records}
+        return ErrorLogInfo(s3_error_key=None, num_errors=0)
+    records = [error.to_json_dict() for error in args.errors]
+    artifact = {
+        "schema_version": SCHEMA_VERSION,
+        "episode_id": args.episode_id,
+        "status": args.status,
+        "errors": records,
+    }
     ws.store.put_bytes(key, dump_json(artifact), content_type="application/json")
-    return ErrorLogInfo(s3_error_key=key, num_errors=len(records)).to_json_dict()
+    return ErrorLogInfo(s3_error_key=key, num_errors=len(records))
 
 
-def render_report(
-    ws: Workspace, episode_id: str, audio: str | None, digests: list[str], errors: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """``render-report-v1``: the self-contained HTML report (``digests``/``errors`` only key the checkpoint)."""
+def render_report(ws: Workspace, args: ReportArgs) -> ReportInfo:
+    """``render-report-v1``: the self-contained HTML report (``audit`` and ``errors`` only key the checkpoint)."""
     from diarflow.report import write_report
 
-    enriched = ws.memo.get(("enriched", keys.enriched_key(episode_id) + digests[0])) if digests else None
-    return {"s3_report_key": write_report(ws.store, episode_id, audio_src=audio, enriched=enriched)}
+    enriched = ws.memo.enriched.get(args.enriched) if args.enriched is not None else None
+    return ReportInfo(s3_report_key=write_report(ws.store, args.episode_id, audio_src=args.audio, enriched=enriched))
+
+
+# --- the steps -----------------------------------------------------------------------------
+
+INSPECT = Step("inspect-transcript-v1", InspectArgs, TranscriptInfo, inspect_transcript)
+IDENTIFY = Step("identify-speakers-v1", IdentifyArgs, IdentificationInfo, identify_speakers)
+ENRICH = Step("enrich-transcript-v1", EnrichArgs, EnrichmentInfo, enrich_transcript)
+VERIFY = Step("verify-artifacts-v1", VerifyArgs, VerificationInfo, verify_artifacts)
+ERROR_LOG = Step("update-error-log-v1", ErrorLogArgs, ErrorLogInfo, update_error_log)
+"""Run as ``update-error-log-v1.<n>`` after each fallback and ``.final`` at the end (see :meth:`Step.named`)."""
+REPORT = Step("render-report-v1", ReportArgs, ReportInfo, render_report)
+
+
+def diarize_step(diarizer: ResolvedDiarizer) -> Step[DiarizeArgs, DiarizationInfo]:
+    """The in-step diarizers share one body; the diarizer is in the step's name (``local-diarize-v1``)."""
+    return Step(STEP_NAMES[diarizer], DiarizeArgs, DiarizationInfo, partial(diarize, diarizer))

@@ -10,7 +10,6 @@ broken one.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from diarflow.adapters.deepgram import DeepgramClient
@@ -18,23 +17,25 @@ from diarflow.adapters.http import RetryPolicy
 from diarflow.adapters.url_policy import UrlPolicy, check_audio_url
 from diarflow.config import Settings
 from diarflow.contracts import TRANSCRIBED, TranscribeRequested, keys
+from diarflow.contracts.results import TranscriptionInfo, TranscriptionStats
+from diarflow.contracts.step_args import TranscribeArgs
 from diarflow.errors import InvalidConfig
-from diarflow.orchestration.steps import Steps
+from diarflow.orchestration.steps import Step, Steps
 from diarflow.orchestration.workspace import Workspace
 
 TRANSCRIBE_STEP = "transcribe-deepgram-v1"
 EMIT_TRANSCRIBED_STEP = "emit-transcribed-v1"
 
 
-def transcribe_episode(steps: Steps, ws: Workspace, request: TranscribeRequested) -> dict[str, Any]:
+def transcribe_episode(steps: Steps, ws: Workspace, request: TranscribeRequested) -> TranscriptionInfo:
     """Transcribe, store, announce; returns the step's small result."""
-    result = steps.run(TRANSCRIBE_STEP, partial(transcribe, ws), request.episode_id, request.audio_url)
+    result = steps.run(TRANSCRIBE, ws, TranscribeArgs(episode_id=request.episode_id, audio=request.audio_url))
     data: dict[str, Any] = {
         "episode_id": request.episode_id,
         "audio_url": request.audio_url,
-        "transcript_key": result["transcript_key"],
-        "duration": result["stats"]["duration"],
-        "word_count": result["stats"]["words"],
+        "transcript_key": result.transcript_key,
+        "duration": result.stats.duration,
+        "word_count": result.stats.words,
     }
     if request.podcast_id is not None:
         data["podcast_id"] = request.podcast_id
@@ -44,20 +45,23 @@ def transcribe_episode(steps: Steps, ws: Workspace, request: TranscribeRequested
     return result
 
 
-def transcribe(ws: Workspace, episode_id: str, audio: str) -> dict[str, Any]:
+def transcribe(ws: Workspace, args: TranscribeArgs) -> TranscriptionInfo:
     """``transcribe-deepgram-v1``: call Deepgram, write its raw response, return key and stats."""
-    key = keys.transcript_key(episode_id)  # validates the id before any request
+    key = keys.transcript_key(args.episode_id)
     # A path would upload this machine's own file: only local runs may (docs/reliability.md, audio_url policy).
-    check_audio_url(audio, UrlPolicy.from_settings(ws.settings))
+    check_audio_url(args.audio, UrlPolicy.from_settings(ws.settings))
     with deepgram_client(ws.settings) as client:
-        transcript = client.transcribe(audio)
+        transcript = client.transcribe(args.audio)
     ws.store.put_bytes(key, transcript.body, content_type="application/json")
     ws.remember_transcript(key, transcript.body, transcript.transcript)
-    return {
-        "episode_id": episode_id,
-        "transcript_key": key,
-        "stats": {"words": transcript.words, "duration": round(transcript.duration, 3)},
-    }
+    return TranscriptionInfo(
+        episode_id=args.episode_id,
+        transcript_key=key,
+        stats=TranscriptionStats(words=transcript.words, duration=round(transcript.duration, 3)),
+    )
+
+
+TRANSCRIBE = Step(TRANSCRIBE_STEP, TranscribeArgs, TranscriptionInfo, transcribe)
 
 
 def deepgram_client(settings: Settings) -> DeepgramClient:

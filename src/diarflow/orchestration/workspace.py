@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, TypeAlias, get_args
 
 from diarflow.adapters.stores import ObjectStore, get_json
 from diarflow.config import Settings
 from diarflow.contracts import DiarizationSourceName
+from diarflow.contracts.results import StoredRef
 from diarflow.domain.json_values import shown
 from diarflow.domain.transcript import Transcript, parse_transcript
 from diarflow.domain.turns import Turns
@@ -24,6 +25,33 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
+JSONDocument: TypeAlias = dict[str, Any]
+"""A stored JSON artifact as decoded (a raw diarization, an enriched transcript)."""
+
+
+@dataclass
+class RunMemo:
+    """Documents parsed by one step and read again by later ones in the same process (the local runner).
+
+    Each is held under the exact bytes it came from (key and content digest), so a
+    step that names other bytes never sees a stale copy. Inngest builds a fresh
+    workspace per request, where the memo only spares re-parsing within a step.
+    """
+
+    transcripts: dict[StoredRef, Transcript] = field(default_factory=dict)
+    stored_transcripts: dict[tuple[str, str | None], StoredRef] = field(default_factory=dict)
+    """(key, store version) of a transcript whose bytes are known (seeded by the CLI), to its digest."""
+    diarizations: dict[StoredRef, JSONDocument] = field(default_factory=dict)
+    enriched: dict[StoredRef, JSONDocument] = field(default_factory=dict)
+    """Enriched transcripts as written, so the report is drawn without reading 20 MB back."""
+
+    def clear(self) -> None:
+        self.transcripts.clear()
+        self.stored_transcripts.clear()
+        self.diarizations.clear()
+        self.enriched.clear()
+
+
 @dataclass
 class Workspace:
     """Services shared by the steps of one engine; cheap to build per run or per request.
@@ -34,39 +62,38 @@ class Workspace:
 
     store: ObjectStore
     settings: Settings = field(default_factory=Settings)
-    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
+    memo: RunMemo = field(default_factory=RunMemo)
 
-    def read_transcript(self, key: str, expected_digest: str | None = None) -> tuple[Transcript, str]:
-        """Parse the transcript at ``key``; the digest names the exact bytes parsed."""
-        if expected_digest is not None and ("transcript", key + expected_digest) in self.memo:
-            return self.memo[("transcript", key + expected_digest)], expected_digest
+    def read_transcript(self, source: str | StoredRef) -> tuple[Transcript, str]:
+        """Parse the transcript at a key, or the one a step was given; the digest names the exact bytes parsed."""
+        key = source if isinstance(source, str) else source.key
+        if isinstance(source, StoredRef) and source in self.memo.transcripts:
+            return self.memo.transcripts[source], source.digest
         # Seeded by the CLI: while the stored object is the one it wrote, its digest is known without re-reading.
-        seeded: tuple[Transcript, str] | None = self.memo.get(
-            ("transcript-version", f"{key}@{self.store.version(key)}")
-        )
-        if seeded is not None:
-            return seeded
+        seeded = self.memo.stored_transcripts.get((key, self.store.version(key)))
+        if seeded is not None and seeded in self.memo.transcripts:
+            return self.memo.transcripts[seeded], seeded.digest
         check_transcript_size(self.store.size(key), self.settings.max_transcript_bytes)  # before reading it
         data = self.store.get_bytes(key)
         check_transcript_size(len(data), self.settings.max_transcript_bytes)  # a store that could not tell
-        content_digest = digest(data)
-        cached = self.memo.get(("transcript", key + content_digest))
+        read = StoredRef(key=key, digest=digest(data))
+        cached = self.memo.transcripts.get(read)
         if cached is not None:
-            return cached, content_digest
+            return cached, read.digest
         transcript = parse_transcript(data)
-        self.memo[("transcript", key + content_digest)] = transcript
-        return transcript, content_digest
+        self.memo.transcripts[read] = transcript
+        return transcript, read.digest
 
     def remember_transcript(self, key: str, data: bytes, transcript: Transcript) -> None:
         """Seed the memo with a transcript already parsed and stored at ``key`` (e.g. by the CLI)."""
-        content_digest = digest(data)
-        self.memo[("transcript", key + content_digest)] = transcript
-        self.memo[("transcript-version", f"{key}@{self.store.version(key)}")] = (transcript, content_digest)
+        stored = StoredRef(key=key, digest=digest(data))
+        self.memo.transcripts[stored] = transcript
+        self.memo.stored_transcripts[(key, self.store.version(key))] = stored
 
-    def read_turns(self, key: str, expected_digest: str, *, exclusive: bool = False) -> tuple[Turns, dict[str, Any]]:
-        """The diarization at ``key``: its turns (exclusive ones when present and asked for) and the document."""
-        memo_key = ("diarization", key + expected_digest)
-        if memo_key not in self.memo:
+    def read_turns(self, diarization: StoredRef, *, exclusive: bool = False) -> tuple[Turns, JSONDocument]:
+        """A diarization a step was given: its turns (exclusive ones when present and asked for) and the document."""
+        key = diarization.key
+        if diarization not in self.memo.diarizations:
             check_diarization_size(self.store.size(key), self.settings.max_segments, field=key)
             document = get_json(self.store, key)
             if not isinstance(document, dict):
@@ -74,8 +101,8 @@ class Workspace:
 
                 raise InvalidDiarization(key, "must be a JSON object")
             _check_diarization_document(key, document)
-            self.memo[memo_key] = document
-        document = self.memo[memo_key]
+            self.memo.diarizations[diarization] = document
+        document = self.memo.diarizations[diarization]
         segments = document.get("exclusive_segments") if exclusive else None
         for name in ("segments", "exclusive_segments"):
             if isinstance(document.get(name), list):

@@ -2,9 +2,11 @@
 
 The artifacts arrive as parsed JSON (dicts). The large ones (the enriched
 transcript, the raw diarization) are read leniently into columns so that one
-odd value degrades a word or a turn, not the whole page; the small ones (audit,
-error) are validated with their contract models, and a problem with any of
-them becomes a note on the page instead of an exception.
+odd value degrades a word or a turn, not the whole page (the words by
+:func:`~diarflow.domain.enriched_words.read_enriched_words`, as exports and
+``diarflow show`` read them); the small ones (audit, error) are validated with
+their contract models, and a problem with any of them becomes a note on the
+page instead of an exception.
 
 Times in the columns are integer milliseconds, confidences integer percent:
 compact to embed and exact enough to display.
@@ -13,17 +15,17 @@ compact to embed and exact enough to display.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from diarflow.contracts import MAX_CHANNELS, MAX_SECONDS, AuditArtifact, ErrorArtifact, RunStatus, parse_contract
+from diarflow.contracts import MAX_CHANNELS, AuditArtifact, ErrorArtifact, RunStatus, parse_contract
 from diarflow.domain.alignment import DEFAULT_GAP_TOLERANCE
+from diarflow.domain.enriched_words import EnrichedColumns, lenient_probability, milliseconds, read_enriched_words
 from diarflow.domain.exports.episode import strip_controls
-from diarflow.domain.json_values import is_finite, is_time, shown
+from diarflow.domain.json_values import is_time, shown
 from diarflow.domain.text import ends_sentence, word_spacing
 from diarflow.errors import InvalidInput
 
@@ -348,41 +350,10 @@ def _read_words(
     low_confidence_below: float,
     notes: list[str],
 ) -> WordColumns:
-    raw_words = _list_field(enriched, "words")
-    fast = _read_words_fast(raw_words, directory, low_confidence_below)
-    if fast is not None:
-        _mark_joined_words(fast)
-        fast.paragraph_starts.extend(_paragraph_starts(fast))
-        return fast
-    columns = WordColumns()
-    skipped = 0
-    for raw in raw_words:
-        if not isinstance(raw, Mapping):
-            skipped += 1
-            continue
-        start, end = _seconds(raw.get("start")), _seconds(raw.get("end"))
-        if start is None or end is None:
-            skipped += 1
-            continue
-        speaker_name = raw.get("speaker")
-        speaker = directory.index_of(speaker_name) if isinstance(speaker_name, str) else UNATTRIBUTED
-        confidence = _probability(raw.get("speaker_confidence"))
-        flags = 0
-        if speaker != UNATTRIBUTED and confidence is not None and confidence < low_confidence_below:
-            flags |= WORD_LOW_CONFIDENCE
-        alternatives = _alternatives(raw)
-        index = len(columns.text)
-        if alternatives:
-            flags |= WORD_HAS_ALTERNATIVES
-            columns.alternatives[index] = alternatives
-        columns.text.append(_word_text(raw.get("word", "")))
-        columns.start_ms.append(_ms(start))
-        columns.end_ms.append(_ms(max(start, end)))
-        columns.speaker.append(speaker)
-        columns.confidence_pct.append(_percent(confidence))
-        columns.flags.append(flags)
-    if skipped:
-        notes.append(f"{skipped} word(s) of the enriched transcript have no valid start/end and are not shown.")
+    words = read_enriched_words(enriched, lenient=True)
+    if words.skipped:
+        notes.append(f"{words.skipped} word(s) of the enriched transcript have no valid start/end and are not shown.")
+    columns = _word_columns(words, directory, low_confidence_below)
     _mark_joined_words(columns)
     columns.paragraph_starts.extend(_paragraph_starts(columns))
     return columns
@@ -399,59 +370,30 @@ def _mark_joined_words(columns: WordColumns) -> None:
             flags[index] |= WORD_JOINS_PREVIOUS
 
 
-_ENRICHED_FIELDS = tuple(
-    operator.itemgetter(name) for name in ("start", "end", "word", "speaker", "speaker_confidence")
-)
-
-
-def _read_words_fast(
-    raw_words: list[Any], directory: _SpeakerDirectory, low_confidence_below: float
-) -> WordColumns | None:
-    """Column-wise reading of a well-formed enriched transcript (the pipeline's own output).
-
-    Returns None when any word needs the lenient per-word path above (a missing
-    or non-numeric time, a non-string word): the result is then identical.
-    """
-    if not raw_words or set(map(type, raw_words)) != {dict}:
-        return None
-    try:  # C-level passes for the fields the pipeline always writes (a missing one takes the lenient path)
-        starts, ends, texts, names, raw_confidence = (list(map(field, raw_words)) for field in _ENRICHED_FIELDS)
-    except KeyError:
-        return None
-    if not set(map(type, starts)) | set(map(type, ends)) <= {int, float} or set(map(type, texts)) != {str}:
-        return None
-    try:
-        start = np.array(starts, dtype=np.float64)
-        end = np.array(ends, dtype=np.float64)
-    except OverflowError:  # an integer beyond float range
-        return None
-    if not (((start >= 0) & (start <= MAX_SECONDS)).all() and ((end >= 0) & (end <= MAX_SECONDS)).all()):
-        return None  # NaN and infinity fail too
-    # Only strings are names: a list (unhashable) or a number in a hand-edited word reads as unattributed.
-    index_of = {name: directory.index_of(name) for name in dict.fromkeys(n for n in names if isinstance(n, str))}
-    speaker = np.array([index_of.get(name, UNATTRIBUTED) if isinstance(name, str) else UNATTRIBUTED for name in names])
-    confidence = np.array(
-        [c if type(c) in (int, float) and is_finite(c) else np.nan for c in raw_confidence], dtype=np.float64
-    )  # a non-finite value (or an integer beyond float range) reads as unknown, like the lenient path
-    confidence[~np.isfinite(confidence)] = np.nan
+def _word_columns(words: EnrichedColumns, directory: _SpeakerDirectory, low_confidence_below: float) -> WordColumns:
+    """The words as the page shows them: speaker indices, confidence percent and flags, computed column-wise."""
+    # Names in first-appearance order, so speakers are numbered as they first speak.
+    index_of: dict[str | None, int] = {None: UNATTRIBUTED}
+    index_of.update((name, directory.index_of(name)) for name in dict.fromkeys(words.speakers) if name is not None)
+    speaker = np.fromiter(map(index_of.__getitem__, words.speakers), dtype=np.int64, count=len(words))
+    confidence = np.array(words.confidences, dtype=np.float64)  # None (unknown) reads as NaN
     known = ~np.isnan(confidence)
-    percent = np.where(known, np.rint(np.clip(np.nan_to_num(confidence), 0.0, 1.0) * 100), -1).astype(np.int64)
-    low = known & (speaker != UNATTRIBUTED) & (np.clip(np.nan_to_num(confidence), 0.0, 1.0) < low_confidence_below)
+    confidence = np.nan_to_num(confidence)
+    percent = np.where(known, np.rint(confidence * 100), -1).astype(np.int64)
+    low = known & (speaker != UNATTRIBUTED) & (confidence < low_confidence_below)
     flags = np.where(low, WORD_LOW_CONFIDENCE, 0).astype(np.int64)
     columns = WordColumns(
-        text=[strip_controls(text) for text in texts],
-        start_ms=np.rint(start * 1000).astype(np.int64).tolist(),
-        end_ms=np.rint(np.maximum(start, end) * 1000).astype(np.int64).tolist(),
-        speaker=speaker.astype(np.int64).tolist(),
+        text=[strip_controls(text) for text in words.texts],
+        start_ms=milliseconds(words.starts).tolist(),
+        end_ms=milliseconds(np.maximum(words.starts, words.ends)).tolist(),
+        speaker=speaker.tolist(),
         confidence_pct=percent.tolist(),
     )
-    for index, raw in enumerate(raw_words):
-        if "alternatives" not in raw:
-            continue
-        alternatives = _alternatives(raw)
-        if alternatives:
-            flags[index] |= WORD_HAS_ALTERNATIVES
-            columns.alternatives[index] = alternatives
+    for index, alternatives in words.alternatives.items():
+        flags[index] |= WORD_HAS_ALTERNATIVES
+        columns.alternatives[index] = [
+            (strip_controls(name), _percent(probability)) for name, probability in alternatives
+        ]
     columns.flags.extend(flags.tolist())
     return columns
 
@@ -497,7 +439,7 @@ def _segments_of(diarization: Mapping[str, Any] | None, notes: list[str]) -> lis
 def _turns_from_segments(segments: list[tuple[float, float, str, Any]], directory: _SpeakerDirectory) -> TurnColumns:
     return _sorted_turns(
         [
-            (_ms(start), _ms(end), directory.index_of_diar_speaker(speaker), _percent(_probability(confidence)))
+            (_ms(start), _ms(end), directory.index_of_diar_speaker(speaker), _percent(lenient_probability(confidence)))
             for start, end, speaker, confidence in segments
         ]
     )
@@ -590,31 +532,6 @@ def _first_text(*artifacts: Mapping[str, Any] | None, key: str) -> str | None:
 
 def _seconds(value: Any) -> float | None:
     return float(value) if is_time(value) else None
-
-
-def _probability(value: Any) -> float | None:
-    if type(value) not in (int, float) or not is_finite(value):
-        return None
-    return min(1.0, max(0.0, float(value)))
-
-
-def _word_text(value: Any) -> str:
-    """A word as shown: its text (without control characters), a number as written, anything else nothing."""
-    if isinstance(value, str):
-        return strip_controls(value)
-    return str(value) if type(value) in (int, float) and is_finite(value) else ""
-
-
-def _alternatives(word: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """``[(speaker, confidence percent)]`` of a word's ``alternatives``; entries that are not speakers are skipped."""
-    entries = word.get("alternatives")
-    if not isinstance(entries, list):
-        return []
-    return [
-        (strip_controls(alt["speaker"]), _percent(_probability(alt.get("confidence"))))
-        for alt in entries
-        if isinstance(alt, Mapping) and isinstance(alt.get("speaker"), str)
-    ]
 
 
 def _percent(probability: float | None) -> int:

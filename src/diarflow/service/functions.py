@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any, TypeVar
 
 import inngest
@@ -36,6 +35,8 @@ from diarflow.contracts import (
     TRANSCRIBED,
     DiarizationFailed,
     DiarizeRequested,
+    ErrorLogInfo,
+    ErrorRecord,
     ErrorSummary,
     TranscribeRequested,
     parse_event_data,
@@ -43,11 +44,14 @@ from diarflow.contracts import (
     validate_id,
 )
 from diarflow.contracts._base import Contract
+from diarflow.contracts.results import DiarizerChosen
+from diarflow.contracts.step_args import ErrorLogArgs, NoArgs, RecordFailureArgs
 from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError, InvalidId, StepFailed
 from diarflow.orchestration import stages, transcription
 from diarflow.orchestration.diarizers import resolve_diarizer
 from diarflow.orchestration.inngest_engine import InngestSteps, non_retriable
 from diarflow.orchestration.pipeline import EMIT_STEP, RunOptions, diarize_episode, refused_audio_url
+from diarflow.orchestration.steps import Step
 from diarflow.orchestration.workspace import Workspace
 from diarflow.redaction import redact
 
@@ -98,7 +102,7 @@ def build_functions(client: inngest.Inngest, settings: Settings, store: ObjectSt
         request = _parse(TranscribeRequested, ctx.event.data)
         _check_audio_url(request.audio_url, settings)  # before any step, as every input is
         steps, ws = engine(ctx)
-        return transcription.transcribe_episode(steps, ws, request)
+        return transcription.transcribe_episode(steps, ws, request).to_json_dict()
 
     @client.create_function(
         fn_id=DIARIZE_FUNCTION,
@@ -118,8 +122,7 @@ def build_functions(client: inngest.Inngest, settings: Settings, store: ObjectSt
         # otherwise the diarizer is chosen once and memoised, so replicas that differ (a key, the [local]
         # extra) still replay the same steps.
         if refused_audio_url(request, settings) is None:
-            chosen = steps.run(CHOOSE_DIARIZER_STEP, partial(choose_diarizer, settings))
-            options = RunOptions(diarizer=chosen["diarizer"])
+            options = RunOptions(diarizer=steps.run(CHOOSE_DIARIZER, ws, NoArgs()).diarizer)
         return diarize_episode(steps, ws, request, options).to_json_dict()
 
     return [transcribe_episode, diarize]
@@ -136,9 +139,9 @@ def pyannote_throttle(settings: Settings) -> inngest.Throttle | None:
     return inngest.Throttle(limit=settings.throttle_per_minute, period=60_000)
 
 
-def choose_diarizer(settings: Settings) -> dict[str, Any]:
+def choose_diarizer(ws: Workspace, args: NoArgs) -> DiarizerChosen:
     """``choose-diarizer-v1``: resolve ``auto`` on the worker that starts the run."""
-    return {"diarizer": resolve_diarizer(settings.diarizer, settings)}
+    return DiarizerChosen(diarizer=resolve_diarizer(ws.settings.diarizer, ws.settings))
 
 
 def _check_audio_url(audio_url: str, settings: Settings) -> None:
@@ -180,34 +183,38 @@ def _failure_handler(
 
         error_type, message = _describe(_mapping(failure.get("error")))
         steps = InngestSteps(ctx.step, attempt=ctx.attempt, max_attempts=1)
-        record = {
-            "step": function_id,
-            "type": error_type,
-            "message": message,
-            "retryable": False,
-            "attempt": settings.function_retries + 1,
-        }
+        summary = ErrorSummary(type=error_type, message=message)
+        record = RecordFailureArgs(
+            episode_id=episode_id, function_id=function_id, error=summary, attempts=settings.function_retries + 1
+        )
         try:
-            info = steps.run(
-                RECORD_FAILURE_STEP, partial(record_failure, Workspace(store, settings)), episode_id, record
-            )
-            error_key: str | None = info["s3_error_key"]
+            error_key = steps.run(RECORD_FAILURE, Workspace(store, settings), record).s3_error_key
         except StepFailed as exc:
             # Still tell downstream consumers: a missing error artifact must not also lose the event.
             log.error("could not write the error artifact of %s: %s", episode_id, exc.message)
             error_key = None
-        event = DiarizationFailed(
-            episode_id=episode_id, s3_error_key=error_key, error=ErrorSummary(type=error_type, message=message)
-        )
+        event = DiarizationFailed(episode_id=episode_id, s3_error_key=error_key, error=summary)
         steps.send_event(EMIT_STEP, [{"name": DIARIZATION_FAILED, "data": event.to_json_dict()}])
         return {"recorded": True, "episode_id": episode_id, "s3_error_key": error_key}
 
     return on_failure
 
 
-def record_failure(ws: Workspace, episode_id: str, record: dict[str, Any]) -> dict[str, Any]:
+def record_failure(ws: Workspace, args: RecordFailureArgs) -> ErrorLogInfo:
     """``record-failure-v1``: the run's failure becomes the episode's error artifact (status ``failed``)."""
-    return stages.update_error_log(ws, episode_id, "failed", [{**record, "occurred_at": utc_now()}])
+    error = ErrorRecord(
+        step=args.function_id,
+        type=args.error.type,
+        message=args.error.message,
+        retryable=False,  # the run is over: only a new event starts another
+        attempt=args.attempts,
+        occurred_at=utc_now(),
+    )
+    return stages.update_error_log(ws, ErrorLogArgs(episode_id=args.episode_id, status="failed", errors=[error]))
+
+
+CHOOSE_DIARIZER = Step(CHOOSE_DIARIZER_STEP, NoArgs, DiarizerChosen, choose_diarizer)
+RECORD_FAILURE = Step(RECORD_FAILURE_STEP, RecordFailureArgs, ErrorLogInfo, record_failure)
 
 
 def _describe(error: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,11 +1,10 @@
 """What an export reads: the enriched words, the diarization turns and speaker names.
 
-Artifacts arrive as decoded JSON (plain dicts and lists). They are read here
-into columns in one pass per column, with cheap type checks, instead of
-building a pydantic model per word: 80,000 words must export in well under a
-second, and validating them one model at a time costs more than every
-format's writer put together (see ``benchmarks/bench_exports.py``). A defect
-is still reported with its JSON path (``words[17].end``).
+Artifacts arrive as decoded JSON (plain dicts and lists). The words are read
+strictly by :func:`~diarflow.domain.enriched_words.read_enriched_words`, into
+columns, without a pydantic model per word: 80,000 words must export in well
+under a second (see ``benchmarks/bench_exports.py``). A defect is reported
+with its JSON path (``enriched.words[17].end``).
 
 Times are rounded to whole milliseconds once, here, so every format prints the
 same instant the same way; a time past ``MAX_SECONDS`` (48 h) is refused like
@@ -20,21 +19,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from diarflow.contracts import MAX_CHANNELS, MAX_SECONDS, SCHEMA_VERSION
-from diarflow.domain.json_values import TIME_RANGE, is_time, shown
+from diarflow.contracts import MAX_CHANNELS, SCHEMA_VERSION
+from diarflow.domain.enriched_words import EnrichedColumns, milliseconds, read_enriched_words
+from diarflow.domain.json_values import shown
 from diarflow.domain.text import WordSpacing, word_spacing
 from diarflow.domain.turns import Turns
 from diarflow.errors import InvalidInput, InvalidTranscript
 
 UNKNOWN_SPEAKER_NAME = "Unknown"
 """Shown for words no speaker turn covers (``speaker: null``): they are kept, never dropped."""
-
-_NUMBER_TYPES = frozenset({int, float})
-_CONFIDENCE_TYPES = frozenset({int, float, type(None)})
-_NAME_TYPES = frozenset({str, type(None)})
 
 
 # C0 and C1 control characters: the whitespace ones (\t \n \r, \x1c-\x1f, NEL) read as a space, the rest go.
@@ -153,7 +146,8 @@ class EpisodeExport:
         if enriched is not None:
             document = _as_object(enriched, "enriched")
             try:
-                words = read_enriched_words(document)
+                _check_schema_version(document, "schema_version")
+                words = export_words(read_enriched_words(document))
                 speakers.update(read_enriched_speakers(document))
             except InvalidInput as exc:
                 # Say which artifact, as the diarization and audit paths do.
@@ -172,31 +166,17 @@ class EpisodeExport:
         return cls(episode_id=episode_id, source=source, words=words, turns=turns, speakers=speakers)
 
 
-def read_enriched_words(document: Mapping[str, Any]) -> ExportWords:
-    """The words of a decoded ``diarization/<id>.enriched.json``, checked column by column."""
-    _check_schema_version(document, "schema_version")
-    words = document.get("words")
-    if not isinstance(words, list):
-        raise InvalidTranscript("words", "must be a list of words")
-    if words and set(map(type, words)) != {dict}:
-        index = next(i for i, w in enumerate(words) if type(w) is not dict)
-        raise InvalidTranscript(f"words[{index}]", "must be an object")
-
-    start_column = _milliseconds(words, "start")
+def export_words(columns: EnrichedColumns) -> ExportWords:
+    """The words as exports show them: times in milliseconds, text cleaned, names shown, in time order."""
+    start_column = milliseconds(columns.starts)
     in_order = bool((start_column[1:] >= start_column[:-1]).all())
-    starts, ends = start_column.tolist(), _milliseconds(words, "end").tolist()
-    texts = _strings(words, "word")
-    raw_speakers = [w.get("speaker") for w in words]
-    if not set(map(type, raw_speakers)) <= _NAME_TYPES:
-        index = next(i for i, v in enumerate(raw_speakers) if type(v) not in _NAME_TYPES)
-        problem = f"must be a string or null, got {shown(raw_speakers[index])}"
-        raise InvalidTranscript(f"words[{index}].speaker", problem)
+    starts, ends = start_column.tolist(), milliseconds(columns.ends).tolist()
     # Few distinct names: clean each once. A blank name tells no more than null does.
-    shown_as = {name: (clean_text(name) if name else "") or UNKNOWN_SPEAKER_NAME for name in set(raw_speakers)}
-    speakers = [shown_as[name] for name in raw_speakers]
-    confidences = _confidences(words)
+    shown_as = {name: (clean_text(name) if name else "") or UNKNOWN_SPEAKER_NAME for name in set(columns.speakers)}
+    speakers = [shown_as[name] for name in columns.speakers]
+    confidences = columns.confidences
 
-    cleaned = [clean_text(text) for text in texts]
+    cleaned = [clean_text(text) for text in columns.texts]
     if "" in cleaned or not in_order:
         # Words with no text left go; the rest in time order (stable: equal starts keep transcript order).
         keep = [i for i, text in enumerate(cleaned) if text]
@@ -250,50 +230,6 @@ def read_audit_speakers(audit: Any) -> dict[str, SpeakerInfo]:
         channel = _optional_channel(cluster, path, InvalidInput)
         speakers[key] = SpeakerInfo(name=display or label, label=label, identified=bool(display), channel=channel)
     return speakers
-
-
-# --- column readers -----------------------------------------------------------------------
-
-
-def _milliseconds(words: list[dict[str, Any]], name: str) -> NDArray[np.int64]:
-    column: list[Any] = [w.get(name) for w in words]
-    if not set(map(type, column)) <= _NUMBER_TYPES:
-        index = next(i for i, v in enumerate(column) if type(v) not in _NUMBER_TYPES)
-        problem = "is missing" if name not in words[index] else f"must be a number, got {shown(column[index])}"
-        raise InvalidTranscript(f"words[{index}].{name}", problem)
-    try:
-        seconds = np.array(column, dtype=np.float64)
-        in_range = bool(((seconds >= 0) & (seconds <= MAX_SECONDS)).all())  # NaN fails too
-    except OverflowError:  # an integer beyond float range
-        in_range = False
-    if not in_range:
-        bad = next(i for i, v in enumerate(column) if not is_time(v))
-        raise InvalidTranscript(f"words[{bad}].{name}", f"must be {TIME_RANGE}, got {shown(column[bad])}")
-    return np.rint(seconds * 1000).astype(np.int64)  # half to even, as round() does
-
-
-def _strings(words: list[dict[str, Any]], name: str) -> list[str]:
-    column: list[Any] = [w.get(name) for w in words]
-    if column and set(map(type, column)) != {str}:
-        index = next(i for i, v in enumerate(column) if type(v) is not str)
-        problem = "is missing" if name not in words[index] else f"must be a string, got {shown(column[index])}"
-        raise InvalidTranscript(f"words[{index}].{name}", problem)
-    return column
-
-
-def _confidences(words: list[dict[str, Any]]) -> list[float | None]:
-    column: list[Any] = [w.get("speaker_confidence") for w in words]
-    if not set(map(type, column)) <= _CONFIDENCE_TYPES:
-        index = next(i for i, v in enumerate(column) if type(v) not in _CONFIDENCE_TYPES)
-        raise InvalidTranscript(
-            f"words[{index}].speaker_confidence", f"must be a number or null, got {shown(column[index])}"
-        )
-    bad = next((i for i, v in enumerate(column) if v is not None and not 0 <= v <= 1), None)
-    if bad is not None:
-        raise InvalidTranscript(
-            f"words[{bad}].speaker_confidence", f"must be between 0 and 1, got {shown(column[bad])}"
-        )
-    return column
 
 
 # --- small helpers --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 from diarflow.domain.exports.captions import write_srt, write_vtt
 from diarflow.domain.exports.episode import EpisodeExport
@@ -14,6 +15,8 @@ from diarflow.domain.exports.turns import CaptionOptions
 from diarflow.errors import InvalidInput
 
 Writer = Callable[[EpisodeExport, CaptionOptions], str]
+FormatName = Literal["rttm", "srt", "vtt", "txt", "md", "json"]
+"""The name of each format in :data:`FORMATS`, for type checkers (a test keeps the two equal)."""
 
 
 @dataclass(frozen=True, slots=True)
