@@ -194,7 +194,7 @@ def identify_speakers(
             match_model=speaker_map.model,
         ),
         registry_status=speaker_map.status,
-        warnings=_warnings_of(document),
+        warnings=_warnings_of(document) + speaker_map.warnings,
     )
     key = keys.audit_key(episode_id)
     data = dump_json(audit.to_json_dict())
@@ -207,6 +207,7 @@ def identify_speakers(
         registry_status=speaker_map.status,
         registry_prefix=keys.voiceprints_prefix(podcast_id) if podcast_id else None,
         error=speaker_map.error,
+        warnings=speaker_map.warnings,
     ).to_json_dict()
 
 
