@@ -449,7 +449,9 @@ def tally(runs: Iterable[Run], threshold: float, margin: float) -> Tally:
                 out.unenrolled += 1
                 out.false_accepts += named is not None
                 if named is not None:
-                    out.misses.append(f"false accept {run.source}/{run.mode}: {truth} named {named} ({d.score:.2f})")
+                    out.misses.append(
+                        f"false accept {run.source}/{run.mode} {run.duration:g}s: {truth} named {named} ({d.score:.2f})"
+                    )
                 continue
             if run.left_out is not None:
                 continue  # enrolled clusters are scored in the full run
@@ -462,7 +464,8 @@ def tally(runs: Iterable[Run], threshold: float, margin: float) -> Tally:
                 out.long_wrong += wrong
                 out.long_unnamed += named is None
                 if not right:
-                    what = f"named {named}" if wrong else f"unnamed (best {d.score})"
+                    best = "none" if d.score is None else f"{d.score:.2f}"
+                    what = f"named {named}" if wrong else f"unnamed (best {best})"
                     out.misses.append(f"{run.source}/{run.mode} {run.duration:g}s: {truth} ({seconds:.1f} s) {what}")
     return out
 
@@ -547,9 +550,8 @@ def report(runs: list[Run], threshold: float, margin: float) -> None:
                         f"{pct(t.right, t.enrolled)} | {pct(t.wrong, t.enrolled)} | {pct(t.unnamed, t.enrolled)} | "
                         f"{pct(t.long_right, t.long)} | {pct(t.false_accepts, t.unenrolled)} |"
                     )
-                    if duration == 10.0 or group == "test":
-                        misses += [f"{group} {m}" for m in t.misses]
-    print("\nmisses (>= 10 s clusters not named right; false accepts), 10 s enrolments and all test runs:")
+                    misses += [f"{group} {m}" for m in t.misses]
+    print("\nmisses (>= 10 s clusters not named right; false accepts):")
     for line in misses:
         print("  " + line)
 
