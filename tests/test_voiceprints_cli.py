@@ -175,3 +175,30 @@ def test_two_voices_are_refused_when_the_halves_disagree() -> None:
     with pytest.raises(InvalidInput, match="more than one voice"):
         enrollment._check_one_speaker(Halves(), voiced)  # type: ignore[arg-type]
     enrollment._check_one_speaker(Halves(), voiced[: 16_000 * 3])  # type: ignore[arg-type]  # too short to judge
+
+
+@needs_local
+def test_list_shows_outdated_entries_and_migrate_names_those_to_enrol_again(tmp_path: Path) -> None:
+    from diarflow.contracts import VoiceprintEntry, VoiceprintSource
+
+    store = str(tmp_path / "store")
+    VoiceprintRegistry(open_store(store)).add(
+        VoiceprintEntry(
+            voiceprint_id="sheila",
+            podcast_id="show",
+            display_name="Sheila",
+            model="resemblyzer-ge2e",
+            embedding=[0.0625] * 256,
+            source=VoiceprintSource(audio="gone.wav", start=1.0, end=5.0),
+            created_at="2025-01-01T00:00:00Z",
+        )
+    )
+    code, out, _ = cli("voiceprints", "list", "--podcast-id", "show", "--store", store)
+    assert code == 0
+    assert "resemblyzer-ge2e  outdated: migrate" in out
+    code, out, _ = cli("voiceprints", "migrate", "--podcast-id", "show", "--store", store, "--audio-dir", str(tmp_path))
+    assert code == 3
+    line = json.loads(out)
+    assert (line["voiceprint_id"], line["outcome"]) == ("sheila", "re-enrol")
+    assert "gone.wav not found" in line["reason"]
+    assert VoiceprintRegistry(open_store(store)).get("show", "sheila").state == "outdated"
