@@ -34,8 +34,9 @@ clusters, both modes) with false accepts <= 1 % at every enrolment duration.
 
 Run: ``make eval-data`` then
 ``.venv/bin/python benchmarks/calibrate_identification.py [--data .eval-data] [--cache DIR]``
-(needs ``diarflow[local]`` and the CAM++ weights; ~10 min on 2 cores, embeddings and
-diarizations are cached in ``--cache``).
+(needs ``diarflow[local]`` and the CAM++ weights). The first run took ~25 min on a shared,
+loaded 2-core machine (mostly the two diarizers); diarizations and embeddings are cached
+in ``--cache``, so later runs take a minute or two.
 """
 
 from __future__ import annotations
