@@ -184,3 +184,22 @@ def test_outdated_voiceprints_are_named_in_one_short_warning() -> None:
     assert warning.startswith("nobody could be named")
     assert len(warning) <= 200  # the result's warnings are at most 200 characters
     assert warning.endswith("run diarflow voiceprints migrate")
+
+
+def test_an_embedding_of_the_wrong_size_for_its_model_is_refused() -> None:
+    """A hand-edited entry must fail as an invalid entry, not crash the cosine with mismatched widths."""
+    from pydantic import ValidationError
+
+    from diarflow.contracts import VoiceprintEntry, VoiceprintSource
+
+    fields = {
+        "voiceprint_id": "diane",
+        "podcast_id": "show",
+        "display_name": "Diane",
+        "source": VoiceprintSource(audio="a.wav"),
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+    VoiceprintEntry(model="campplus-cn-en-common", embedding=[0.1] * 192, **fields)
+    VoiceprintEntry(model="resemblyzer-ge2e", embedding=[0.1] * 256, **fields)
+    with pytest.raises(ValidationError, match="has 192 numbers, this one 256"):
+        VoiceprintEntry(model="campplus-cn-en-common", embedding=[0.1] * 256, **fields)

@@ -28,6 +28,8 @@ LOCAL_VOICEPRINT_MODEL = CAMPPLUS_VOICEPRINT_MODEL
 """The model ``enroll`` and ``migrate`` write for local matching."""
 LOCAL_VOICEPRINT_MODELS = (CAMPPLUS_VOICEPRINT_MODEL, GE2E_VOICEPRINT_MODEL)
 """Models matched against local embeddings, the current one first."""
+EMBEDDING_SIZES = {CAMPPLUS_VOICEPRINT_MODEL: 192, GE2E_VOICEPRINT_MODEL: 256}
+"""How many numbers an embedding of each local model has (a hand-edited entry must not reach the cosine)."""
 PYANNOTE_VOICEPRINT_PREFIX = "pyannoteai-"
 """pyannoteAI entries are named ``pyannoteai-<model>``, e.g. ``pyannoteai-precision-2``."""
 PYANNOTE_VOICEPRINT_MODEL = "pyannoteai-precision-2"
@@ -96,6 +98,9 @@ class VoiceprintEntry(Contract):
                 raise ValueError("embedding must be a non-empty list of finite numbers")
             if self.model.startswith(PYANNOTE_VOICEPRINT_PREFIX):
                 raise ValueError(f"model {self.model} takes a voiceprint string, not an embedding")
+            size = EMBEDDING_SIZES.get(self.model)
+            if size is not None and len(self.embedding) != size:
+                raise ValueError(f"a {self.model} embedding has {size} numbers, this one {len(self.embedding)}")
         if self.voiceprint is not None and not self.model.startswith(PYANNOTE_VOICEPRINT_PREFIX):
             raise ValueError(f"model {self.model} takes an embedding, not a pyannoteAI voiceprint")
         return self
