@@ -1,133 +1,646 @@
-"""Calibrate the identification threshold and margin on the shipped sample's real speech.
+"""Calibrate identification (CAM++ voiceprints) on real meeting speakers: the 14 AMI clips.
 
-Method (docs/identification.md): the sample's transcribed lines, with the
-parts where the other voice overlaps cut away, are split at random per speaker
-into *enrolment* lines and *test* lines. Each speaker's enrolment lines make one
-voiceprint, their test lines one "cluster" (both concatenated, embedded as the
-pipeline embeds them). Over many splits this gives same-speaker and
-different-speaker cosine scores, and runs the real decision
-(:func:`~diarflow.domain.identification.identify_clusters`) in four situations:
+Method (docs/identification.md):
 
-* both speakers enrolled, both present: each cluster must get its own name;
-* one speaker enrolled, both present: the other cluster must stay unnamed;
-* one speaker present, both enrolled (a monologue): named correctly;
-* one speaker present, only the other enrolled: must stay unnamed (the open-set case).
+* **Clusters** of each clip come from a diarizer (``v2``: segmentation-3.0 + CAM++,
+  ``v1``: the offline ``local`` diarizer from audio alone) or from the reference
+  (``oracle``: each speaker's solo speech, "when the diarization is right"). A
+  cluster's true speaker is the reference speaker it overlaps most; it is embedded
+  exactly as ``identify-speakers-v1`` does (its best exclusive turns, up to 30 s,
+  joined, CAM++).
+* **Enrolments** are D seconds (3, 5, 10, 30) of one speaker's solo reference speech,
+  joined and embedded as ``enroll`` does (VAD is not re-run: the reference already
+  marks the speech). ``cross``: taken from the speaker's *other* clips (speakers recur
+  across dev00/dev01, tst00/tst01, trn07/trn08 and a few train clips), up to two
+  pieces (offsets) per speaker. ``within``: taken from the start of the speaker's solo
+  speech in the clip itself, and that speech is cut out of the clusters before they
+  are embedded (the cluster is tested on the rest).
+* **Runs**: each clip's clusters against a registry of every speaker's voiceprint
+  that the mode allows (up to 27 voices, most of them strangers to the clip), then
+  once more per enrolled speaker of the clip with that speaker's voiceprint left
+  out (open set: their cluster must stay unnamed). Clusters whose speaker has no
+  voiceprint are unenrolled clusters too.
+* **Figures** per split group (calibration = train + development, test apart and
+  never tuned on), cluster source, mode and enrolment duration: EER over (cluster,
+  voiceprint) cosine scores; the share of enrolled clusters named right / wrong /
+  left unnamed (all, and those with >= 10 s of speech); the false-accept rate (share
+  of unenrolled clusters given a name).
+* **Two-voice check**: halves of one-voice clips (a speaker's solo speech) against
+  halves of two-voice clips (two speakers of one meeting joined 50/50 and 70/30).
 
-Run: ``.venv/bin/python benchmarks/calibrate_identification.py [--splits 40]``
-(needs ``diarflow[local]`` and resemblyzer's weights).
+The default threshold and margin are chosen on the calibration group only: the
+highest share of >= 10 s clusters named right from 10 s enrolments (oracle and v2
+clusters, both modes) with false accepts <= 1 % at every enrolment duration.
+
+Run: ``make eval-data`` then
+``.venv/bin/python benchmarks/calibrate_identification.py [--data .eval-data] [--cache DIR]``
+(needs ``diarflow[local]`` and the CAM++ weights). The first run took ~25 min on a shared,
+loaded 2-core machine (mostly the two diarizers); diarizations and embeddings are cached
+in ``--cache``, so later runs take a minute or two.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import pickle
 import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import recut  # noqa: E402
+from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
+from diarflow.domain.frames import run_edges  # noqa: E402
+from diarflow.domain.identification import (  # noqa: E402
+    MAX_REPRESENTATIVE_SECONDS,
+    identify_clusters,
+    representative_segments,
+)
+from diarflow.eval_data import EvalClip, load_split  # noqa: E402
 
-from diarflow.adapters.speaker_embedding import ClipEmbedder  # noqa: E402
-from diarflow.domain.identification import identify_clusters  # noqa: E402
+GRID = 0.01
+"""Seconds per frame of the masks speech is described with."""
+DURATIONS = (3.0, 5.0, 10.0, 30.0)
+OFFSETS = 2
+"""Enrolment pieces per speaker and duration (the k-th D seconds of their solo speech)."""
+LONG_CLUSTER = 10.0
+"""The target is stated for clusters with at least this much speech."""
+GROUPS = {"calibration": ("train", "development"), "test": ("test",)}
+SOURCES = ("oracle", "v2", "v1")
+MODES = ("cross", "within")
+THRESHOLDS = np.round(np.arange(0.20, 0.701, 0.025), 3)
+MARGINS = (0.02, 0.04, 0.06, 0.08, 0.10)
+MAX_FALSE_ACCEPTS = 0.01
 
-RATE = recut.RATE
-
-
-def speaker_lines() -> dict[str, list[tuple[float, float]]]:
-    """Each speaker's lines of the sample without the overlapped parts."""
-    reference = recut.sample_reference()
-    lines: dict[str, list[tuple[float, float]]] = {}
-    for line in recut.sample_lines():
-        cleaned = recut._clean(reference, line)
-        if cleaned is not None:
-            lines.setdefault(cleaned.speaker, []).append((cleaned.start, cleaned.end))
-    return lines
-
-
-def clip(audio: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
-    return np.concatenate([audio[round(a * RATE) : round(b * RATE)] for a, b in spans])
-
-
-def collect(splits: int, share: float, seed: int) -> list[np.ndarray]:
-    """One (2 clusters x 2 voiceprints) score matrix per split; row/column i is the same speaker."""
-    embedder = ClipEmbedder.load(threads=2)
-    audio = recut.read_sample_audio()
-    lines = speaker_lines()
-    names = sorted(lines)
-    rng = np.random.default_rng(seed)
-    matrices = []
-    for _ in range(splits):
-        enrol, test = [], []
-        for name in names:
-            spans = lines[name]
-            order = rng.permutation(len(spans))
-            k = max(1, round(len(spans) * share))
-            enrol.append(clip(audio, [spans[i] for i in sorted(order[:k])]))
-            test.append(clip(audio, [spans[i] for i in sorted(order[k:])]))
-        vectors = embedder.embed_many(enrol + test)
-        matrices.append(vectors[2:] @ vectors[:2].T)
-    return matrices
+Mask = NDArray[np.bool_]
 
 
-def evaluate(matrices: list[np.ndarray], threshold: float, margin: float) -> dict[str, float]:
-    """Error rates of the decision in the four situations (see the module docstring)."""
-    named_right = named_wrong = 0
-    one_enrolled_ok = one_enrolled_false = 0
-    mono_ok = 0
-    open_set_false = 0
-    for scores in matrices:
-        for d in identify_clusters(scores, threshold=threshold, margin=margin).decisions:
-            named_right += d.reference == d.cluster
-            named_wrong += d.reference is not None and d.reference != d.cluster
-        for keep in (0, 1):
-            for d in identify_clusters(scores[:, [keep]], threshold=threshold, margin=margin).decisions:
-                if d.cluster == keep:
-                    one_enrolled_ok += d.reference == 0
-                else:
-                    one_enrolled_false += d.reference is not None
-        for c in (0, 1):
-            d = identify_clusters(scores[[c]], threshold=threshold, margin=margin).decisions[0]
-            mono_ok += d.reference == c
-            d = identify_clusters(scores[[c]][:, [1 - c]], threshold=threshold, margin=margin).decisions[0]
-            open_set_false += d.reference is not None
-    n = len(matrices)
-    return {
-        "both: named right": named_right / (2 * n),
-        "both: named wrong": named_wrong / (2 * n),
-        "one enrolled: named": one_enrolled_ok / (2 * n),
-        "one enrolled: stranger named": one_enrolled_false / (2 * n),
-        "monologue: named": mono_ok / (2 * n),
-        "open set: stranger named": open_set_false / (2 * n),
-    }
+@dataclass
+class Clip:
+    clip_id: str
+    group: str
+    samples: NDArray[np.float32]
+    solo: dict[str, Mask]
+    """Frames where each reference speaker speaks alone (inside the UEM)."""
+    active: dict[str, Mask]
+    """Frames where each reference speaker speaks at all."""
+
+
+@dataclass
+class Cluster:
+    """One cluster of a clip as a frame mask of its (exclusive) turns, with its true speaker."""
+
+    clip_id: str
+    label: str
+    turns: Mask
+    truth: str
+    confidence: NDArray[np.float64] | None = None
+
+
+@dataclass
+class Run:
+    """One identification: the clusters' scores against a registry, and what is true."""
+
+    group: str
+    source: str
+    mode: str
+    duration: float
+    scores: NDArray[np.float64]
+    truths: list[str]
+    speech: NDArray[np.float64]
+    people: list[str]
+    left_out: str | None = None
+
+
+@dataclass
+class Tally:
+    right: int = 0
+    wrong: int = 0
+    unnamed: int = 0
+    long_right: int = 0
+    long_wrong: int = 0
+    long_unnamed: int = 0
+    unenrolled: int = 0
+    false_accepts: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def enrolled(self) -> int:
+        return self.right + self.wrong + self.unnamed
+
+    @property
+    def long(self) -> int:
+        return self.long_right + self.long_wrong + self.long_unnamed
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+
+def frames_of(seconds: float) -> int:
+    return round(seconds / GRID)
+
+
+def load_clips(data: Path) -> list[Clip]:
+    from diarflow.adapters.speaker_embedding import decode_clip
+
+    clips = []
+    for group, splits in GROUPS.items():
+        for split in splits:
+            for item in load_split(split, data):  # type: ignore[arg-type]
+                clips.append(_clip(item, group, decode_clip(item.audio)))
+    return clips
+
+
+def _clip(item: EvalClip, group: str, samples: NDArray[np.float32]) -> Clip:
+    count = frames_of(samples.size / SAMPLE_RATE)
+    times = (np.arange(count) + 0.5) * GRID
+    scored = np.zeros(count, dtype=bool)
+    for start, end in item.uem:
+        scored |= (times >= start) & (times < end)
+    active: dict[str, Mask] = defaultdict(lambda: np.zeros(count, dtype=bool))
+    for start, end, speaker in item.reference:
+        active[speaker] |= (times >= start) & (times < end)
+    talking = np.sum(list(active.values()), axis=0)
+    solo = {speaker: mask & (talking == 1) & scored for speaker, mask in active.items()}
+    return Clip(item.clip_id, group, samples, solo, dict(active))
+
+
+def spans_of(mask: Mask) -> NDArray[np.float64]:
+    starts, ends = run_edges(mask)
+    return np.stack((starts * GRID, ends * GRID), axis=1).astype(np.float64).reshape(-1, 2)
+
+
+def audio_of(clip: Clip, mask: Mask) -> NDArray[np.float32]:
+    rows = [clip.samples[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] for a, b in spans_of(mask).tolist()]
+    return np.concatenate(rows) if rows else np.zeros(0, dtype=np.float32)
+
+
+def piece(mask: Mask, skip: float, seconds: float) -> Mask | None:
+    """The frames of ``mask`` after its first ``skip`` seconds, ``seconds`` of them; None when too few."""
+    chosen = np.flatnonzero(mask)
+    first, last = frames_of(skip), frames_of(skip + seconds)
+    if chosen.size < last:
+        return None
+    out = np.zeros_like(mask)
+    out[chosen[first:last]] = True
+    return out
+
+
+# --- diarizer clusters ---------------------------------------------------------------------------------
+
+
+def diarized(
+    clips: list[Clip], data: Path, cache: Path, sources: tuple[str, ...]
+) -> dict[str, dict[str, list[Cluster]]]:
+    """Per source and clip, the clusters (diarizations cached in ``cache``)."""
+    out: dict[str, dict[str, list[Cluster]]] = {"oracle": {}}
+    for clip in clips:
+        out["oracle"][clip.clip_id] = [
+            Cluster(clip.clip_id, speaker, mask, speaker) for speaker, mask in sorted(clip.solo.items()) if mask.any()
+        ]
+    for source in (s for s in sources if s != "oracle"):
+        path = cache / f"diarization-{source}.json"
+        if not path.is_file():
+            path.write_text(json.dumps(_diarize(source, clips, data)))
+        turns = json.loads(path.read_text())
+        out[source] = {clip.clip_id: _clusters(clip, turns[clip.clip_id]) for clip in clips}
+    return out
+
+
+def _diarize(source: str, clips: list[Clip], data: Path) -> dict[str, list[list[Any]]]:
+    from benchmarks.diarizers import vad_transcript
+
+    from diarflow.adapters.diarizers.base import DiarizationJob
+    from diarflow.domain.transcript import read_transcript
+
+    if source == "v2":
+        from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
+
+        v2 = load_overlap_diarizer(threads=2)
+        run = lambda path: v2.diarize_file(path)  # noqa: E731
+    else:
+        from diarflow.adapters.diarizers.local import load_local_diarizer
+
+        v1 = load_local_diarizer(threads=2)
+        run = lambda path: v1.diarize(  # noqa: E731
+            DiarizationJob("CAL", str(path), read_transcript(vad_transcript(v1, str(path))))
+        )
+    found: dict[str, list[list[Any]]] = {}
+    for clip in clips:
+        path = data / "ami" / f"{clip.clip_id}.wav"
+        output = run(path)
+        turns = output.exclusive if output.exclusive is not None else output.turns
+        found[clip.clip_id] = [
+            [float(s), float(e), turns.speaker_names[k], float(c)]
+            for s, e, k, c in zip(turns.starts, turns.ends, turns.speakers, turns.confidences, strict=True)
+        ]
+        print(f"  {source} {clip.clip_id}: {len({t[2] for t in found[clip.clip_id]})} clusters", flush=True)
+    return found
+
+
+def _clusters(clip: Clip, turns: list[list[Any]]) -> list[Cluster]:
+    count = next(iter(clip.solo.values())).size
+    times = (np.arange(count) + 0.5) * GRID
+    clusters = []
+    for label in sorted({t[2] for t in turns}):
+        mask = np.zeros(count, dtype=bool)
+        confidence = np.full(count, np.nan)
+        for start, end, who, conf in turns:
+            if who == label:
+                inside = (times >= start) & (times < end)
+                mask |= inside
+                confidence[inside] = conf
+        shared = {speaker: int((mask & active).sum()) for speaker, active in clip.active.items()}
+        clusters.append(Cluster(clip.clip_id, label, mask, max(shared, key=shared.__getitem__), confidence))
+    return clusters
+
+
+def representative(cluster: Cluster, removed: Mask | None) -> Mask:
+    """The frames identification would embed for this cluster (its best turns, up to 30 s)."""
+    mask = cluster.turns & ~removed if removed is not None else cluster.turns
+    spans = spans_of(mask)
+    if not spans.size:
+        return mask
+    if cluster.confidence is None:
+        conf = np.full(len(spans), np.nan)
+    else:
+        conf = np.array([np.nanmean(cluster.confidence[frames_of(a) : frames_of(b)]) for a, b in spans.tolist()])
+    chosen = representative_segments(spans[:, 0], spans[:, 1], conf, max_seconds=MAX_REPRESENTATIVE_SECONDS)
+    out = np.zeros_like(mask)
+    for a, b in chosen.tolist():
+        out[frames_of(a) : frames_of(b)] = True
+    return out & mask if out.any() else out
+
+
+# --- embeddings ----------------------------------------------------------------------------------------
+
+
+class Embeddings:
+    """CAM++ embeddings of (clip, frame mask) audio, cached on disk by content."""
+
+    def __init__(self, clips: list[Clip], cache: Path) -> None:
+        from diarflow.adapters.speaker_embedding import CamClipEmbedder
+
+        self.embedder = CamClipEmbedder.load(threads=2)
+        self.clips = {clip.clip_id: clip for clip in clips}
+        self.path = cache / "embeddings.pkl"
+        self.known: dict[str, NDArray[np.float32]] = pickle.loads(self.path.read_bytes()) if self.path.is_file() else {}
+        self.added = 0
+
+    def of(self, parts: Iterable[tuple[str, Mask]]) -> NDArray[np.float32] | None:
+        """The embedding of the parts' audio joined (None below half a second)."""
+        parts = list(parts)
+        digest = hashlib.sha1()
+        for clip_id, mask in parts:
+            digest.update(clip_id.encode())
+            digest.update(np.packbits(mask).tobytes())
+        key = digest.hexdigest()
+        if key not in self.known:
+            audio = np.concatenate([audio_of(self.clips[c], m) for c, m in parts] or [np.zeros(0, np.float32)])
+            if audio.size < SAMPLE_RATE // 2:
+                return None
+            self.known[key] = self.embedder.embed(audio)
+            self.added += 1
+            if self.added % 200 == 0:
+                self.save()
+        return self.known[key]
+
+    def save(self) -> None:
+        self.path.write_bytes(pickle.dumps(self.known))
+
+
+# --- runs ----------------------------------------------------------------------------------------------
+
+
+def enrolment(
+    clips: list[Clip], speaker: str, duration: float, offset: int, excluded: str
+) -> list[tuple[str, Mask]] | None:
+    """The k-th ``duration`` seconds of ``speaker``'s solo speech over their clips other than ``excluded``."""
+    mine = [(c.clip_id, c.solo[speaker]) for c in clips if speaker in c.solo and c.clip_id != excluded]
+    total = sum(float(m.sum()) * GRID for _, m in mine)
+    if total < (offset + 1) * duration - 1e-9:
+        return None
+    parts, skip, wanted = [], offset * duration, duration
+    for clip_id, mask in mine:
+        have = float(mask.sum()) * GRID
+        if skip >= have:
+            skip -= have
+            continue
+        take = min(wanted, have - skip)
+        chosen = piece(mask, skip, take)
+        if chosen is not None and chosen.any():
+            parts.append((clip_id, chosen))
+        wanted -= take
+        skip = 0.0
+        if wanted <= 1e-9:
+            break
+    return parts
+
+
+def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]], embeddings: Embeddings) -> list[Run]:
+    speakers = sorted({s for clip in clips for s in clip.solo})
+    runs: list[Run] = []
+    started = time.monotonic()
+    for clip in clips:
+        for duration in DURATIONS:
+            for offset in range(OFFSETS):
+                for mode in MODES:
+                    people: list[str] = []
+                    vectors: list[NDArray[np.float32]] = []
+                    removed = np.zeros(next(iter(clip.solo.values())).size, dtype=bool)
+                    for speaker in speakers:
+                        if mode == "within" and speaker in clip.solo:
+                            chosen = piece(clip.solo[speaker], offset * duration, duration)
+                            parts = None if chosen is None else [(clip.clip_id, chosen)]
+                            if chosen is not None:
+                                removed |= chosen
+                        else:
+                            parts = enrolment(clips, speaker, duration, offset, clip.clip_id)
+                        vector = None if parts is None else embeddings.of(parts)
+                        if vector is not None:
+                            people.append(speaker)
+                            vectors.append(vector)
+                    if mode == "within" and not removed.any():
+                        continue
+                    if mode == "cross" and not any(p in clip.solo for p in people):
+                        continue
+                    for source, by_clip in clusters.items():
+                        runs += _runs_of(
+                            clip,
+                            source,
+                            mode,
+                            duration,
+                            by_clip[clip.clip_id],
+                            people,
+                            vectors,
+                            removed if mode == "within" else None,
+                            embeddings,
+                        )
+        print(f"  {clip.clip_id}: {len(runs)} runs, {time.monotonic() - started:.0f} s", flush=True)
+    embeddings.save()
+    return runs
+
+
+def _runs_of(
+    clip: Clip,
+    source: str,
+    mode: str,
+    duration: float,
+    clusters: list[Cluster],
+    people: list[str],
+    vectors: list[NDArray[np.float32]],
+    removed: Mask | None,
+    embeddings: Embeddings,
+) -> list[Run]:
+    rows, truths, speech = [], [], []
+    for cluster in clusters:
+        frames = representative(cluster, removed)
+        vector = embeddings.of([(clip.clip_id, frames)]) if frames.any() else None
+        rows.append(vector)
+        truths.append(cluster.truth)
+        kept = cluster.turns & ~removed if removed is not None else cluster.turns
+        speech.append(float(kept.sum()) * GRID)
+    scores = np.full((len(rows), len(people)), -np.inf)
+    references = np.array(vectors, dtype=np.float64).reshape(len(people), -1)
+    for i, row in enumerate(rows):
+        if row is not None:
+            scores[i] = references @ row.astype(np.float64)
+    base = Run(clip.group, source, mode, duration, scores, truths, np.array(speech), people)
+    out = [base]
+    for speaker in sorted(set(truths) & set(people)):
+        keep = [j for j, p in enumerate(people) if p != speaker]
+        out.append(
+            Run(
+                clip.group,
+                source,
+                mode,
+                duration,
+                scores[:, keep],
+                truths,
+                base.speech,
+                [people[j] for j in keep],
+                left_out=speaker,
+            )
+        )
+    return out
+
+
+# --- figures ---------------------------------------------------------------------------------------
+
+
+def tally(runs: Iterable[Run], threshold: float, margin: float) -> Tally:
+    out = Tally()
+    for run in runs:
+        decisions = identify_clusters(run.scores, threshold=threshold, margin=margin).decisions
+        for d, truth, seconds in zip(decisions, run.truths, run.speech, strict=True):
+            named = None if d.reference is None else run.people[d.reference]
+            if truth not in run.people:
+                if run.left_out is not None and truth != run.left_out:
+                    continue  # counted in the full run already
+                out.unenrolled += 1
+                out.false_accepts += named is not None
+                if named is not None:
+                    out.misses.append(
+                        f"false accept {run.source}/{run.mode} {run.duration:g}s: {truth} named {named} ({d.score:.2f})"
+                    )
+                continue
+            if run.left_out is not None:
+                continue  # enrolled clusters are scored in the full run
+            right, wrong = named == truth, named is not None and named != truth
+            out.right += right
+            out.wrong += wrong
+            out.unnamed += named is None
+            if seconds >= LONG_CLUSTER:
+                out.long_right += right
+                out.long_wrong += wrong
+                out.long_unnamed += named is None
+                if not right:
+                    best = "none" if d.score is None else f"{d.score:.2f}"
+                    what = f"named {named}" if wrong else f"unnamed (best {best})"
+                    out.misses.append(f"{run.source}/{run.mode} {run.duration:g}s: {truth} ({seconds:.1f} s) {what}")
+    return out
+
+
+def eer(runs: Iterable[Run]) -> tuple[float, int, int]:
+    same, other = [], []
+    for run in runs:
+        if run.left_out is not None:
+            continue
+        for row, truth in zip(run.scores, run.truths, strict=True):
+            for score, person in zip(row, run.people, strict=True):
+                if np.isfinite(score):
+                    (same if person == truth else other).append(score)
+    a, b = np.array(same), np.array(other)
+    if not a.size or not b.size:
+        return float("nan"), a.size, b.size
+    grid = np.sort(np.concatenate((a, b)))
+    miss = np.searchsorted(np.sort(a), grid, side="left") / a.size
+    accept = 1 - np.searchsorted(np.sort(b), grid, side="left") / b.size
+    k = int(np.argmin(np.abs(miss - accept)))
+    return float((miss[k] + accept[k]) / 2), a.size, b.size
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} % ({part}/{whole})" if whole else "—"
+
+
+def choose(runs: list[Run]) -> tuple[float, float]:
+    """Threshold and margin from the calibration group (see the module docstring for the rule).
+
+    Feasible: false accepts <= 1 % at every enrolment duration. Among the feasible points with
+    the highest share of >= 10 s clusters named right from 10 s enrolments, the margin with the
+    most such thresholds (the widest plateau; ties: the larger margin) and the middle of its
+    thresholds (the upper one of two middles: false accepts cost more than misses).
+    """
+    tuned = [r for r in runs if r.group == "calibration" and r.source in ("oracle", "v2")]
+    feasible: list[tuple[float, float, float]] = []
+    print("\ncalibration grid (oracle + v2, both modes): threshold margin | right>=10s@10s | FA per duration")
+    for margin in MARGINS:
+        for threshold in THRESHOLDS.tolist():
+            ten = tally([r for r in tuned if r.duration == 10.0], threshold, margin)
+            fas = [tally([r for r in tuned if r.duration == d], threshold, margin) for d in DURATIONS]
+            worst = max(t.false_accepts / t.unenrolled for t in fas if t.unenrolled)
+            share = ten.long_right / ten.long if ten.long else 0.0
+            counts = " ".join(f"{t.false_accepts}/{t.unenrolled}" for t in fas)
+            print(f"  {threshold:.3f} {margin:.2f} | {share:.3f} | {counts}", flush=True)
+            if worst <= MAX_FALSE_ACCEPTS:
+                feasible.append((share, margin, threshold))
+    if not feasible:
+        raise SystemExit("no threshold keeps false accepts at or below 1 %")
+    top = max(share for share, _, _ in feasible)
+    plateau: dict[float, list[float]] = defaultdict(list)
+    for share, margin, threshold in feasible:
+        if share >= top - 1e-12:
+            plateau[margin].append(threshold)
+    margin = max(plateau, key=lambda m: (len(plateau[m]), m))
+    thresholds = sorted(plateau[margin])
+    return thresholds[len(thresholds) // 2], margin
+
+
+def report(runs: list[Run], threshold: float, margin: float) -> None:
+    print(f"\nfigures at threshold {threshold:.3f}, margin {margin:.2f}")
+    print(
+        "| group | clusters | mode | enrolment | EER | named right | wrong | unnamed | right, >= 10 s clusters "
+        "| false accepts |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    misses: list[str] = []
+    for group in GROUPS:
+        for source in SOURCES:
+            for mode in MODES:
+                for duration in DURATIONS:
+                    chosen = [
+                        r for r in runs if (r.group, r.source, r.mode, r.duration) == (group, source, mode, duration)
+                    ]
+                    if not chosen:
+                        continue
+                    t = tally(chosen, threshold, margin)
+                    rate, _, _ = eer(chosen)
+                    print(
+                        f"| {group} | {source} | {mode} | {duration:g} s | {100 * rate:.1f} % | "
+                        f"{pct(t.right, t.enrolled)} | {pct(t.wrong, t.enrolled)} | {pct(t.unnamed, t.enrolled)} | "
+                        f"{pct(t.long_right, t.long)} | {pct(t.false_accepts, t.unenrolled)} |"
+                    )
+                    misses += [f"{group} {m}" for m in t.misses]
+    print("\nmisses (>= 10 s clusters not named right; false accepts):")
+    for line in misses:
+        print("  " + line)
+
+
+# --- two voices in one enrolment clip ------------------------------------------------------------------
+
+
+def two_voice_check(clips: list[Clip], embeddings: Embeddings) -> None:
+    """Halves similarity of one-voice and two-voice clips, and how a refusal threshold sorts them."""
+    print(
+        "\ntwo-voice check: halves cosine (one-voice clips: a speaker's solo speech; two-voice: two speakers of "
+        "one meeting joined)"
+    )
+    rows: dict[tuple[str, str, float], list[float]] = defaultdict(list)
+    for clip in clips:
+        speakers = sorted(s for s, m in clip.solo.items() if m.sum() * GRID >= 4.0)
+        for length in (6.0, 10.0):
+            for speaker in speakers:
+                for offset in range(3):
+                    whole = piece(clip.solo[speaker], offset * length, length)
+                    if whole is None:
+                        continue
+                    first = piece(whole, 0, length / 2)
+                    second = piece(whole, length / 2, length / 2)
+                    assert first is not None
+                    assert second is not None
+                    rows[(clip.group, "one voice", length)].append(_halves(clip, embeddings, [first], [second]))
+            for a in speakers:
+                for b in speakers:
+                    if a == b:
+                        continue
+                    for share, kind in ((0.5, "two voices 50/50"), (0.7, "two voices 70/30")):
+                        own, other = (
+                            piece(clip.solo[a], 0, share * length),
+                            piece(clip.solo[b], 0, (1 - share) * length),
+                        )
+                        if own is None or other is None:
+                            continue
+                        # The clip as heard: A's speech then B's; its halves by time.
+                        split = piece(own, 0, length / 2)
+                        rest = own & ~split if split is not None else None
+                        if split is None or rest is None:
+                            continue
+                        rows[(clip.group, kind, length)].append(_halves(clip, embeddings, [split], [rest, other]))
+    print("| group | clip | length | clips | min | 5th pct | median | max |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (group, kind, length), values in sorted(rows.items()):
+        v = np.array(values)
+        print(
+            f"| {group} | {kind} | {length:g} s | {v.size} | {v.min():.2f} | {np.percentile(v, 5):.2f} | "
+            f"{np.median(v):.2f} | {v.max():.2f} |"
+        )
+    for limit in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+        parts = []
+        for (group, kind, length), values in sorted(rows.items()):
+            v = np.array(values)
+            parts.append(f"{group}/{kind}/{length:g}s refused {pct(int((v < limit).sum()), v.size)}")
+        print(f"  refuse below {limit:.2f}: " + "; ".join(parts))
+
+
+def _halves(clip: Clip, embeddings: Embeddings, first: list[Mask], second: list[Mask]) -> float:
+    a = embeddings.of([(clip.clip_id, m) for m in first])
+    b = embeddings.of([(clip.clip_id, m) for m in second])
+    assert a is not None
+    assert b is not None
+    return float(a.astype(np.float64) @ b.astype(np.float64))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=Path(".eval-data"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/diarflow-calibrate-identification"))
+    parser.add_argument("--sources", default="oracle,v2,v1", help="cluster sources, comma-separated")
+    parser.add_argument("--threshold", type=float, help="report at this threshold instead of the chosen one")
+    parser.add_argument("--margin", type=float, help="report at this margin instead of the chosen one")
     args = parser.parse_args()
-    lines = speaker_lines()
-    print("speech per speaker (s):", {k: round(sum(b - a for a, b in v), 2) for k, v in lines.items()})
-    for share in (0.5, 1 / 3):
-        matrices = collect(args.splits, share, args.seed)
-        same = np.concatenate([np.diag(m) for m in matrices])
-        diff = np.concatenate([m[~np.eye(2, dtype=bool)] for m in matrices])
-        own_margin = np.concatenate([np.diag(m) - m[:, ::-1].diagonal() for m in matrices])
-        dprime = (same.mean() - diff.mean()) / np.sqrt((same.var() + diff.var()) / 2)
-        print(f"\nenrolment share {share:.2f}, {args.splits} splits")
-        print(f"  same speaker   mean {same.mean():.3f} sd {same.std():.3f} min {same.min():.3f} max {same.max():.3f}")
-        print(f"  other speaker  mean {diff.mean():.3f} sd {diff.std():.3f} min {diff.min():.3f} max {diff.max():.3f}")
-        print(f"  own - other (same cluster)  min {own_margin.min():+.3f} median {np.median(own_margin):+.3f}")
-        print(f"  d' {dprime:.2f}")
-        header = f"  {'thr':>5} {'margin':>6} " + " ".join(f"{k:>14.14}" for k in evaluate(matrices, 0.8, 0.04))
-        print(header)
-        for threshold in (0.78, 0.80, 0.82, 0.84, 0.86):
-            for margin in (0.02, 0.03, 0.04, 0.05):
-                rates = evaluate(matrices, threshold, margin)
-                print(f"  {threshold:5.2f} {margin:6.2f} " + " ".join(f"{v:14.2f}" for v in rates.values()))
+    args.cache.mkdir(parents=True, exist_ok=True)
+    clips = load_clips(args.data)
+    speakers = {s for c in clips for s in c.solo}
+    print(f"{len(clips)} clips, {len(speakers)} speakers")
+    clusters = diarized(clips, args.data, args.cache, tuple(args.sources.split(",")))
+    embeddings = Embeddings(clips, args.cache)
+    runs = collect_runs(clips, clusters, embeddings)
+    threshold, margin = choose(runs)
+    print(f"\nchosen on calibration: threshold {threshold:.3f}, margin {margin:.2f}")
+    report(runs, args.threshold or threshold, args.margin or margin)
+    two_voice_check(clips, embeddings)
+    embeddings.save()
 
 
 if __name__ == "__main__":

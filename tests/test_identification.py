@@ -127,3 +127,79 @@ def test_representative_segments_prefer_confident_then_long_up_to_the_cap() -> N
     assert spans.tolist() == [[0.0, 5.0], [10.0, 11.0], [20.0, 22.0]]
     assert representative_segments(starts[3:], ends[3:], confidences[3:]).tolist() == [[40.0, 40.3]]
     assert representative_segments(np.zeros(0), np.zeros(0), np.zeros(0)).shape == (0, 2)
+
+
+def test_diarizer_embeddings_are_used_only_when_complete_and_of_the_current_model() -> None:
+    from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL, LOCAL_VOICEPRINT_MODEL
+    from diarflow.domain.clusters import cluster_turns
+    from diarflow.domain.turns import Turns
+    from diarflow.orchestration.identification import diarizer_embeddings
+
+    turns = Turns(np.array([0.0, 2.0]), np.array([1.0, 3.0]), np.array([0, 1]), np.array([0.9, 0.9]), ("S0", "S1"))
+    clusters = cluster_turns(turns)
+    speakers = {"S0": [1.0, 0.0], "S1": [0.0, 1.0]}
+    given = {"cluster_embeddings": {"model": LOCAL_VOICEPRINT_MODEL, "speakers": speakers}}
+    rows = diarizer_embeddings(given, clusters)
+    assert rows is not None
+    assert rows.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert diarizer_embeddings({}, clusters) is None
+    other_model = {"cluster_embeddings": {"model": GE2E_VOICEPRINT_MODEL, "speakers": speakers}}
+    assert diarizer_embeddings(other_model, clusters) is None  # never compared across models
+    missing = {"cluster_embeddings": {"model": LOCAL_VOICEPRINT_MODEL, "speakers": {"S0": [1.0, 0.0]}}}
+    assert diarizer_embeddings(missing, clusters) is None  # then the audio is embedded instead
+    ragged = {"cluster_embeddings": {"model": LOCAL_VOICEPRINT_MODEL, "speakers": {"S0": [1.0], "S1": [0.0, 1.0]}}}
+    assert diarizer_embeddings(ragged, clusters) is None
+
+
+def test_outdated_voiceprints_are_named_in_one_short_warning() -> None:
+    from diarflow.contracts import VoiceprintEntry, VoiceprintSource
+    from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL, LOCAL_VOICEPRINT_MODEL
+    from diarflow.orchestration.identification import outdated_warnings
+
+    def entry(vp_id: str, name: str, model: str) -> VoiceprintEntry:
+        size = 256 if model == GE2E_VOICEPRINT_MODEL else 192
+        return VoiceprintEntry(
+            voiceprint_id=vp_id,
+            podcast_id="show",
+            display_name=name,
+            model=model,
+            embedding=[0.1] * size,
+            source=VoiceprintSource(audio="a.wav"),
+            created_at="2025-01-01T00:00:00Z",
+        )
+
+    current = entry("diane", "Diane", LOCAL_VOICEPRINT_MODEL)
+    assert outdated_warnings("show", [current]) == []
+    # Diane's old entry is superseded by her current one; only Sheila is left unmatched.
+    mixed = [
+        current,
+        entry("diane-old", "Diane", GE2E_VOICEPRINT_MODEL),
+        entry("sheila", "Sheila", GE2E_VOICEPRINT_MODEL),
+    ]
+    (warning,) = outdated_warnings("show", mixed)
+    assert warning.startswith("1 voice(s) not matched (Sheila)")
+    assert "voiceprints migrate" in warning
+    many = [entry(f"p{i}", f"Person number {i}", GE2E_VOICEPRINT_MODEL) for i in range(30)]
+    (warning,) = outdated_warnings("show", many)
+    assert warning.startswith("nobody could be named")
+    assert len(warning) <= 200  # the result's warnings are at most 200 characters
+    assert warning.endswith("run diarflow voiceprints migrate")
+
+
+def test_an_embedding_of_the_wrong_size_for_its_model_is_refused() -> None:
+    """A hand-edited entry must fail as an invalid entry, not crash the cosine with mismatched widths."""
+    from pydantic import ValidationError
+
+    from diarflow.contracts import VoiceprintEntry, VoiceprintSource
+
+    fields = {
+        "voiceprint_id": "diane",
+        "podcast_id": "show",
+        "display_name": "Diane",
+        "source": VoiceprintSource(audio="a.wav"),
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+    VoiceprintEntry(model="campplus-cn-en-common", embedding=[0.1] * 192, **fields)
+    VoiceprintEntry(model="resemblyzer-ge2e", embedding=[0.1] * 256, **fields)
+    with pytest.raises(ValidationError, match="has 192 numbers, this one 256"):
+        VoiceprintEntry(model="campplus-cn-en-common", embedding=[0.1] * 256, **fields)

@@ -1,6 +1,6 @@
 """Identification end to end with the offline diarizer, on real speech from the shipped sample.
 
-Each speaker is enrolled (the real ``enroll_voice``: VAD, GE2E) from some of
+Each speaker is enrolled (the real ``enroll_voice``: VAD, CAM++) from some of
 their lines; the episode is re-cut from their *other* lines only, diarized
 locally, and the clusters must come out with the right names. The registry
 failure is a real one: a store wrapper that raises ``StorageUnavailable`` for
@@ -19,6 +19,7 @@ import pytest
 
 from diarflow.adapters.diarizers.local import local_diarizer_available
 from diarflow.adapters.registry import VoiceprintRegistry
+from diarflow.adapters.speaker_embedding import campplus_available
 from diarflow.adapters.stores import ObjectStore, get_json, open_store
 from diarflow.config import Settings
 from diarflow.contracts import AuditArtifact, DiarizeRequested, EnrichedTranscript, ErrorArtifact, keys
@@ -28,7 +29,10 @@ from diarflow.orchestration import RunOptions, Workspace, ingest_transcript, run
 from diarflow.orchestration.enrollment import enroll_voice
 from tests import recut
 
-pytestmark = pytest.mark.skipif(not local_diarizer_available(), reason="needs diarflow[local] and resemblyzer weights")
+pytestmark = pytest.mark.skipif(
+    not (local_diarizer_available() and campplus_available()),
+    reason="needs diarflow[local], resemblyzer's and CAM++'s weights",
+)
 
 PODCAST = "sample-show"
 # The sample's lines (start times in sample.stm) used to enrol each voice; the episode is built from the rest.
@@ -40,6 +44,8 @@ RTTM_NAMES = {"speaker90": "Diane", "speaker91": "Sheila"}
 class Enrolled:
     entries: dict[str, VoiceprintEntry]
     held_out: list[recut.Line]
+    folder: Path
+    """Where each voice's enrolment clip is, as ``<name>.wav``."""
 
 
 def _enrol_lines() -> tuple[dict[str, list[recut.Line]], list[recut.Line]]:
@@ -73,7 +79,7 @@ def enrol_sample_voices(folder: Path) -> Enrolled:
         recut.write_wav(wav, clip)
         (stored,) = enroll_voice(registry, settings, podcast_id=PODCAST, name=name, audio=str(wav))
         entries[name] = stored.entry
-    return Enrolled(entries, held_out)
+    return Enrolled(entries, held_out, folder)
 
 
 class RegistryOutage:
@@ -220,6 +226,70 @@ def test_a_voiceprint_enrolled_after_a_run_is_used_by_the_next_run_without_diari
     assert "identify-speakers-v1" in unchanged.skipped
 
 
+def test_an_old_registry_says_so_then_keeps_working_after_migrate(
+    local_store: ObjectStore, enrolled: Enrolled, episode: Any
+) -> None:
+    """Voices enrolled with the previous model (GE2E), the software upgraded, the registry migrated."""
+    from diarflow.adapters.speaker_embedding import ClipEmbedder, decode_clip, speech_seconds
+    from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL, LOCAL_VOICEPRINT_MODEL
+    from diarflow.orchestration.enrollment import _voiced, migrate_voiceprints
+
+    ge2e = ClipEmbedder.load()
+    for name, current in enrolled.entries.items():  # what the previous `enroll` wrote: GE2E of the voiced clip
+        clip = decode_clip(enrolled.folder / f"{name}.wav")
+        old = current.model_copy(
+            update={
+                "voiceprint_id": f"{name.lower()}-old",
+                "model": GE2E_VOICEPRINT_MODEL,
+                "embedding": [round(float(x), 6) for x in ge2e.embed(_voiced(clip, speech_seconds(clip)[1]))],
+            }
+        )
+        _add(local_store, VoiceprintEntry.model_validate(old.to_json_dict()))
+
+    before, _ = _run(local_store, episode)
+    assert before.status == "completed"
+    assert before.stats.identified_speakers == 0
+    assert any("nobody could be named" in w and "voiceprints migrate" in w for w in before.warnings), before.warnings
+    audit = AuditArtifact.model_validate(get_json(local_store, keys.audit_key("E1")))
+    assert any("Diane, Sheila" in w and GE2E_VOICEPRINT_MODEL in w for w in audit.warnings), audit.warnings
+
+    done = migrate_voiceprints(
+        VoiceprintRegistry(local_store), Settings.from_env({}), podcast_id=PODCAST, audio_dirs=[enrolled.folder]
+    )
+    assert [(m.entry.voiceprint_id, m.outcome) for m in done] == [("diane-old", "migrated"), ("sheila-old", "migrated")]
+    migrated = VoiceprintRegistry(local_store).entries(PODCAST)
+    assert {(e.model, e.migrated_from, e.state) for e in migrated} == {
+        (LOCAL_VOICEPRINT_MODEL, GE2E_VOICEPRINT_MODEL, "current")
+    }
+
+    after, runner = _run(local_store, episode)
+    assert after.stats.identified_speakers == 2
+    assert after.warnings == []
+    assert "local-diarize-v1" in runner.skipped
+    audit = AuditArtifact.model_validate(get_json(local_store, keys.audit_key("E1")))
+    truth = _truth(episode[0], audit, local_store)
+    assert {c.mapped_to for c in audit.clusters} == {"Diane", "Sheila"}
+    assert all(c.mapped_to == truth[c.speaker_key] for c in audit.clusters)
+    assert {c.reference_id for c in audit.clusters} == {"diane-old", "sheila-old"}
+
+
+def test_migrate_lists_entries_whose_clip_cannot_be_found(local_store: ObjectStore, enrolled: Enrolled) -> None:
+    from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL
+    from diarflow.orchestration.enrollment import migrate_voiceprints
+
+    old = enrolled.entries["Diane"].model_copy(update={"model": GE2E_VOICEPRINT_MODEL, "embedding": [1.0] * 256})
+    _add(local_store, VoiceprintEntry.model_validate(old.to_json_dict()))
+    (done,) = migrate_voiceprints(
+        VoiceprintRegistry(local_store), Settings.from_env({}), podcast_id=PODCAST, audio_dirs=[Path("/nonexistent")]
+    )
+    assert done.outcome == "re-enrol"
+    assert done.reason is not None
+    assert "Diane.wav not found" in done.reason
+    (kept,) = VoiceprintRegistry(local_store).entries(PODCAST)
+    assert kept.model == GE2E_VOICEPRINT_MODEL  # untouched, still listed as outdated
+    assert kept.state == "outdated"
+
+
 def test_registry_down_gives_partial_then_a_rerun_identifies_without_diarizing_again(
     store: ObjectStore, enrolled: Enrolled, episode: Any
 ) -> None:
@@ -274,6 +344,38 @@ def _sample_turns() -> list[dict[str, Any]]:
     for start, end, who in recut.sample_reference():
         turns.append({"speaker": names.setdefault(who, f"SPEAKER_{len(names):02d}"), "start": start, "end": end})
     return turns
+
+
+def test_both_voices_are_named_on_most_words_when_the_diarization_is_right(enrolled: Enrolled) -> None:
+    """Podcast-like episodes of the held-out lines, clustered by the reference: >= 95 % of words named right."""
+    from diarflow.adapters.speaker_embedding import CamClipEmbedder
+    from diarflow.domain.identification import cosine_scores, identify_clusters, representative_segments
+
+    embedder = CamClipEmbedder.load()
+    people = ["Diane", "Sheila"]
+    references = np.array([enrolled.entries[name].embedding for name in people])
+    settings = Settings.from_env({})
+    right = total = 0
+    for seed in range(6):
+        built = recut.build_episode(45.0, seed=seed, lines=enrolled.held_out, long_turns=0.2 + 0.1 * (seed % 3))
+        speakers = sorted({who for _, _, who in built.reference})
+        clips = []
+        for who in speakers:
+            turns = np.array([(a, b) for a, b, w in built.reference if w == who])
+            spans = representative_segments(turns[:, 0], turns[:, 1], np.full(len(turns), np.nan))
+            clips.append(np.concatenate([built.audio[round(a * recut.RATE) : round(b * recut.RATE)] for a, b in spans]))
+        scores = cosine_scores(embedder.embed_many(clips), references)
+        decisions = identify_clusters(scores, threshold=settings.match_threshold, margin=settings.match_margin)
+        named = {speakers[d.cluster]: None if d.reference is None else people[d.reference] for d in decisions.decisions}
+        words = built.transcript["results"]["channels"][0]["alternatives"][0]["words"]
+        for word in words:
+            middle = (word["start"] + word["end"]) / 2
+            truth = [w for a, b, w in built.reference if a <= middle < b]
+            if len(truth) == 1:
+                total += 1
+                right += named[truth[0]] == RTTM_NAMES[truth[0]]
+    assert total > 500
+    assert right / total >= 0.95, f"{right}/{total} words named right"
 
 
 def _pyannote_identify(

@@ -169,7 +169,7 @@ def identification_step(url: str, tmp_path: Path, settings: Settings | None = No
             podcast_id="show",
             display_name="Diane",
             model=LOCAL_VOICEPRINT_MODEL,
-            embedding=[1.0] + [0.0] * 255,
+            embedding=[1.0] + [0.0] * 191,
             source=VoiceprintSource(audio="diane.wav"),
             created_at=utc_now(),
         )

@@ -578,8 +578,8 @@ valid_entry = {
     "voiceprint_id": "v1",
     "podcast_id": "P1",
     "display_name": "Diane",
-    "model": "resemblyzer-ge2e",
-    "embedding": [0.6, 0.8],
+    "model": "campplus-cn-en-common",
+    "embedding": [0.6, 0.8] + [0.0] * 190,  # CAM++: 192 numbers
     "source": {"audio": "intro.wav", "start": 1.0, "end": 20.0},
     "speech_seconds": 17.5,
     "created_at": "2026-01-01T00:00:00.000Z",

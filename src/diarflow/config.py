@@ -172,7 +172,7 @@ class Settings:
     audit_clips: bool = _env("DIARFLOW_AUDIT_CLIPS", False, _bool)
     # Speaker identification against the podcast's voiceprints (docs/identification.md).
     match_threshold: float = _env("DIARFLOW_MATCH_THRESHOLD", DEFAULT_MATCH_THRESHOLD, _float_in(0, 1))
-    """GE2E cosine a voiceprint needs to be a candidate for a cluster (calibrated on real speech)."""
+    """CAM++ cosine a voiceprint needs to be a candidate for a cluster (calibrated on meeting speech)."""
     match_margin: float = _env("DIARFLOW_MATCH_MARGIN", DEFAULT_MATCH_MARGIN, _float_in(0.001, 1))
     """How far a match must beat the next explanation: another person, another cluster, or nobody."""
     pyannote_match_threshold: float = _env(

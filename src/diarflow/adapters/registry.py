@@ -48,6 +48,14 @@ class VoiceprintRegistry:
             )
         return key
 
+    def replace(self, entry: VoiceprintEntry) -> str:
+        """Overwrite an existing entry (migration keeps its id); :class:`VoiceprintNotFound` if there is none."""
+        key = keys.voiceprint_key(entry.podcast_id, entry.voiceprint_id)
+        if not self.store.exists(key):
+            raise VoiceprintNotFound("voiceprint_id", self._missing(entry.podcast_id, entry.voiceprint_id))
+        self.store.put_bytes(key, dump_json(entry.to_json_dict()), content_type="application/json")
+        return key
+
     def get(self, podcast_id: str, voiceprint_id: str) -> VoiceprintEntry:
         key = keys.voiceprint_key(podcast_id, voiceprint_id)
         try:

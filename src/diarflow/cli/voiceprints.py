@@ -1,8 +1,9 @@
-"""``diarflow voiceprints enroll|list|remove``: the podcast's voiceprint registry."""
+"""``diarflow voiceprints enroll|list|migrate|remove``: the podcast's voiceprint registry."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import orjson
@@ -46,7 +47,7 @@ def enroll(
 ) -> None:
     """Compute this person's voiceprint from a clip and add it to the podcast's registry.
 
-    The clip must hold one speaker and some speech. A local GE2E voiceprint is
+    The clip must hold one speaker and some speech. A local CAM++ voiceprint is
     always made; with PYANNOTEAI_API_KEY set a pyannoteAI voiceprint too, which
     needs a clip of at most 30 s (longer clips are refused, not trimmed: pick
     the range with --start/--end). Prints one JSON line per stored entry.
@@ -93,7 +94,11 @@ def list_voiceprints(
     store: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
 ) -> None:
-    """List the podcast's voiceprints (id, name, model, speech seconds, source, created)."""
+    """List the podcast's voiceprints (id, name, model, state, speech seconds, source, created).
+
+    State ``current`` is matched as is; ``outdated`` (a previous local model) is not matched
+    until ``diarflow voiceprints migrate`` re-embeds it.
+    """
     with reported_errors():
         from diarflow.adapters.registry import VoiceprintRegistry
         from diarflow.adapters.stores import open_store
@@ -106,22 +111,70 @@ def list_voiceprints(
                 summary = entry.to_json_dict()
                 summary.pop("embedding", None)  # 256 numbers nobody reads; the voiceprint string likewise
                 summary.pop("voiceprint", None)
+                summary["state"] = entry.state
                 sys.stdout.write(orjson.dumps(summary).decode() + "\n")
             return
         if not entries:
             sys.stderr.write(f"no voiceprints for podcast {podcast_id}: add one with diarflow voiceprints enroll\n")
             return
-        rows = [("ID", "NAME", "MODEL", "SPEECH", "SOURCE", "CREATED")]
+        rows = [("ID", "NAME", "MODEL", "STATE", "SPEECH", "SOURCE", "CREATED")]
         for entry in entries:
             span = entry.source.audio
             if entry.source.start is not None or entry.source.end is not None:
                 span += f" [{entry.source.start or 0:g}-{'' if entry.source.end is None else f'{entry.source.end:g}'}]"
             speech = "" if entry.speech_seconds is None else f"{entry.speech_seconds:.1f}s"
-            rows.append((entry.voiceprint_id, entry.display_name, entry.model, speech, span, entry.created_at))
+            state = "outdated: migrate" if entry.state == "outdated" else entry.state
+            rows.append((entry.voiceprint_id, entry.display_name, entry.model, state, speech, span, entry.created_at))
         printed = [[visible_controls(cell) for cell in row] for row in rows]  # a hand-edited entry may hold an ESC
         widths = [max(len(row[i]) for row in printed) for i in range(len(printed[0]))]
         for row in printed:
             sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+@voiceprints_app.command("migrate")
+def migrate(
+    podcast_id: PodcastOption,
+    audio_dirs: Annotated[
+        list[Path] | None,
+        typer.Option("--audio-dir", help="Folder to find source clips recorded as file names in (repeatable)."),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Re-embed the podcast's outdated voiceprints with the current model, from their source clips.
+
+    Each ``resemblyzer-ge2e`` entry is re-embedded in place (same id) from the clip it was
+    enrolled from: a file name is looked for in each --audio-dir (default: the current
+    folder), a URL is fetched again. Prints one JSON line per outdated entry: ``migrated``,
+    or ``re-enrol`` with the reason (enrol that person again with diarflow voiceprints enroll).
+
+    Exit codes: 0 every outdated entry migrated (or none), 1 the store failed, 2 invalid
+    input, 3 some entries need re-enrolment.
+    """
+    with reported_errors():
+        from diarflow.adapters.registry import VoiceprintRegistry
+        from diarflow.adapters.stores import open_store
+        from diarflow.config import Settings
+        from diarflow.contracts import validate_id
+        from diarflow.orchestration.enrollment import migrate_voiceprints
+
+        validate_id(podcast_id, "--podcast-id")
+        settings = Settings.from_env(store=store)
+        configure_logging(settings.log_level)
+        registry = VoiceprintRegistry(open_store(settings.store))
+        done = migrate_voiceprints(registry, settings, podcast_id=podcast_id, audio_dirs=audio_dirs or [Path.cwd()])
+        if not done:
+            sys.stderr.write(f"no outdated voiceprints in podcast {podcast_id}\n")
+        for item in done:
+            line = {
+                "voiceprint_id": item.entry.voiceprint_id,
+                "display_name": item.entry.display_name,
+                "outcome": item.outcome,
+                "model": item.entry.model,
+                "reason": item.reason,
+            }
+            sys.stdout.write(orjson.dumps(line).decode() + "\n")
+        if any(item.outcome == "re-enrol" for item in done):
+            raise typer.Exit(3)
 
 
 @voiceprints_app.command("remove")

@@ -156,6 +156,8 @@ class IdentificationInfo(StepResult):
     registry_prefix: str | None = None
     """The voiceprints consulted: an engine that caches steps reruns this one when they change."""
     error: ErrorSummary | None = None
+    warnings: list[WarningText] = Field(default_factory=list, max_length=MAX_RESULT_WARNINGS)
+    """E.g. voiceprints left out because their model is outdated (also in the audit's ``warnings``)."""
 
     @property
     def ref(self) -> StoredRef:

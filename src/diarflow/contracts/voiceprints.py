@@ -1,28 +1,42 @@
 """Voiceprint registry entries: ``voiceprints/<podcast_id>/<voiceprint_id>.json``.
 
-One entry holds one reference voice of one person for one model: a GE2E
-embedding (``resemblyzer-ge2e``, matched locally) or a pyannoteAI voiceprint
-string (``pyannoteai-precision-2``, sent to ``/v1/identify``). Enrolling a
-person with a pyannoteAI key set writes one entry of each.
+One entry holds one reference voice of one person for one model: a CAM++
+embedding (``campplus-cn-en-common``, matched locally), a GE2E embedding
+(``resemblyzer-ge2e``, what registries held before CAM++; still matched, by
+GE2E only, until ``diarflow voiceprints migrate`` re-embeds it) or a
+pyannoteAI voiceprint string (``pyannoteai-precision-2``, sent to
+``/v1/identify``). Enrolling a person with a pyannoteAI key set writes a local
+and a pyannoteAI entry. Embeddings of different models are never compared.
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from diarflow.contracts._base import SCHEMA_VERSION, Contract, PodcastId, Probability, Seconds, TimePoint
 from diarflow.contracts.ids import validate_id
 
-LOCAL_VOICEPRINT_MODEL = "resemblyzer-ge2e"
+CAMPPLUS_VOICEPRINT_MODEL = "campplus-cn-en-common"
+"""3D-Speaker's CAM++ (192-d, the weights ``campplus_cn_en_common.pt``; docs/models.md)."""
+GE2E_VOICEPRINT_MODEL = "resemblyzer-ge2e"
+"""The previous local model (256-d GE2E): entries of it still match, by GE2E only, until migrated."""
+LOCAL_VOICEPRINT_MODEL = CAMPPLUS_VOICEPRINT_MODEL
+"""The model ``enroll`` and ``migrate`` write for local matching."""
+LOCAL_VOICEPRINT_MODELS = (CAMPPLUS_VOICEPRINT_MODEL, GE2E_VOICEPRINT_MODEL)
+"""Models matched against local embeddings, the current one first."""
+EMBEDDING_SIZES = {CAMPPLUS_VOICEPRINT_MODEL: 192, GE2E_VOICEPRINT_MODEL: 256}
+"""How many numbers an embedding of each local model has (a hand-edited entry must not reach the cosine)."""
 PYANNOTE_VOICEPRINT_PREFIX = "pyannoteai-"
 """pyannoteAI entries are named ``pyannoteai-<model>``, e.g. ``pyannoteai-precision-2``."""
 PYANNOTE_VOICEPRINT_MODEL = "pyannoteai-precision-2"
 """pyannoteAI's /v1/voiceprint and /v1/identify both run precision-2 (the client's default)."""
 MAX_DISPLAY_NAME = 200
+
+VoiceprintState = Literal["current", "outdated"]
 
 VoiceprintId = Annotated[str, AfterValidator(lambda v: validate_id(v, "voiceprint_id"))]
 
@@ -61,12 +75,14 @@ class VoiceprintEntry(Contract):
     display_name: str
     model: str = Field(min_length=1, max_length=100)
     embedding: list[float] | None = None
-    """The GE2E embedding (256 floats, unit length) for ``resemblyzer-ge2e``."""
+    """The local embedding (unit length): 192 floats for ``campplus-cn-en-common``, 256 for ``resemblyzer-ge2e``."""
     voiceprint: str | None = Field(default=None, max_length=20_000)
     """The pyannoteAI voiceprint (base64) for ``pyannoteai-*``."""
     source: VoiceprintSource
     speech_seconds: Seconds | None = None
     created_at: str
+    migrated_from: str | None = Field(default=None, max_length=100)
+    """The model this entry was re-embedded from by ``voiceprints migrate`` (None: enrolled with ``model``)."""
 
     @field_validator("display_name")
     @classmethod
@@ -82,9 +98,17 @@ class VoiceprintEntry(Contract):
                 raise ValueError("embedding must be a non-empty list of finite numbers")
             if self.model.startswith(PYANNOTE_VOICEPRINT_PREFIX):
                 raise ValueError(f"model {self.model} takes a voiceprint string, not an embedding")
+            size = EMBEDDING_SIZES.get(self.model)
+            if size is not None and len(self.embedding) != size:
+                raise ValueError(f"a {self.model} embedding has {size} numbers, this one {len(self.embedding)}")
         if self.voiceprint is not None and not self.model.startswith(PYANNOTE_VOICEPRINT_PREFIX):
             raise ValueError(f"model {self.model} takes an embedding, not a pyannoteAI voiceprint")
         return self
+
+    @property
+    def state(self) -> VoiceprintState:
+        """``current``: matched as is; ``outdated``: a previous local model's entry (``voiceprints migrate``)."""
+        return "outdated" if self.model == GE2E_VOICEPRINT_MODEL else "current"
 
     @property
     def person(self) -> str:

@@ -4,11 +4,13 @@ Pure functions on arrays (no I/O): the stage computes one embedding per
 cluster and per voiceprint, or takes pyannoteAI's scores, and this module
 decides.
 
-Why a margin and a joint assignment rather than a raw threshold: on real,
-telephone-band speech the cosine scores of GE2E embeddings are high for
-everyone (same speaker ~0.88, other speaker ~0.82 on the shipped sample, see
-``docs/identification.md``), so a score alone says little. A decision must
-instead beat every other explanation of the cluster by ``margin``:
+Why a margin and a joint assignment rather than a raw threshold: a score
+alone does not say whether another enrolled person, or another cluster of
+the episode, fits about as well (with GE2E embeddings, same speaker ~0.88 and
+other speaker ~0.82 on the shipped sample; CAM++ separates people far better,
+but a short enrolment still leaves overlapping score ranges, see
+``docs/identification.md``). A decision must instead beat every other
+explanation of the cluster by ``margin``:
 
 * the cluster being another enrolled person,
 * another cluster of the episode being that person (people are exclusive:
@@ -33,8 +35,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-DEFAULT_MATCH_THRESHOLD = 0.82
-"""GE2E cosine below which a voiceprint is no candidate (calibrated in docs/identification.md)."""
+DEFAULT_MATCH_THRESHOLD = 0.50
+"""CAM++ cosine below which a voiceprint is no candidate (calibrated on meeting speech: docs/identification.md)."""
 DEFAULT_MATCH_MARGIN = 0.04
 """How far a decision must beat the next explanation (another person, another cluster, nobody)."""
 DEFAULT_PYANNOTE_MATCH_THRESHOLD = 0.50

@@ -2,13 +2,18 @@
 
 Checks come first and fail with a message that says what to change:
 the ids and the name before any I/O, then the clip: speech must be heard
-(silero-vad), its two halves must sound like one person (GE2E), and for a
+(silero-vad), its two halves must sound like one person (CAM++), and for a
 pyannoteAI voiceprint it must be at most 30 s (pyannoteAI's limit; we refuse
 rather than trim, because which 30 s to keep is the user's call).
 
-Enrolment writes one ``resemblyzer-ge2e`` entry (matched locally) and, with
-``PYANNOTEAI_API_KEY`` set, one ``pyannoteai-precision-2`` entry (sent to
-``/v1/identify``); both or neither are stored.
+Enrolment writes one ``campplus-cn-en-common`` entry (matched locally) and,
+with ``PYANNOTEAI_API_KEY`` set, one ``pyannoteai-precision-2`` entry (sent
+to ``/v1/identify``); both or neither are stored.
+
+Migration (``diarflow voiceprints migrate``) re-embeds each entry of the
+previous local model (``resemblyzer-ge2e``) from its recorded source clip, in
+place (same id, so audits keep naming it), when that audio can be found;
+the others are listed for re-enrolment.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from __future__ import annotations
 import secrets
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -37,21 +43,20 @@ from diarflow.contracts import (
     utc_now,
     validate_id,
 )
-from diarflow.contracts.voiceprints import check_display_name
+from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL, check_display_name
 from diarflow.domain.json_values import TIME_RANGE, is_time
 from diarflow.errors import DiarflowError, InvalidInput, RemoteServiceError
 
 if TYPE_CHECKING:
-    from diarflow.adapters.speaker_embedding import ClipEmbedder
+    from diarflow.adapters.speaker_embedding import VoiceEmbedder
 
 PYANNOTE_VOICEPRINT_SECONDS = 30.0
 MAX_ENROL_SECONDS = 300.0
 """A local voiceprint from more than 5 minutes of audio is almost surely not one person: choose a range."""
 MIN_SPEECH_SECONDS = 1.0
-SAME_SPEAKER_MIN = 0.5
-"""Refuse a clip whose halves match below this. Only blatant mixes are caught: on the telephone-band
-sample the halves of one-person clips score 0.63-0.92 and of Diane+Sheila clips 0.78-0.87, so two
-similar voices are *not* detectable with GE2E (docs/identification.md)."""
+SAME_SPEAKER_MIN = 0.35
+"""Refuse a clip whose halves match below this (CAM++ cosine). On meeting speech the halves of one-voice
+clips scored 0.47-0.89, two voices joined 50/50 0.09-0.18, 70/30 0.13-0.56 (docs/identification.md)."""
 HALVES_MIN_SECONDS = 4.0
 """Each half needs ~2 s of speech for its embedding to mean anything; shorter clips skip the check."""
 PYANNOTE_VOICEPRINT_WAIT = 600.0
@@ -93,7 +98,7 @@ def enroll_voice(
 ) -> list[Enrolled]:
     """Check the clip, compute the voiceprints, store them; returns what was stored."""
     from diarflow.adapters.diarizers.local.audio import local_audio_path
-    from diarflow.adapters.speaker_embedding import ClipEmbedder, read_segments, speech_seconds
+    from diarflow.adapters.speaker_embedding import load_voice_embedder, read_segments
     from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
 
     # Everything that needs no I/O first: a typo must not cost a download or a model load.
@@ -111,7 +116,7 @@ def enroll_voice(
     ids = [base_id] + ([f"{base_id[:119]}-pyannote"] if use_pyannote else [])
     for vp_id in ids:
         keys.voiceprint_key(podcast_id, vp_id)
-    embedder = ClipEmbedder.load()
+    embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
 
     policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
     check_fetch_target(audio, policy, field="audio")
@@ -133,16 +138,7 @@ def enroll_voice(
             f"the clip lasts {seconds:.1f} s; pyannoteAI voiceprints take at most {PYANNOTE_VOICEPRINT_SECONDS:g} s "
             "of one speaker: choose a shorter range with `start`/`end`",
         )
-    speech, regions = speech_seconds(clip)
-    if speech < MIN_SPEECH_SECONDS:
-        raise InvalidInput(
-            "audio",
-            f"no speech heard in the clip ({speech:.1f} s of voice activity, {MIN_SPEECH_SECONDS:g} s needed): "
-            "check the file and `start`/`end`",
-        )
-    voiced = _voiced(clip, regions)
-    _check_one_speaker(embedder, voiced)
-    embedding = embedder.embed(voiced)
+    embedding, speech = voiceprint_of(embedder, clip)
     source = VoiceprintSource(audio=_shown_source(audio), start=start, end=end)
     created = utc_now()
     entries = [
@@ -182,6 +178,22 @@ def enroll_voice(
     return stored
 
 
+def voiceprint_of(embedder: VoiceEmbedder, clip: NDArray[np.float32]) -> tuple[NDArray[np.float32], float]:
+    """The clip's embedding and seconds of speech, after the speech and one-voice checks (:class:`InvalidInput`)."""
+    from diarflow.adapters.speaker_embedding import speech_seconds
+
+    speech, regions = speech_seconds(clip)
+    if speech < MIN_SPEECH_SECONDS:
+        raise InvalidInput(
+            "audio",
+            f"no speech heard in the clip ({speech:.1f} s of voice activity, {MIN_SPEECH_SECONDS:g} s needed): "
+            "check the file and `start`/`end`",
+        )
+    voiced = _voiced(clip, regions)
+    _check_one_speaker(embedder, voiced)
+    return embedder.embed(voiced), speech
+
+
 def _voiced(clip: NDArray[np.float32], regions: NDArray[np.float64]) -> NDArray[np.float32]:
     """The clip's speech regions, joined (leading and trailing silence say nothing about the voice)."""
     parts = [clip[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] for a, b in regions.tolist()]
@@ -189,7 +201,7 @@ def _voiced(clip: NDArray[np.float32], regions: NDArray[np.float64]) -> NDArray[
     return np.concatenate(parts) if parts else clip
 
 
-def _check_one_speaker(embedder: ClipEmbedder, voiced: NDArray[np.float32]) -> None:
+def _check_one_speaker(embedder: VoiceEmbedder, voiced: NDArray[np.float32]) -> None:
     """Refuse a clip whose first and second halves sound like two different people."""
     if voiced.size < HALVES_MIN_SECONDS * SAMPLE_RATE:
         return
@@ -239,3 +251,81 @@ def _pyannote_voiceprint(settings: Settings, clip: NDArray[np.float32], podcast_
         reason = job.output.error if job.output is not None and job.output.error else job.status
         raise RemoteServiceError(f"pyannoteAI voiceprint job {job_id} gave no voiceprint ({reason})")
     return job.output.voiceprint
+
+
+# --- migration -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What ``migrate`` did with one outdated entry."""
+
+    entry: VoiceprintEntry
+    outcome: Literal["migrated", "re-enrol"]
+    reason: str | None = None
+    """Why the entry needs re-enrolment (its source clip cannot be found or no longer passes the checks)."""
+
+
+def migrate_voiceprints(
+    registry: VoiceprintRegistry, settings: Settings, *, podcast_id: str, audio_dirs: Sequence[Path]
+) -> list[Migration]:
+    """Re-embed the podcast's outdated local entries from their source clips, in place; one outcome per entry.
+
+    A source recorded as a file name is looked for in ``audio_dirs`` (the name alone is
+    recorded: a full path would leak the enrolling machine's layout); an http(s) source is
+    fetched again under the usual URL policy. An entry whose person already has a current
+    entry is migrated too (it is the same voice from another clip).
+    """
+    validate_id(podcast_id, "podcast_id")
+    outdated = [e for e in registry.entries(podcast_id) if e.model == GE2E_VOICEPRINT_MODEL]
+    if not outdated:
+        return []
+    from diarflow.adapters.speaker_embedding import load_voice_embedder
+
+    embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
+    done: list[Migration] = []
+    for entry in outdated:
+        try:
+            clip = _source_clip(entry, settings, audio_dirs)
+            embedding, speech = voiceprint_of(embedder, clip)
+        except DiarflowError as exc:
+            if not isinstance(exc, InvalidInput | RemoteServiceError) and exc.retryable:
+                raise  # the store or the network is down: nothing to conclude about the entry
+            done.append(Migration(entry, "re-enrol", exc.message))
+            continue
+        migrated = entry.model_copy(
+            update={
+                "model": LOCAL_VOICEPRINT_MODEL,
+                "embedding": [round(float(x), 6) for x in embedding],
+                "speech_seconds": round(speech, 3),
+                "migrated_from": entry.model,
+            }
+        )
+        registry.replace(VoiceprintEntry.model_validate(migrated.to_json_dict()))
+        done.append(Migration(migrated, "migrated"))
+    return done
+
+
+def _source_clip(entry: VoiceprintEntry, settings: Settings, audio_dirs: Sequence[Path]) -> NDArray[np.float32]:
+    from diarflow.adapters.diarizers.local.audio import local_audio_path
+    from diarflow.adapters.speaker_embedding import read_segments
+    from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
+
+    source = entry.source
+    if urlsplit(source.audio).scheme.lower() in ("http", "https"):
+        audio = source.audio
+    else:
+        found = [folder / source.audio for folder in audio_dirs if (folder / source.audio).is_file()]
+        if not found:
+            where = ", ".join(str(folder) for folder in audio_dirs) or "no folder"
+            raise InvalidInput("audio", f"source clip {source.audio} not found in {where} (pass --audio-dir)")
+        audio = str(found[0])
+    policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
+    check_fetch_target(audio, policy, field="audio")
+    begin = source.start or 0.0
+    limit = source.end if source.end is not None else begin + MAX_ENROL_SECONDS + 1.0
+    with local_audio_path(audio, policy) as path:
+        clip = read_segments(path, [np.array([[begin, limit]])])[0]
+    if clip.size == 0:
+        raise InvalidInput("audio", f"source clip {source.audio} holds no audio between {begin:g} s and {limit:g} s")
+    return clip

@@ -2,8 +2,13 @@
 
 Reads the podcast's voiceprints, gets one score per (cluster, voiceprint) —
 from pyannoteAI's ``/v1/identify`` output when the diarization came from
-there, else from GE2E embeddings of each cluster's representative audio —
-and lets :mod:`diarflow.domain.identification` decide.
+there, else from CAM++ embeddings of each cluster (the diarizer's own when the
+raw diarization carries them as ``cluster_embeddings``, else of the cluster's
+representative audio) — and lets :mod:`diarflow.domain.identification` decide.
+
+Entries of a previous local model (``resemblyzer-ge2e``) are never compared
+with CAM++ embeddings: they are left out, and the audit and the result say so
+(``warnings``), naming ``diarflow voiceprints migrate``.
 
 Nothing here fails the run: a registry, audio or model problem becomes a
 :class:`SpeakerMap` with ``error`` set, so enrichment still runs with the
@@ -32,7 +37,7 @@ from diarflow.contracts import (
     VoiceprintMatch,
     keys,
 )
-from diarflow.contracts.voiceprints import PYANNOTE_VOICEPRINT_PREFIX
+from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL, PYANNOTE_VOICEPRINT_PREFIX
 from diarflow.domain.clusters import Cluster
 from diarflow.domain.identification import (
     best_by_group,
@@ -69,7 +74,8 @@ class SpeakerMap:
     model: str | None = None
     error: ErrorSummary | None = None
     warnings: list[str] = field(default_factory=list)
-    """What the audit's reader should know about the decision (e.g. pyannoteAI's own matching disagreed)."""
+    """What the reader should know: voiceprints left out because their model is outdated, pyannoteAI's own
+    matching disagreeing with its scores."""
 
 
 def identify_episode(
@@ -104,14 +110,34 @@ def identify_episode(
     local = [e for e in entries if e.model == LOCAL_VOICEPRINT_MODEL]
     if matches is not None and remote:
         return _from_pyannote(ws, clusters, remote, matches, document.get("identification_segments"))
+    warnings = outdated_warnings(podcast_id, entries)
+    for warning in warnings:
+        log.warning("%s", warning)
     if not local:
         log.warning("podcast %s has no %s voiceprints: nothing to match locally", podcast_id, LOCAL_VOICEPRINT_MODEL)
-        return SpeakerMap("ok")
+        return SpeakerMap("ok", warnings=warnings)
     try:
-        return _from_embeddings(ws, episode_id, clusters, turns, local, audio, tracks)
+        result = _from_embeddings(ws, episode_id, clusters, turns, local, audio, tracks, document)
     except DiarflowError as exc:
         log.warning("identification of %s degraded: %s", episode_id, exc.message)
-        return SpeakerMap("ok", error=_summary(exc, "speaker identification could not run"))
+        result = SpeakerMap("ok", error=_summary(exc, "speaker identification could not run"))
+    result.warnings = warnings + result.warnings
+    return result
+
+
+def outdated_warnings(podcast_id: str, entries: list[VoiceprintEntry]) -> list[str]:
+    """One warning (at most 200 characters) naming who was not matched because only outdated entries hold them."""
+    current = {e.person for e in entries if e.model == LOCAL_VOICEPRINT_MODEL}
+    stale = {e.person: e.display_name for e in entries if e.model == GE2E_VOICEPRINT_MODEL and e.person not in current}
+    if not stale:
+        return []
+    who = "nobody could be named" if not current else f"{len(stale)} voice(s) not matched"
+    tail = f": their voiceprints are {GE2E_VOICEPRINT_MODEL} (outdated); run diarflow voiceprints migrate"
+    names = ", ".join(sorted(stale.values()))
+    room = 200 - len(who) - len(tail) - 3
+    if len(names) > room:
+        names = names[: room - 1] + "…"
+    return [f"{who} ({names}){tail}"]
 
 
 # --- scores from pyannoteAI ----------------------------------------------------------------
@@ -176,9 +202,55 @@ def _from_embeddings(
     entries: list[VoiceprintEntry],
     audio: str | None,
     tracks: SpeakerTracks,
+    document: dict[str, Any],
+) -> SpeakerMap:
+    references = np.array([entry.embedding for entry in entries], dtype=np.float64)
+    result = SpeakerMap(
+        "ok", threshold=ws.settings.match_threshold, margin=ws.settings.match_margin, model=LOCAL_VOICEPRINT_MODEL
+    )
+    provided = diarizer_embeddings(document, clusters)
+    if provided is not None:  # the diarizer embedded its clusters with our model: no second pass over the audio
+        usable = np.isfinite(provided).all(axis=1)
+        scores = np.full((len(clusters), len(entries)), -np.inf)
+        if usable.any():
+            scores[usable] = cosine_scores(provided[usable], references)
+        return _decide(result, clusters, entries, scores)
+    return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result)
+
+
+def diarizer_embeddings(document: dict[str, Any], clusters: list[Cluster]) -> NDArray[np.float64] | None:
+    """(clusters, dim) embeddings the raw diarization carries for every cluster, of the current model; else None.
+
+    The diarizer writes ``cluster_embeddings: {"model": ..., "speakers": {speaker: [floats]}}``; a row
+    of NaN marks a cluster it could not embed. Anything else (another model, a cluster missing,
+    ragged rows) means the clusters are embedded from the audio instead.
+    """
+    given = document.get("cluster_embeddings")
+    if not isinstance(given, dict) or given.get("model") != LOCAL_VOICEPRINT_MODEL:
+        return None
+    speakers = given.get("speakers")
+    if not isinstance(speakers, dict) or any(c.speaker_key not in speakers for c in clusters):
+        return None
+    try:
+        rows = np.array([speakers[c.speaker_key] for c in clusters], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return rows if rows.ndim == 2 and rows.shape[0] == len(clusters) else None
+
+
+def _from_audio(
+    ws: Workspace,
+    episode_id: str,
+    clusters: list[Cluster],
+    turns: Turns,
+    entries: list[VoiceprintEntry],
+    references: NDArray[np.float64],
+    audio: str | None,
+    tracks: SpeakerTracks,
+    result: SpeakerMap,
 ) -> SpeakerMap:
     from diarflow.adapters.diarizers.local.audio import local_audio_path
-    from diarflow.adapters.speaker_embedding import MIN_SAMPLES, ClipEmbedder, read_segments, write_wav
+    from diarflow.adapters.speaker_embedding import MIN_SAMPLES, load_voice_embedder, read_segments, write_wav
     from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
     from diarflow.errors import DiarizerUnavailable
 
@@ -188,7 +260,7 @@ def _from_embeddings(
         )
     policy = UrlPolicy.from_settings(ws.settings)
     check_fetch_target(audio, policy)  # we fetch it ourselves: refuse private hosts before loading the model
-    embedder = ClipEmbedder.load()
+    embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
     spans = [_representative(turns, cluster) for cluster in clusters]
     with local_audio_path(audio, policy) as path:
         clips = read_segments(path, spans, tracks=_own_tracks(clusters, tracks, path))
@@ -196,11 +268,7 @@ def _from_embeddings(
     vectors = embedder.embed_many([clip for clip, ok in zip(clips, usable, strict=True) if ok])
     scores = np.full((len(clusters), len(entries)), -np.inf)
     if vectors.size:
-        references = np.array([entry.embedding for entry in entries], dtype=np.float64)
         scores[np.array(usable)] = cosine_scores(vectors, references)
-    result = SpeakerMap(
-        "ok", threshold=ws.settings.match_threshold, margin=ws.settings.match_margin, model=LOCAL_VOICEPRINT_MODEL
-    )
     if ws.settings.audit_clips:
         for cluster, clip in zip(clusters, clips, strict=True):
             if clip.size:

@@ -184,7 +184,7 @@ def diarize_episode(
             num_words=enrichment.num_words,
             identified_speakers=identification.identified_speakers,
         ),
-        warnings=[NO_WORDS_WARNING] if transcript.num_words == 0 else [],
+        warnings=([NO_WORDS_WARNING] if transcript.num_words == 0 else []) + identification.warnings,
     )
     _render_report(steps, ws, run_log, enriched=enrichment.ref, audit=identification.ref)
     steps.send_event(EMIT_STEP, [{"name": DIARIZATION_COMPLETED, "data": result.to_json_dict()}])

@@ -202,6 +202,7 @@ def identify_speakers(ws: Workspace, args: IdentifyArgs) -> IdentificationInfo:
         registry_status=speaker_map.status,
         registry_prefix=keys.voiceprints_prefix(podcast_id) if podcast_id else None,
         error=speaker_map.error,
+        warnings=speaker_map.warnings,
     )
 
 
