@@ -241,3 +241,20 @@ def test_a_diarizer_that_does_not_exist_is_refused_naming_the_option(tmp_path: P
     assert outcome.exit_code == 2, outcome.output
     assert "--diarizer: must be one of auto, deepgram, local, pyannote, channels, got 'bogus'" in outcome.output
     assert "Traceback" not in outcome.output
+
+
+def test_step_errors_name_fields_and_the_cli_spells_them_as_its_options(tmp_path: Path) -> None:
+    """The local diarizer without audio: the stored error names the field, the CLI says --audio."""
+    from diarflow.adapters.stores import LocalStore, get_json
+    from diarflow.contracts import keys
+    from tests import recut
+    from tests.reliability import diarflow_cli, run_args
+
+    transcript = recut.SAMPLES / "sample.deepgram.json"
+    done = diarflow_cli(*run_args("E1", transcript, tmp_path / "store", "--diarizer", "local"), env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr  # Deepgram's own labels stand in: a partial run
+    assert "diarizer needs the episode audio: give --audio (an audio_url in the event)" in done.stderr
+    stored = get_json(LocalStore(tmp_path / "store"), keys.error_key("E1"))
+    (error,) = stored["errors"]
+    assert error["message"] == "the local diarizer needs the episode audio: give `audio` (an `audio_url` in the event)"
+    assert "--" not in error["message"]

@@ -43,7 +43,8 @@ class VoiceprintRegistry:
         if not created:
             raise VoiceprintExists(
                 "voiceprint_id",
-                f"{entry.voiceprint_id!r} already exists in podcast {entry.podcast_id}: choose another --id, or "
+                f"{entry.voiceprint_id!r} already exists in podcast {entry.podcast_id}: "
+                f"choose another `voiceprint_id`, or "
                 f"remove it first (diarflow voiceprints remove --podcast-id {entry.podcast_id} {entry.voiceprint_id})",
             )
         return key

@@ -119,8 +119,13 @@ _FIELD_MENTION = re.compile(r"`(\w+)`")
 
 def described(error: DiarflowError, options: Mapping[str, str]) -> str:
     """``error``'s message, with the fields it names spelled as the command's options."""
-    if not options or not isinstance(error, InvalidInput):
-        return error.message
-    problem = _FIELD_MENTION.sub(lambda mention: options.get(mention[1], mention[1]), error.problem)
+    if not isinstance(error, InvalidInput):
+        return spelled(error.message, options)
+    problem = spelled(error.problem, options)
     field = options.get(error.field, error.field)
     return f"{field}: {problem}" if field else problem
+
+
+def spelled(text: str, options: Mapping[str, str]) -> str:
+    """``text`` with each field it names (`` `audio` ``) spelled as this command's option (``--audio``)."""
+    return _FIELD_MENTION.sub(lambda mention: options.get(mention[1], mention[1]), text)

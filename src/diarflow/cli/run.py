@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,7 @@ from diarflow.cli._common import (
     read_input_file,
     reported_errors,
     settle_imports,
+    spelled,
     stderr_console,
     stdout_console,
 )
@@ -144,8 +146,10 @@ def _run(
 class ConsoleObserver:
     """One line per step on stderr: what ran, what was reused, what failed."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, options: Mapping[str, str] | None = None) -> None:
         self.console = console
+        self.options = RUN_OPTIONS if options is None else options
+        """How the command spells the fields step errors name."""
         self._status: Any = None
 
     def step_started(self, name: str) -> None:
@@ -167,7 +171,8 @@ class ConsoleObserver:
 
     def step_failed(self, name: str, error: StepFailed) -> None:
         self._stop()
-        self.console.print(f"[red]✗[/] {name}: {as_text(error.error_type)}: {as_text(error.cause_message)}")
+        message = spelled(error.cause_message, self.options)
+        self.console.print(f"[red]✗[/] {name}: {as_text(error.error_type)}: {as_text(message)}")
 
     def sleeping(self, name: str, seconds: float) -> None:
         self.console.print(f"[dim]… {name}: waiting {seconds:.0f} s[/]")
@@ -233,7 +238,7 @@ def _print_summary(store: ObjectStore, episode_id: str, console: Console) -> Non
     for warning in audit.warnings:
         console.print(f"[yellow]{as_text(f'! {warning}')}[/]")
     for error in error_log.errors if error_log else ():
-        console.print(f"[yellow]{as_text(f'! {error.step}: {error.type}: {error.message}')}[/]")
+        console.print(f"[yellow]{as_text(f'! {error.step}: {error.type}: {spelled(error.message, RUN_OPTIONS)}')}[/]")
 
 
 def _stored_error_log(store: ObjectStore, key: str) -> ErrorArtifact:

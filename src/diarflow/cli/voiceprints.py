@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from diarflow.cli._common import StoreOption, configure_logging, reported_errors, visible_controls
+from diarflow.cli._common import StoreOption, configure_logging, reported_errors, spelled, visible_controls
 
 voiceprints_app = typer.Typer(
     name="voiceprints",
@@ -27,6 +27,8 @@ ENROLL_OPTIONS = {
     "end": "--end",
 }
 """The fields enrolment's errors name, as ``enroll`` spells them."""
+MIGRATE_OPTIONS = {"audio_dir": "--audio-dir", "podcast_id": "--podcast-id"}
+"""The fields migration's reasons name, as ``migrate`` spells them."""
 
 
 def register(app: typer.Typer) -> None:
@@ -150,7 +152,7 @@ def migrate(
     Exit codes: 0 every outdated entry migrated (or none), 1 the store failed, 2 invalid
     input, 3 some entries need re-enrolment.
     """
-    with reported_errors():
+    with reported_errors(MIGRATE_OPTIONS):
         from diarflow.adapters.registry import VoiceprintRegistry
         from diarflow.adapters.stores import open_store
         from diarflow.config import Settings
@@ -170,7 +172,7 @@ def migrate(
                 "display_name": item.entry.display_name,
                 "outcome": item.outcome,
                 "model": item.entry.model,
-                "reason": item.reason,
+                "reason": None if item.reason is None else spelled(item.reason, MIGRATE_OPTIONS),
             }
             sys.stdout.write(orjson.dumps(line).decode() + "\n")
         if any(item.outcome == "re-enrol" for item in done):

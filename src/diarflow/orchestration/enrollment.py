@@ -318,7 +318,9 @@ def _source_clip(entry: VoiceprintEntry, settings: Settings, audio_dirs: Sequenc
         found = [folder / source.audio for folder in audio_dirs if (folder / source.audio).is_file()]
         if not found:
             where = ", ".join(str(folder) for folder in audio_dirs) or "no folder"
-            raise InvalidInput("audio", f"source clip {source.audio} not found in {where} (pass --audio-dir)")
+            raise InvalidInput(
+                "audio", f"source clip {source.audio} not found in {where} (give its folder as `audio_dir`)"
+            )
         audio = str(found[0])
     policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
     check_fetch_target(audio, policy, field="audio")

@@ -256,7 +256,7 @@ def _from_audio(
 
     if not audio:
         raise DiarizerUnavailable(
-            "identifying speakers from voiceprints needs the episode audio: pass --audio (or audio_url in the event)"
+            "identifying speakers from voiceprints needs the episode audio: give `audio` (an `audio_url` in the event)"
         )
     policy = UrlPolicy.from_settings(ws.settings)
     check_fetch_target(audio, policy)  # we fetch it ourselves: refuse private hosts before loading the model

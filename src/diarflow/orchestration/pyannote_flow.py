@@ -165,7 +165,7 @@ def submit_job(ws: Workspace, args: SubmitJobArgs) -> SubmittedJob:
     """
     audio, duration, hints, webhook = args.audio, args.duration, args.hints, args.webhook
     if not audio:
-        raise DiarizerUnavailable("pyannoteAI needs the episode audio: pass --audio or an audio_url in the event")
+        raise DiarizerUnavailable("pyannoteAI needs the episode audio: give `audio` (an `audio_url` in the event)")
     if audio.startswith("s3://"):
         raise DiarizerUnavailable(
             "pyannoteAI cannot read s3:// URLs: pass an https:// (pre-signed) URL or a local file"
@@ -264,7 +264,9 @@ COLLECT = Step(COLLECT_STEP, CollectJobArgs, DiarizationInfo, collect_job)
 def pyannote_client(settings: Settings) -> PyannoteClient:
     """A client configured from settings; :class:`DiarizerUnavailable` without a key."""
     if settings.pyannote_api_key is None:
-        raise DiarizerUnavailable("PYANNOTEAI_API_KEY is not set: export it or choose --diarizer local/deepgram")
+        raise DiarizerUnavailable(
+            "PYANNOTEAI_API_KEY is not set: export it, or choose another `diarizer` (local, deepgram)"
+        )
     read = settings.pyannote_timeout
     return PyannoteClient(
         settings.pyannote_api_key.reveal(),

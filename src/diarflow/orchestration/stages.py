@@ -87,7 +87,9 @@ def diarize(diarizer_name: ResolvedDiarizer, ws: Workspace, args: DiarizeArgs) -
     """
     audio = args.audio
     if diarizer_name == "local" and not audio:
-        raise DiarizerUnavailable(f"the {diarizer_name} diarizer needs the episode audio: pass --audio or audio_url")
+        raise DiarizerUnavailable(
+            f"the {diarizer_name} diarizer needs the episode audio: give `audio` (an `audio_url` in the event)"
+        )
     if audio and diarizer_name in ("local", "channels"):  # we fetch remote audio ourselves: refuse private addresses
         check_fetch_target(audio, UrlPolicy.from_settings(ws.settings))
     diarizer = build_diarizer(diarizer_name, ws.settings)

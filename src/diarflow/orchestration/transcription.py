@@ -67,7 +67,7 @@ TRANSCRIBE = Step(TRANSCRIBE_STEP, TranscribeArgs, TranscriptionInfo, transcribe
 def deepgram_client(settings: Settings) -> DeepgramClient:
     """A client configured from settings; a clear error without a key."""
     if settings.deepgram_api_key is None:
-        raise InvalidConfig("DEEPGRAM_API_KEY", "is not set: export it to transcribe, or pass --transcript")
+        raise InvalidConfig("DEEPGRAM_API_KEY", "is not set: export it to transcribe, or give `transcript`")
     return DeepgramClient(
         settings.deepgram_api_key.reveal(),
         base_url=settings.deepgram_api_url,

@@ -269,13 +269,13 @@ def check_audio_limits(*, size_bytes: int | None, duration: float | None) -> Non
         raise InvalidInput(
             "audio",
             f"is {size_bytes / 1024**3:.2f} GiB; pyannoteAI accepts files up to 1 GiB: "
-            "re-encode it (e.g. mono 16 kHz MP3/Opus) or use --diarizer local",
+            "re-encode it (e.g. mono 16 kHz MP3/Opus) or choose `diarizer` local",
         )
     if duration is not None and duration > MAX_DURATION_SECONDS:
         raise InvalidInput(
             "audio",
             f"lasts {duration / 3600:.1f} h; pyannoteAI accepts up to 24 h of audio: split the episode "
-            "or use --diarizer local",
+            "or choose `diarizer` local",
         )
 
 
