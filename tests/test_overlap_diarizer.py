@@ -138,6 +138,7 @@ def test_diarize_writes_json_with_overlapping_and_exclusive_turns(cli_outputs: d
         (["/no/such.wav"], "audio: file not found"),
         (["{sample}", "--out", "x.txt"], "--out: x.txt: write a .rttm or a .json file"),
         (["{sample}", "--min-speakers", "3", "--max-speakers", "2"], "min_speakers: 3 is above max_speakers 2"),
+        (["{sample}", "--transcript", "/no/such.json"], "--transcript: /no/such.json does not exist"),
     ],
 )
 def test_diarize_refuses_bad_usage_with_exit_2(args: list[str], message: str, sample_wav: Path) -> None:
@@ -145,6 +146,24 @@ def test_diarize_refuses_bad_usage_with_exit_2(args: list[str], message: str, sa
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_diarize_draws_speech_where_a_given_transcripts_words_are(sample_wav: Path, tmp_path: Path) -> None:
+    words = orjson.loads((SAMPLES / "sample.deepgram.json").read_bytes())["results"]["channels"][0]["alternatives"][0]
+    first, last = words["words"][0]["start"], words["words"][-1]["end"]
+    done = diarflow_cli(
+        "diarize", str(sample_wav), "--transcript", str(SAMPLES / "sample.deepgram.json"), "--quiet", timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    turns = parse_rttm(done.stdout)
+    assert min(start for start, _, _ in turns) >= first - 0.02
+    assert max(end for _, end, _ in turns) <= last + 0.02
+    assert diarization_scores(sample_reference(), turns).der < 0.12  # measured 10.6 %; audio alone 9.3 %
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"words": [{"word": "a", "start": 2, "end": 1}]}')
+    refused = diarflow_cli("diarize", str(sample_wav), "--transcript", str(bad), "--quiet")
+    assert refused.returncode == 2
+    assert "words[0].end: 1.0 is before start 2.0" in refused.stderr
 
 
 def test_a_transcripts_words_bound_speech_on_a_podcast_like_episode(
