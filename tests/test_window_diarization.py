@@ -272,3 +272,21 @@ def test_words_in_any_order_and_without_duration_bound_speech_alike() -> None:
     shuffled = bound_by_words(frames_of(activity, count), centres, starts[::-1].copy(), ends[::-1].copy())
     np.testing.assert_array_equal(ordered.count, shuffled.count)
     assert spans(select_speakers(ordered), 0) == [(0.5, 1.4), (2.0, 2.01)]  # a word of no duration: one frame
+
+
+def test_centroids_move_to_the_voices_of_every_embedding_and_none_is_lost() -> None:
+    """Clustering decides from a subset; a few k-means steps over every embedding centre its voices."""
+    from diarflow.domain.window_clustering import _refined
+
+    rng = np.random.default_rng(5)
+    a, b, c = (v / np.linalg.norm(v) for v in rng.normal(0, 1, (3, 192)))
+    points = np.vstack([a + rng.normal(0, 0.03, (200, 192)), b + rng.normal(0, 0.03, (200, 192))])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    speech = rng.uniform(0.5, 5.0, 400)
+    skewed = np.vstack([a + 0.7 * b, b + 0.3 * a, c])  # two off-centre starts, and one nobody is near
+    skewed /= np.linalg.norm(skewed, axis=1, keepdims=True)
+    centroids = _refined(points, speech, skewed)
+    assert centroids.shape == (3, 192)
+    assert centroids[0] @ a > 0.99
+    assert centroids[1] @ b > 0.99
+    np.testing.assert_array_equal(centroids[2], skewed[2])  # a speaker without embeddings keeps its centroid

@@ -43,6 +43,9 @@ IntArray = NDArray[np.int64]
 MAX_CLUSTERED = 3000
 """Embeddings clustered agglomeratively; the others are matched to the centroids (memory ~ MAX_CLUSTERED²)."""
 MAX_SPEAKERS = 10
+REFINE_ITERATIONS = 3
+"""k-means steps that move the centroids to every embedding's voice (on the meeting clips and re-cuts they
+change nothing; on a 1 h episode three reach the fixed point)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def assign_speakers(
     if len(speakers) == 0:
         return SpeakerAssignment(clusters, margins, np.zeros((0, speakers.embeddings.shape[1])))
     points = _normalise(speakers.embeddings)
-    centroids = _centroids_of(points, speakers.speech, options)
+    centroids = _refined(points, speakers.speech, _centroids_of(points, speakers.speech, options))
     similarity = points @ centroids.T
     chosen, margin = _match_per_window(speakers.windows, similarity)
     clusters[speakers.windows, speakers.locals] = chosen
@@ -134,6 +137,27 @@ def _centroids_of(points: FloatArray, speech: FloatArray, options: ClusteringOpt
         if not low <= found <= high:
             labels = fcluster(tree, t=min(max(found, low), high), criterion="maxclust") - 1
     return _mean_directions(points[subset], speech[subset], labels)
+
+
+def _refined(
+    points: FloatArray, speech: FloatArray, centroids: FloatArray, iterations: int = REFINE_ITERATIONS
+) -> FloatArray:
+    """Centroids re-estimated from every embedding nearest them (a few k-means steps; the count stays).
+
+    Clustering decides from a subset (the reliable embeddings, or the first :data:`MAX_CLUSTERED`), whose
+    means can sit off the voices' centres: on a 1 h episode they put 5 % of its speech on the wrong voice.
+    """
+    for _ in range(iterations):
+        nearest = np.argmax(points @ centroids.T, axis=1)
+        weights = np.maximum(speech, 1e-6)[:, np.newaxis]
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, nearest, points * weights)
+        members = np.bincount(nearest, minlength=centroids.shape[0]) > 0
+        updated = np.where(members[:, np.newaxis], _normalise(sums), centroids)  # an empty cluster keeps its own
+        if np.allclose(updated, centroids):
+            break
+        centroids = updated
+    return centroids
 
 
 def _cut(tree: FloatArray, points: FloatArray, speech: FloatArray, threshold: float, min_speech: float) -> IntArray:
