@@ -217,8 +217,7 @@ class Settings:
     """Steps run at once in one ``diarflow serve`` process; 0: as many as CPUs + 4 (at most 32)."""
 
     def __post_init__(self) -> None:
-        if self.diarizer not in DIARIZER_CHOICES:  # a Literal is not checked at runtime; replace() skips from_env
-            raise InvalidConfig("diarizer", f"must be one of {', '.join(DIARIZER_CHOICES)}, got {self.diarizer!r}")
+        _diarizer("diarizer", self.diarizer)  # a Literal is not checked at runtime, and replace() skips from_env
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

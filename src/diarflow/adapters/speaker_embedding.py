@@ -75,10 +75,6 @@ def campplus_available() -> bool:
     return find_campplus_weights() is not None
 
 
-CAMPPLUS_MIN_FBANK_FRAMES = 20
-"""Fbank frames (10 ms each) CAM++'s 2-D convolutions need at least."""
-
-
 @dataclass
 class CamClipEmbedder:
     """One L2-normalised CAM++ embedding (192 numbers) per clip; build with :meth:`load`."""
@@ -106,11 +102,12 @@ class CamClipEmbedder:
 
     def embed_many(self, clips: Sequence[NDArray[np.float32]]) -> NDArray[np.float32]:
         """(len(clips), 192) embeddings, one network pass per clip (clips differ in length)."""
+        from diarflow.adapters.models.campplus import MIN_SAMPLES
         from diarflow.adapters.models.fbank import fbank, subtract_mean
 
         out = np.zeros((len(clips), 192), dtype=np.float64)
         for index, clip in enumerate(clips):
-            features = fbank(_at_least(np.asarray(clip, dtype=np.float32), CAMPPLUS_MIN_FBANK_FRAMES * 160 + 240))
+            features = fbank(_at_least(np.asarray(clip, dtype=np.float32), MIN_SAMPLES))
             out[index] = self.network.embed(subtract_mean(features)[np.newaxis])[0]
         norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         result: NDArray[np.float32] = (out / norms).astype(np.float32)

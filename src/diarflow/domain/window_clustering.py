@@ -149,11 +149,9 @@ def _refined(
     """
     for _ in range(iterations):
         nearest = np.argmax(points @ centroids.T, axis=1)
-        weights = np.maximum(speech, 1e-6)[:, np.newaxis]
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, nearest, points * weights)
         members = np.bincount(nearest, minlength=centroids.shape[0]) > 0
-        updated = np.where(members[:, np.newaxis], _normalise(sums), centroids)  # an empty cluster keeps its own
+        means = _mean_directions(points, speech, nearest, count=centroids.shape[0])
+        updated = np.where(members[:, np.newaxis], means, centroids)  # an empty cluster keeps its own
         if np.allclose(updated, centroids):
             break
         centroids = updated
@@ -181,8 +179,9 @@ def _absorb_small(points: FloatArray, speech: FloatArray, labels: IntArray, min_
     return np.searchsorted(large, merged).astype(np.int64)
 
 
-def _mean_directions(points: FloatArray, weights: FloatArray, labels: IntArray) -> FloatArray:
-    count = int(labels.max()) + 1
+def _mean_directions(points: FloatArray, weights: FloatArray, labels: IntArray, count: int | None = None) -> FloatArray:
+    """Each label's speech-weighted mean direction (``count`` rows: labels 0..count-1; default, as many as used)."""
+    count = int(labels.max()) + 1 if count is None else count
     sums = np.zeros((count, points.shape[1]))
     np.add.at(sums, labels, points * np.maximum(weights, 1e-6)[:, np.newaxis])
     return _normalise(sums)

@@ -42,7 +42,7 @@ import torch.nn.functional as F  # noqa: N812 (torch's own convention)
 from numpy.typing import NDArray
 from torch import nn
 
-from diarflow.adapters.models.fbank import NUM_MEL_BINS, fbank, subtract_mean
+from diarflow.adapters.models.fbank import FRAME_LENGTH, FRAME_SHIFT, NUM_MEL_BINS, fbank, subtract_mean
 from diarflow.adapters.models.runtime import default_threads, inference, load_weights
 from diarflow.adapters.models.weights import campplus_weights
 
@@ -53,6 +53,10 @@ TRUNK_FRAME_OFFSET = 0.0125  # seconds: centre of fbank frame 0 (a 25 ms frame f
 CAM_SEGMENT_FRAMES = 100  # trunk frames (2 s) a CAM gate's local context averages over
 FCM_CHUNK_FRAMES = 1000  # fbank frames (10 s) the FCM head computes at a time
 FCM_CONTEXT_FRAMES = 10  # fbank frames either side that one FCM output frame depends on
+MIN_FBANK_FRAMES = 20
+"""Fbank frames (10 ms each) CAM++'s 2-D convolutions need at least."""
+MIN_SAMPLES = (MIN_FBANK_FRAMES - 1) * FRAME_SHIFT + FRAME_LENGTH
+"""16 kHz samples that make :data:`MIN_FBANK_FRAMES` fbank frames."""
 _GROWTH = 32
 _BOTTLENECK = 128
 _BLOCKS = ((12, 3, 1), (24, 3, 2), (16, 3, 2))  # (layers, kernel size, dilation)

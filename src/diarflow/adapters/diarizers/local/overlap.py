@@ -74,9 +74,6 @@ MIN_EMBEDDING_SPEECH = 0.2
 """Seconds of a local speaker's speech (alone, else at all) below which it gets no embedding in that window
 (on AMI train, 0.2 s beat 0.5 s: a speaker without an embedding is dropped from its window)."""
 
-MIN_TRUNK_FBANK_FRAMES = 20
-"""Fbank frames (10 ms each) CAM++'s 2-D convolutions need at least."""
-
 
 @dataclass
 class OverlapAwareDiarizer:
@@ -175,7 +172,9 @@ class OverlapAwareDiarizer:
         else:
             activity = (powerset_to_multilabel(log_probs, soft=True) > self.onset).astype(np.float32)
         features = fbank(chunk.audio)
-        if features.shape[0] < MIN_TRUNK_FBANK_FRAMES:  # a fraction of a second: too short to embed anyone
+        from diarflow.adapters.models.campplus import MIN_FBANK_FRAMES
+
+        if features.shape[0] < MIN_FBANK_FRAMES:  # a fraction of a second: too short to embed anyone
             heard.add_windows(chunk, activity)
             return
         trunk = self.embedder.trunk(subtract_mean(features)[np.newaxis])  # (1, 512, T')
