@@ -7,7 +7,10 @@ Method (docs/identification.md):
   (``oracle``: each speaker's solo speech, "when the diarization is right"). A
   cluster's true speaker is the reference speaker it overlaps most; it is embedded
   exactly as ``identify-speakers-v1`` does (its best exclusive turns, up to 30 s,
-  joined, CAM++).
+  joined, CAM++), or, for ``v2-own``, v2's clusters keep the diarizer's own
+  embedding (its windows' embeddings averaged, as the raw diarization's
+  ``cluster_embeddings`` carry it; ``cross`` mode only, since that embedding also
+  heard the speech ``within`` mode enrols from).
 * **Enrolments** are D seconds (3, 5, 10, 30) of one speaker's solo reference speech,
   joined and embedded as ``enroll`` does (VAD is not re-run: the reference already
   marks the speech). ``cross``: taken from the speaker's *other* clips (speakers recur
@@ -30,7 +33,10 @@ Method (docs/identification.md):
 
 The default threshold and margin are chosen on the calibration group only: the
 highest share of >= 10 s clusters named right from 10 s enrolments (oracle and v2
-clusters, both modes) with false accepts <= 1 % at every enrolment duration.
+clusters, both modes, one cluster per person) with false accepts <= 1 % at every
+enrolment duration. Then the split-voice gap (when a second cluster may take a
+person too) at that threshold and margin, over every diarizer's clusters: see
+:func:`choose_gap`.
 
 Run: ``make eval-data`` then
 ``.venv/bin/python benchmarks/calibrate_identification.py [--data .eval-data] [--cache DIR]``
@@ -48,7 +54,7 @@ import pickle
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
 from diarflow.domain.frames import run_edges  # noqa: E402
 from diarflow.domain.identification import (  # noqa: E402
+    DEFAULT_SPLIT_VOICE_GAP,
     MAX_REPRESENTATIVE_SECONDS,
     identify_clusters,
     representative_segments,
@@ -76,10 +83,12 @@ OFFSETS = 2
 LONG_CLUSTER = 10.0
 """The target is stated for clusters with at least this much speech."""
 GROUPS = {"calibration": ("train", "development"), "test": ("test",)}
-SOURCES = ("oracle", "v2", "v1")
+SOURCES = ("oracle", "v2", "v2-own", "v1")
 MODES = ("cross", "within")
 THRESHOLDS = np.round(np.arange(0.20, 0.701, 0.025), 3)
 MARGINS = (0.02, 0.04, 0.06, 0.08, 0.10)
+GAPS: tuple[float | None, ...] = (0.0, 0.025, 0.05, 0.075, 0.10, 0.15, 0.20, None)
+"""Split-voice gaps tried (None: strictly one cluster per person)."""
 MAX_FALSE_ACCEPTS = 0.01
 
 Mask = NDArray[np.bool_]
@@ -105,6 +114,8 @@ class Cluster:
     turns: Mask
     truth: str
     confidence: NDArray[np.float64] | None = None
+    own: NDArray[np.float32] | None = None
+    """The diarizer's own embedding of the cluster (``v2-own``), used instead of embedding its audio."""
 
 
 @dataclass
@@ -214,28 +225,38 @@ def diarized(
             path.write_text(json.dumps(_diarize(source, clips, data)))
         turns = json.loads(path.read_text())
         out[source] = {clip.clip_id: _clusters(clip, turns[clip.clip_id]) for clip in clips}
+        if source == "v2-own":
+            for clip in clips:
+                own = turns.get(f"{clip.clip_id}:embeddings", {})  # none when no speech was found
+                for cluster in out[source][clip.clip_id]:
+                    cluster.own = np.array(own[cluster.label], dtype=np.float32)
     return out
 
 
-def _diarize(source: str, clips: list[Clip], data: Path) -> dict[str, list[list[Any]]]:
+def _diarize(source: str, clips: list[Clip], data: Path) -> dict[str, Any]:
     from benchmarks.diarizers import vad_transcript
 
-    from diarflow.adapters.diarizers.base import DiarizationJob
+    from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
     from diarflow.domain.transcript import read_transcript
 
-    if source == "v2":
+    run: Callable[[Path], DiarizerOutput]
+    if source in ("v2", "v2-own"):
         from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
 
         v2 = load_overlap_diarizer(threads=2)
-        run = lambda path: v2.diarize_file(path)  # noqa: E731
+
+        def run(path: Path) -> DiarizerOutput:
+            return v2.diarize_file(path)
+
     else:
         from diarflow.adapters.diarizers.local import load_local_diarizer
 
         v1 = load_local_diarizer(threads=2)
-        run = lambda path: v1.diarize(  # noqa: E731
-            DiarizationJob("CAL", str(path), read_transcript(vad_transcript(v1, str(path))))
-        )
-    found: dict[str, list[list[Any]]] = {}
+
+        def run(path: Path) -> DiarizerOutput:
+            return v1.diarize(DiarizationJob("CAL", str(path), read_transcript(vad_transcript(v1, str(path)))))
+
+    found: dict[str, Any] = {}
     for clip in clips:
         path = data / "ami" / f"{clip.clip_id}.wav"
         output = run(path)
@@ -244,6 +265,10 @@ def _diarize(source: str, clips: list[Clip], data: Path) -> dict[str, list[list[
             [float(s), float(e), turns.speaker_names[k], float(c)]
             for s, e, k, c in zip(turns.starts, turns.ends, turns.speakers, turns.confidences, strict=True)
         ]
+        if source == "v2-own" and output.speaker_embeddings is not None:
+            found[f"{clip.clip_id}:embeddings"] = {
+                name: list(vector) for name, vector in output.speaker_embeddings.vectors.items()
+            }
         print(f"  {source} {clip.clip_id}: {len({t[2] for t in found[clip.clip_id]})} clusters", flush=True)
     return found
 
@@ -375,6 +400,8 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                     if mode == "cross" and not any(p in clip.solo for p in people):
                         continue
                     for source, by_clip in clusters.items():
+                        if source == "v2-own" and mode == "within":
+                            continue  # the diarizer's embedding heard the enrolment speech too
                         runs += _runs_of(
                             clip,
                             source,
@@ -405,7 +432,10 @@ def _runs_of(
     rows, truths, speech = [], [], []
     for cluster in clusters:
         frames = representative(cluster, removed)
-        vector = embeddings.of([(clip.clip_id, frames)]) if frames.any() else None
+        if cluster.own is not None:
+            vector: NDArray[np.float32] | None = cluster.own / np.linalg.norm(cluster.own)
+        else:
+            vector = embeddings.of([(clip.clip_id, frames)]) if frames.any() else None
         rows.append(vector)
         truths.append(cluster.truth)
         kept = cluster.turns & ~removed if removed is not None else cluster.turns
@@ -438,10 +468,10 @@ def _runs_of(
 # --- figures ---------------------------------------------------------------------------------------
 
 
-def tally(runs: Iterable[Run], threshold: float, margin: float) -> Tally:
+def tally(runs: Iterable[Run], threshold: float, margin: float, gap: float | None = DEFAULT_SPLIT_VOICE_GAP) -> Tally:
     out = Tally()
     for run in runs:
-        decisions = identify_clusters(run.scores, threshold=threshold, margin=margin).decisions
+        decisions = identify_clusters(run.scores, threshold=threshold, margin=margin, split_voice_gap=gap).decisions
         for d, truth, seconds in zip(decisions, run.truths, run.speech, strict=True):
             named = None if d.reference is None else run.people[d.reference]
             if truth not in run.people:
@@ -472,7 +502,8 @@ def tally(runs: Iterable[Run], threshold: float, margin: float) -> Tally:
 
 
 def eer(runs: Iterable[Run]) -> tuple[float, int, int]:
-    same, other = [], []
+    same: list[float] = []
+    other: list[float] = []
     for run in runs:
         if run.left_out is not None:
             continue
@@ -507,8 +538,8 @@ def choose(runs: list[Run]) -> tuple[float, float]:
     print("\ncalibration grid (oracle + v2, both modes): threshold margin | right>=10s@10s | FA per duration")
     for margin in MARGINS:
         for threshold in THRESHOLDS.tolist():
-            ten = tally([r for r in tuned if r.duration == 10.0], threshold, margin)
-            fas = [tally([r for r in tuned if r.duration == d], threshold, margin) for d in DURATIONS]
+            ten = tally([r for r in tuned if r.duration == 10.0], threshold, margin, None)
+            fas = [tally([r for r in tuned if r.duration == d], threshold, margin, None) for d in DURATIONS]
             worst = max(t.false_accepts / t.unenrolled for t in fas if t.unenrolled)
             share = ten.long_right / ten.long if ten.long else 0.0
             counts = " ".join(f"{t.false_accepts}/{t.unenrolled}" for t in fas)
@@ -527,8 +558,35 @@ def choose(runs: list[Run]) -> tuple[float, float]:
     return thresholds[len(thresholds) // 2], margin
 
 
-def report(runs: list[Run], threshold: float, margin: float) -> None:
-    print(f"\nfigures at threshold {threshold:.3f}, margin {margin:.2f}")
+def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None:
+    """The split-voice gap at the chosen threshold and margin, from the calibration group.
+
+    Over every diarizer's clusters (splitting a voice in two is what diarizers do; the oracle never
+    does) and both modes: no more false accepts than strictly exclusive naming at any enrolment
+    duration; among those, the highest share of >= 10 s clusters named right from 10 s enrolments,
+    and the middle of that plateau (the upper one of two middles).
+    """
+    tuned = [r for r in runs if r.group == "calibration"]
+    print("\nsplit-voice gap (every source, both modes): gap | right>=10s@10s | FA per duration")
+    exclusive = [tally([r for r in tuned if r.duration == d], threshold, margin, None) for d in DURATIONS]
+    rows: list[tuple[float, float | None]] = []
+    for gap in GAPS:
+        ten = tally([r for r in tuned if r.duration == 10.0], threshold, margin, gap)
+        fas = [tally([r for r in tuned if r.duration == d], threshold, margin, gap) for d in DURATIONS]
+        share = ten.long_right / ten.long if ten.long else 0.0
+        counts = " ".join(f"{t.false_accepts}/{t.unenrolled}" for t in fas)
+        print(f"  {gap} | {share:.3f} ({ten.long_right}/{ten.long}) | {counts}", flush=True)
+        if all(t.false_accepts <= e.false_accepts for t, e in zip(fas, exclusive, strict=True)):
+            rows.append((share, gap))
+    top = max(share for share, _ in rows)
+    plateau = [gap for share, gap in rows if share >= top - 1e-12]
+    if None in plateau:
+        return None  # sharing a person between clusters gains nothing here
+    return sorted(g for g in plateau if g is not None)[len(plateau) // 2]
+
+
+def report(runs: list[Run], threshold: float, margin: float, gap: float | None) -> None:
+    print(f"\nfigures at threshold {threshold:.3f}, margin {margin:.2f}, split-voice gap {gap}")
     print(
         "| group | clusters | mode | enrolment | EER | named right | wrong | unnamed | right, >= 10 s clusters "
         "| false accepts |"
@@ -544,7 +602,7 @@ def report(runs: list[Run], threshold: float, margin: float) -> None:
                     ]
                     if not chosen:
                         continue
-                    t = tally(chosen, threshold, margin)
+                    t = tally(chosen, threshold, margin, gap)
                     rate, _, _ = eer(chosen)
                     print(
                         f"| {group} | {source} | {mode} | {duration:g} s | {100 * rate:.1f} % | "
@@ -625,7 +683,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(".eval-data"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/diarflow-calibrate-identification"))
-    parser.add_argument("--sources", default="oracle,v2,v1", help="cluster sources, comma-separated")
+    parser.add_argument("--sources", default="oracle,v2,v2-own,v1", help="cluster sources, comma-separated")
     parser.add_argument("--threshold", type=float, help="report at this threshold instead of the chosen one")
     parser.add_argument("--margin", type=float, help="report at this margin instead of the chosen one")
     args = parser.parse_args()
@@ -638,7 +696,10 @@ def main() -> None:
     runs = collect_runs(clips, clusters, embeddings)
     threshold, margin = choose(runs)
     print(f"\nchosen on calibration: threshold {threshold:.3f}, margin {margin:.2f}")
-    report(runs, args.threshold or threshold, args.margin or margin)
+    threshold, margin = args.threshold or threshold, args.margin or margin
+    gap = choose_gap(runs, threshold, margin)
+    print(f"split-voice gap chosen on calibration: {gap}")
+    report(runs, threshold, margin, gap)
     two_voice_check(clips, embeddings)
     embeddings.save()
 

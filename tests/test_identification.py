@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -28,12 +30,44 @@ def test_clear_matches_are_named_with_high_confidence() -> None:
 
 
 def test_exclusive_two_clusters_never_get_one_person() -> None:
-    # Both clusters sound most like voiceprint 0; only the better one may have it.
-    result = identify_clusters(np.array([[0.95, 0.70], [0.90, 0.70]]), threshold=T, margin=M)
+    # Both clusters sound most like voiceprint 0; strictly exclusive, only the better one may have it.
+    result = identify_clusters(np.array([[0.95, 0.70], [0.90, 0.70]]), threshold=T, margin=M, split_voice_gap=None)
     assert [d.reference for d in result.decisions] == [0, None]
     assert result.decisions[1].outcome == "taken"
     # The loser's candidate is kept for the audit.
     assert [(c.cluster, c.reference) for c in result.near_misses] == [(1, 0)]
+
+
+def test_a_second_cluster_that_clearly_fits_a_taken_person_is_named_too() -> None:
+    # A diarizer split one voice in two: both halves fit voiceprint 0 well above the threshold.
+    result = identify_clusters(np.array([[0.95, 0.70], [0.90, 0.70]]), threshold=T, margin=M, split_voice_gap=0.05)
+    assert [d.reference for d in result.decisions] == [0, 0]
+    assert [d.outcome for d in result.decisions] == ["matched", "split_voice"]
+    assert result.decisions[1].margin == pytest.approx(0.90 - T)  # its lead over "nobody"
+    assert result.near_misses == []
+
+
+def test_two_equal_halves_of_one_voice_are_both_named() -> None:
+    # Exclusively, neither half wins by the margin (each could be the person): both stay unnamed.
+    halves = np.array([[0.93, 0.60], [0.92, 0.60]])
+    assert [d.outcome for d in identify_clusters(halves, threshold=T, margin=M, split_voice_gap=None).decisions] == [
+        "ambiguous",
+        "taken",
+    ]
+    assert [d.reference for d in identify_clusters(halves, threshold=T, margin=M).decisions] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        ([0.86, 0.60], "below threshold + gap"),
+        ([0.90, 0.88], "another person fits about as well"),
+    ],
+)
+def test_a_second_cluster_stays_unnamed_when_it_does_not_clearly_fit(second: list[float], why: str) -> None:
+    result = identify_clusters(np.array([[0.95, 0.60], second]), threshold=T, margin=M, split_voice_gap=0.05)
+    assert result.decisions[0].reference == 0
+    assert result.decisions[1].reference != 0, why
 
 
 def test_joint_assignment_beats_greedy() -> None:
@@ -203,3 +237,60 @@ def test_an_embedding_of_the_wrong_size_for_its_model_is_refused() -> None:
     VoiceprintEntry(model="resemblyzer-ge2e", embedding=[0.1] * 256, **fields)
     with pytest.raises(ValidationError, match="has 192 numbers, this one 256"):
         VoiceprintEntry(model="campplus-cn-en-common", embedding=[0.1] * 256, **fields)
+
+
+def test_a_voice_the_diarizer_split_in_two_is_named_on_both_halves_and_the_audit_says_so(tmp_path: Path) -> None:
+    """Through the identify step, from the diarizer's own embeddings (no audio): two halves of Diane, one Sheila."""
+    import orjson
+
+    from diarflow.adapters.diarizers.base import DiarizerOutput, SpeakerEmbeddings
+    from diarflow.adapters.registry import VoiceprintRegistry
+    from diarflow.adapters.stores import get_json, open_store
+    from diarflow.config import Settings
+    from diarflow.contracts import AuditArtifact, StoredRef, VoiceprintEntry, VoiceprintSource, keys
+    from diarflow.contracts.step_args import IdentifyArgs
+    from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
+    from diarflow.domain.turns import Turns
+    from diarflow.orchestration.stages import identify_speakers, write_diarization
+    from diarflow.orchestration.workspace import Workspace
+
+    rng = np.random.default_rng(3)
+    diane, sheila = (v / np.linalg.norm(v) for v in rng.normal(0, 1, (2, 192)))
+    store = open_store(str(tmp_path / "store"))
+    for name, voice in (("Diane", diane), ("Sheila", sheila)):
+        VoiceprintRegistry(store).add(
+            VoiceprintEntry(
+                voiceprint_id=name.lower(),
+                podcast_id="show",
+                display_name=name,
+                model=LOCAL_VOICEPRINT_MODEL,
+                embedding=voice.tolist(),
+                source=VoiceprintSource(audio=f"{name}.wav"),
+                created_at="2026-01-01T00:00:00Z",
+            )
+        )
+    names = ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]
+    voices = [diane + rng.normal(0, 0.02, 192), sheila + rng.normal(0, 0.02, 192), diane + rng.normal(0, 0.03, 192)]
+    turns = Turns(np.array([0.0, 5.0, 10.0]), np.array([5.0, 10.0, 15.0]), np.array([0, 1, 2]), np.full(3, 0.9), names)
+    output = DiarizerOutput(
+        turns=turns,
+        exclusive=turns,
+        model="test",
+        speaker_embeddings=SpeakerEmbeddings(LOCAL_VOICEPRINT_MODEL, dict(zip(names, map(tuple, voices), strict=True))),
+    )
+    ws = Workspace(store=store, settings=Settings.from_env({}))
+    info = write_diarization(ws, "E1", "local", output)
+    reference = StoredRef(key=info.s3_diarization_key, digest=info.digest)
+    result = identify_speakers(ws, IdentifyArgs(episode_id="E1", diarization=reference, podcast_id="show"))
+
+    assert result.error is None
+    assert result.identified_speakers == 3
+    audit = AuditArtifact.model_validate(orjson.loads(orjson.dumps(get_json(store, keys.audit_key("E1")))))
+    assert {c.speaker_key: c.mapped_to for c in audit.clusters} == {
+        "SPEAKER_00": "Diane",
+        "SPEAKER_01": "Sheila",
+        "SPEAKER_02": "Diane",
+    }
+    (warning,) = result.warnings
+    assert warning == "SPEAKER_00, SPEAKER_02 were all named Diane: probably one voice the diarizer split"
+    assert warning in audit.warnings

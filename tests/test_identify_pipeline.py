@@ -191,6 +191,35 @@ def test_enrolled_speakers_are_named_in_unseen_speech(store: ObjectStore, enroll
     assert {w.speaker for w in named_words} == {"Diane", "Sheila"}
 
 
+def test_the_v2_diarizers_own_speaker_embeddings_name_the_voices_without_hearing_the_audio_again(
+    local_store: ObjectStore, enrolled: Enrolled, episode: Any
+) -> None:
+    from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
+    from diarflow.contracts import RawDiarization, StoredRef
+    from diarflow.contracts.step_args import IdentifyArgs
+    from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
+    from diarflow.orchestration.stages import identify_speakers, write_diarization
+
+    built, wav = episode
+    _add(local_store, *enrolled.entries.values())
+    ws = Workspace(store=local_store, settings=Settings.from_env({}))
+    info = write_diarization(ws, "E1", "local", load_overlap_diarizer(threads=2).diarize_file(wav))
+    raw = RawDiarization.model_validate(get_json(local_store, info.s3_diarization_key))
+    assert raw.cluster_embeddings is not None
+    assert raw.cluster_embeddings.model == LOCAL_VOICEPRINT_MODEL
+    assert {s.speaker for s in raw.segments} <= set(raw.cluster_embeddings.speakers)
+
+    # No audio: embedding the clusters' speech would fail the identification (partial, nobody named).
+    reference = StoredRef(key=info.s3_diarization_key, digest=info.digest)
+    result = identify_speakers(ws, IdentifyArgs(episode_id="E1", diarization=reference, podcast_id=PODCAST))
+    assert result.error is None, result
+    audit = AuditArtifact.model_validate(get_json(local_store, keys.audit_key("E1")))
+    truth = _truth(built, audit, local_store)
+    assert {cluster.mapped_to for cluster in audit.clusters} == {"Diane", "Sheila"}
+    for cluster in audit.clusters:
+        assert cluster.mapped_to == truth[cluster.speaker_key], audit.clusters
+
+
 def test_a_speaker_without_voiceprint_keeps_the_canonical_label(
     local_store: ObjectStore, enrolled: Enrolled, episode: Any
 ) -> None:

@@ -18,6 +18,8 @@ from diarflow.adapters.diarizers.local.overlap import (
     decide,
     load_overlap_diarizer,
 )
+from diarflow.contracts import ClusterEmbeddings
+from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
 from diarflow.domain.diarization_metrics import diarization_scores, parse_rttm, turns_from_segments
 from diarflow.domain.frames import SlidingWindows
 from diarflow.domain.transcript import parse_transcript
@@ -130,6 +132,15 @@ def test_diarize_writes_json_with_overlapping_and_exclusive_turns(cli_outputs: d
     exclusive = Turns.from_segments(document["exclusive_segments"])
     assert turns.num_speakers == exclusive.num_speakers == 2
     assert "segmentation-3.0" in document["model"]
+    # Each voice's embedding, of the voiceprints' model (test_identify_pipeline names people from them).
+    # The sample's two voices share one telephone line and meet at ~0.6; one voice's halves score ~0.9.
+    voices = ClusterEmbeddings.model_validate(document["cluster_embeddings"])
+    assert voices.model == LOCAL_VOICEPRINT_MODEL
+    assert set(voices.speakers) == set(turns.speaker_names)
+    first, second = (np.array(vector) for vector in voices.speakers.values())
+    assert first.size == second.size == 192
+    assert np.linalg.norm(first) == pytest.approx(1.0, abs=1e-5)
+    assert float(first @ second) < 0.8
 
 
 @pytest.mark.parametrize(

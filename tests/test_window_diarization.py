@@ -290,3 +290,38 @@ def test_centroids_move_to_the_voices_of_every_embedding_and_none_is_lost() -> N
     assert centroids[0] @ a > 0.99
     assert centroids[1] @ b > 0.99
     np.testing.assert_array_equal(centroids[2], skewed[2])  # a speaker without embeddings keeps its centroid
+
+
+def test_each_speakers_voice_is_the_speech_weighted_mean_of_the_embeddings_matched_to_it() -> None:
+    from diarflow.domain.window_clustering import speaker_voices
+
+    rng = np.random.default_rng(8)
+    a, b = (v / np.linalg.norm(v) for v in rng.normal(0, 1, (2, 192)))
+    # 30 windows hear both voices; a last one hears A twice, and the matching gives one of them to B.
+    windows = np.r_[np.repeat(np.arange(30), 2), 30, 30]
+    locals_ = np.r_[np.tile([0, 1], 30), 0, 1]
+    truth = np.r_[np.tile([0, 1], 30), 0, 0]
+    embeddings = np.where(truth[:, np.newaxis] == 0, a, b) + rng.normal(0, 0.05, (62, 192))
+    speech = rng.uniform(0.3, 6.0, 62)
+    speakers = WindowSpeakers(windows, locals_, embeddings, speech)
+    assignment = assign_speakers(speakers, 31, 3, ClusteringOptions(num_speakers=2))
+    voices = speaker_voices(speakers, assignment)
+    # The voices follow the matching (what the turns say), not each embedding's nearest centroid.
+    assert not np.allclose(voices, assignment.centroids, atol=1e-6)
+
+    found = assignment.clusters[windows, locals_]
+    for k in range(2):
+        mine = found == k
+        unit = embeddings[mine] / np.linalg.norm(embeddings[mine], axis=1, keepdims=True)
+        expected = (unit * speech[mine, np.newaxis]).sum(axis=0)
+        np.testing.assert_allclose(voices[k], expected / np.linalg.norm(expected), atol=1e-9)
+    assert {int(np.argmax(voices @ a)), int(np.argmax(voices @ b))} == {0, 1}  # one voice each
+
+
+def test_a_speaker_nothing_was_matched_to_keeps_its_centroid_as_its_voice() -> None:
+    from diarflow.domain.window_clustering import SpeakerAssignment, speaker_voices
+
+    speakers = WindowSpeakers(np.array([0]), np.array([0]), np.array([[1.0, 0.0]]), np.array([2.0]))
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assignment = SpeakerAssignment(np.array([[0, -1, -1]]), np.full((1, 3), np.nan), centroids)
+    np.testing.assert_array_equal(speaker_voices(speakers, assignment), centroids)

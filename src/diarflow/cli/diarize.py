@@ -119,6 +119,8 @@ def _json(output: DiarizerOutput, audio: str) -> str:
         "exclusive_segments": output.exclusive.to_segments() if output.exclusive is not None else None,
         "warnings": list(output.warnings),
     }
+    if output.speaker_embeddings is not None:  # each voice, comparable with CAM++ voiceprints
+        document["cluster_embeddings"] = output.speaker_embeddings.as_document()
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 

@@ -64,6 +64,26 @@ class SpeakerTracks(Contract):
         return value
 
 
+class ClusterEmbeddings(Contract):
+    """Each diarization speaker's voice as the diarizer embedded it, so identification needs no second pass.
+
+    Written by the offline diarizer v2 (CAM++); identification uses it only when ``model`` is the
+    voiceprints' model and every cluster has a row, and embeds the clusters' audio otherwise.
+    """
+
+    model: str = Field(min_length=1, max_length=256)
+    speakers: dict[str, list[float]]
+    """Speaker label -> embedding (any length; cosine similarity is what is compared)."""
+
+    @field_validator("speakers")
+    @classmethod
+    def _one_width(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        widths = {len(vector) for vector in value.values()}
+        if len(widths) > 1 or 0 in widths:
+            raise ValueError(f"every speaker's embedding must have the same, non-zero length, got {sorted(widths)}")
+        return value
+
+
 class RawDiarization(SpeakerTracks):
     """``diarization/<id>.json``: what the diarizer said, before identification (plus :class:`SpeakerTracks`)."""
 
@@ -81,6 +101,8 @@ class RawDiarization(SpeakerTracks):
     """pyannoteAI's per-speaker voiceprint scores, when the job was ``/v1/identify``."""
     identification_segments: list[IdentifiedSegment] | None = None
     """pyannoteAI's per-turn identification (``identification[]``), when the job was ``/v1/identify``."""
+    cluster_embeddings: ClusterEmbeddings | None = None
+    """The diarizer's own embedding of each speaker, when it has one (the offline diarizer v2)."""
 
 
 # --- enriched transcript ------------------------------------------------------------

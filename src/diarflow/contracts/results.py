@@ -22,7 +22,9 @@ ResolvedDiarizer = Literal["pyannote", "local", "deepgram", "channels"]
 """A diarizer a run actually uses (``auto`` resolved)."""
 
 MAX_RESULT_WARNINGS = 3
-WarningText = Annotated[str, Field(max_length=200)]
+MAX_WARNING = 200
+"""Characters of one warning in a step result or the audit."""
+WarningText = Annotated[str, Field(max_length=MAX_WARNING)]
 
 
 class RunStats(Contract):

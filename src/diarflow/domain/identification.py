@@ -13,8 +13,7 @@ but a short enrolment still leaves overlapping score ranges, see
 explanation of the cluster by ``margin``:
 
 * the cluster being another enrolled person,
-* another cluster of the episode being that person (people are exclusive:
-  two clusters never map to one person), and
+* another cluster of the episode being that person, and
 * nobody enrolled (worth exactly ``threshold``).
 
 All three are captured by one quantity, the *joint margin* of a pair (c, r):
@@ -24,6 +23,14 @@ unnamed is always an alternative) and it shrinks when another cluster wants r
 about as much, so a cluster that is merely "less unlike" a voiceprint than
 its neighbour does not get its name. Confidence is a logistic function of the
 joint margin: 0.5 exactly at the acceptance boundary, ~0.88 at twice the margin.
+
+Diarizers split one voice into two clusters now and then, and then both fit the
+person; the exclusive assignment names one and leaves the other unnamed. So a
+cluster left out *only* because another cluster took its person is named that
+person too when it clearly fits: it scores at least ``threshold + split_voice_gap``
+and beats every other person, and nobody, by the margin (on the meeting clips this
+names both halves of over-split speakers without adding a false accept:
+docs/identification.md).
 """
 
 from __future__ import annotations
@@ -41,10 +48,14 @@ DEFAULT_MATCH_MARGIN = 0.04
 """How far a decision must beat the next explanation (another person, another cluster, nobody)."""
 DEFAULT_PYANNOTE_MATCH_THRESHOLD = 0.50
 """pyannoteAI identification confidence (0-100 scaled to [0, 1]) a candidate needs."""
+DEFAULT_SPLIT_VOICE_GAP = 0.075
+"""How far above the threshold a second cluster of one person must score to be named too (calibrated with
+the threshold: docs/identification.md)."""
 MAX_REPRESENTATIVE_SECONDS = 30.0
 """Audio per cluster used for its embedding (pyannoteAI voiceprints take at most 30 s too)."""
 
-Outcome = Literal["matched", "ambiguous", "taken", "below_threshold", "no_voiceprints"]
+Outcome = Literal["matched", "split_voice", "ambiguous", "taken", "below_threshold", "no_voiceprints"]
+"""``split_voice``: named a person another cluster was named too (the diarizer split one voice)."""
 _FORBIDDEN = -1e9
 
 
@@ -112,13 +123,19 @@ def best_by_group(
 
 
 def identify_clusters(
-    scores: NDArray[np.floating], *, threshold: float = DEFAULT_MATCH_THRESHOLD, margin: float = DEFAULT_MATCH_MARGIN
+    scores: NDArray[np.floating],
+    *,
+    threshold: float = DEFAULT_MATCH_THRESHOLD,
+    margin: float = DEFAULT_MATCH_MARGIN,
+    split_voice_gap: float | None = DEFAULT_SPLIT_VOICE_GAP,
 ) -> Identification:
     """Decide each cluster's voiceprint from a (clusters x voiceprints) similarity matrix.
 
-    Exclusive: a voiceprint (person) is given to one cluster at most. A cluster is
-    named when its pair is in the best exclusive assignment and its joint margin is
-    at least ``margin`` (see the module docstring).
+    A cluster is named when its pair is in the best exclusive assignment (a person to one
+    cluster at most) and its joint margin is at least ``margin``; then a cluster turned
+    down only because another cluster wanted its person is named that person too when it
+    scores ``threshold + split_voice_gap`` and leads every other person, and nobody, by
+    ``margin`` (see the module docstring). ``split_voice_gap=None``: strictly exclusive.
     """
     matrix = np.asarray(scores, dtype=np.float64)
     if matrix.ndim != 2:
@@ -153,7 +170,24 @@ def identify_clusters(
         outcome: Outcome = "taken" if row[best] >= threshold else "below_threshold"
         score = float(row[best]) if np.isfinite(row[best]) else None
         decisions.append(ClusterDecision(c, None, score, None, None, outcome))
+    if split_voice_gap is not None:
+        decisions = [_split_voice(matrix, d, threshold, margin, split_voice_gap) for d in decisions]
     return Identification(decisions, _near_misses(matrix, decisions, threshold, margin))
+
+
+def _split_voice(
+    matrix: NDArray[np.float64], decision: ClusterDecision, threshold: float, margin: float, gap: float
+) -> ClusterDecision:
+    """A cluster turned down because another cluster wanted its person, named that person if it clearly fits."""
+    if decision.outcome not in ("taken", "ambiguous"):
+        return decision
+    row = matrix[decision.cluster]
+    best = int(np.argmax(row))
+    others = np.delete(row, best)
+    lead = float(row[best] - max(float(others.max()) if others.size else -np.inf, threshold))
+    if row[best] < threshold + gap or lead < margin - 1e-12:
+        return decision  # another person fits about as well: a real ambiguity, not a split voice
+    return ClusterDecision(decision.cluster, best, float(row[best]), lead, _confidence(lead, margin), "split_voice")
 
 
 def _best_assignment(gains: NDArray[np.float64]) -> tuple[float, list[tuple[int, int]]]:

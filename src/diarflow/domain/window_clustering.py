@@ -111,6 +111,23 @@ def assign_speakers(
     return SpeakerAssignment(clusters, margins, centroids)
 
 
+def speaker_voices(speakers: WindowSpeakers, assignment: SpeakerAssignment) -> FloatArray:
+    """(speakers, dim) unit vectors: each speaker's speech-weighted mean of the embeddings matched to it.
+
+    What identification compares with voiceprints: many windows' embeddings of one voice, averaged, are
+    steadier than any one stretch of audio. A speaker no embedding was matched to keeps its centroid.
+    """
+    chosen = assignment.clusters[speakers.windows, speakers.locals] if len(speakers) else np.zeros(0, np.int64)
+    matched = chosen >= 0
+    count = assignment.num_speakers
+    if not matched.any():
+        return assignment.centroids
+    points = _normalise(speakers.embeddings[matched])
+    means = _mean_directions(points, speakers.speech[matched], chosen[matched], count=count)
+    members = np.bincount(chosen[matched], minlength=count) > 0
+    return np.where(members[:, np.newaxis], means, assignment.centroids)
+
+
 def _centroids_of(points: FloatArray, speech: FloatArray, options: ClusteringOptions) -> FloatArray:
     """The speakers' centroids (unit vectors), from agglomerative clustering of the most reliable embeddings."""
     from scipy.cluster.hierarchy import fcluster, linkage

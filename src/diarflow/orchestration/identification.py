@@ -37,9 +37,11 @@ from diarflow.contracts import (
     VoiceprintMatch,
     keys,
 )
+from diarflow.contracts.results import MAX_WARNING
 from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL, PYANNOTE_VOICEPRINT_PREFIX
 from diarflow.domain.clusters import Cluster
 from diarflow.domain.identification import (
+    ClusterDecision,
     best_by_group,
     cosine_scores,
     identify_clusters,
@@ -126,7 +128,7 @@ def identify_episode(
 
 
 def outdated_warnings(podcast_id: str, entries: list[VoiceprintEntry]) -> list[str]:
-    """One warning (at most 200 characters) naming who was not matched because only outdated entries hold them."""
+    """One warning (at most :data:`MAX_WARNING` characters): who only outdated entries hold, so was not matched."""
     current = {e.person for e in entries if e.model == LOCAL_VOICEPRINT_MODEL}
     stale = {e.person: e.display_name for e in entries if e.model == GE2E_VOICEPRINT_MODEL and e.person not in current}
     if not stale:
@@ -134,7 +136,7 @@ def outdated_warnings(podcast_id: str, entries: list[VoiceprintEntry]) -> list[s
     who = "nobody could be named" if not current else f"{len(stale)} voice(s) not matched"
     tail = f": their voiceprints are {GE2E_VOICEPRINT_MODEL} (outdated); run diarflow voiceprints migrate"
     names = ", ".join(sorted(stale.values()))
-    room = 200 - len(who) - len(tail) - 3
+    room = MAX_WARNING - len(who) - len(tail) - 3
     if len(names) > room:
         names = names[: room - 1] + "…"
     return [f"{who} ({names}){tail}"]
@@ -325,6 +327,7 @@ def _decide(
         if d.reference is not None and d.confidence is not None:
             entry = entries[int(which[d.cluster, d.reference])]
             result.named[clusters[d.cluster].speaker_key] = Named(entry.display_name, entry.voiceprint_id, d.confidence)
+    result.warnings += _split_voices(decision.decisions, clusters, result.named)
     for miss in decision.near_misses:
         entry = entries[int(which[miss.cluster, miss.reference])]
         result.near_misses.append(
@@ -337,6 +340,17 @@ def _decide(
             }
         )
     return result
+
+
+def _split_voices(decisions: list[ClusterDecision], clusters: list[Cluster], named: dict[str, Named]) -> list[str]:
+    """One warning per person several clusters were named: the diarizer probably split their voice."""
+    split = {named[clusters[d.cluster].speaker_key].display_name for d in decisions if d.outcome == "split_voice"}
+    warnings = []
+    for person in sorted(split):
+        speakers = sorted(key for key, who in named.items() if who.display_name == person)
+        text = f"{', '.join(speakers)} were all named {person}: probably one voice the diarizer split"
+        warnings.append(text if len(text) <= MAX_WARNING else text[: MAX_WARNING - 1] + "…")
+    return warnings
 
 
 def _summary(exc: DiarflowError, what: str) -> ErrorSummary:

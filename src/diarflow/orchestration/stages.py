@@ -136,6 +136,8 @@ def write_diarization(
     if output.speaker_channels is not None:  # only per-track speakers say so: other artifacts keep their shape
         document["num_channels"] = output.num_channels
         document["speaker_channels"] = dict(output.speaker_channels)
+    if output.speaker_embeddings is not None:  # identification then needs no second pass over the audio
+        document["cluster_embeddings"] = output.speaker_embeddings.as_document()
     num_speakers, speech_time = output.turns.num_speakers, output.turns.speech_time
     key = keys.diarization_key(episode_id)
     _check_readable(document, key)

@@ -44,6 +44,23 @@ class DiarizerOutput:
     """The track of each speaker that belongs to one (a multichannel transcript's channel, 0-based)."""
     num_channels: int | None = None
     """Tracks of the multichannel transcript the turns came from; None when the turns are not per track."""
+    speaker_embeddings: SpeakerEmbeddings | None = None
+    """The diarizer's own embedding of each speaker, when it computed one with a voiceprint model."""
+
+
+@dataclass(frozen=True)
+class SpeakerEmbeddings:
+    """One embedding per speaker label, from the voiceprint model named ``model``."""
+
+    model: str
+    vectors: Mapping[str, tuple[float, ...]]
+
+    def as_document(self) -> dict[str, object]:
+        """The JSON shape of the raw diarization's ``cluster_embeddings`` (6 decimals: float32 precision)."""
+        return {
+            "model": self.model,
+            "speakers": {speaker: [round(x, 6) for x in vector] for speaker, vector in self.vectors.items()},
+        }
 
 
 @runtime_checkable

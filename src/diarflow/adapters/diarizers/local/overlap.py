@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.audio_format import SAMPLE_RATE
-from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput, ProgressCallback
+from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput, ProgressCallback, SpeakerEmbeddings
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.models.fbank import fbank, subtract_mean
 from diarflow.adapters.models.segmentation import (
@@ -42,6 +42,7 @@ from diarflow.adapters.models.segmentation import (
     powerset_to_multilabel,
 )
 from diarflow.adapters.url_policy import UrlPolicy
+from diarflow.contracts.voiceprints import CAMPPLUS_VOICEPRINT_MODEL
 from diarflow.domain.frames import FrameGrid, SlidingWindows
 from diarflow.domain.reconstruction import (
     WindowBatch,
@@ -57,6 +58,7 @@ from diarflow.domain.window_clustering import (
     SpeakerAssignment,
     WindowSpeakers,
     assign_speakers,
+    speaker_voices,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ if TYPE_CHECKING:
     from diarflow.adapters.models.pyannet import Segmenter
 
 MODEL_NAME = "diarflow-local-2 (pyannote segmentation-3.0 + CAM++)"
+EMBEDDING_MODEL = CAMPPLUS_VOICEPRINT_MODEL
+"""The speakers' embeddings are CAM++'s, comparable with the podcast's voiceprints of that model."""
 DEFAULT_STEP = 2.5
 """Seconds between windows (chosen on the meeting clips' train split: docs/local-diarizer.md)."""
 DEFAULT_ONSET = 0.3
@@ -216,7 +220,8 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     A transcript with words bounds speech by them (:func:`~diarflow.domain.reconstruction.bound_by_words`):
     measured on podcast-like episodes, it removes most of the false alarm (docs/local-diarizer.md).
     """
-    assignment = assign_speakers(heard.speakers(), heard.windows, LOCAL_SPEAKERS, options)
+    speakers = heard.speakers()
+    assignment = assign_speakers(speakers, heard.windows, LOCAL_SPEAKERS, options)
     grid = FrameGrid(FRAMES.step, FRAMES.duration, FRAMES.num_frames(WINDOW_SAMPLES))
     num_frames = grid.frames_for(heard.duration)
     frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
@@ -225,8 +230,14 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
     turns = turns_from_frames(select_speakers(frames), frames.confidence, grid, names)
     exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, grid, names)
+    voices = speaker_voices(speakers, assignment)
     return DiarizerOutput(
-        turns=_clipped(turns, heard.duration), exclusive=_clipped(exclusive, heard.duration), model=MODEL_NAME
+        turns=_clipped(turns, heard.duration),
+        exclusive=_clipped(exclusive, heard.duration),
+        model=MODEL_NAME,
+        speaker_embeddings=SpeakerEmbeddings(
+            EMBEDDING_MODEL, {name: tuple(float(x) for x in voice) for name, voice in zip(names, voices, strict=True)}
+        ),
     )
 
 
