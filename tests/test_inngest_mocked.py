@@ -22,7 +22,7 @@ from celpy.adapter import json_to_cel
 from inngest.experimental import mocked
 
 from diarflow.adapters.http import RemoteRateLimited
-from diarflow.adapters.stores import LocalStore, ObjectStore, get_json
+from diarflow.adapters.stores import LocalStore, ObjectStore, get_json, put_json
 from diarflow.config import Settings
 from diarflow.contracts import (
     DIARIZATION_COMPLETED,
@@ -106,6 +106,23 @@ def test_completed_run_writes_every_artifact_and_returns_the_lightweight_result(
     assert not s3_store.exists(keys.error_key("EP1"))
     # Inngest's own state holds step results, not checkpoints: the local runner's runs/ prefix stays empty.
     assert list(s3_store.list(keys.checkpoints_prefix("EP1"))) == []
+
+
+def test_a_run_applies_the_episodes_speaker_corrections(local_store: ObjectStore) -> None:
+    request = ingest(local_store, "EPC", transcript_from_turns(SPEC_TURNS))
+    correction = {"op": "rename", "speaker": "SPEAKER_1", "name": "Sheila", "author": "ed", "created_at": "t"}
+    put_json(local_store, keys.corrections_key("EPC"), {"episode_id": "EPC", "corrections": [correction]})
+    client, fns = functions(local_store)
+
+    run = trigger(fns[DIARIZE_FUNCTION], client, TRANSCRIBED, request.model_dump(exclude_none=True))
+
+    assert run.status is mocked.Status.COMPLETED, run.error
+    assert PipelineResult.model_validate(run.output).stats.identified_speakers == 1
+    enriched = EnrichedTranscript.model_validate(get_json(local_store, keys.enriched_key("EPC")))
+    assert [w.speaker for w in enriched.words] == ["A"] * 4 + ["Sheila"] * 4 + ["A"] * 4
+    audit = AuditArtifact.model_validate(get_json(local_store, keys.audit_key("EPC")))
+    assert [c.named_by.author if c.named_by else None for c in audit.clusters] == [None, "ed"]
+    assert local_store.exists(keys.corrected_diarization_key("EPC"))
 
 
 def test_the_completion_event_is_sent_with_the_result(s3_store: ObjectStore) -> None:

@@ -159,6 +159,7 @@ def test_a_run_failing_midway_resumes_from_its_checkpoints(store: ObjectStore) -
     assert runner.executed == [
         "inspect-transcript-v1",
         "deepgram-fallback-v1",
+        "apply-corrections-v1",
         "identify-speakers-v1",
         "update-error-log-v1.final",
         "render-report-v1",
@@ -173,7 +174,12 @@ def test_a_run_failing_midway_resumes_from_its_checkpoints(store: ObjectStore) -
 
     second, runner, _ = run(store, request)
     assert second.status == "completed"
-    assert runner.skipped == ["inspect-transcript-v1", "deepgram-fallback-v1", "identify-speakers-v1"]
+    assert runner.skipped == [
+        "inspect-transcript-v1",
+        "deepgram-fallback-v1",
+        "apply-corrections-v1",
+        "identify-speakers-v1",
+    ]
     assert runner.executed == [
         "enrich-transcript-v1",
         "verify-artifacts-v1",
@@ -201,9 +207,10 @@ def test_a_changed_transcript_reruns_every_step_downstream(store: ObjectStore) -
     run(store, request)
     request = ingest(store, "CHANGED", transcript_from_turns([(0.0, 4.0, 0), (4.0, 8.0, 1)]))
     result, runner, _ = run(store, request)
-    assert runner.executed[:4] == [
+    assert runner.executed[:5] == [
         "inspect-transcript-v1",
         "deepgram-fallback-v1",
+        "apply-corrections-v1",
         "identify-speakers-v1",
         "enrich-transcript-v1",
     ]

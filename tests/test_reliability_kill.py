@@ -28,6 +28,7 @@ EPISODE = "KILL1"
 STEPS = (
     "inspect-transcript-v1",
     "deepgram-fallback-v1",
+    "apply-corrections-v1",
     "identify-speakers-v1",
     "enrich-transcript-v1",
     "update-error-log-v1_final",

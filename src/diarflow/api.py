@@ -49,6 +49,7 @@ def run(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     force: bool = False,
+    drop_corrections: bool = False,
     settings: Settings | None = None,
     observer: StepObserver | None = None,
 ) -> PipelineResult:
@@ -62,7 +63,8 @@ def run(
     else Deepgram's own labels). ``settings`` default to the environment's.
 
     A rerun resumes from the checkpoints under ``runs/<episode_id>/`` (``force``
-    recomputes every step). A step that fails does not raise: the result's
+    recomputes every step, and keeps the episode's speaker corrections unless
+    ``drop_corrections``). A step that fails does not raise: the result's
     ``status`` is ``partial`` or ``failed`` and ``error`` says why. Invalid
     input raises :class:`~diarflow.errors.InvalidInput` before anything runs,
     and a second run of the episode meanwhile :class:`~diarflow.errors.EpisodeBusy`.
@@ -89,6 +91,7 @@ def run(
         podcast_id=podcast_id,
         options=options,
         force=force,
+        drop_corrections=drop_corrections,
         observer=observer,
     )
 

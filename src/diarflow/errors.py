@@ -12,6 +12,7 @@ that says it (for a class, an instance, or a type name recorded in an artifact):
     │   ├── InvalidId
     │   ├── InvalidTranscript
     │   ├── InvalidDiarization
+    │   ├── InvalidCorrection
     │   ├── InvalidConfig
     │   ├── InvalidUrl
     │   ├── AudioError
@@ -67,6 +68,7 @@ __all__ = [
     "EpisodeBusy",
     "ErrorClass",
     "InvalidConfig",
+    "InvalidCorrection",
     "InvalidDiarization",
     "InvalidId",
     "InvalidInput",
@@ -144,6 +146,10 @@ class InvalidTranscript(InvalidInput):
 
 class InvalidDiarization(InvalidInput):
     """A diarization (from any source) cannot be read; ``field`` is the JSON path of the defect."""
+
+
+class InvalidCorrection(InvalidInput):
+    """A speaker correction does not fit the episode (an unknown speaker, a time range outside it)."""
 
 
 class InvalidConfig(InvalidInput):

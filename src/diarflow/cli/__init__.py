@@ -20,7 +20,18 @@ app = typer.Typer(
 )
 
 # One module per command group; each exposes register(app: typer.Typer) -> None.
-_COMMAND_MODULES = ("run", "diarize", "transcribe", "export", "report", "serve", "trigger", "eval", "voiceprints")
+_COMMAND_MODULES = (
+    "run",
+    "diarize",
+    "transcribe",
+    "export",
+    "report",
+    "serve",
+    "trigger",
+    "eval",
+    "voiceprints",
+    "speakers",
+)
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"diarflow.cli.{_name}").register(app)

@@ -130,11 +130,10 @@ def _load_episode(store: ObjectStore, episode_id: str, formats: list[ExportForma
 
 
 def _write_to_store(store: ObjectStore, episode_id: str, rendered: list[tuple[ExportFormat, str]]) -> None:
-    from diarflow.contracts import keys
+    from diarflow.orchestration.exports import export_key
 
-    prefix = keys.exports_prefix(episode_id)
     for fmt, text in rendered:
-        key = f"{prefix}{episode_id}.{fmt.extension}"
+        key = export_key(episode_id, fmt)
         store.put_bytes(key, text.encode("utf-8"), content_type=fmt.media_type)
         _write_stdout(key + "\n")
 

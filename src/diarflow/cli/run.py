@@ -77,7 +77,13 @@ def run(
     num_speakers: Annotated[int | None, typer.Option("--num-speakers", min=1, help="Exact speaker count.")] = None,
     min_speakers: Annotated[int | None, typer.Option("--min-speakers", min=1)] = None,
     max_speakers: Annotated[int | None, typer.Option("--max-speakers", min=1)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Recompute every step, ignoring checkpoints.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute every step, ignoring checkpoints (speaker corrections are kept).")
+    ] = False,
+    drop_corrections: Annotated[
+        bool,
+        typer.Option("--drop-corrections", help="Forget the episode's speaker corrections first."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Diarize one episode and print the lightweight result JSON on stdout.
@@ -94,6 +100,7 @@ def run(
             diarizer=diarizer,
             hints=(num_speakers, min_speakers, max_speakers),
             force=force,
+            drop_corrections=drop_corrections,
             quiet=quiet,
         )
     sys.stdout.write(result.model_dump_json(by_alias=True) + "\n")
@@ -112,6 +119,7 @@ def _run(
     podcast_id: str | None = None,
     hints: tuple[int | None, int | None, int | None] = (None, None, None),
     force: bool = False,
+    drop_corrections: bool = False,
     quiet: bool = False,
 ) -> PipelineResult:
     from diarflow.adapters.stores import open_store
@@ -139,6 +147,7 @@ def _run(
         podcast_id=podcast_id,
         options=options,
         force=force,
+        drop_corrections=drop_corrections,
         observer=None if quiet else ConsoleObserver(stderr_console()),
     )
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from diarflow.contracts._base import MAX_CHANNELS, SCHEMA_VERSION, Contract, EpisodeId, Probability, Seconds, TimePoint
+from diarflow.contracts.corrections import NameCorrection
 from diarflow.contracts.voiceprints import IdentifiedSegment, VoiceprintMatch
 
 DiarizationSourceName = Literal["pyannote", "local", "deepgram_fallback", "channels"]
@@ -103,6 +104,8 @@ class RawDiarization(SpeakerTracks):
     """pyannoteAI's per-turn identification (``identification[]``), when the job was ``/v1/identify``."""
     cluster_embeddings: ClusterEmbeddings | None = None
     """The diarizer's own embedding of each speaker, when it has one (the offline diarizer v2)."""
+    corrected_names: dict[str, NameCorrection] | None = None
+    """Only in ``diarization/<id>.corrected.json``: the names corrections gave, by speaker (docs/corrections.md)."""
 
 
 # --- enriched transcript ------------------------------------------------------------
@@ -179,6 +182,8 @@ class ClusterSummary(Contract):
     representative: RepresentativeSegment | None = None
     channel: ChannelIndex | None = None
     """The track (0-based channel) this cluster belongs to, when it is one track's; null otherwise."""
+    named_by: NameCorrection | None = Field(default=None, alias="namedBy")
+    """The correction that named this cluster (``mappedTo``), when a person did rather than a voiceprint."""
 
 
 class NearMiss(Contract):

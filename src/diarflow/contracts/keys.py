@@ -19,6 +19,21 @@ def diarization_key(episode_id: str) -> str:
     return f"diarization/{validate_id(episode_id)}.json"
 
 
+def corrections_key(episode_id: str) -> str:
+    """A person's corrections to the episode's speakers (append-only; never written by a run)."""
+    return f"diarization/{validate_id(episode_id)}.corrections.json"
+
+
+def corrected_diarization_key(episode_id: str) -> str:
+    """The raw diarization with the corrections applied: what identification and enrichment read."""
+    return f"diarization/{validate_id(episode_id)}.corrected.json"
+
+
+def diarizations_in_use(episode_id: str) -> tuple[str, str]:
+    """Where the diarization the episode's artifacts were derived from is: the corrected one when it exists."""
+    return corrected_diarization_key(episode_id), diarization_key(episode_id)
+
+
 def enriched_key(episode_id: str) -> str:
     """The speaker-attributed transcript."""
     return f"diarization/{validate_id(episode_id)}.enriched.json"
@@ -62,6 +77,11 @@ def voiceprints_prefix(podcast_id: str) -> str:
 def checkpoint_key(episode_id: str, step: str) -> str:
     """The local runner's record of a finished step."""
     return f"runs/{validate_id(episode_id)}/{validate_id(step.replace('.', '_').replace(':', '_'), 'step')}.json"
+
+
+def run_request_key(episode_id: str) -> str:
+    """What the episode's last local run was given, so ``diarflow speakers`` can run it again."""
+    return f"runs/{validate_id(episode_id)}/request.json"
 
 
 def checkpoints_prefix(episode_id: str) -> str:

@@ -144,6 +144,27 @@ class DiarizationInfo(StepResult):
         return StoredRef(key=self.s3_diarization_key, digest=self.digest)
 
 
+class CorrectionsInfo(StepResult):
+    """``apply-corrections-v1``: the diarization the later steps read, with the episode's corrections applied.
+
+    ``s3_diarization_key`` is ``diarization/<id>.corrected.json`` when there are corrections, else the raw
+    diarization passed through. ``s3_corrections_key`` is declared even while nothing is stored there, so an
+    engine that caches steps reruns this one (and every step after it) when corrections appear or change.
+    """
+
+    key_fields = ("s3_corrections_key", "s3_diarization_key")
+
+    s3_corrections_key: str
+    s3_diarization_key: str
+    digest: str
+    num_corrections: int = Field(ge=0)
+    num_speakers: int = Field(ge=0)
+
+    @property
+    def ref(self) -> StoredRef:
+        return StoredRef(key=self.s3_diarization_key, digest=self.digest)
+
+
 class IdentificationInfo(StepResult):
     """``identify-speakers-v1`` wrote the audit artifact (clusters and the speaker map)."""
 

@@ -44,6 +44,14 @@ class DiarizeArgs(StepArgs):
     hints: SpeakerHints = SpeakerHints()
 
 
+class CorrectionsArgs(StepArgs):
+    episode_id: EpisodeId
+    diarization: StoredRef
+    """The raw diarization the corrections apply to."""
+    episode_end: Seconds
+    """The transcript's duration: no correction may reach past it (nor past the last turn, if later)."""
+
+
 class IdentifyArgs(StepArgs):
     episode_id: EpisodeId
     diarization: StoredRef

@@ -7,7 +7,7 @@ from typing import Any
 
 from diarflow.adapters.stores import ObjectStore, get_json
 from diarflow.contracts import keys
-from diarflow.domain.exports import EpisodeExport, ExportFormat
+from diarflow.domain.exports import FORMATS, CaptionOptions, EpisodeExport, ExportFormat
 from diarflow.errors import ArtifactNotFound
 
 
@@ -25,7 +25,8 @@ def read_episode_export(store: ObjectStore, episode_id: str, formats: Iterable[E
     enriched = _read(store, enriched_key, episode_id, "enriched transcript") if needs_words else None
     diarization = audit = None
     if needs_turns:
-        diarization = _read(store, keys.diarization_key(episode_id), episode_id, "diarization")
+        corrected, raw = keys.diarizations_in_use(episode_id)  # a person's corrections apply to every export
+        diarization = _read(store, corrected if store.exists(corrected) else raw, episode_id, "diarization")
         # RTTM names speakers as identification did: the audit says so in a few
         # KB; the enriched transcript (megabytes) only when there is no audit.
         audit = _read_optional(store, keys.audit_key(episode_id))
@@ -53,3 +54,24 @@ def _read_optional(store: ObjectStore, key: str) -> Any:
         return get_json(store, key)
     except ArtifactNotFound:
         return None
+
+
+def refresh_stored_exports(store: ObjectStore, episode_id: str) -> list[str]:
+    """Render again the exports ``diarflow export --format all`` left in the store (default options); their keys.
+
+    After a correction the stored files would otherwise show the old speakers.
+    """
+    stored = set(store.list(keys.exports_prefix(episode_id)))
+    formats = [fmt for fmt in FORMATS.values() if export_key(episode_id, fmt) in stored]
+    if not formats:
+        return []
+    episode = read_episode_export(store, episode_id, formats)
+    rendered = [(fmt, fmt.write(episode, CaptionOptions())) for fmt in formats]  # all rendered before any is written
+    for fmt, text in rendered:
+        store.put_bytes(export_key(episode_id, fmt), text.encode("utf-8"), content_type=fmt.media_type)
+    return [export_key(episode_id, fmt) for fmt in formats]
+
+
+def export_key(episode_id: str, fmt: ExportFormat) -> str:
+    """Where ``--format all`` writes one format: ``diarization/<id>/exports/<id>.<ext>``."""
+    return f"{keys.exports_prefix(episode_id)}{episode_id}.{fmt.extension}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from diarflow.adapters.stores import ObjectStore
+from diarflow.adapters.stores import ObjectStore, get_json, put_json
 from diarflow.config import Settings
 from diarflow.contracts import (
     DiarizeRequested,
@@ -14,19 +15,31 @@ from diarflow.contracts import (
     PipelineResult,
     TranscribeRequested,
     keys,
+    parse_contract,
     parse_event_data,
     utc_now,
 )
+from diarflow.contracts.results import ResolvedDiarizer
+from diarflow.contracts.run_record import RunRecord
 from diarflow.contracts.step_args import ErrorLogArgs
 from diarflow.domain.transcript import parse_transcript
-from diarflow.errors import MAX_ERROR_MESSAGE, InvalidInput
+from diarflow.errors import MAX_ERROR_MESSAGE, ArtifactNotFound, DiarflowError, InvalidInput
 from diarflow.orchestration import stages
+from diarflow.orchestration.corrections import (
+    CorrectionT,
+    append_corrections,
+    check_corrections,
+    forget_corrections,
+    read_corrections,
+)
 from diarflow.orchestration.lease import LeasedSteps, RunLease, held
 from diarflow.orchestration.limits import check_transcript_size
 from diarflow.orchestration.local_runner import LocalRunner, StepObserver
 from diarflow.orchestration.pipeline import INSPECT_STEP, RunOptions, diarize_episode
 from diarflow.orchestration.steps import Event
 from diarflow.orchestration.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 def ingest_transcript(ws: Workspace, episode_id: str, data: bytes) -> str:
@@ -91,7 +104,56 @@ def run_locally(
         event_sink=event_sink,
     )
     with held(None if lease is not None else active):
-        return diarize_episode(LeasedSteps(runner, active), ws, request, options), runner
+        result = diarize_episode(LeasedSteps(runner, active), ws, request, options)
+        remember_run(store, request, options or RunOptions(), result)
+        return result, runner
+
+
+SOURCE_DIARIZERS: dict[str, ResolvedDiarizer] = {
+    "pyannote": "pyannote",
+    "local": "local",
+    "channels": "channels",
+    "deepgram_fallback": "deepgram",
+}
+"""The diarizer that writes each source: the one a rerun asks for, so it reuses that diarization's checkpoint."""
+
+
+def remember_run(store: ObjectStore, request: DiarizeRequested, options: RunOptions, result: PipelineResult) -> None:
+    """Keep what this run was given (``runs/<id>/request.json``) so ``diarflow speakers`` can run it again.
+
+    Only a run that diarized is worth repeating; a record that cannot be written is logged, never fatal.
+    """
+    if result.source is None:
+        return
+    record = RunRecord(request=request, diarizer=SOURCE_DIARIZERS[result.source], hints=options.hints)
+    try:
+        put_json(store, keys.run_request_key(request.episode_id), record.to_json_dict())
+    except DiarflowError as exc:
+        log.warning("could not record the run of %s for later corrections: %s", request.episode_id, exc.message)
+
+
+def last_run(ws: Workspace, episode_id: str) -> tuple[DiarizeRequested, RunOptions]:
+    """What the episode's last local run was given; without a record (an Inngest run, an older version), what
+    the stored artifacts say: the stored transcript, and the diarizer that wrote the stored diarization."""
+    key = keys.run_request_key(episode_id)
+    if ws.store.exists(key):
+        record = parse_contract(RunRecord, get_json(ws.store, key), where=key)
+        hints = record.hints
+        options = RunOptions(record.diarizer, hints.num_speakers, hints.min_speakers, hints.max_speakers)
+        return record.request, options
+    diarization = keys.diarization_key(episode_id)
+    try:
+        document = get_json(ws.store, diarization)
+    except ArtifactNotFound:
+        raise ArtifactNotFound(
+            f"episode {episode_id} has no diarization in {ws.store.url} ({diarization}): run `diarflow run` first",
+            key=diarization,
+        ) from None
+    source = document.get("source") if isinstance(document, dict) else None
+    request = DiarizeRequested(episode_id=episode_id, transcript_key=keys.transcript_key(episode_id))
+    return request, RunOptions(
+        diarizer=SOURCE_DIARIZERS.get(source, "deepgram") if isinstance(source, str) else "deepgram"
+    )
 
 
 def episode_lease(store: ObjectStore, episode_id: str, settings: Settings) -> RunLease:
@@ -108,9 +170,13 @@ def run_episode(
     podcast_id: str | None = None,
     options: RunOptions | None = None,
     force: bool = False,
+    drop_corrections: bool = False,
     observer: StepObserver | None = None,
 ) -> PipelineResult:
     """Run one episode from its inputs, as ``diarflow run`` and :func:`diarflow.run` do, under the episode's lease.
+
+    The episode's speaker corrections are an input, kept by every run (``force`` too) unless
+    ``drop_corrections`` says to forget them first.
 
     ``transcript`` (the bytes of a Deepgram response or a plain transcript) is
     validated and stored first; without it, the transcript already stored is
@@ -120,6 +186,8 @@ def run_episode(
     """
     store = ws.store
     with episode_lease(store, episode_id, ws.settings) as lease:
+        if drop_corrections:
+            forget_corrections(store, episode_id)
         if transcript is not None:
             transcript_key = ingest_transcript(ws, episode_id, transcript)
         else:
@@ -168,3 +236,29 @@ def transcribe_locally(
         ws = replace(ws, settings=replace(ws.settings, allow_file_urls=True))
     runner = LocalRunner(ws.store, episode_id, force=force, attempts=ws.settings.step_attempts, observer=observer)
     return transcribe_episode(LeasedSteps(runner, lease), ws, request).to_json_dict()
+
+
+def record_corrections(
+    ws: Workspace,
+    episode_id: str,
+    added: Sequence[CorrectionT],
+    *,
+    where: str = "corrections",
+    observer: StepObserver | None = None,
+) -> PipelineResult:
+    """Append ``added`` to the episode's corrections and derive its artifacts again, under the episode's lease.
+
+    The corrections are checked against the diarization first (an error names ``where[i].field`` and
+    nothing is recorded); then the episode's last run is repeated (:func:`last_run`): every step up to
+    the diarizer is answered from its checkpoint, so only ``apply-corrections-v1`` and what follows run.
+    """
+    store = ws.store
+    with episode_lease(store, episode_id, ws.settings) as lease:
+        request, options = last_run(ws, episode_id)
+        existing = read_corrections(store, episode_id)
+        check_corrections(ws, episode_id, request.transcript_key, existing, added, where=where)
+        append_corrections(store, episode_id, added)
+        result, _ = run_locally(
+            store, request, options, settings=ws.settings, observer=observer, workspace=ws, lease=lease
+        )
+        return result

@@ -35,9 +35,11 @@ from diarflow.contracts import (
     utc_now,
 )
 from diarflow.contracts.results import ResolvedDiarizer
+from diarflow.contracts.step_args import CorrectionsArgs
 from diarflow.domain.fallback import NO_WORDS_WARNING
 from diarflow.errors import MAX_ERROR_MESSAGE, ArtifactLost, InvalidUrl, StepFailed
 from diarflow.orchestration import stages
+from diarflow.orchestration.corrections import CORRECT
 from diarflow.orchestration.diarizers import STEP_NAMES, resolve_diarizer
 from diarflow.orchestration.steps import Steps
 from diarflow.orchestration.workspace import Workspace
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 INSPECT_STEP = stages.INSPECT.name
 FALLBACK_STEP = STEP_NAMES["deepgram"]
+CORRECT_STEP = CORRECT.name
 IDENTIFY_STEP = stages.IDENTIFY.name
 ENRICH_STEP = stages.ENRICH.name
 VERIFY_STEP = stages.VERIFY.name
@@ -139,16 +142,19 @@ def diarize_episode(
 
     try:
         # Each step is given what it reads as key + digest: a changed artifact reruns it and every step after it.
+        # A person's corrections (docs/corrections.md) come in here, so changing them never re-diarizes.
+        correct = CorrectionsArgs(episode_id=episode, diarization=diarization.ref, episode_end=transcript.duration)
+        corrected = steps.run(CORRECT, ws, correct)
         identify = IdentifyArgs(
-            episode_id=episode, diarization=diarization.ref, podcast_id=request.podcast_id, audio=request.audio_url
+            episode_id=episode, diarization=corrected.ref, podcast_id=request.podcast_id, audio=request.audio_url
         )
         identification = steps.run(stages.IDENTIFY, ws, identify)
         enrich = EnrichArgs(
-            episode_id=episode, transcript=transcript.ref, diarization=diarization.ref, audit=identification.ref
+            episode_id=episode, transcript=transcript.ref, diarization=corrected.ref, audit=identification.ref
         )
         enrichment = steps.run(stages.ENRICH, ws, enrich)
         verify = VerifyArgs(
-            episode_id=episode, diarization=diarization.ref, audit=identification.ref, enriched=enrichment.ref
+            episode_id=episode, diarization=corrected.ref, audit=identification.ref, enriched=enrichment.ref
         )
         verification = steps.run(stages.VERIFY, ws, verify)
     except StepFailed as failure:

@@ -43,6 +43,7 @@ from diarflow.contracts import (
     parse_contract,
     utc_now,
 )
+from diarflow.contracts.corrections import NameCorrection
 from diarflow.contracts.results import ReportInfo, ResolvedDiarizer
 from diarflow.domain.alignment import align_words
 from diarflow.domain.channels import own_channel_speakers
@@ -177,11 +178,17 @@ def identify_speakers(ws: Workspace, args: IdentifyArgs) -> IdentificationInfo:
     tracks = read_speaker_tracks(diarization_key, document)
     speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, args.audio, tracks)
     channel_of = tracks.speaker_channels or {}
+    named_by = read_corrected_names(diarization_key, document)
     audit = AuditArtifact(
         episode_id=episode_id,
         created_at=utc_now(),
         source=document["source"],
-        clusters=[_cluster_summary(cluster, speaker_map, channel_of.get(cluster.speaker_key)) for cluster in clusters],
+        clusters=[
+            _cluster_summary(
+                cluster, speaker_map, channel_of.get(cluster.speaker_key), named_by.get(cluster.speaker_key)
+            )
+            for cluster in clusters
+        ],
         total_segments=len(turns),
         near_misses=speaker_map.near_misses,
         thresholds=Thresholds(
@@ -225,15 +232,31 @@ def read_speaker_tracks(key: str, document: dict[str, Any]) -> SpeakerTracks:
         raise InvalidDiarization(f"{key}:{exc.field.removeprefix(key + '.')}", exc.problem) from None
 
 
-def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap, channel: int | None) -> dict[str, Any]:
+def read_corrected_names(key: str, document: dict[str, Any]) -> dict[str, NameCorrection]:
+    """The names a person's corrections gave (``corrected_names`` of a corrected diarization), checked."""
+    names = document.get("corrected_names")
+    if names is None:
+        return {}
+    if not isinstance(names, dict):
+        raise InvalidDiarization(f"{key}:corrected_names", "must be an object (speaker -> name)")
+    return {
+        speaker: parse_contract(NameCorrection, value, where=f"{key}:corrected_names.{speaker}")
+        for speaker, value in names.items()
+    }
+
+
+def _cluster_summary(
+    cluster: Cluster, speaker_map: SpeakerMap, channel: int | None, corrected: NameCorrection | None
+) -> dict[str, Any]:
     rep = cluster.representative
-    named = speaker_map.named.get(cluster.speaker_key)
+    # A person's rename wins over a voiceprint match: they heard the voice, the registry scored it.
+    named = None if corrected is not None else speaker_map.named.get(cluster.speaker_key)
     return {
         "speakerKey": cluster.speaker_key,
         "label": cluster.label,
         "duration": round(cluster.duration, 3),
         "segmentsCount": cluster.segments_count,
-        "mappedTo": named.display_name if named else None,
+        "mappedTo": corrected.name if corrected else named.display_name if named else None,
         "referenceId": named.voiceprint_id if named else None,
         "confidence": round(named.confidence, 4) if named else None,
         "diarizationConfidence": cluster.confidence,
@@ -244,6 +267,7 @@ def _cluster_summary(cluster: Cluster, speaker_map: SpeakerMap, channel: int | N
             "clipKey": speaker_map.clips.get(cluster.speaker_key),
         },
         "channel": channel,
+        "namedBy": corrected.to_json_dict() if corrected else None,
     }
 
 

@@ -115,7 +115,8 @@ def read_report_inputs(
             "run `diarflow run` first",
             key=enriched_key,
         )
-    diarization = _read_optional(store, keys.diarization_key(episode_id), notes)
+    corrected, raw = keys.diarizations_in_use(episode_id)  # the timeline shows the speakers as corrected
+    diarization = _read_optional(store, corrected if store.exists(corrected) else raw, notes)
     audit = _read_optional(store, keys.audit_key(episode_id), notes)
     clips = _clips(store, episode_id, audit, notes)
     return ReportInputs(episode_id, _mapping(enriched), _mapping(diarization), _mapping(audit), error, clips, notes)
