@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from diarflow.adapters.stores import ObjectStore, dump_json, get_json, put_json
+from diarflow.adapters.stores import ObjectStore, get_json, put_json
 from diarflow.contracts import SCHEMA_VERSION, keys
 from diarflow.contracts.corrections import (
     Assign,
@@ -26,6 +26,7 @@ from diarflow.contracts.results import CorrectionsInfo, StoredRef
 from diarflow.contracts.step_args import CorrectionsArgs
 from diarflow.domain.corrections import CorrectedTurns, apply_corrections, speakers_of
 from diarflow.errors import ArtifactNotFound
+from diarflow.orchestration.stages import put_diarization
 from diarflow.orchestration.steps import Step
 from diarflow.orchestration.workspace import JSONDocument, Workspace, digest
 
@@ -124,11 +125,7 @@ def apply_speaker_corrections(ws: Workspace, args: CorrectionsArgs) -> Correctio
         episode_end=args.episode_end,
         field_of=lambda index: f"{corrections_key}:corrections[{index}]",
     )
-    document = corrected_document(raw, corrected)
-    data = dump_json(document)
-    ws.store.put_bytes(corrected_key, data, content_type="application/json")
-    written = StoredRef(key=corrected_key, digest=digest(data))
-    ws.memo.diarizations[written] = document
+    written = put_diarization(ws, corrected_key, corrected_document(raw, corrected))
     return CorrectionsInfo(
         s3_corrections_key=corrections_key,
         s3_diarization_key=corrected_key,

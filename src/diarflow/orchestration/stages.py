@@ -141,11 +141,7 @@ def write_diarization(
         document["cluster_embeddings"] = output.speaker_embeddings.as_document()
     num_speakers, speech_time = output.turns.num_speakers, output.turns.speech_time
     key = keys.diarization_key(episode_id)
-    _check_readable(document, key)
-    data = dump_json(document)
-    ws.store.put_bytes(key, data, content_type="application/json")
-    written = StoredRef(key=key, digest=digest(data))
-    ws.memo.diarizations[written] = document
+    written = put_diarization(ws, key, document)
     return DiarizationInfo(
         s3_diarization_key=key,
         source=document["source"],
@@ -154,6 +150,16 @@ def write_diarization(
         num_speakers=num_speakers,
         duration=round(speech_time, 3),
     )
+
+
+def put_diarization(ws: Workspace, key: str, document: dict[str, Any]) -> StoredRef:
+    """Write a diarization document (raw or corrected) and keep it in the memo for the steps after this one."""
+    _check_readable(document, key)
+    data = dump_json(document)
+    ws.store.put_bytes(key, data, content_type="application/json")
+    written = StoredRef(key=key, digest=digest(data))
+    ws.memo.diarizations[written] = document
+    return written
 
 
 def _check_readable(document: dict[str, Any], key: str) -> None:
