@@ -11,7 +11,8 @@ from diarflow.adapters.stores import ObjectStore, get_json, put_json
 from diarflow.config import Settings
 from diarflow.contracts import AuditArtifact, EnrichedTranscript, keys
 from diarflow.errors import InvalidCorrection, classify
-from diarflow.orchestration import RunOptions, Workspace, run_locally
+from diarflow.orchestration import RunOptions, Workspace, run_locally, stages
+from diarflow.orchestration.identification import Named, SpeakerMap
 from diarflow.orchestration.local import record_corrections
 from tests.episodes import SPEC_TURNS, ingest, transcript_from_turns
 
@@ -119,3 +120,27 @@ def test_record_corrections_checks_before_recording_and_reruns_the_last_run(loca
     assert words_by_speaker(local_store, "C5")[0] == "Diane"
     stored = orjson.loads(local_store.get_bytes(keys.corrections_key("C5")))
     assert [c["name"] for c in stored["corrections"]] == ["Diane"]
+
+
+def test_a_rename_wins_over_a_voiceprint_match(local_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry names both speakers; the person who renamed one of them is believed."""
+
+    def registry_names_both(*_: Any) -> SpeakerMap:
+        return SpeakerMap(
+            "ok",
+            named={
+                "SPEAKER_0": Named("Diane", "diane-1", 0.91),
+                "SPEAKER_1": Named("Diane", "diane-1", 0.62),  # a wrong match: Sheila sounds a bit like Diane
+            },
+        )
+
+    monkeypatch.setattr(stages, "identify_episode", registry_names_both)
+    request = ingest(local_store, "C6", transcript_from_turns(SPEC_TURNS), podcast_id="POD1")
+    store_corrections(local_store, "C6", {"op": "rename", "speaker": "SPEAKER_1", "name": "Sheila"})
+
+    run_locally(local_store, request, DEEPGRAM, settings=Settings.from_env({}))
+
+    audit = AuditArtifact.model_validate(get_json(local_store, keys.audit_key("C6")))
+    summary = [(c.mapped_to, c.reference_id, c.confidence, c.named_by is not None) for c in audit.clusters]
+    assert summary == [("Diane", "diane-1", 0.91, False), ("Sheila", None, None, True)]
+    assert words_by_speaker(local_store, "C6") == ["Diane"] * 4 + ["Sheila"] * 4 + ["Diane"] * 4
