@@ -31,6 +31,7 @@ from diarflow.report.model import (
 from tests.report_episodes import (
     CHINESE_TEXT,
     SCRIPT_WORD,
+    EpisodeArtifacts,
     chinese_episode,
     failed_error,
     long_episode,
@@ -474,3 +475,50 @@ def test_the_unattributed_lane_is_the_unattributed_runs_of_the_whole_transcript(
         if row[2] == unattributed
     ]
     assert list(zip(only.start_ms, only.end_ms, only.speaker, only.confidence_pct, strict=True)) == expected
+
+
+# --- speakers named by a correction ------------------------------------------------------------
+
+
+def sheila_named_by(author: str) -> EpisodeArtifacts:
+    """The sample with its second speaker named "Sheila" by a correction, as ``apply-corrections-v1`` leaves it."""
+    episode = sample_episode()
+    assert episode.enriched is not None
+    assert episode.audit is not None
+    for entry in episode.enriched["speakers"]:
+        if entry["diar_speaker"] == "SPEAKER_1":
+            entry.update(speaker="Sheila", identified=True)
+    for word in episode.enriched["words"]:
+        if word["speaker"] == "B":
+            word["speaker"] = "Sheila"
+    cluster = episode.audit["clusters"][1]
+    named_by = {"name": "Sheila", "author": author, "createdAt": "2026-12-06T15:01:54.012Z", "correction": 0}
+    cluster.update(mappedTo="Sheila", referenceId=None, confidence=None, namedBy=named_by)
+    validate(episode)
+    return episode
+
+
+def test_a_speaker_a_correction_named_says_who_named_it() -> None:
+    episode = sheila_named_by("ana")
+    model = build_report_model("E1", episode.enriched, episode.diarization, episode.audit, None)
+    assert {speaker.name: speaker.named_by for speaker in model.speakers} == {"Diane": None, "Sheila": "ana"}
+
+    page = render_report(episode.enriched, episode.diarization, episode.audit, None)
+    rows = page[page.index('id="speakers"') : page.index("</table>", page.index('id="speakers"'))]
+    diane, sheila = rows.split('class="speaker-row"')[1:]
+    assert "named by ana" in sheila
+    assert "identified" not in sheila
+    assert "named by" not in diane
+    assert ">identified<" in diane
+    clusters = page[page.index('id="clusters"') : page.index("</table>", page.index('id="clusters"'))]
+    assert clusters.count("named by ana") == 1
+
+
+def test_the_page_carries_each_speakers_diarization_keys_for_editing() -> None:
+    episode = sheila_named_by("ana")
+    data = page_data(render_report(episode.enriched, episode.diarization, episode.audit, None))
+    assert [(s["name"], s["keys"], s["namedBy"]) for s in data["speakers"]] == [
+        ("Diane", ["SPEAKER_0"], None),
+        ("Sheila", ["SPEAKER_1"], "ana"),
+    ]
+    assert data["palette"][:2] == [data["speakers"][0]["color"], data["speakers"][1]["color"]]

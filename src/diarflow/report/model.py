@@ -89,6 +89,8 @@ class Speaker:
     turn_count: int
     channels: tuple[int, ...] = ()
     """The tracks (0-based channels) of a multichannel recording this speaker's clusters were recorded on."""
+    named_by: str | None = None
+    """Who gave this speaker its name in a correction (the audit's ``namedBy``); ``None``: not named by hand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +265,7 @@ class _SpeakerDirectory:
         self._identified: dict[int, bool] = {}
         self._channels: dict[int, list[int]] = {}
         self._by_diar_speaker: dict[str, int] = {}
+        self._named_by: dict[int, str] = {}
         for entry in _list_field(enriched, "speakers"):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("speaker"), str):
                 continue
@@ -276,9 +279,14 @@ class _SpeakerDirectory:
             )
         for cluster in audit.clusters if audit else []:
             if cluster.speaker_key in self._by_diar_speaker:
-                continue
-            index = self.index_of(cluster.mapped_to or cluster.label)
-            self._add_cluster(index, cluster.speaker_key, cluster.label, cluster.mapped_to is not None, cluster.channel)
+                index = self._by_diar_speaker[cluster.speaker_key]
+            else:
+                index = self.index_of(cluster.mapped_to or cluster.label)
+                self._add_cluster(
+                    index, cluster.speaker_key, cluster.label, cluster.mapped_to is not None, cluster.channel
+                )
+            if cluster.named_by is not None:
+                self._named_by.setdefault(index, cluster.named_by.author)
 
     def _add_cluster(self, index: int, diar_speaker: Any, label: Any, identified: bool, channel: Any = None) -> None:
         if isinstance(diar_speaker, str):
@@ -331,9 +339,14 @@ class _SpeakerDirectory:
                 word_count=word_counts[index],
                 turn_count=turn_counts[index],
                 channels=tuple(sorted(self._channels.get(index, []))),
+                named_by=_shown_or_none(self._named_by.get(index)),
             )
             for index, name in enumerate(self.names)
         ]
+
+
+def _shown_or_none(text: str | None) -> str | None:
+    return None if text is None else strip_controls(text)
 
 
 def _append_new(values: list[Any], value: Any) -> None:

@@ -29,11 +29,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from diarflow.contracts import AuditArtifact, ErrorArtifact, validate_id
+from diarflow.contracts import AuditArtifact, ClusterSummary, ErrorArtifact, validate_id
 from diarflow.domain.exports.episode import strip_controls
 from diarflow.errors import InvalidInput
 from diarflow.report.model import (
     LOW_CONFIDENCE_BELOW,
+    PALETTE,
     UNATTRIBUTED,
     ReportModel,
     Speaker,
@@ -132,6 +133,8 @@ def report_payload(model: ReportModel, *, audio_src: str | None, clips: Mapping[
             {
                 "name": speaker.name,
                 "labels": list(speaker.labels),
+                "keys": list(speaker.diar_speakers),
+                "namedBy": speaker.named_by,
                 "channels": list(speaker.channels),
                 "color": speaker.color,
                 "identified": speaker.identified,
@@ -154,6 +157,7 @@ def report_payload(model: ReportModel, *, audio_src: str | None, clips: Mapping[
             "flags": words.flags,
         },
         "alternatives": alternatives,
+        "palette": list(PALETTE),
         "paragraphs": words.paragraph_starts,
         "audio": audio_src,
         "clips": dict(clips),
@@ -326,11 +330,7 @@ def track_text(channel: int) -> str:
 def _speaker_row(index: int, speaker: Speaker) -> str:
     meta = [label for label in speaker.labels if label != speaker.name]
     meta += [track_text(channel) for channel in speaker.channels]
-    status = (
-        '<span class="identified" title="Matched to a voiceprint in the registry">identified</span>'
-        if speaker.identified
-        else '<span class="unidentified" title="No voiceprint matched: shown by its label">not identified</span>'
-    )
+    status = _speaker_status(speaker)
     share_pct = f"{speaker.share * 100:.1f}"
     return (
         f'<tr class="speaker-row" data-speaker="{index}" style="--c:{_e(speaker.color)}">'
@@ -344,6 +344,19 @@ def _speaker_row(index: int, speaker: Speaker) -> str:
         f'<td class="num">{speaker.turn_count:,}</td><td class="num">{speaker.word_count:,}</td>'
         "</tr>"
     )
+
+
+def _speaker_status(speaker: Speaker) -> str:
+    """Where the speaker's name comes from: a person's correction, a voiceprint, or nowhere (its label)."""
+    if speaker.named_by is not None:
+        return _named_by_html(speaker.named_by)
+    if speaker.identified:
+        return '<span class="identified" title="Matched to a voiceprint in the registry">identified</span>'
+    return '<span class="unidentified" title="No voiceprint matched: shown by its label">not identified</span>'
+
+
+def _named_by_html(author: str) -> str:
+    return f'<span class="named-by" title="Named in a speaker correction">named by {_e(author)}</span>'
 
 
 def _audit_html(model: ReportModel, clips: Mapping[str, str]) -> str:
@@ -381,7 +394,7 @@ def _clusters_html(audit: AuditArtifact, model: ReportModel, clips: Mapping[str,
     for cluster in audit.clusters:
         mapped = (
             f'<span class="speaker-name">{_e(cluster.mapped_to)}</span>'
-            f'<span class="muted"> · {_e(_percent_text(cluster.confidence))}</span>'
+            f'<span class="muted"> · {_mapping_source(cluster)}</span>'
             if cluster.mapped_to
             else '<span class="muted">not identified</span>'
         )
@@ -406,6 +419,13 @@ def _clusters_html(audit: AuditArtifact, model: ReportModel, clips: Mapping[str,
         '<th>Cluster</th><th>Identified as</th><th class="num">Speech</th><th>Representative</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _mapping_source(cluster: ClusterSummary) -> str:
+    """A voiceprint match's confidence, or who named the cluster by hand (a correction has no confidence)."""
+    if cluster.named_by is not None:
+        return _named_by_html(cluster.named_by.author)
+    return _e(_percent_text(cluster.confidence))
 
 
 def _track_note(channel: int | None) -> str:

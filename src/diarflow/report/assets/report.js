@@ -33,8 +33,15 @@
   const UNATTRIBUTED_COLOR = "#94a3b8";
 
   const byId = (id) => document.getElementById(id);
-  const colorOf = (speaker) => (speaker >= 0 ? SPEAKERS[speaker].color : UNATTRIBUTED_COLOR);
-  const nameOf = (speaker) => (speaker >= 0 ? SPEAKERS[speaker].name : "Unattributed");
+  const colorOf = (speaker) => (speaker >= 0 ? SPEAKERS[live(speaker)].color : UNATTRIBUTED_COLOR);
+  const nameOf = (speaker) => (speaker >= 0 ? SPEAKERS[live(speaker)].name : "Unattributed");
+
+  /** The speaker a (possibly merged) speaker's speech shows under now: a word's alternatives keep the old index. */
+  function live(speaker) {
+    let current = speaker;
+    while (current >= 0 && SPEAKERS[current].mergedInto >= 0) current = SPEAKERS[current].mergedInto;
+    return current;
+  }
   const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
 
   // ---------------------------------------------------------------- helpers
@@ -94,6 +101,23 @@
     let columns = text.length + (spaceBefore(i) ? 1 : 0);
     if (/[\u1100-\uffff]/.test(text)) columns += (text.match(WIDE_CHARACTERS) || []).length; // no wide one below
     return columns;
+  }
+
+  /** Talk time of turns sorted by start: their union, overlapping speech counted once (as the server counts it). */
+  function speechSeconds(turns) {
+    let total = 0;
+    let runStart = -1;
+    let runEnd = -1;
+    for (const turn of turns) {
+      if (TURNS.start[turn] > runEnd) {
+        total += runEnd - runStart;
+        runStart = TURNS.start[turn];
+        runEnd = TURNS.end[turn];
+      } else {
+        runEnd = Math.max(runEnd, TURNS.end[turn]);
+      }
+    }
+    return (total + runEnd - runStart) / 1000;
   }
 
   /** The word being spoken at `ms` (the last one started), or -1 before the first. */
@@ -225,23 +249,30 @@
     }
 
     buildLanes() {
-      const lanes = SPEAKERS.map((speaker, index) => ({ speaker: index, turns: [], longest: 0 }));
+      const everyLane = SPEAKERS.map((speaker, index) => ({ speaker: index, turns: [], longest: 0 }));
       let unattributed = null;
       for (let turn = 0; turn < TURN_COUNT; turn++) {
         const speaker = TURNS.speaker[turn];
-        let lane = speaker >= 0 ? lanes[speaker] : unattributed;
+        let lane = speaker >= 0 ? everyLane[speaker] : unattributed;
         if (!lane) lane = unattributed = { speaker: UNATTRIBUTED, turns: [], longest: 0 };
         lane.turns.push(turn);
         lane.longest = Math.max(lane.longest, TURNS.end[turn] - TURNS.start[turn]);
       }
+      const lanes = everyLane.filter((lane) => SPEAKERS[lane.speaker].mergedInto < 0);
       if (unattributed) lanes.push(unattributed);
       for (const lane of lanes) {
         lane.turns = Int32Array.from(lane.turns);
         lane.starts = Float64Array.from(lane.turns, (turn) => TURNS.start[turn]);
-        lane.talk = lane.speaker >= 0 ? SPEAKERS[lane.speaker].talkSeconds : null;
+        lane.talk = lane.speaker >= 0 ? speechSeconds(lane.turns) : null;
       }
       this.laneOfSpeaker = new Map(lanes.map((lane, index) => [lane.speaker, index]));
       return lanes;
+    }
+
+    /** Lanes again after an edit moved turns between speakers (the timeline's height may change). */
+    rebuild() {
+      this.lanes = this.buildLanes();
+      this.resize();
     }
 
     get plotWidth() {
@@ -328,6 +359,7 @@
     select(turn) {
       this.selectedTurn = turn;
       this.requestDraw();
+      if (editor) editor.showTurn(turn);
     }
 
     requestDraw() {
@@ -769,8 +801,28 @@
       }
     }
 
+    /** A word an edit gave to someone other than its paragraph's speaker: underlined in that speaker's colour. */
+    markMoved(span, speaker) {
+      span.style.setProperty("--wc", colorOf(speaker));
+      span.title = nameOf(speaker);
+    }
+
+    /** Colours and names again after an edit: every paragraph's colour, and the rendered ones drawn anew. */
+    refreshSpeakers() {
+      for (let p = 0; p < this.count; p++) {
+        const speaker = WORDS.speaker[PARAGRAPHS[p]];
+        this.elements[p].style.setProperty("--c", colorOf(speaker));
+        this.elements[p].classList.toggle("unattributed", speaker < 0);
+      }
+      for (const p of Array.from(this.rendered)) {
+        this.rendered.delete(p);
+        this.render(p);
+      }
+    }
+
     wordClass(i) {
       let name = "w";
+      if (WORDS.speaker[i] !== WORDS.speaker[PARAGRAPHS[this.paragraphOf(i)]]) name += " moved";
       const flags = WORDS.flags[i];
       if (flags & FLAG_LOW_CONFIDENCE) name += " lc";
       if (flags & FLAG_ALTERNATIVES) name += " alt";
@@ -787,8 +839,9 @@
       const speaker = WORDS.speaker[first];
       const head = element("header", "para-head");
       head.append(element("span", "who", nameOf(speaker)));
-      if (speaker >= 0 && SPEAKERS[speaker].labels.length && SPEAKERS[speaker].labels[0] !== SPEAKERS[speaker].name) {
-        head.append(element("span", "label-chip", SPEAKERS[speaker].labels.join(" ")));
+      const shown = live(speaker);
+      if (shown >= 0 && SPEAKERS[shown].labels.length && SPEAKERS[shown].labels[0] !== SPEAKERS[shown].name) {
+        head.append(element("span", "label-chip", SPEAKERS[shown].labels.join(" ")));
       }
       const at = element("button", "at", formatTime(WORDS.start[first] / 1000));
       at.type = "button";
@@ -800,6 +853,7 @@
         if (i > first && spaceBefore(i)) text.append(" ");
         const span = element("span", this.wordClass(i), WORDS.text[i]);
         span.dataset.i = String(i);
+        if (WORDS.speaker[i] !== speaker) this.markMoved(span, WORDS.speaker[i]);
         text.append(span);
       }
       node.replaceChildren(head, text);
@@ -1076,6 +1130,268 @@
     }
   }
 
+  // ---------------------------------------------------------------- editing speakers
+
+  /*
+   * Edits are a log in the page's own terms (speaker indices, turn times). What the page shows is the report's
+   * data with the log replayed on it, so undoing is replaying one edit fewer; the corrections file is the log
+   * written in the diarization's speaker keys, as `diarflow speakers apply` takes it (docs/corrections.md).
+   * Nothing new is embedded for this: the speakers' keys and the turns' times are already the page's data.
+   */
+  for (const speaker of SPEAKERS) Object.assign(speaker, { mergedInto: -1, created: false, corrected: Boolean(speaker.namedBy) });
+  const AS_REPORTED = {
+    speakers: SPEAKERS.map((speaker) => ({ ...speaker })),
+    turns: TURNS.speaker.slice(),
+    words: WORDS.speaker.slice(),
+  };
+
+  function option(value, text) {
+    const node = element("option", "", text);
+    node.value = value;
+    return node;
+  }
+
+  /** A speaker the editor named while giving it a turn: it has no key until the corrections are recorded. */
+  function pageSpeaker(name, index) {
+    const color = DATA.palette[index] || `hsl(${Math.round((index * 137.508) % 360)} 62% 42%)`;
+    return {
+      name, labels: [], keys: [], channels: [], color, identified: false, talkSeconds: 0, namedBy: null,
+      mergedInto: -1, created: true, corrected: true,
+    };
+  }
+
+  function moveSpeech(from, to) {
+    for (let turn = 0; turn < TURN_COUNT; turn++) if (TURNS.speaker[turn] === from) TURNS.speaker[turn] = to;
+    for (let i = 0; i < WORD_COUNT; i++) if (WORDS.speaker[i] === from) WORDS.speaker[i] = to;
+  }
+
+  const EDITS = {
+    rename(edit) {
+      Object.assign(SPEAKERS[edit.speaker], { name: edit.name, corrected: true });
+    },
+    merge(edit) {
+      const kept = SPEAKERS[edit.speaker];
+      const merged = SPEAKERS[edit.merged];
+      moveSpeech(edit.merged, edit.speaker);
+      merged.mergedInto = edit.speaker;
+      // As the corrections step does: the kept speaker takes the merged one's corrected name when it has none.
+      if (!merged.created && merged.corrected && !kept.corrected) Object.assign(kept, { name: merged.name, corrected: true });
+    },
+    assign(edit) {
+      if (edit.created !== undefined) SPEAKERS.push(pageSpeaker(edit.created, SPEAKERS.length));
+      for (let turn = lowerBound(TURNS.start, edit.startMs); turn < TURN_COUNT && TURNS.start[turn] < edit.endMs; turn++) {
+        if (TURNS.end[turn] <= edit.endMs && TURNS.speaker[turn] >= 0) TURNS.speaker[turn] = edit.speaker;
+      }
+      for (let i = lowerBound(WORDS.start, edit.startMs); i < WORD_COUNT && WORDS.start[i] < edit.endMs; i++) {
+        WORDS.speaker[i] = edit.speaker;
+      }
+    },
+  };
+
+  /** One edit as corrections; run on the state after the whole log, so a page speaker's final fate is known. */
+  function correctionsOf(edit) {
+    if (edit.op === "rename") {
+      // A page speaker has no key: it is named by the assigns that made it (its final name, below).
+      return SPEAKERS[edit.speaker].keys.map((key) => ({ op: "rename", speaker: key, name: edit.name }));
+    }
+    if (edit.op === "merge") {
+      const kept = SPEAKERS[edit.speaker].keys[0];
+      return SPEAKERS[edit.merged].keys.map((key) => ({ op: "merge", speaker: kept, merged: key }));
+    }
+    return [{ op: "assign", start: edit.startMs / 1000, end: edit.endMs / 1000, ...assignTarget(edit.speaker) }];
+  }
+
+  /** Whom an assign names: a speaker's key, or a page speaker's final name, or the speaker it was merged into. */
+  function assignTarget(speaker) {
+    const target = SPEAKERS[speaker].created ? live(speaker) : speaker;
+    const keys = SPEAKERS[target].keys;
+    return keys.length ? { speaker: keys[0] } : { name: SPEAKERS[target].name };
+  }
+
+  /** Speakers another can be merged into: a page speaker cannot, having no key for the merge to name. */
+  function mergeTargets(merged) {
+    const targets = [];
+    SPEAKERS.forEach((speaker, index) => {
+      if (index !== merged && speaker.mergedInto < 0 && speaker.keys.length) targets.push(index);
+    });
+    return targets;
+  }
+
+  function refreshSpeakerTable() {
+    for (const row of document.querySelectorAll("#speakers .speaker-row")) {
+      const speaker = SPEAKERS[Number(row.dataset.speaker)];
+      row.querySelector(".speaker-name").textContent = speaker.name;
+      row.classList.toggle("merged", speaker.mergedInto >= 0);
+      row.title = speaker.mergedInto >= 0 ? `Merged into ${nameOf(speaker.mergedInto)}` : "";
+    }
+  }
+
+  class Editor {
+    constructor() {
+      this.log = [];
+      this.turn = -1;
+      this.author = byId("editor-author");
+      this.speakerList = byId("editor-speakers");
+      this.turnText = byId("editor-turn-text");
+      this.target = byId("editor-turn-target");
+      this.newName = byId("editor-turn-name");
+      this.assignButton = byId("editor-turn-assign");
+      this.undoButton = byId("editor-undo");
+      this.downloadButton = byId("editor-download");
+      this.fileName = `${DATA.episode}.corrections.json`;
+      byId("editor-command").textContent = `diarflow speakers apply ${DATA.episode} ${this.fileName}`;
+      this.target.addEventListener("change", () => {
+        this.newName.hidden = this.target.value !== "new";
+        if (!this.newName.hidden) this.newName.focus();
+      });
+      this.newName.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") this.assignTurn();
+      });
+      this.assignButton.addEventListener("click", () => this.assignTurn());
+      this.undoButton.addEventListener("click", () => {
+        this.log.pop();
+        this.replay();
+      });
+      this.downloadButton.addEventListener("click", () => this.download());
+      this.showSpeakers();
+    }
+
+    record(edit) {
+      this.log.push({ ...edit, at: new Date().toISOString() });
+      this.replay();
+    }
+
+    replay() {
+      SPEAKERS.length = 0;
+      for (const speaker of AS_REPORTED.speakers) SPEAKERS.push({ ...speaker });
+      for (let turn = 0; turn < TURN_COUNT; turn++) TURNS.speaker[turn] = AS_REPORTED.turns[turn];
+      for (let i = 0; i < WORD_COUNT; i++) WORDS.speaker[i] = AS_REPORTED.words[i];
+      for (const edit of this.log) EDITS[edit.op](edit);
+      timeline.rebuild();
+      transcript.refreshSpeakers();
+      refreshSpeakerTable();
+      this.showSpeakers();
+      this.showTurn(timeline.selectedTurn);
+      this.showLog();
+    }
+
+    /** The corrections file's content: one object per correction, oldest first. */
+    corrections() {
+      const author = this.author.value.trim();
+      const items = [];
+      for (const edit of this.log) {
+        const stamp = author ? { author, created_at: edit.at } : { created_at: edit.at };
+        for (const correction of correctionsOf(edit)) items.push({ ...correction, ...stamp });
+      }
+      return items;
+    }
+
+    showSpeakers() {
+      const rows = [];
+      SPEAKERS.forEach((speaker, index) => {
+        if (speaker.mergedInto >= 0) return;
+        const editable = speaker.created || speaker.keys.length > 0;
+        const row = element("div", "editor-speaker");
+        row.dataset.speaker = String(index);
+        const swatch = element("span", "swatch");
+        swatch.style.setProperty("--c", speaker.color);
+        const name = element("input", "editor-name");
+        Object.assign(name, { type: "text", value: speaker.name, maxLength: 256, disabled: !editable });
+        name.setAttribute("aria-label", `Rename ${speaker.name}`);
+        name.addEventListener("change", () => this.rename(index, name));
+        const merge = element("select", "editor-merge");
+        merge.setAttribute("aria-label", `Merge ${speaker.name} into another speaker`);
+        merge.append(option("", "Merge into…"));
+        for (const target of mergeTargets(index)) merge.append(option(String(target), SPEAKERS[target].name));
+        merge.disabled = !editable || merge.options.length < 2;
+        merge.addEventListener("change", () => this.merge(Number(merge.value), index));
+        row.append(swatch, name, merge);
+        rows.push(row);
+      });
+      this.speakerList.replaceChildren(...rows);
+    }
+
+    rename(speaker, input) {
+      const name = input.value.trim();
+      const before = SPEAKERS[speaker].name;
+      if (!name || name === before) {
+        input.value = before;
+        return;
+      }
+      this.record({ op: "rename", speaker, name, label: `${before} → ${name}` });
+    }
+
+    merge(kept, merged) {
+      if (!(kept >= 0)) return;
+      this.record({ op: "merge", speaker: kept, merged, label: `${SPEAKERS[merged].name} merged into ${SPEAKERS[kept].name}` });
+    }
+
+    /** The turn the timeline selected, and whom it can go to (nobody for words no turn covers). */
+    showTurn(turn) {
+      this.turn = turn;
+      const speaker = turn >= 0 ? TURNS.speaker[turn] : UNATTRIBUTED;
+      if (turn < 0) {
+        this.turnText.textContent = "Click a turn in the timeline to reassign it.";
+      } else {
+        const span = `${formatTime(TURNS.start[turn] / 1000, true)} – ${formatTime(TURNS.end[turn] / 1000, true)}`;
+        this.turnText.textContent = speaker >= 0
+          ? `Turn ${span} · ${nameOf(speaker)}`
+          : `Turn ${span} · words no speaker turn covers: nothing to reassign`;
+      }
+      const options = [];
+      SPEAKERS.forEach((other, index) => {
+        if (index !== speaker && other.mergedInto < 0) options.push(option(String(index), other.name));
+      });
+      options.push(option("new", "New speaker…"));
+      this.target.replaceChildren(...options);
+      this.newName.hidden = this.target.value !== "new";
+      const usable = speaker >= 0;
+      this.target.disabled = !usable;
+      this.assignButton.disabled = !usable;
+    }
+
+    assignTurn() {
+      const turn = this.turn;
+      if (turn < 0 || TURNS.speaker[turn] < 0) return;
+      let speaker = Number(this.target.value);
+      let created;
+      if (this.target.value === "new") {
+        const name = this.newName.value.trim();
+        if (!name) {
+          this.newName.focus();
+          return;
+        }
+        speaker = SPEAKERS.findIndex((other) => other.mergedInto < 0 && other.name === name);
+        if (speaker < 0) [speaker, created] = [SPEAKERS.length, name];
+      }
+      if (speaker === TURNS.speaker[turn]) return;
+      this.newName.value = "";
+      const span = `${formatTime(TURNS.start[turn] / 1000, true)}–${formatTime(TURNS.end[turn] / 1000, true)}`;
+      const label = `${span} → ${created !== undefined ? created : SPEAKERS[speaker].name}`;
+      this.record({ op: "assign", startMs: TURNS.start[turn], endMs: TURNS.end[turn], speaker, created, label });
+    }
+
+    showLog() {
+      const count = this.log.length;
+      byId("editor-count").textContent = count ? `${count} edit${count === 1 ? "" : "s"}` : "";
+      byId("editor-log").replaceChildren(...this.log.map((edit) => element("li", "", edit.label)));
+      this.undoButton.disabled = !count;
+      this.downloadButton.disabled = !count;
+    }
+
+    /** Save the corrections as a file: a link to a Blob, so the page needs no server, even from file://. */
+    download() {
+      const text = `${JSON.stringify(this.corrections(), null, 2)}\n`;
+      const link = element("a");
+      link.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+      link.download = this.fileName;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    }
+  }
+
   // ---------------------------------------------------------------- summary panels, clips, keyboard
 
   const clipPlayers = new Map();
@@ -1123,7 +1439,7 @@
 
   document.addEventListener("keydown", (event) => {
     const target = event.target;
-    if (target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement || event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key;
     if (key === " " && audioReady && !(target instanceof HTMLButtonElement)) {
       event.preventDefault();
@@ -1178,9 +1494,11 @@
 
   // ---------------------------------------------------------------- start
 
+  let editor = null;
   const timeline = new Timeline();
   const transcript = new Transcript();
   new Finder();
+  editor = new Editor();
 
   window.addEventListener("blur", () => hideTooltip());
   document.documentElement.dataset.ready = "true";
@@ -1193,5 +1511,6 @@
       transcript.reveal(word, false);
     },
     renderedWordCount: () => transcript.pane.querySelectorAll(".w").length,
+    corrections: () => editor.corrections(),
   });
 })();
