@@ -189,11 +189,11 @@ def bound_by_words(
 def _sure_single_voice(frames: SpeakerFrames) -> FloatArray:
     """Activity with each window counted by its confidence, where one voice is heard (zero elsewhere).
 
-    Where one voice is heard and the windows disagree about who it is, the ones that are wrong are mostly
-    those whose local speaker matched its cluster poorly (a mixed local speaker, or one forced onto a
-    cluster by the one-speaker-per-local rule): weighting by confidence lets the sure windows decide.
-    Where two are heard, both windows' speakers are really there, and the margins do not say which is
-    the more present, so activity alone decides there.
+    Where one voice is heard and the windows disagree about who it is, a window whose local speaker
+    matched its cluster poorly (two voices mixed in it, or a cluster forced on it because another local
+    speaker of its window took the nearest) is the likelier to be wrong: weighting by confidence lets
+    the sure windows decide. Where two are heard, both windows' speakers are really there and the
+    margins do not say which is the more present, so activity alone decides there.
     """
     return np.asarray(frames.activity * frames.confidence * (frames.count < 2)[:, np.newaxis], dtype=np.float64)
 
