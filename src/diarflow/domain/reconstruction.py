@@ -8,7 +8,9 @@ on the episode's frame grid (:mod:`diarflow.domain.frames`):
   heard it, of how many local speakers were active — rounded, so two voices
   at once count two (the segmentation model hears overlap);
 * **who** speaks is the ``count`` speakers whose activity, averaged over the
-  same windows, is highest there;
+  same windows, is highest there — where one voice is heard, each window
+  counting by its confidence (below), so that windows sure of who they hear
+  outvote those whose local speaker matched its cluster poorly;
 * a speaker's frames become **turns**; the one-at-a-time variant
   (``exclusive``, what words are aligned to) keeps only the most active
   speaker where several overlap;
@@ -96,12 +98,18 @@ def speaker_frames(batches: Iterable[WindowBatch], num_frames: int, num_speakers
 
 
 def select_speakers(frames: SpeakerFrames, *, at_most: int | None = None) -> NDArray[np.bool_]:
-    """Frames × speakers: the ``count`` most active speakers of each frame (at most ``at_most``)."""
+    """Frames × speakers: the ``count`` most active speakers of each frame (at most ``at_most``).
+
+    Where one voice is heard, the most active counting each window by its confidence
+    (:func:`_sure_single_voice`); the most active otherwise.
+    """
     num_frames, num_speakers = frames.activity.shape
     count = np.minimum(frames.count, num_speakers if at_most is None else min(at_most, num_speakers))
     if num_speakers == 0:
         return np.zeros((num_frames, 0), dtype=np.bool_)
-    rank = np.argsort(np.argsort(-frames.activity, axis=1, kind="stable"), axis=1, kind="stable")
+    sure = _sure_single_voice(frames)
+    by = np.where(sure.max(axis=1, keepdims=True) > 0, sure, frames.activity)
+    rank = np.argsort(np.argsort(-by, axis=1, kind="stable"), axis=1, kind="stable")
     return (rank < count[:, np.newaxis]) & (frames.activity > 0)
 
 
@@ -130,12 +138,14 @@ def bound_by_words(
     bridge: float = WORD_BRIDGE,
     reach: float = CHANGE_REACH,
 ) -> SpeakerFrames:
-    """Speech where the transcript's words are, each word spoken by the speaker most active over it.
+    """Speech where the transcript's words are, each word spoken by the speaker the windows give it.
 
-    ``centres`` are the frames' times; ``starts``/``ends`` the words' (any order). A pause shorter
-    than ``bridge`` between two words of one speaker is speech; other frames are silence. Where one
-    voice speaks, it is the word's speaker; two voices stay two only within ``reach`` of a change
-    between consecutive words' speakers, where people talk over each other.
+    ``centres`` are the frames' times; ``starts``/``ends`` the words' (any order). A word's speaker is
+    the one most active over its single-voice frames, each window counting by its confidence (the
+    most active over all its frames when it has none). A pause shorter than ``bridge`` between two
+    words of one speaker is speech; other frames are silence. Where one voice speaks, it is the
+    word's speaker; two voices stay two only within ``reach`` of a change between consecutive
+    words' speakers with less than ``bridge`` between them, where people talk over each other.
     """
     num_frames, num_speakers = frames.activity.shape
     if num_speakers == 0 or num_frames == 0:
@@ -144,12 +154,15 @@ def bound_by_words(
     starts, ends = np.asarray(starts, dtype=np.float64)[order], np.asarray(ends, dtype=np.float64)[order]
     first = np.searchsorted(centres, starts)
     stop = np.maximum(np.searchsorted(centres, ends), np.minimum(first + 1, num_frames))  # a word marks a frame
-    totals = np.vstack((np.zeros((1, num_speakers)), np.cumsum(frames.activity, axis=0)))
-    heard = totals[stop] - totals[first]
+    sure = _sums_over(_sure_single_voice(frames), first, stop)
+    heard = np.where(sure.max(axis=1, keepdims=True) > 0, sure, _sums_over(frames.activity, first, stop))
     speaker = np.where(heard.max(axis=1) > 0, heard.argmax(axis=1), -1)
 
-    same = (speaker[1:] == speaker[:-1]) & (speaker[1:] >= 0) & (starts[1:] - ends[:-1] <= bridge)
-    changes = (speaker[1:] != speaker[:-1]) & (speaker[1:] >= 0) & (speaker[:-1] >= 0)
+    close = starts[1:] - ends[:-1] <= bridge
+    same = (speaker[1:] == speaker[:-1]) & (speaker[1:] >= 0) & close
+    # Across a pause that would end a turn, two speakers are not talking over each other: a second voice
+    # heard there is the segmentation's blur at both turns' edges.
+    changes = (speaker[1:] != speaker[:-1]) & (speaker[1:] >= 0) & (speaker[:-1] >= 0) & close
     spans_first = np.concatenate((first, stop[:-1][same]))
     spans_stop = np.concatenate((stop, first[1:][same]))
     spans_speaker = np.concatenate((speaker, speaker[:-1][same]))
@@ -171,6 +184,24 @@ def bound_by_words(
     activity[alone] = 0.0
     activity[alone, owner[alone]] = 1.0
     return SpeakerFrames(activity, frames.confidence, count)
+
+
+def _sure_single_voice(frames: SpeakerFrames) -> FloatArray:
+    """Activity with each window counted by its confidence, where one voice is heard (zero elsewhere).
+
+    Where one voice is heard and the windows disagree about who it is, a window whose local speaker
+    matched its cluster poorly (two voices mixed in it, or a cluster forced on it because another local
+    speaker of its window took the nearest) is the likelier to be wrong: weighting by confidence lets
+    the sure windows decide. Where two are heard, both windows' speakers are really there and the
+    margins do not say which is the more present, so activity alone decides there.
+    """
+    return np.asarray(frames.activity * frames.confidence * (frames.count < 2)[:, np.newaxis], dtype=np.float64)
+
+
+def _sums_over(values: FloatArray, first: IntArray, stop: IntArray) -> FloatArray:
+    """Per span [first, stop): the sum of ``values``' rows (frames × speakers)."""
+    totals = np.vstack((np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)))
+    return np.asarray(totals[stop] - totals[first], dtype=np.float64)
 
 
 def _span_frames(first: IntArray, stop: IntArray) -> tuple[IntArray, IntArray]:
