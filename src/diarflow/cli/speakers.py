@@ -59,18 +59,38 @@ def rename(
     episode_id: EpisodeArgument,
     speaker: Annotated[str, typer.Argument(help="The speaker: its label (A), its key (SPEAKER_00) or its name.")],
     name: Annotated[str, typer.Argument(help="The name to show, e.g. 'Diane'.")],
+    enroll: Annotated[
+        bool,
+        typer.Option(
+            "--enroll",
+            help="Also enrol the speaker's best speech as a voiceprint of the episode's podcast, so later "
+            "episodes name the voice by themselves (needs the audio and podcast id of the episode's last run).",
+        ),
+    ] = False,
     author: AuthorOption = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Show a speaker under a name (it wins over a voiceprint match) and derive the episode's artifacts again."""
+    """Show a speaker under a name (it wins over a voiceprint match) and derive the episode's artifacts again.
+
+    With --enroll the voice is learnt too, through the checks of `voiceprints enroll` (speech heard,
+    one voice): a refusal exits 2 and records nothing.
+    """
 
     def build(speakers: Sequence[KnownSpeaker]) -> list[dict[str, Any]]:
         from diarflow.domain.corrections import resolve_speaker
 
-        return [{"op": "rename", "speaker": resolve_speaker(speaker, speakers, field="LABEL"), "name": name}]
+        key = resolve_speaker(speaker, speakers, field="LABEL")
+        return [{"op": "rename", "speaker": key, "name": name, **({"enroll": True} if enroll else {})}]
 
-    _record(episode_id, store, author, quiet, build, {f"{CORRECTION}[0].name": "NAME"})
+    _record(
+        episode_id,
+        store,
+        author,
+        quiet,
+        build,
+        {f"{CORRECTION}[0].name": "NAME", f"{CORRECTION}[0].enroll": "--enroll"},
+    )
 
 
 @speakers_app.command("merge")
@@ -132,6 +152,7 @@ def apply(
 
     Each item is {"op": "rename", "speaker", "name"}, {"op": "merge", "speaker", "merged"} or
     {"op": "assign", "start", "end", "speaker" | "name"}; speakers may be labels, keys or names.
+    A rename with "enroll": true also enrols the speaker's voice (as `rename --enroll`).
     Items without author or created_at get --author and the current time.
     """
 
@@ -205,6 +226,7 @@ def _record(
         from diarflow.contracts import utc_now, validate_id
         from diarflow.contracts.corrections import parse_corrections
         from diarflow.orchestration import Workspace
+        from diarflow.orchestration.corrections import read_corrections
         from diarflow.orchestration.exports import refresh_stored_exports
         from diarflow.orchestration.local import record_corrections
 
@@ -220,8 +242,14 @@ def _record(
             ws, episode_id, added, where=where, observer=None if quiet else ConsoleObserver(console, options)
         )
         exports = refresh_stored_exports(ws.store, episode_id) if result.status != "failed" else []
+        recorded = read_corrections(ws.store, episode_id)[-len(added) :] if added else []  # with voiceprint ids
     if not quiet:
-        console.print(f"recorded {len(added)} correction(s) for {as_text(episode_id)}")
+        from diarflow.contracts.corrections import Rename
+
+        console.print(f"recorded {len(recorded)} correction(s) for {as_text(episode_id)}")
+        for correction in recorded:
+            if isinstance(correction, Rename) and correction.voiceprint_id is not None:
+                console.print(f"enrolled {as_text(correction.name)} as voiceprint {as_text(correction.voiceprint_id)}")
         for key in exports:
             console.print(f"[dim]rewrote {as_text(key)}[/]")
     sys.stdout.write(result.model_dump_json(by_alias=True) + "\n")

@@ -45,7 +45,7 @@ from diarflow.domain.identification import (
     best_by_group,
     cosine_scores,
     identify_clusters,
-    representative_segments,
+    speaker_segments,
 )
 from diarflow.domain.turns import Turns
 from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError
@@ -263,9 +263,9 @@ def _from_audio(
     policy = UrlPolicy.from_settings(ws.settings)
     check_fetch_target(audio, policy)  # we fetch it ourselves: refuse private hosts before loading the model
     embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
-    spans = [_representative(turns, cluster) for cluster in clusters]
+    spans = [speaker_segments(turns, cluster.speaker_key) for cluster in clusters]
     with local_audio_path(audio, policy) as path:
-        clips = read_segments(path, spans, tracks=_own_tracks(clusters, tracks, path))
+        clips = read_segments(path, spans, tracks=listening_tracks([c.speaker_key for c in clusters], tracks, path))
     usable = [clip.size >= MIN_SAMPLES for clip in clips]
     vectors = embedder.embed_many([clip for clip, ok in zip(clips, usable, strict=True) if ok])
     scores = np.full((len(clusters), len(entries)), -np.inf)
@@ -280,8 +280,8 @@ def _from_audio(
     return _decide(result, clusters, entries, scores)
 
 
-def _own_tracks(clusters: list[Cluster], tracks: SpeakerTracks, path: Path) -> list[int | None] | None:
-    """The track to hear each cluster on (None: the mix), or None when every cluster is heard on the mix.
+def listening_tracks(speakers: list[str], tracks: SpeakerTracks, path: Path) -> list[int | None] | None:
+    """The track to hear each speaker on (None: the mix), or None when every speaker is heard on the mix.
 
     A cluster of one track is heard on that track alone, where the other voices are
     at most bleed; only when the audio has exactly the transcript's tracks, since
@@ -290,7 +290,7 @@ def _own_tracks(clusters: list[Cluster], tracks: SpeakerTracks, path: Path) -> l
     from diarflow.adapters.diarizers.local.audio import count_tracks
 
     channel_of = tracks.speaker_channels or {}
-    if not any(cluster.speaker_key in channel_of for cluster in clusters):
+    if not any(speaker in channel_of for speaker in speakers):
         return None
     found = count_tracks(path)
     if found != tracks.num_channels:
@@ -301,15 +301,7 @@ def _own_tracks(clusters: list[Cluster], tracks: SpeakerTracks, path: Path) -> l
             tracks.num_channels,
         )
         return None
-    return [channel_of.get(cluster.speaker_key) for cluster in clusters]
-
-
-def _representative(turns: Turns, cluster: Cluster) -> NDArray[np.float64]:
-    if cluster.speaker_key not in turns.speaker_names:  # no exclusive turn of this speaker: nothing clean to hear
-        return np.zeros((0, 2))
-    index = turns.speaker_names.index(cluster.speaker_key)
-    mine = turns.speakers == index
-    return representative_segments(turns.starts[mine], turns.ends[mine], turns.confidences[mine])
+    return [channel_of.get(speaker) for speaker in speakers]
 
 
 # --- the decision -------------------------------------------------------------------------------
