@@ -56,15 +56,15 @@ def enrol_renamed_speakers(
     the voiceprints stored before it, so the user can fix the file and apply it again.
     """
     added = list(corrections[first_new:])
-    wanted = [i for i, c in enumerate(corrections) if i >= first_new and isinstance(c, Rename) and c.enroll]
+    wanted = [
+        (index, c) for index, c in enumerate(corrections) if index >= first_new and isinstance(c, Rename) and c.enroll
+    ]
     if not wanted:
         return added
     registry = VoiceprintRegistry(ws.store)
     stored: list[Enrolled] = []
     try:
-        for index in wanted:
-            rename = corrections[index]
-            assert isinstance(rename, Rename)
+        for index, rename in wanted:
             where = f"{field_of(index)}.enroll"
             enrolled = _enrol_one(ws, registry, request, corrected, document, rename, index, where)
             stored += enrolled

@@ -78,6 +78,14 @@ class SpeakerMap:
     warnings: list[str] = field(default_factory=list)
     """What the reader should know: voiceprints left out because their model is outdated, pyannoteAI's own
     matching disagreeing with its scores."""
+    embeddings: dict[str, list[float]] = field(default_factory=dict)
+    """Each cluster's CAM++ embedding, when one was computed or given (kept in the audit for ``speakers recurring``)."""
+
+    def keep_embeddings(self, clusters: list[Cluster], vectors: NDArray[np.floating], usable: list[bool]) -> None:
+        """Keep the usable rows, rounded: 192 numbers a cluster is small, and 4 decimals move a cosine by < 1e-3."""
+        for cluster, vector, ok in zip(clusters, vectors, usable, strict=True):
+            if ok:
+                self.embeddings[cluster.speaker_key] = [round(float(x), 4) for x in vector]
 
 
 def identify_episode(
@@ -103,7 +111,11 @@ def identify_episode(
         log.warning("voiceprint registry of %s unavailable: %s", podcast_id, exc.message)
         return SpeakerMap("unavailable", error=_summary(exc, "the voiceprint registry could not be read"))
     if not entries:
-        return SpeakerMap("empty")
+        empty = SpeakerMap("empty")
+        provided = diarizer_embeddings(document, clusters)
+        if provided is not None:  # free to keep: the diarizer computed them
+            empty.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
+        return empty
     if not clusters:
         return SpeakerMap("ok")
 
@@ -216,6 +228,7 @@ def _from_embeddings(
         scores = np.full((len(clusters), len(entries)), -np.inf)
         if usable.any():
             scores[usable] = cosine_scores(provided[usable], references)
+        result.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
         return _decide(result, clusters, entries, scores)
     return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result)
 
@@ -271,6 +284,8 @@ def _from_audio(
     scores = np.full((len(clusters), len(entries)), -np.inf)
     if vectors.size:
         scores[np.array(usable)] = cosine_scores(vectors, references)
+        kept = [cluster for cluster, ok in zip(clusters, usable, strict=True) if ok]
+        result.keep_embeddings(kept, vectors, [True] * len(kept))
     if ws.settings.audit_clips:
         for cluster, clip in zip(clusters, clips, strict=True):
             if clip.size:

@@ -274,3 +274,16 @@ def record_corrections(
             store, request, options, settings=ws.settings, observer=observer, workspace=ws, lease=lease
         )
         return result
+
+
+def rerun_episode(ws: Workspace, episode_id: str, *, observer: StepObserver | None = None) -> PipelineResult:
+    """Run the episode again as its last run was given it, under its lease: checkpoints answer what is unchanged.
+
+    After a voiceprint is enrolled this reruns identification and what follows, never the diarizer.
+    """
+    with episode_lease(ws.store, episode_id, ws.settings) as lease:
+        request, options = last_run(ws, episode_id)
+        result, _ = run_locally(
+            ws.store, request, options, settings=ws.settings, observer=observer, workspace=ws, lease=lease
+        )
+        return result
