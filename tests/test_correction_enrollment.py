@@ -144,6 +144,8 @@ def test_naming_speakers_with_enroll_names_them_in_the_next_episode(
         assert source.segments  # the stretches heard, to find the clip again
         assert correction["enroll"] is True
         assert correction["voiceprint_id"] == entries[correction["name"]].voiceprint_id
+    table = diarflow("speakers", "list", "E1", "--store", str(store_dir)).stdout
+    assert f"(enrolled as {entries['Diane'].voiceprint_id})" in table
     for cluster in _audit(store, "E1").clusters:  # the audit says which voiceprint the correction made
         assert cluster.named_by is not None
         assert cluster.named_by.voiceprint_id == entries[truth[cluster.speaker_key]].voiceprint_id

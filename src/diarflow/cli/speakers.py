@@ -299,6 +299,8 @@ def _print_table(episode_id: str, corrections: Sequence[CorrectionT]) -> None:
     for index, correction in enumerate(corrections):
         if isinstance(correction, Rename):
             change = f"{correction.speaker} → {correction.name}"
+            if correction.voiceprint_id is not None:
+                change += f" (enrolled as {correction.voiceprint_id})"
         elif isinstance(correction, Merge):
             change = f"{correction.merged} into {correction.speaker}"
         else:
