@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from diarflow.adapters.stores import ObjectStore
     from diarflow.domain.corrections import KnownSpeaker
     from diarflow.orchestration.corrections import CorrectionT
+    from diarflow.orchestration.recurring import RecurringVoices
 
 speakers_app = typer.Typer(
     name="speakers",
@@ -59,18 +60,38 @@ def rename(
     episode_id: EpisodeArgument,
     speaker: Annotated[str, typer.Argument(help="The speaker: its label (A), its key (SPEAKER_00) or its name.")],
     name: Annotated[str, typer.Argument(help="The name to show, e.g. 'Diane'.")],
+    enroll: Annotated[
+        bool,
+        typer.Option(
+            "--enroll",
+            help="Also enrol the speaker's best speech as a voiceprint of the episode's podcast, so later "
+            "episodes name the voice by themselves (needs the audio and podcast id of the episode's last run).",
+        ),
+    ] = False,
     author: AuthorOption = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Show a speaker under a name (it wins over a voiceprint match) and derive the episode's artifacts again."""
+    """Show a speaker under a name (it wins over a voiceprint match) and derive the episode's artifacts again.
+
+    With --enroll the voice is learnt too, through the checks of `voiceprints enroll` (speech heard,
+    one voice): a refusal exits 2 and records nothing.
+    """
 
     def build(speakers: Sequence[KnownSpeaker]) -> list[dict[str, Any]]:
         from diarflow.domain.corrections import resolve_speaker
 
-        return [{"op": "rename", "speaker": resolve_speaker(speaker, speakers, field="LABEL"), "name": name}]
+        key = resolve_speaker(speaker, speakers, field="LABEL")
+        return [{"op": "rename", "speaker": key, "name": name, **({"enroll": True} if enroll else {})}]
 
-    _record(episode_id, store, author, quiet, build, {f"{CORRECTION}[0].name": "NAME"})
+    _record(
+        episode_id,
+        store,
+        author,
+        quiet,
+        build,
+        {f"{CORRECTION}[0].name": "NAME", f"{CORRECTION}[0].enroll": "--enroll"},
+    )
 
 
 @speakers_app.command("merge")
@@ -132,6 +153,7 @@ def apply(
 
     Each item is {"op": "rename", "speaker", "name"}, {"op": "merge", "speaker", "merged"} or
     {"op": "assign", "start", "end", "speaker" | "name"}; speakers may be labels, keys or names.
+    A rename with "enroll": true also enrols the speaker's voice (as `rename --enroll`).
     Items without author or created_at get --author and the current time.
     """
 
@@ -167,6 +189,105 @@ def list_corrections(
     _print_table(episode_id, corrections)
 
 
+@speakers_app.command("recurring")
+def recurring(
+    podcast_id: Annotated[str, typer.Option("--podcast-id", help="Podcast id: 1-128 of A-Z a-z 0-9 _ -.")],
+    name: Annotated[
+        tuple[int, str] | None,
+        typer.Option(
+            "--name",
+            metavar="GROUP NAME",
+            help="Name group GROUP (as listed): enrol its longest cluster as NAME and run its episodes again.",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", min=-1.0, max=1.0, help="Cosine at which voices group (default: calibrated)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+    author: AuthorOption = None,
+    store: StoreOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Voices nobody named that recur across the podcast's episodes, grouped; --name names a group once.
+
+    Each group lists its episodes, talk time and best clip (its longest cluster). Naming it enrols
+    that cluster (as `rename --enroll`, same checks) and runs the group's episodes again without
+    diarizing: the new voiceprint names the voice wherever it matches.
+    """
+    with reported_errors({"--name[0].enroll": "--name", "--name[0].name": "--name"}):
+        from diarflow.adapters.stores import open_store
+        from diarflow.cli.run import ConsoleObserver
+        from diarflow.config import Settings
+        from diarflow.contracts import validate_id
+        from diarflow.domain.recurring import SAME_VOICE_THRESHOLD
+        from diarflow.orchestration import Workspace
+        from diarflow.orchestration.recurring import name_group, recurring_voices
+
+        validate_id(podcast_id, "--podcast-id")
+        settings = Settings.from_env(store=store)
+        configure_logging(settings.log_level)
+        ws = Workspace(store=open_store(settings.store), settings=settings)
+        level = SAME_VOICE_THRESHOLD if threshold is None else threshold
+        if name is None:
+            _print_groups(recurring_voices(ws.store, podcast_id, level), as_json)
+            return
+        observer = None if quiet else ConsoleObserver(stderr_console(), {})
+        results = name_group(
+            ws, podcast_id, name[0], name[1], threshold=level, author=author or _os_user(), observer=observer
+        )
+    for result in results:
+        sys.stdout.write(result.model_dump_json(by_alias=True) + "\n")
+    failed = [result for result in results if result.status == "failed"]
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _print_groups(found: RecurringVoices, as_json: bool) -> None:
+    if as_json:
+        import orjson
+
+        groups = [
+            {
+                "group": group.number,
+                "episodes": group.episodes,
+                "seconds": round(group.seconds, 1),
+                "best": {
+                    "episode_id": group.best.episode_id,
+                    "label": group.best.label,
+                    "clip_key": group.best.clip_key,
+                },
+                "clusters": [
+                    {"episode_id": v.episode_id, "speaker_key": v.speaker_key, "label": v.label, "seconds": v.seconds}
+                    for v in group.voices
+                ],
+            }
+            for group in found.groups
+        ]
+        sys.stdout.write(orjson.dumps(groups, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _groups_table(found)
+    if found.not_comparable:
+        listed = ", ".join(found.not_comparable)
+        stderr_console().print(
+            f"not compared (unnamed speakers without embeddings): {as_text(listed)}; enrol one voice "
+            "(`voiceprints enroll` or `speakers rename --enroll`) and run them again"
+        )
+
+
+def _groups_table(found: RecurringVoices) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(found.groups)} recurring voice(s) in {len(found.episodes)} episode(s)")
+    for column in ("group", "episodes", "talk time", "best clip"):
+        table.add_column(column)
+    for group in found.groups:
+        best = group.best
+        clip = best.clip_key or f"{best.episode_id} speaker {best.label}"
+        row = (str(group.number), ", ".join(group.episodes), f"{group.seconds:.0f} s", clip)
+        table.add_row(*(as_text(cell) for cell in row))
+    stdout_console().print(table)
+
+
 def _print_table(episode_id: str, corrections: Sequence[CorrectionT]) -> None:
     from rich.table import Table
 
@@ -178,6 +299,8 @@ def _print_table(episode_id: str, corrections: Sequence[CorrectionT]) -> None:
     for index, correction in enumerate(corrections):
         if isinstance(correction, Rename):
             change = f"{correction.speaker} → {correction.name}"
+            if correction.voiceprint_id is not None:
+                change += f" (enrolled as {correction.voiceprint_id})"
         elif isinstance(correction, Merge):
             change = f"{correction.merged} into {correction.speaker}"
         else:
@@ -205,6 +328,7 @@ def _record(
         from diarflow.contracts import utc_now, validate_id
         from diarflow.contracts.corrections import parse_corrections
         from diarflow.orchestration import Workspace
+        from diarflow.orchestration.corrections import read_corrections
         from diarflow.orchestration.exports import refresh_stored_exports
         from diarflow.orchestration.local import record_corrections
 
@@ -220,8 +344,14 @@ def _record(
             ws, episode_id, added, where=where, observer=None if quiet else ConsoleObserver(console, options)
         )
         exports = refresh_stored_exports(ws.store, episode_id) if result.status != "failed" else []
+        recorded = read_corrections(ws.store, episode_id)[-len(added) :] if added else []  # with voiceprint ids
     if not quiet:
-        console.print(f"recorded {len(added)} correction(s) for {as_text(episode_id)}")
+        from diarflow.contracts.corrections import Rename
+
+        console.print(f"recorded {len(recorded)} correction(s) for {as_text(episode_id)}")
+        for correction in recorded:
+            if isinstance(correction, Rename) and correction.voiceprint_id is not None:
+                console.print(f"enrolled {as_text(correction.name)} as voiceprint {as_text(correction.voiceprint_id)}")
         for key in exports:
             console.print(f"[dim]rewrote {as_text(key)}[/]")
     sys.stdout.write(result.model_dump_json(by_alias=True) + "\n")

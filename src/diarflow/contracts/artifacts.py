@@ -184,6 +184,9 @@ class ClusterSummary(Contract):
     """The track (0-based channel) this cluster belongs to, when it is one track's; null otherwise."""
     named_by: NameCorrection | None = Field(default=None, alias="namedBy")
     """The correction that named this cluster (``mappedTo``), when a person did rather than a voiceprint."""
+    embedding: list[float] | None = Field(default=None, max_length=1024)
+    """The cluster's CAM++ embedding (``campplus-cn-en-common``, 192 numbers), when identification computed one
+    (or the diarizer gave one): what ``diarflow speakers recurring`` compares across episodes."""
 
 
 class NearMiss(Contract):

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from diarflow.contracts._base import SCHEMA_VERSION, Contract, ContractT, EpisodeId, TimePoint
+from diarflow.contracts.voiceprints import VoiceprintId
 from diarflow.errors import InvalidCorrection
 
 SpeakerKey = Annotated[str, Field(min_length=1, max_length=256)]
@@ -32,11 +33,21 @@ class _Correction(Contract):
 
 
 class Rename(_Correction):
-    """Show ``speaker`` as ``name`` (wins over a voiceprint match)."""
+    """Show ``speaker`` as ``name`` (wins over a voiceprint match); with ``enroll``, also learn the voice."""
 
     op: Literal["rename"] = "rename"
     speaker: SpeakerKey
     name: DisplayName
+    enroll: bool = False
+    """Enrol the speaker's best speech as a voiceprint of the episode's podcast, named ``name``."""
+    voiceprint_id: VoiceprintId | None = None
+    """The voiceprint that enrolment stored (written by the command; given in a file, the id to store it as)."""
+
+    @model_validator(mode="after")
+    def _voiceprint_needs_enroll(self) -> Rename:
+        if self.voiceprint_id is not None and not self.enroll:
+            raise ValueError("`voiceprint_id` names the voiceprint an enrolment stores: set `enroll` too")
+        return self
 
 
 class Merge(_Correction):
@@ -78,6 +89,8 @@ class NameCorrection(Contract):
     created_at: str = Field(alias="createdAt", min_length=1, max_length=64)
     correction: int = Field(ge=0)
     """Its index in ``diarization/<id>.corrections.json``."""
+    voiceprint_id: str | None = Field(default=None, alias="voiceprintId", max_length=128)
+    """The voiceprint the correction enrolled from this speaker's speech (``rename --enroll``), if any."""
 
 
 class CorrectionsArtifact(Contract):

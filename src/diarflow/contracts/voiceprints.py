@@ -59,11 +59,22 @@ def check_display_name(value: str) -> str:
 
 
 class VoiceprintSource(Contract):
-    """Where the enrolment audio came from (a file name or a URL without its query)."""
+    """Where the enrolment audio came from (a file name or a URL without its query).
+
+    An entry enrolled from a speaker correction (``diarflow speakers rename --enroll``) also
+    says which episode, speaker and correction it came from, who made it, and which stretches
+    of the episode were heard (the speaker's representative turns).
+    """
 
     audio: str = Field(max_length=2048)
     start: TimePoint | None = None
     end: TimePoint | None = None
+    episode_id: str | None = Field(default=None, max_length=128)
+    speaker_key: str | None = Field(default=None, max_length=256)
+    correction: int | None = Field(default=None, ge=0)
+    """The rename's index in the episode's ``diarization/<id>.corrections.json``."""
+    author: str | None = Field(default=None, max_length=128)
+    segments: list[tuple[TimePoint, TimePoint]] | None = Field(default=None, max_length=10_000)
 
 
 class VoiceprintEntry(Contract):

@@ -38,6 +38,8 @@ class NameOrigin:
     author: str
     created_at: str
     index: int
+    voiceprint_id: str | None = None
+    """The voiceprint the correction enrolled (``rename --enroll``)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _existing(state: CorrectedTurns, speaker: str, where: str) -> str:
 
 def _rename(state: CorrectedTurns, rename: Rename, index: int, where: str) -> CorrectedTurns:
     speaker = _existing(state, rename.speaker, f"{where}.speaker")
-    origin = NameOrigin(rename.name, rename.author, rename.created_at, index)
+    origin = NameOrigin(rename.name, rename.author, rename.created_at, index, rename.voiceprint_id)
     return CorrectedTurns(state.segments, state.exclusive, {**state.names, speaker: origin})
 
 

@@ -42,6 +42,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.domain.turns import Turns
+
 DEFAULT_MATCH_THRESHOLD = 0.50
 """CAM++ cosine below which a voiceprint is no candidate (calibrated on meeting speech: docs/identification.md)."""
 DEFAULT_MATCH_MARGIN = 0.04
@@ -271,3 +273,11 @@ def representative_segments(
         total += take
     chosen.sort()
     return np.array(chosen, dtype=np.float64).reshape(-1, 2)
+
+
+def speaker_segments(turns: Turns, speaker: str) -> NDArray[np.float64]:
+    """A speaker's :func:`representative_segments` among ``turns`` (none when it has no turn there)."""
+    if speaker not in turns.speaker_names:  # no exclusive turn of this speaker: nothing clean to hear
+        return np.zeros((0, 2))
+    mine = turns.speakers == turns.speaker_names.index(speaker)
+    return representative_segments(turns.starts[mine], turns.ends[mine], turns.confidences[mine])

@@ -67,10 +67,11 @@ def check_corrections(
     added: Sequence[CorrectionT],
     *,
     where: str,
-) -> None:
+) -> tuple[CorrectedTurns, JSONDocument]:
     """Apply ``existing`` then ``added`` to the stored diarization, as the step will, without writing anything.
 
-    An error names a stored correction by the artifact's key, an added one as ``where[i]``.
+    An error names a stored correction by the artifact's key, an added one as ``where[i]``. Returns the
+    corrected turns and the raw diarization's document.
     """
     key = keys.diarization_key(episode_id)
     diarization = StoredRef(key=key, digest=digest(ws.store.get_bytes(key)))
@@ -80,7 +81,7 @@ def check_corrections(
     def field_of(index: int) -> str:
         return f"{stored}[{index}]" if index < len(existing) else f"{where}[{index - len(existing)}]"
 
-    corrected_turns(ws, diarization, [*existing, *added], episode_end=transcript.duration, field_of=field_of)
+    return corrected_turns(ws, diarization, [*existing, *added], episode_end=transcript.duration, field_of=field_of)
 
 
 def corrected_turns(
@@ -145,8 +146,12 @@ def corrected_document(raw: JSONDocument, corrected: CorrectedTurns) -> JSONDocu
         "exclusive_segments": corrected.exclusive.to_segments() if corrected.exclusive is not None else None,
         "corrected_names": {
             speaker: NameCorrection(
-                name=origin.name, author=origin.author, created_at=origin.created_at, correction=origin.index
-            ).model_dump(mode="json")
+                name=origin.name,
+                author=origin.author,
+                created_at=origin.created_at,
+                correction=origin.index,
+                voiceprint_id=origin.voiceprint_id,
+            ).model_dump(mode="json", exclude_none=True)
             for speaker, origin in corrected.names.items()
         },
     }

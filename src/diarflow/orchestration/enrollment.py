@@ -85,6 +85,46 @@ def new_voiceprint_id(name: str) -> str:
     return f"{slug}-{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True)
+class ClipAdvice:
+    """What a refused clip's message tells the user to change (enrolment from a file, or from a correction)."""
+
+    field: str = "audio"
+    no_speech: str = "check the file and `start`/`end`"
+    two_voices: str = "choose a range where only this person speaks with `start`/`end`"
+    too_long_for_pyannote: str = "choose a shorter range with `start`/`end`"
+
+
+FILE_ADVICE = ClipAdvice()
+
+
+@dataclass(frozen=True)
+class VoiceIdentity:
+    """Who is enrolled, checked before any I/O: the podcast, the display name, the entry ids to write."""
+
+    podcast_id: str
+    display_name: str
+    ids: list[str]
+    """The local entry's id, then the pyannoteAI entry's when a key is set."""
+
+
+def voice_identity(settings: Settings, *, podcast_id: str, name: str, voiceprint_id: str | None) -> VoiceIdentity:
+    """Check the ids and the name (:class:`InvalidInput` naming the field): a typo must not cost a model load."""
+    validate_id(podcast_id, "podcast_id")
+    try:
+        display_name = check_display_name(name)
+    except ValueError as exc:
+        raise InvalidInput("name", str(exc)) from None
+    if voiceprint_id is not None:
+        base_id = validate_id(voiceprint_id, "voiceprint_id")
+    else:
+        base_id = new_voiceprint_id(display_name)
+    ids = [base_id] + ([f"{base_id[:119]}-pyannote"] if settings.pyannote_api_key is not None else [])
+    for vp_id in ids:
+        keys.voiceprint_key(podcast_id, vp_id)
+    return VoiceIdentity(podcast_id, display_name, ids)
+
+
 def enroll_voice(
     registry: VoiceprintRegistry,
     settings: Settings,
@@ -98,73 +138,73 @@ def enroll_voice(
 ) -> list[Enrolled]:
     """Check the clip, compute the voiceprints, store them; returns what was stored."""
     from diarflow.adapters.diarizers.local.audio import local_audio_path
-    from diarflow.adapters.speaker_embedding import load_voice_embedder, read_segments
+    from diarflow.adapters.speaker_embedding import read_segments
     from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
 
-    # Everything that needs no I/O first: a typo must not cost a download or a model load.
-    validate_id(podcast_id, "podcast_id")
-    try:
-        display_name = check_display_name(name)
-    except ValueError as exc:
-        raise InvalidInput("name", str(exc)) from None
+    identity = voice_identity(settings, podcast_id=podcast_id, name=name, voiceprint_id=voiceprint_id)
     check_range(start, end)
-    if voiceprint_id is not None:
-        base_id = validate_id(voiceprint_id, "voiceprint_id")
-    else:
-        base_id = new_voiceprint_id(display_name)
-    use_pyannote = settings.pyannote_api_key is not None
-    ids = [base_id] + ([f"{base_id[:119]}-pyannote"] if use_pyannote else [])
-    for vp_id in ids:
-        keys.voiceprint_key(podcast_id, vp_id)
-    embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
-
     policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
     check_fetch_target(audio, policy, field="audio")
     begin = start or 0.0
     limit = end if end is not None else begin + MAX_ENROL_SECONDS + 1.0
     with local_audio_path(audio, policy) as path:
         clip = read_segments(path, [np.array([[begin, limit]])])[0]
-    seconds = clip.size / SAMPLE_RATE
     if clip.size == 0:
         raise InvalidInput("audio", f"holds no audio between {begin:g} s and {limit:g} s: check `start`/`end`")
-    if end is None and seconds > MAX_ENROL_SECONDS:
+    if end is None and clip.size / SAMPLE_RATE > MAX_ENROL_SECONDS:
         raise InvalidInput(
             "audio",
             f"is longer than {MAX_ENROL_SECONDS:g} s: pass `start` and `end` around one person speaking alone",
         )
+    source = VoiceprintSource(audio=shown_source(audio), start=start, end=end)
+    return enroll_clip(registry, settings, identity, clip, source)
+
+
+def enroll_clip(
+    registry: VoiceprintRegistry,
+    settings: Settings,
+    identity: VoiceIdentity,
+    clip: NDArray[np.float32],
+    source: VoiceprintSource,
+    advice: ClipAdvice = FILE_ADVICE,
+) -> list[Enrolled]:
+    """Check a clip already read (length for pyannoteAI, speech, one voice), embed it and store the entries.
+
+    Both entries (local, pyannoteAI) or neither are stored.
+    """
+    from diarflow.adapters.speaker_embedding import load_voice_embedder
+
+    embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
+    seconds = clip.size / SAMPLE_RATE
+    use_pyannote = len(identity.ids) > 1
     if use_pyannote and seconds > PYANNOTE_VOICEPRINT_SECONDS + 0.05:
         raise InvalidInput(
-            "audio",
+            advice.field,
             f"the clip lasts {seconds:.1f} s; pyannoteAI voiceprints take at most {PYANNOTE_VOICEPRINT_SECONDS:g} s "
-            "of one speaker: choose a shorter range with `start`/`end`",
+            f"of one speaker: {advice.too_long_for_pyannote}",
         )
-    embedding, speech = voiceprint_of(embedder, clip)
-    source = VoiceprintSource(audio=_shown_source(audio), start=start, end=end)
+    embedding, speech = voiceprint_of(embedder, clip, advice)
     created = utc_now()
+    common = {
+        "podcast_id": identity.podcast_id,
+        "display_name": identity.display_name,
+        "source": source,
+        "speech_seconds": round(speech, 3),
+        "created_at": created,
+    }
     entries = [
         VoiceprintEntry(
-            voiceprint_id=ids[0],
-            podcast_id=podcast_id,
-            display_name=display_name,
+            voiceprint_id=identity.ids[0],
             model=LOCAL_VOICEPRINT_MODEL,
             embedding=[round(float(x), 6) for x in embedding],
-            source=source,
-            speech_seconds=round(speech, 3),
-            created_at=created,
+            **common,
         )
     ]
     if use_pyannote:
-        voiceprint = _pyannote_voiceprint(settings, clip, podcast_id, ids[1])
+        voiceprint = _pyannote_voiceprint(settings, clip, identity.podcast_id, identity.ids[1])
         entries.append(
             VoiceprintEntry(
-                voiceprint_id=ids[1],
-                podcast_id=podcast_id,
-                display_name=display_name,
-                model=PYANNOTE_VOICEPRINT_MODEL,
-                voiceprint=voiceprint,
-                source=source,
-                speech_seconds=round(speech, 3),
-                created_at=created,
+                voiceprint_id=identity.ids[1], model=PYANNOTE_VOICEPRINT_MODEL, voiceprint=voiceprint, **common
             )
         )
     stored: list[Enrolled] = []
@@ -173,24 +213,26 @@ def enroll_voice(
             stored.append(Enrolled(registry.add(entry), entry))
     except DiarflowError:
         for done in stored:  # both or neither: a half-enrolled person would match by one model only
-            registry.remove(podcast_id, done.entry.voiceprint_id)
+            registry.remove(identity.podcast_id, done.entry.voiceprint_id)
         raise
     return stored
 
 
-def voiceprint_of(embedder: VoiceEmbedder, clip: NDArray[np.float32]) -> tuple[NDArray[np.float32], float]:
+def voiceprint_of(
+    embedder: VoiceEmbedder, clip: NDArray[np.float32], advice: ClipAdvice = FILE_ADVICE
+) -> tuple[NDArray[np.float32], float]:
     """The clip's embedding and seconds of speech, after the speech and one-voice checks (:class:`InvalidInput`)."""
     from diarflow.adapters.speaker_embedding import speech_seconds
 
     speech, regions = speech_seconds(clip)
     if speech < MIN_SPEECH_SECONDS:
         raise InvalidInput(
-            "audio",
+            advice.field,
             f"no speech heard in the clip ({speech:.1f} s of voice activity, {MIN_SPEECH_SECONDS:g} s needed): "
-            "check the file and `start`/`end`",
+            f"{advice.no_speech}",
         )
     voiced = _voiced(clip, regions)
-    _check_one_speaker(embedder, voiced)
+    _check_one_speaker(embedder, voiced, advice)
     return embedder.embed(voiced), speech
 
 
@@ -201,7 +243,7 @@ def _voiced(clip: NDArray[np.float32], regions: NDArray[np.float64]) -> NDArray[
     return np.concatenate(parts) if parts else clip
 
 
-def _check_one_speaker(embedder: VoiceEmbedder, voiced: NDArray[np.float32]) -> None:
+def _check_one_speaker(embedder: VoiceEmbedder, voiced: NDArray[np.float32], advice: ClipAdvice = FILE_ADVICE) -> None:
     """Refuse a clip whose first and second halves sound like two different people."""
     if voiced.size < HALVES_MIN_SECONDS * SAMPLE_RATE:
         return
@@ -210,13 +252,13 @@ def _check_one_speaker(embedder: VoiceEmbedder, voiced: NDArray[np.float32]) -> 
     similarity = float(halves[0] @ halves[1])
     if similarity < SAME_SPEAKER_MIN:
         raise InvalidInput(
-            "audio",
+            advice.field,
             f"the clip seems to hold more than one voice (its halves match at {similarity:.2f}, one person "
-            f"scores above {SAME_SPEAKER_MIN}): choose a range where only this person speaks with `start`/`end`",
+            f"scores above {SAME_SPEAKER_MIN}): {advice.two_voices}",
         )
 
 
-def _shown_source(audio: str) -> str:
+def shown_source(audio: str) -> str:
     """A file name or a URL without query and fragment (a signed URL's query is a credential)."""
     parts = urlsplit(audio)
     if parts.scheme.lower() in ("http", "https"):

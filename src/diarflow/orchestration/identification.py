@@ -45,7 +45,7 @@ from diarflow.domain.identification import (
     best_by_group,
     cosine_scores,
     identify_clusters,
-    representative_segments,
+    speaker_segments,
 )
 from diarflow.domain.turns import Turns
 from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError
@@ -78,6 +78,14 @@ class SpeakerMap:
     warnings: list[str] = field(default_factory=list)
     """What the reader should know: voiceprints left out because their model is outdated, pyannoteAI's own
     matching disagreeing with its scores."""
+    embeddings: dict[str, list[float]] = field(default_factory=dict)
+    """Each cluster's CAM++ embedding, when one was computed or given (kept in the audit for ``speakers recurring``)."""
+
+    def keep_embeddings(self, clusters: list[Cluster], vectors: NDArray[np.floating], usable: list[bool]) -> None:
+        """Keep the usable rows, rounded: 192 numbers a cluster is small, and 4 decimals move a cosine by < 1e-3."""
+        for cluster, vector, ok in zip(clusters, vectors, usable, strict=True):
+            if ok:
+                self.embeddings[cluster.speaker_key] = [round(float(x), 4) for x in vector]
 
 
 def identify_episode(
@@ -103,7 +111,11 @@ def identify_episode(
         log.warning("voiceprint registry of %s unavailable: %s", podcast_id, exc.message)
         return SpeakerMap("unavailable", error=_summary(exc, "the voiceprint registry could not be read"))
     if not entries:
-        return SpeakerMap("empty")
+        empty = SpeakerMap("empty")
+        provided = diarizer_embeddings(document, clusters)
+        if provided is not None:  # free to keep: the diarizer computed them
+            empty.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
+        return empty
     if not clusters:
         return SpeakerMap("ok")
 
@@ -216,6 +228,7 @@ def _from_embeddings(
         scores = np.full((len(clusters), len(entries)), -np.inf)
         if usable.any():
             scores[usable] = cosine_scores(provided[usable], references)
+        result.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
         return _decide(result, clusters, entries, scores)
     return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result)
 
@@ -263,14 +276,16 @@ def _from_audio(
     policy = UrlPolicy.from_settings(ws.settings)
     check_fetch_target(audio, policy)  # we fetch it ourselves: refuse private hosts before loading the model
     embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
-    spans = [_representative(turns, cluster) for cluster in clusters]
+    spans = [speaker_segments(turns, cluster.speaker_key) for cluster in clusters]
     with local_audio_path(audio, policy) as path:
-        clips = read_segments(path, spans, tracks=_own_tracks(clusters, tracks, path))
+        clips = read_segments(path, spans, tracks=listening_tracks([c.speaker_key for c in clusters], tracks, path))
     usable = [clip.size >= MIN_SAMPLES for clip in clips]
     vectors = embedder.embed_many([clip for clip, ok in zip(clips, usable, strict=True) if ok])
     scores = np.full((len(clusters), len(entries)), -np.inf)
     if vectors.size:
         scores[np.array(usable)] = cosine_scores(vectors, references)
+        kept = [cluster for cluster, ok in zip(clusters, usable, strict=True) if ok]
+        result.keep_embeddings(kept, vectors, [True] * len(kept))
     if ws.settings.audit_clips:
         for cluster, clip in zip(clusters, clips, strict=True):
             if clip.size:
@@ -280,8 +295,8 @@ def _from_audio(
     return _decide(result, clusters, entries, scores)
 
 
-def _own_tracks(clusters: list[Cluster], tracks: SpeakerTracks, path: Path) -> list[int | None] | None:
-    """The track to hear each cluster on (None: the mix), or None when every cluster is heard on the mix.
+def listening_tracks(speakers: list[str], tracks: SpeakerTracks, path: Path) -> list[int | None] | None:
+    """The track to hear each speaker on (None: the mix), or None when every speaker is heard on the mix.
 
     A cluster of one track is heard on that track alone, where the other voices are
     at most bleed; only when the audio has exactly the transcript's tracks, since
@@ -290,7 +305,7 @@ def _own_tracks(clusters: list[Cluster], tracks: SpeakerTracks, path: Path) -> l
     from diarflow.adapters.diarizers.local.audio import count_tracks
 
     channel_of = tracks.speaker_channels or {}
-    if not any(cluster.speaker_key in channel_of for cluster in clusters):
+    if not any(speaker in channel_of for speaker in speakers):
         return None
     found = count_tracks(path)
     if found != tracks.num_channels:
@@ -301,15 +316,7 @@ def _own_tracks(clusters: list[Cluster], tracks: SpeakerTracks, path: Path) -> l
             tracks.num_channels,
         )
         return None
-    return [channel_of.get(cluster.speaker_key) for cluster in clusters]
-
-
-def _representative(turns: Turns, cluster: Cluster) -> NDArray[np.float64]:
-    if cluster.speaker_key not in turns.speaker_names:  # no exclusive turn of this speaker: nothing clean to hear
-        return np.zeros((0, 2))
-    index = turns.speaker_names.index(cluster.speaker_key)
-    mine = turns.speakers == index
-    return representative_segments(turns.starts[mine], turns.ends[mine], turns.confidences[mine])
+    return [channel_of.get(speaker) for speaker in speakers]
 
 
 # --- the decision -------------------------------------------------------------------------------

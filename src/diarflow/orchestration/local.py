@@ -249,16 +249,41 @@ def record_corrections(
     """Append ``added`` to the episode's corrections and derive its artifacts again, under the episode's lease.
 
     The corrections are checked against the diarization first (an error names ``where[i].field`` and
-    nothing is recorded); then the episode's last run is repeated (:func:`last_run`): every step up to
-    the diarizer is answered from its checkpoint, so only ``apply-corrections-v1`` and what follows run.
+    nothing is recorded); renames that ask for it enrol their speaker's voice next (the same rule: a
+    refusal records nothing). Then the episode's last run is repeated (:func:`last_run`): every step up
+    to the diarizer is answered from its checkpoint, so only ``apply-corrections-v1`` and what follows run.
     """
+    from diarflow.orchestration.correction_enrollment import enrol_renamed_speakers
+
     store = ws.store
     with episode_lease(store, episode_id, ws.settings) as lease:
         request, options = last_run(ws, episode_id)
         existing = read_corrections(store, episode_id)
-        check_corrections(ws, episode_id, request.transcript_key, existing, added, where=where)
+        corrected, document = check_corrections(ws, episode_id, request.transcript_key, existing, added, where=where)
+        added = enrol_renamed_speakers(
+            ws,
+            request,
+            corrected,
+            document,
+            [*existing, *added],
+            first_new=len(existing),
+            field_of=lambda index: f"{where}[{index - len(existing)}]",
+        )
         append_corrections(store, episode_id, added)
         result, _ = run_locally(
             store, request, options, settings=ws.settings, observer=observer, workspace=ws, lease=lease
+        )
+        return result
+
+
+def rerun_episode(ws: Workspace, episode_id: str, *, observer: StepObserver | None = None) -> PipelineResult:
+    """Run the episode again as its last run was given it, under its lease: checkpoints answer what is unchanged.
+
+    After a voiceprint is enrolled this reruns identification and what follows, never the diarizer.
+    """
+    with episode_lease(ws.store, episode_id, ws.settings) as lease:
+        request, options = last_run(ws, episode_id)
+        result, _ = run_locally(
+            ws.store, request, options, settings=ws.settings, observer=observer, workspace=ws, lease=lease
         )
         return result

@@ -274,6 +274,7 @@ def _cluster_summary(
         },
         "channel": channel,
         "namedBy": corrected.to_json_dict() if corrected else None,
+        "embedding": speaker_map.embeddings.get(cluster.speaker_key),
     }
 
 
