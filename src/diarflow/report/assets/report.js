@@ -1189,10 +1189,13 @@
   };
 
   /** One edit as corrections; run on the state after the whole log, so a page speaker's final fate is known. */
-  function correctionsOf(edit) {
+  function correctionsOf(edit, enroll) {
     if (edit.op === "rename") {
       // A page speaker has no key: it is named by the assigns that made it (its final name, below).
-      return SPEAKERS[edit.speaker].keys.map((key) => ({ op: "rename", speaker: key, name: edit.name }));
+      // One voiceprint per renamed speaker: its first key's rename asks for it (apply hears the merged speaker).
+      return SPEAKERS[edit.speaker].keys.map((key, i) => ({
+        op: "rename", speaker: key, name: edit.name, ...(enroll && i === 0 ? { enroll: true } : {}),
+      }));
     }
     if (edit.op === "merge") {
       const kept = SPEAKERS[edit.speaker].keys[0];
@@ -1231,6 +1234,7 @@
       this.log = [];
       this.turn = -1;
       this.author = byId("editor-author");
+      this.enroll = byId("editor-enroll");
       this.speakerList = byId("editor-speakers");
       this.turnText = byId("editor-turn-text");
       this.target = byId("editor-turn-target");
@@ -1278,11 +1282,15 @@
     /** The corrections file's content: one object per correction, oldest first. */
     corrections() {
       const author = this.author.value.trim();
+      // A voice is enrolled once, under its last name, and only while it is still a speaker of its own.
+      const lastRename = new Map();
+      this.log.forEach((edit, index) => { if (edit.op === "rename") lastRename.set(edit.speaker, index); });
       const items = [];
-      for (const edit of this.log) {
+      this.log.forEach((edit, index) => {
         const stamp = author ? { author, created_at: edit.at } : { created_at: edit.at };
-        for (const correction of correctionsOf(edit)) items.push({ ...correction, ...stamp });
-      }
+        const enroll = this.enroll.checked && lastRename.get(edit.speaker) === index && !(SPEAKERS[edit.speaker].mergedInto >= 0);
+        for (const correction of correctionsOf(edit, enroll)) items.push({ ...correction, ...stamp });
+      });
       return items;
     }
 
