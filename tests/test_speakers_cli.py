@@ -143,3 +143,35 @@ def test_an_unknown_label_exits_2_listing_the_speakers(episode: Path) -> None:
     done = diarflow("speakers", "rename", EPISODE, "Z", "Zoe", "--store", str(episode))
     assert done.returncode == 2
     assert "LABEL: no speaker 'Z' in this episode (speakers: A = SPEAKER_0, B = SPEAKER_1)" in done.stderr
+
+
+def test_assign_gives_whole_turns_away_by_a_time_inside_each(episode: Path) -> None:
+    raw = get_json(LocalStore(episode), keys.diarization_key(EPISODE))
+    turns = raw["exclusive_segments"] or raw["segments"]
+    under = [next((t["start"], t["end"]) for t in turns if t["start"] <= time < t["end"]) for time in (15.0, 23.0)]
+
+    speakers(episode, "assign", EPISODE, "Guest", "--turn", "15.0", "--turn", "23.0")
+
+    listed = orjson.loads(diarflow("speakers", "list", EPISODE, "--json", "--store", str(episode)).stdout)
+    assert [(c["op"], c["start"], c["end"], c["name"]) for c in listed] == [
+        ("assign", start, end, "Guest") for start, end in under
+    ]
+    for start, end in under:
+        assert word_speakers(episode, start, end - 0.05) == {"Guest"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--turn", "3.0"], "--turn[0]: no turn at 3 s (the turn before ends at none, the next starts at"),
+        (["--turn", "15.0", "--from", "1", "--to", "2"], "--turn: give either --turn or --from/--to, not both"),
+        (["--from", "1"], "--to: give --from and --to, or --turn"),
+    ],
+)
+def test_assign_refuses_a_time_outside_every_turn_and_mixed_options(
+    episode: Path, args: list[str], message: str
+) -> None:
+    done = diarflow("speakers", "assign", EPISODE, "Guest", *args, "--store", str(episode))
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert not LocalStore(episode).exists(keys.corrections_key(EPISODE))

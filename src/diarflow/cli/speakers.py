@@ -78,7 +78,7 @@ def rename(
     one voice): a refusal exits 2 and records nothing.
     """
 
-    def build(speakers: Sequence[KnownSpeaker]) -> list[dict[str, Any]]:
+    def build(speakers: Sequence[KnownSpeaker], _: ObjectStore) -> list[dict[str, Any]]:
         from diarflow.domain.corrections import resolve_speaker
 
         key = resolve_speaker(speaker, speakers, field="LABEL")
@@ -105,7 +105,7 @@ def merge(
 ) -> None:
     """Merge two speakers the diarizer split: LABEL_B's turns become LABEL_A's."""
 
-    def build(speakers: Sequence[KnownSpeaker]) -> list[dict[str, Any]]:
+    def build(speakers: Sequence[KnownSpeaker], _: ObjectStore) -> list[dict[str, Any]]:
         from diarflow.domain.corrections import resolve_speaker
 
         kept = resolve_speaker(speaker, speakers, field="LABEL_A")
@@ -120,23 +120,46 @@ def assign(
     speaker: Annotated[
         str, typer.Argument(help="Who said it: a label, key or name of a speaker, or a new name for a new speaker.")
     ],
-    start: Annotated[float, typer.Option("--from", help="Start of the range, in seconds.")],
-    end: Annotated[float, typer.Option("--to", help="End of the range (excluded), in seconds.")],
+    start: Annotated[float | None, typer.Option("--from", help="Start of the range, in seconds.")] = None,
+    end: Annotated[float | None, typer.Option("--to", help="End of the range (excluded), in seconds.")] = None,
+    turns: Annotated[
+        list[float] | None,
+        typer.Option("--turn", help="A time (seconds) inside a turn to give away whole; repeat for several turns."),
+    ] = None,
     author: AuthorOption = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Give everything said between --from and --to to one speaker (turns are cut at both ends)."""
+    """Give everything said between --from and --to, or the turns at each --turn, to one speaker.
 
-    def build(speakers: Sequence[KnownSpeaker]) -> list[dict[str, Any]]:
+    A range cuts the turns at both ends; --turn takes the whole one-at-a-time turn under that time.
+    """
+
+    def build(speakers: Sequence[KnownSpeaker], objects: ObjectStore) -> list[dict[str, Any]]:
         from diarflow.domain.corrections import find_speaker
 
         key = find_speaker(speaker, speakers, field="SPEAKER")
         target = {"speaker": key} if key is not None else {"name": speaker}
-        return [{"op": "assign", "start": start, "end": end, **target}]
+        ranges = _ranges(objects, episode_id, start, end, turns)
+        return [{"op": "assign", "start": a, "end": b, **target} for a, b in ranges]
 
     fields = {f"{CORRECTION}[0].{name}": option for name, option in (("start", "--from"), ("end", "--to"))}
     _record(episode_id, store, author, quiet, build, {**fields, f"{CORRECTION}[0].name": "SPEAKER"})
+
+
+def _ranges(
+    store: ObjectStore, episode_id: str, start: float | None, end: float | None, turns: list[float] | None
+) -> list[tuple[float, float]]:
+    """The ranges an ``assign`` gives away: --from/--to, or the turns under each --turn (not both)."""
+    from diarflow.errors import InvalidCorrection
+
+    if turns:
+        if start is not None or end is not None:
+            raise InvalidCorrection("--turn", "give either --turn or --from/--to, not both")
+        return _turns_under(store, episode_id, turns)
+    if start is None or end is None:
+        raise InvalidCorrection("--from" if start is None else "--to", "give --from and --to, or --turn")
+    return [(start, end)]
 
 
 @speakers_app.command("apply")
@@ -157,7 +180,7 @@ def apply(
     Items without author or created_at get --author and the current time.
     """
 
-    def build(speakers: Sequence[KnownSpeaker]) -> list[dict[str, Any]]:
+    def build(speakers: Sequence[KnownSpeaker], _: ObjectStore) -> list[dict[str, Any]]:
         from diarflow.config import Settings
 
         data = read_input_file(corrections_file, "FILE", Settings.from_env().max_transcript_bytes)
@@ -315,7 +338,7 @@ def _record(
     store_url: str | None,
     author: str | None,
     quiet: bool,
-    build: Callable[[Sequence[KnownSpeaker]], list[dict[str, Any]]],
+    build: Callable[[Sequence[KnownSpeaker], ObjectStore], list[dict[str, Any]]],
     options: dict[str, str],
     *,
     where: str = CORRECTION,
@@ -337,7 +360,7 @@ def _record(
         configure_logging(settings.log_level)
         ws = Workspace(store=open_store(settings.store), settings=settings)
         stamp = {"author": author or _os_user(), "created_at": utc_now()}
-        items = [{**stamp, **item} for item in build(_known_speakers(ws.store, episode_id))]
+        items = [{**stamp, **item} for item in build(_known_speakers(ws.store, episode_id), ws.store)]
         added = parse_corrections(items, where=where)
         console = stderr_console()
         result = record_corrections(
@@ -375,6 +398,20 @@ def _known_speakers(store: ObjectStore, episode_id: str) -> list[KnownSpeaker]:
             f"episode {episode_id} has no audit in {store.url} ({key}): run `diarflow run` first", key=key
         ) from None
     return [KnownSpeaker(c.speaker_key, c.label, c.mapped_to) for c in audit.clusters]
+
+
+def _turns_under(store: ObjectStore, episode_id: str, times: list[float]) -> list[tuple[float, float]]:
+    """The one-at-a-time turns under ``times`` in the diarization the episode's artifacts come from."""
+    from diarflow.adapters.stores import get_json
+    from diarflow.contracts import keys
+    from diarflow.domain.corrections import turns_at
+    from diarflow.domain.turns import Turns
+
+    corrected, raw = keys.diarizations_in_use(episode_id)
+    key = corrected if store.exists(corrected) else raw
+    document = get_json(store, key)
+    field = "exclusive_segments" if document.get("exclusive_segments") else "segments"
+    return turns_at(Turns.from_segments(document[field], path=f"{key}:{field}"), times, field="--turn")
 
 
 def _decoded_list(data: bytes) -> list[Any]:

@@ -238,3 +238,26 @@ def listed(speakers: Sequence[KnownSpeaker]) -> str:
     """``A = SPEAKER_00 (Diane), B = SPEAKER_01``."""
     shown = [f"{s.label} = {s.key}" + (f" ({s.name})" if s.name else "") for s in speakers]
     return ", ".join(shown) if shown else "none"
+
+
+def turns_at(turns: Turns, times: Sequence[float], *, field: str) -> list[tuple[float, float]]:
+    """The [start, end) of the turn under each time (one-at-a-time turns), in the order given.
+
+    How a person points at turns: a time they see in the transcript or the report. A time no turn
+    covers is refused, naming the nearest turns.
+    """
+    order = np.argsort(turns.starts, kind="stable")
+    starts, ends = turns.starts[order], turns.ends[order]
+    found: list[tuple[float, float]] = []
+    for index, time in enumerate(times):
+        candidate = int(np.searchsorted(starts, time, side="right")) - 1
+        if candidate < 0 or time >= ends[candidate]:
+            before = f"{ends[candidate]:g}" if candidate >= 0 else "none"
+            after = f"{starts[candidate + 1]:g}" if candidate + 1 < starts.size else "none"
+            raise InvalidCorrection(
+                f"{field}[{index}]",
+                f"no turn at {time:g} s (the turn before ends at {before}, the next starts at {after}): "
+                "give a time inside a turn, or a range with --from/--to",
+            )
+        found.append((float(starts[candidate]), float(ends[candidate])))
+    return found
