@@ -196,7 +196,8 @@ def test_enroll_without_the_episode_audio_says_how_to_give_it(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "error: --enroll: enrolling needs the episode's audio and podcast id, and the last run of FIX1 "
-        "(runs/FIX1/request.json) had no audio and no podcast id: run it once with "
+        "(runs/FIX1/request.json) had no audio and no podcast id (an audio URL that carries credentials, "
+        "such as a pre-signed one, is never kept): run it once with "
         "`diarflow run --episode-id FIX1 --audio FILE --podcast-id PODCAST`, then correct again"
     )
     assert not LocalStore(folder).exists(keys.corrections_key("FIX1"))

@@ -111,10 +111,11 @@ def _episode_audio(request: DiarizeRequested, where: str) -> tuple[str, str]:
         return audio, podcast_id
     missing = [what for what, value in (("audio", audio), ("podcast id", podcast_id)) if not value]
     episode = request.episode_id
+    why = " (an audio URL that carries credentials, such as a pre-signed one, is never kept)" if not audio else ""
     raise InvalidInput(
         where,
         f"enrolling needs the episode's audio and podcast id, and the last run of {episode} "
-        f"({keys.run_request_key(episode)}) had no {' and no '.join(missing)}: run it once with "
+        f"({keys.run_request_key(episode)}) had no {' and no '.join(missing)}{why}: run it once with "
         f"`diarflow run --episode-id {episode} --audio FILE --podcast-id PODCAST`, then correct again",
     )
 

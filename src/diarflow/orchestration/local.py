@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from diarflow.adapters.stores import ObjectStore, get_json, put_json
 from diarflow.config import Settings
@@ -122,14 +123,25 @@ def remember_run(store: ObjectStore, request: DiarizeRequested, options: RunOpti
     """Keep what this run was given (``runs/<id>/request.json``) so ``diarflow speakers`` can run it again.
 
     Only a run that diarized is worth repeating; a record that cannot be written is logged, never fatal.
+    An audio URL that carries credentials (a pre-signed query string, user info) is not kept: secrets never
+    reach the store, and such a URL expires anyway.
     """
     if result.source is None:
         return
-    record = RunRecord(request=request, diarizer=SOURCE_DIARIZERS[result.source], hints=options.hints)
+    kept = request.model_copy(update={"audio_url": storable_location(request.audio_url)})
+    record = RunRecord(request=kept, diarizer=SOURCE_DIARIZERS[result.source], hints=options.hints)
     try:
         put_json(store, keys.run_request_key(request.episode_id), record.to_json_dict())
     except DiarflowError as exc:
         log.warning("could not record the run of %s for later corrections: %s", request.episode_id, exc.message)
+
+
+def storable_location(url: str | None) -> str | None:
+    """``url`` when it is safe to store, else None: a query string or user info may hold credentials."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return None if parts.query or parts.username or parts.password else url
 
 
 def last_run(ws: Workspace, episode_id: str) -> tuple[DiarizeRequested, RunOptions]:
