@@ -41,7 +41,8 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/mypy benchmarks/bench_diarization.py benchmarks/diarizers.py
-	$(BIN)/mypy benchmarks/calibrate_identification.py benchmarks/recurring_voices.py
+	$(BIN)/mypy benchmarks/calibrate_identification.py
+	$(BIN)/mypy benchmarks/recurring_voices.py
 
 browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
