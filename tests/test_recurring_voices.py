@@ -38,6 +38,31 @@ def test_voices_group_across_episodes_above_the_threshold_and_never_within_one()
     assert group_voices(np.zeros((0, 4)), [], threshold=0.5) == []
 
 
+def test_a_podcasts_worth_of_unnamed_clusters_groups_into_its_voices() -> None:
+    """Two hundred episodes, up to three unnamed clusters each, five recurring guests plus one-off voices."""
+    rng = np.random.default_rng(11)
+    guests = rng.normal(0, 1, (5, 192))
+    rows, episodes, truth = [], [], []
+    for episode in range(200):
+        for guest in rng.choice(5, size=int(rng.integers(1, 3)), replace=False):
+            rows.append(guests[guest] + rng.normal(0, 0.6, 192))
+            truth.append(int(guest))
+            episodes.append(f"E{episode}")
+        if episode % 10 == 0:  # somebody heard once
+            rows.append(rng.normal(0, 1, 192))
+            truth.append(-1 - episode)
+            episodes.append(f"E{episode}")
+
+    groups = group_voices(np.array(rows), episodes, threshold=0.55)
+
+    recurring = [group for group in groups if len(group) > 1]
+    assert len(recurring) == 5
+    for group in recurring:
+        assert len({truth[i] for i in group}) == 1  # one voice per group
+        assert len({episodes[i] for i in group}) == len(group)  # never two clusters of one episode
+    assert sum(len(group) for group in recurring) == sum(t >= 0 for t in truth)
+
+
 @pytest.fixture(scope="module")
 def three_episodes(tmp_path_factory: pytest.TempPathFactory) -> list[EpisodeFiles]:
     folder = tmp_path_factory.mktemp("recurring")

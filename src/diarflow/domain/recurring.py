@@ -26,7 +26,8 @@ MIN_GROUPED_SECONDS = 3.0
 def group_voices(embeddings: NDArray[np.floating], episodes: Sequence[str], threshold: float) -> list[list[int]]:
     """Indices of ``embeddings`` (rows) grouped by voice, largest group first; singletons included.
 
-    ``episodes[i]`` is the episode of row ``i``; rows of one episode never share a group.
+    ``episodes[i]`` is the episode of row ``i``; rows of one episode never share a group. Each merge is one
+    vectorised pass over the groups (a podcast's hundreds of unnamed clusters group in well under a second).
     """
     count = len(episodes)
     if count == 0:
@@ -35,34 +36,26 @@ def group_voices(embeddings: NDArray[np.floating], episodes: Sequence[str], thre
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     # Sums of pairwise similarities between groups: merging adds rows, so averages stay exact.
     sums = unit @ unit.T
-    members = [[i] for i in range(count)]  # an empty list: a group merged into another
-    seen: list[set[str]] = [{episode} for episode in episodes]
+    sizes = np.ones(count)
+    names = np.asarray(episodes, dtype=object)
+    apart = names[:, np.newaxis] == names[np.newaxis, :]  # groups sharing an episode never merge
+    live = np.ones(count, dtype=bool)
+    members = [[i] for i in range(count)]
     while True:
-        pair = _most_alike(sums, members, seen, threshold)
-        if pair is None:
+        average = sums / np.outer(sizes, sizes)
+        allowed = ~apart & live[:, np.newaxis] & live[np.newaxis, :]
+        np.fill_diagonal(allowed, False)
+        candidates = np.where(allowed, average, -np.inf)
+        kept, merged = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
+        if candidates[kept, merged] < threshold:
             break
-        kept, merged = pair
+        kept, merged = min(kept, merged), max(kept, merged)  # the earlier group absorbs the later one
         sums[kept, :] += sums[merged, :]
         sums[:, kept] += sums[:, merged]
-        members[kept] = members[kept] + members[merged]
-        members[merged] = []
-        seen[kept] |= seen[merged]
-    groups = [sorted(group) for group in members if group]
+        sizes[kept] += sizes[merged]
+        apart[kept, :] |= apart[merged, :]
+        apart[:, kept] |= apart[:, merged]
+        live[merged] = False
+        members[kept] += members[merged]
+    groups = [sorted(members[i]) for i in np.flatnonzero(live)]
     return sorted(groups, key=lambda group: (-len(group), group[0]))
-
-
-def _most_alike(
-    sums: NDArray[np.float64], members: list[list[int]], seen: list[set[str]], threshold: float
-) -> tuple[int, int] | None:
-    """The two live groups of no common episode with the highest average similarity, if it reaches ``threshold``."""
-    live = [i for i, group in enumerate(members) if group]
-    best, best_score = None, threshold
-    for position, a in enumerate(live):
-        size_a = len(members[a])
-        for b in live[position + 1 :]:
-            if seen[a] & seen[b]:
-                continue
-            score = float(sums[a, b]) / (size_a * len(members[b]))
-            if score >= best_score and (best is None or score > best_score):
-                best, best_score = (a, b), score
-    return best
