@@ -220,10 +220,12 @@ def diarized(
             Cluster(clip.clip_id, speaker, mask, speaker) for speaker, mask in sorted(clip.solo.items()) if mask.any()
         ]
     for source in (s for s in sources if s != "oracle"):
-        path = cache / f"diarization-{source}.json"
-        if not path.is_file():
-            path.write_text(json.dumps(_diarize(source, clips, data)))
-        turns = json.loads(path.read_text())
+        run = "v2" if source == "v2-own" else source  # one v2 run gives both: its turns and its own embeddings
+        path = cache / f"diarization-{run}.json"
+        turns = json.loads(path.read_text()) if path.is_file() else {}
+        if not turns or (run == "v2" and not any(key.endswith(":embeddings") for key in turns)):
+            turns = _diarize(run, clips, data)  # also a v2 cache written before it kept the embeddings
+            path.write_text(json.dumps(turns))
         out[source] = {clip.clip_id: _clusters(clip, turns[clip.clip_id]) for clip in clips}
         if source == "v2-own":
             for clip in clips:
@@ -240,7 +242,7 @@ def _diarize(source: str, clips: list[Clip], data: Path) -> dict[str, Any]:
     from diarflow.domain.transcript import read_transcript
 
     run: Callable[[Path], DiarizerOutput]
-    if source in ("v2", "v2-own"):
+    if source == "v2":
         from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
 
         v2 = load_overlap_diarizer(threads=2)
@@ -265,7 +267,7 @@ def _diarize(source: str, clips: list[Clip], data: Path) -> dict[str, Any]:
             [float(s), float(e), turns.speaker_names[k], float(c)]
             for s, e, k, c in zip(turns.starts, turns.ends, turns.speakers, turns.confidences, strict=True)
         ]
-        if source == "v2-own" and output.speaker_embeddings is not None:
+        if source == "v2" and output.speaker_embeddings is not None:
             found[f"{clip.clip_id}:embeddings"] = {
                 name: list(vector) for name, vector in output.speaker_embeddings.vectors.items()
             }

@@ -141,7 +141,7 @@ def _read_speech(
     from diarflow.orchestration.stages import read_speaker_tracks
 
     tracks = read_speaker_tracks(keys.diarization_key(episode_id), document)
-    policy = UrlPolicy(allow_file=True, allow_private=ws.settings.allow_private_urls)
+    policy = UrlPolicy.from_settings(ws.settings, local_run=True)
     check_fetch_target(audio, policy, field="audio")
     with local_audio_path(audio, policy) as path:
         return read_segments(path, [spans], tracks=listening_tracks([speaker], tracks, path))[0]

@@ -143,7 +143,7 @@ def enroll_voice(
 
     identity = voice_identity(settings, podcast_id=podcast_id, name=name, voiceprint_id=voiceprint_id)
     check_range(start, end)
-    policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
+    policy = UrlPolicy.from_settings(settings, local_run=True)
     check_fetch_target(audio, policy, field="audio")
     begin = start or 0.0
     limit = end if end is not None else begin + MAX_ENROL_SECONDS + 1.0
@@ -364,7 +364,7 @@ def _source_clip(entry: VoiceprintEntry, settings: Settings, audio_dirs: Sequenc
                 "audio", f"source clip {source.audio} not found in {where} (give its folder as `audio_dir`)"
             )
         audio = str(found[0])
-    policy = UrlPolicy(allow_file=True, allow_private=settings.allow_private_urls)
+    policy = UrlPolicy.from_settings(settings, local_run=True)
     check_fetch_target(audio, policy, field="audio")
     begin = source.start or 0.0
     limit = source.end if source.end is not None else begin + MAX_ENROL_SECONDS + 1.0

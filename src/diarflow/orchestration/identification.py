@@ -356,12 +356,15 @@ def _split_voices(decisions: list[ClusterDecision], clusters: list[Cluster], nam
     for person in sorted(split):
         speakers = sorted(key for key, who in named.items() if who.display_name == person)
         text = f"{', '.join(speakers)} were all named {person}: probably one voice the diarizer split"
-        warnings.append(text if len(text) <= MAX_WARNING else text[: MAX_WARNING - 1] + "…")
+        warnings.append(_shortened(text, MAX_WARNING))
     return warnings
 
 
 def _summary(exc: DiarflowError, what: str) -> ErrorSummary:
-    message = f"{what}: {exc.message}"
-    if len(message) > MAX_ERROR_MESSAGE:
-        message = message[: MAX_ERROR_MESSAGE - 1] + "…"
+    message = _shortened(f"{what}: {exc.message}", MAX_ERROR_MESSAGE)
     return ErrorSummary(type=exc.type_name, message=message)
+
+
+def _shortened(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
