@@ -36,7 +36,9 @@ highest share of >= 10 s clusters named right from 10 s enrolments (oracle and v
 clusters, both modes, one cluster per person) with false accepts <= 1 % at every
 enrolment duration. Then the split-voice gap (when a second cluster may take a
 person too) at that threshold and margin, over every diarizer's clusters: see
-:func:`choose_gap`.
+:func:`choose_gap`. Last, the threshold for voiceprints enrolled from under 5 s of
+speech (:func:`choose_short_threshold`): the figures at the chosen defaults then
+hold short enrolments to it, as identification does.
 
 Run: ``make eval-data`` then
 ``.venv/bin/python benchmarks/calibrate_identification.py [--data .eval-data] [--cache DIR]``
@@ -70,6 +72,7 @@ from diarflow.domain.frames import run_edges  # noqa: E402
 from diarflow.domain.identification import (  # noqa: E402
     DEFAULT_SPLIT_VOICE_GAP,
     MAX_REPRESENTATIVE_SECONDS,
+    SHORT_ENROLMENT_SECONDS,
     identify_clusters,
     representative_segments,
 )
@@ -470,10 +473,19 @@ def _runs_of(
 # --- figures ---------------------------------------------------------------------------------------
 
 
-def tally(runs: Iterable[Run], threshold: float, margin: float, gap: float | None = DEFAULT_SPLIT_VOICE_GAP) -> Tally:
+def tally(
+    runs: Iterable[Run],
+    threshold: float,
+    margin: float,
+    gap: float | None = DEFAULT_SPLIT_VOICE_GAP,
+    short_threshold: float | None = None,
+) -> Tally:
+    """What identification decides on ``runs``; enrolments under 5 s held to ``short_threshold`` when given."""
     out = Tally()
     for run in runs:
-        decisions = identify_clusters(run.scores, threshold=threshold, margin=margin, split_voice_gap=gap).decisions
+        short = short_threshold is not None and run.duration < SHORT_ENROLMENT_SECONDS
+        bar = max(threshold, short_threshold) if short_threshold is not None and short else threshold
+        decisions = identify_clusters(run.scores, threshold=bar, margin=margin, split_voice_gap=gap).decisions
         for d, truth, seconds in zip(decisions, run.truths, run.speech, strict=True):
             named = None if d.reference is None else run.people[d.reference]
             if truth not in run.people:
@@ -587,8 +599,40 @@ def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None
     return sorted(g for g in plateau if g is not None)[len(plateau) // 2]
 
 
-def report(runs: list[Run], threshold: float, margin: float, gap: float | None) -> None:
-    print(f"\nfigures at threshold {threshold:.3f}, margin {margin:.2f}, split-voice gap {gap}")
+def choose_short_threshold(runs: list[Run], threshold: float, margin: float, gap: float | None) -> float:
+    """The threshold for voiceprints of under ``SHORT_ENROLMENT_SECONDS`` of speech, from the calibration group.
+
+    A short enrolment is a noisy reference, so strangers score higher against it. Over every
+    cluster source and both modes, with enrolments shorter than that: the lowest threshold, from
+    the chosen one up, at which no source has more than 1 % false accepts (the target, met by
+    each source on its own rather than pooled, so a source with few trials is not outvoted).
+    """
+    short = [r for r in runs if r.group == "calibration" and r.duration < SHORT_ENROLMENT_SECONDS]
+    sources = sorted({r.source for r in short})
+    print(
+        f"\nthreshold for enrolments under {SHORT_ENROLMENT_SECONDS:g} s (every source, both modes): "
+        "threshold | per source: named right, false accepts"
+    )
+    chosen: float | None = None
+    for candidate in (t for t in THRESHOLDS.tolist() if t >= threshold - 1e-9):
+        tallies = {src: tally([r for r in short if r.source == src], candidate, margin, gap) for src in sources}
+        cells = "  ".join(
+            f"{src} {t.right}/{t.enrolled} {t.false_accepts}/{t.unenrolled}" for src, t in tallies.items()
+        )
+        print(f"  {candidate:.3f} | {cells}", flush=True)
+        feasible = all(t.false_accepts <= MAX_FALSE_ACCEPTS * t.unenrolled for t in tallies.values())
+        if feasible and chosen is None:
+            chosen = candidate
+    if chosen is None:
+        raise SystemExit("no threshold keeps false accepts from short enrolments at or below 1 %")
+    return chosen
+
+
+def report(runs: list[Run], threshold: float, margin: float, gap: float | None, short_threshold: float) -> None:
+    print(
+        f"\nfigures at threshold {threshold:.3f} (enrolments under {SHORT_ENROLMENT_SECONDS:g} s: "
+        f"{short_threshold:.3f}), margin {margin:.2f}, split-voice gap {gap}"
+    )
     print(
         "| group | clusters | mode | enrolment | EER | named right | wrong | unnamed | right, >= 10 s clusters "
         "| false accepts |"
@@ -604,7 +648,7 @@ def report(runs: list[Run], threshold: float, margin: float, gap: float | None) 
                     ]
                     if not chosen:
                         continue
-                    t = tally(chosen, threshold, margin, gap)
+                    t = tally(chosen, threshold, margin, gap, short_threshold)
                     rate, _, _ = eer(chosen)
                     print(
                         f"| {group} | {source} | {mode} | {duration:g} s | {100 * rate:.1f} % | "
@@ -701,7 +745,9 @@ def main() -> None:
     threshold, margin = args.threshold or threshold, args.margin or margin
     gap = choose_gap(runs, threshold, margin)
     print(f"split-voice gap chosen on calibration: {gap}")
-    report(runs, threshold, margin, gap)
+    short = choose_short_threshold(runs, threshold, margin, gap)
+    print(f"threshold for enrolments under {SHORT_ENROLMENT_SECONDS:g} s chosen on calibration: {short:.3f}")
+    report(runs, threshold, margin, gap, short)
     two_voice_check(clips, embeddings)
     embeddings.save()
 

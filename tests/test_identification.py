@@ -294,3 +294,127 @@ def test_a_voice_the_diarizer_split_in_two_is_named_on_both_halves_and_the_audit
     (warning,) = result.warnings
     assert warning == "SPEAKER_00, SPEAKER_02 were all named Diane: probably one voice the diarizer split"
     assert warning in audit.warnings
+
+
+def test_a_voiceprint_from_little_speech_must_score_higher() -> None:
+    """Per-voiceprint thresholds: the same 0.57 names a cluster from a long enrolment, not from a short one."""
+    from diarflow.domain.identification import enrolment_thresholds
+
+    bars = enrolment_thresholds([3.0, 12.0], threshold=0.5, short_threshold=0.6)
+    assert bars.tolist() == [0.6, 0.5]
+    short_only = identify_clusters(np.array([[0.57, -np.inf]]), threshold=bars, margin=0.04)
+    long_only = identify_clusters(np.array([[-np.inf, 0.57]]), threshold=bars, margin=0.04)
+    assert short_only.decisions[0].reference is None
+    assert short_only.decisions[0].outcome == "below_threshold"
+    assert long_only.decisions[0].reference == 1
+    (miss,) = short_only.near_misses  # 0.03 under its own threshold: listed, with that threshold
+    assert (miss.reference, miss.threshold) == (0, 0.6)
+    # The rule is about enrolments: a split voice must clear the short threshold plus the gap too.
+    split = identify_clusters(np.array([[0.70, 0.1], [0.66, 0.1]]), threshold=np.array([0.6, 0.5]), margin=0.04)
+    assert [d.reference for d in split.decisions] == [0, None]
+    assert split.decisions[1].outcome == "taken"
+
+
+def test_enrolment_thresholds_by_recorded_speech() -> None:
+    from diarflow.domain.identification import SHORT_ENROLMENT_SECONDS, enrolment_thresholds
+
+    seconds = [1.0, SHORT_ENROLMENT_SECONDS - 0.01, SHORT_ENROLMENT_SECONDS, None, 30.0]
+    assert enrolment_thresholds(seconds, threshold=0.5, short_threshold=0.6).tolist() == [0.6, 0.6, 0.5, 0.5, 0.5]
+    # Never below the threshold: a user who raises the threshold raises it for short enrolments too.
+    assert enrolment_thresholds([2.0], threshold=0.7, short_threshold=0.6).tolist() == [0.7]
+    assert enrolment_thresholds([], threshold=0.5, short_threshold=0.6).shape == (0,)
+
+
+def test_a_threshold_of_the_wrong_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match="one per voiceprint or one per pair, got \\(3,\\)"):
+        identify_clusters(np.array([[0.9, 0.1]]), threshold=np.array([0.5, 0.5, 0.5]))
+
+
+def test_a_short_enrolment_names_nobody_a_long_one_would_not(tmp_path: Path) -> None:
+    """Through the identify step: each person's enrolment furthest above its own threshold decides.
+
+    Diane has a 3 s and a 12 s enrolment; her cluster scores 0.58 and 0.56 against them: named
+    from the 12 s one (0.06 above 0.50), not the 3 s one (0.02 under 0.60). Sheila has only a 3 s
+    enrolment, which her cluster's 0.58 does not clear; the audit lists it as a near miss at 0.60.
+    """
+    import orjson
+
+    from diarflow.adapters.diarizers.base import DiarizerOutput, SpeakerEmbeddings
+    from diarflow.adapters.registry import VoiceprintRegistry
+    from diarflow.adapters.stores import get_json, open_store
+    from diarflow.config import Settings
+    from diarflow.contracts import AuditArtifact, StoredRef, VoiceprintEntry, VoiceprintSource, keys
+    from diarflow.contracts.step_args import IdentifyArgs
+    from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
+    from diarflow.domain.turns import Turns
+    from diarflow.orchestration.stages import identify_speakers, write_diarization
+    from diarflow.orchestration.workspace import Workspace
+
+    axes = np.eye(192)
+
+    def voice(cosine: float, to: int, other: int) -> list[float]:
+        return (cosine * axes[to] + np.sqrt(1 - cosine**2) * axes[other]).tolist()
+
+    enrolled = {  # id: (name, seconds of speech, embedding)
+        "diane-short": ("Diane", 3.0, voice(0.58, 0, 10)),
+        "diane-long": ("Diane", 12.0, voice(0.56, 0, 11)),
+        "sheila-short": ("Sheila", 3.0, voice(0.58, 1, 12)),
+    }
+    names = ["SPEAKER_00", "SPEAKER_01"]
+    turns = Turns(np.array([0.0, 5.0]), np.array([5.0, 10.0]), np.array([0, 1]), np.full(2, 0.9), names)
+    output = DiarizerOutput(
+        turns=turns,
+        exclusive=turns,
+        model="test",
+        speaker_embeddings=SpeakerEmbeddings(
+            LOCAL_VOICEPRINT_MODEL, {"SPEAKER_00": tuple(axes[0]), "SPEAKER_01": tuple(axes[1])}
+        ),
+    )
+
+    def audit_with(env: dict[str, str], folder: str) -> AuditArtifact:
+        store = open_store(str(tmp_path / folder))
+        for vp_id, (name, seconds, embedding) in enrolled.items():
+            VoiceprintRegistry(store).add(
+                VoiceprintEntry(
+                    voiceprint_id=vp_id,
+                    podcast_id="show",
+                    display_name=name,
+                    model=LOCAL_VOICEPRINT_MODEL,
+                    embedding=embedding,
+                    source=VoiceprintSource(audio=f"{vp_id}.wav"),
+                    speech_seconds=seconds,
+                    created_at="2026-01-01T00:00:00Z",
+                )
+            )
+        ws = Workspace(store=store, settings=Settings.from_env(env))
+        info = write_diarization(ws, "E1", "local", output)
+        reference = StoredRef(key=info.s3_diarization_key, digest=info.digest)
+        identify_speakers(ws, IdentifyArgs(episode_id="E1", diarization=reference, podcast_id="show"))
+        return AuditArtifact.model_validate(orjson.loads(orjson.dumps(get_json(store, keys.audit_key("E1")))))
+
+    audit = audit_with({}, "default")
+    clusters = {c.speaker_key: c for c in audit.clusters}
+    assert clusters["SPEAKER_00"].mapped_to == "Diane"
+    assert clusters["SPEAKER_00"].reference_id == "diane-long"
+    assert clusters["SPEAKER_01"].mapped_to is None
+    assert audit.thresholds.match_threshold == 0.5
+    assert audit.thresholds.short_enrolment_threshold == 0.6
+    assert any(m.reference_id == "sheila-short" and m.threshold == 0.6 for m in audit.near_misses)
+
+    # The setting is what holds Sheila back: at the plain threshold her 3 s voiceprint names the cluster.
+    lenient = audit_with({"DIARFLOW_SHORT_ENROLMENT_THRESHOLD": "0.5"}, "lenient")
+    assert {c.speaker_key: c.mapped_to for c in lenient.clusters} == {"SPEAKER_00": "Diane", "SPEAKER_01": "Sheila"}
+
+
+def test_the_enrol_command_explains_what_a_short_enrolment_means() -> None:
+    from diarflow.cli.voiceprints import short_enrolment_note
+    from diarflow.config import Settings
+
+    settings = Settings.from_env({})
+    assert short_enrolment_note(12.0, settings) is None
+    assert short_enrolment_note(None, settings) is None
+    note = short_enrolment_note(3.2, settings)
+    assert note is not None
+    assert "3.2 s of speech" in note
+    assert "score of 0.60 (instead of 0.50)" in note
+    assert "10 s or more" in note

@@ -20,6 +20,7 @@ from diarflow.domain.identification import (
     DEFAULT_MATCH_MARGIN,
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_PYANNOTE_MATCH_THRESHOLD,
+    DEFAULT_SHORT_ENROLMENT_THRESHOLD,
 )
 from diarflow.errors import InvalidConfig
 
@@ -173,6 +174,10 @@ class Settings:
     # Speaker identification against the podcast's voiceprints (docs/identification.md).
     match_threshold: float = _env("DIARFLOW_MATCH_THRESHOLD", DEFAULT_MATCH_THRESHOLD, _float_in(0, 1))
     """CAM++ cosine a voiceprint needs to be a candidate for a cluster (calibrated on meeting speech)."""
+    short_enrolment_threshold: float = _env(
+        "DIARFLOW_SHORT_ENROLMENT_THRESHOLD", DEFAULT_SHORT_ENROLMENT_THRESHOLD, _float_in(0, 1)
+    )
+    """What a voiceprint enrolled from under 5 s of speech needs instead (never less than the threshold)."""
     match_margin: float = _env("DIARFLOW_MATCH_MARGIN", DEFAULT_MATCH_MARGIN, _float_in(0.001, 1))
     """How far a match must beat the next explanation: another person, another cluster, or nobody."""
     pyannote_match_threshold: float = _env(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from diarflow.cli._common import StoreOption, configure_logging, reported_errors, spelled, visible_controls
+
+if TYPE_CHECKING:
+    from diarflow.config import Settings
 
 voiceprints_app = typer.Typer(
     name="voiceprints",
@@ -88,6 +91,24 @@ def enroll(
                 "key": item.key,
             }
             sys.stdout.write(orjson.dumps(line).decode() + "\n")
+        note = short_enrolment_note(stored[0].entry.speech_seconds, settings)
+        if note:
+            sys.stderr.write(note + "\n")
+
+
+def short_enrolment_note(speech_seconds: float | None, settings: Settings) -> str | None:
+    """What a voiceprint of little speech means for matching, or None when it has enough."""
+    from diarflow.domain.identification import SHORT_ENROLMENT_SECONDS
+
+    if speech_seconds is None or speech_seconds >= SHORT_ENROLMENT_SECONDS:
+        return None
+    needed = max(settings.match_threshold, settings.short_enrolment_threshold)
+    return (
+        f"note: the clip holds {speech_seconds:.1f} s of speech; a voiceprint from under "
+        f"{SHORT_ENROLMENT_SECONDS:g} s names a speaker only from a score of {needed:.2f} (instead of "
+        f"{settings.match_threshold:.2f}), since short enrolments let strangers score high. Enrol 10 s or more of "
+        "this person speaking alone for names you can rely on (docs/identification.md)"
+    )
 
 
 @voiceprints_app.command("list")

@@ -206,6 +206,8 @@ class Thresholds(Contract):
     gap_tolerance: Seconds = Field(alias="gapTolerance")
     fallback_confidence: Probability = Field(alias="fallbackConfidence")
     match_threshold: Probability | None = Field(default=None, alias="matchThreshold")
+    short_enrolment_threshold: Probability | None = Field(default=None, alias="shortEnrolmentThreshold")
+    """What a voiceprint enrolled from under 5 s of speech needed instead (local matching)."""
     match_margin: Probability | None = Field(default=None, alias="matchMargin")
     """How far an identification had to beat the next explanation (docs/identification.md)."""
     match_model: str | None = Field(default=None, alias="matchModel")

@@ -31,11 +31,18 @@ person too when it clearly fits: it scores at least ``threshold + split_voice_ga
 and beats every other person, and nobody, by the margin (on the meeting clips this
 names both halves of over-split speakers without adding a false accept:
 docs/identification.md).
+
+A voiceprint enrolled from little speech is a noisier reference: from 3 s of
+a speaker, strangers score as high as 0.6 against it, where from 5 s or more
+they stay under the threshold. So such a voiceprint needs a higher score
+(``enrolment_thresholds``), and every comparison above is made on the *gain*,
+a pair's score minus its own voiceprint's threshold.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,6 +60,11 @@ DEFAULT_PYANNOTE_MATCH_THRESHOLD = 0.50
 DEFAULT_SPLIT_VOICE_GAP = 0.075
 """How far above the threshold a second cluster of one person must score to be named too (calibrated with
 the threshold: docs/identification.md)."""
+SHORT_ENROLMENT_SECONDS = 5.0
+"""Voiceprints enrolled from less speech than this are held to ``DEFAULT_SHORT_ENROLMENT_THRESHOLD``."""
+DEFAULT_SHORT_ENROLMENT_THRESHOLD = 0.60
+"""CAM++ cosine a voiceprint of under ``SHORT_ENROLMENT_SECONDS`` of speech needs: the lowest with no more than
+1 % false accepts from 3 s enrolments for every cluster source on the calibration clips (docs/identification.md)."""
 MAX_REPRESENTATIVE_SECONDS = 30.0
 """Audio per cluster used for its embedding (pyannoteAI voiceprints take at most 30 s too)."""
 
@@ -84,6 +96,8 @@ class Candidate:
     cluster: int
     reference: int
     score: float
+    threshold: float
+    """The threshold this pair was held to (higher for a short enrolment)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,22 @@ def cosine_scores(clusters: NDArray[np.floating], references: NDArray[np.floatin
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     scores: NDArray[np.float64] = a @ b.T
     return scores
+
+
+def enrolment_thresholds(
+    speech_seconds: Sequence[float | None],
+    *,
+    threshold: float = DEFAULT_MATCH_THRESHOLD,
+    short_threshold: float = DEFAULT_SHORT_ENROLMENT_THRESHOLD,
+) -> NDArray[np.float64]:
+    """The threshold each voiceprint is held to, from the speech it was enrolled from.
+
+    Under ``SHORT_ENROLMENT_SECONDS`` of speech: ``short_threshold`` (never below ``threshold``);
+    otherwise, or when the speech was not recorded (older entries), ``threshold``.
+    """
+    short = max(threshold, short_threshold)
+    is_short = [seconds is not None and seconds < SHORT_ENROLMENT_SECONDS for seconds in speech_seconds]
+    return np.where(np.array(is_short, dtype=bool), short, threshold).astype(np.float64)
 
 
 def best_by_group(
@@ -127,7 +157,7 @@ def best_by_group(
 def identify_clusters(
     scores: NDArray[np.floating],
     *,
-    threshold: float = DEFAULT_MATCH_THRESHOLD,
+    threshold: float | NDArray[np.floating] = DEFAULT_MATCH_THRESHOLD,
     margin: float = DEFAULT_MATCH_MARGIN,
     split_voice_gap: float | None = DEFAULT_SPLIT_VOICE_GAP,
 ) -> Identification:
@@ -138,6 +168,7 @@ def identify_clusters(
     down only because another cluster wanted its person is named that person too when it
     scores ``threshold + split_voice_gap`` and leads every other person, and nobody, by
     ``margin`` (see the module docstring). ``split_voice_gap=None``: strictly exclusive.
+    ``threshold``: one for every pair, one per voiceprint (a row), or one per pair (a matrix).
     """
     matrix = np.asarray(scores, dtype=np.float64)
     if matrix.ndim != 2:
@@ -151,7 +182,12 @@ def identify_clusters(
         empty = [ClusterDecision(c, None, None, None, None, "no_voiceprints") for c in range(n_clusters)]
         return Identification(empty, [])
 
-    gains = matrix - threshold
+    try:
+        bars = np.broadcast_to(np.asarray(threshold, dtype=np.float64), matrix.shape)
+    except ValueError:
+        shape = np.shape(threshold)
+        raise ValueError(f"threshold must be one number, one per voiceprint or one per pair, got {shape}") from None
+    gains = matrix - bars
     total, pairs = _best_assignment(gains)
     assigned = dict(pairs)
     decisions = []
@@ -167,29 +203,30 @@ def identify_clusters(
             else:
                 decisions.append(ClusterDecision(c, None, float(row[r]), joint, None, "ambiguous"))
             continue
-        best = int(np.argmax(row))
+        best = int(np.argmax(gains[c]))
         # Above the threshold yet unassigned: the best assignment gave that person to another cluster.
-        outcome: Outcome = "taken" if row[best] >= threshold else "below_threshold"
+        outcome: Outcome = "taken" if gains[c, best] >= 0 else "below_threshold"
         score = float(row[best]) if np.isfinite(row[best]) else None
         decisions.append(ClusterDecision(c, None, score, None, None, outcome))
     if split_voice_gap is not None:
-        decisions = [_split_voice(matrix, d, threshold, margin, split_voice_gap) for d in decisions]
-    return Identification(decisions, _near_misses(matrix, decisions, threshold, margin))
+        decisions = [_split_voice(matrix, gains, d, margin, split_voice_gap) for d in decisions]
+    return Identification(decisions, _near_misses(matrix, bars, decisions, margin))
 
 
 def _split_voice(
-    matrix: NDArray[np.float64], decision: ClusterDecision, threshold: float, margin: float, gap: float
+    matrix: NDArray[np.float64], gains: NDArray[np.float64], decision: ClusterDecision, margin: float, gap: float
 ) -> ClusterDecision:
     """A cluster turned down because another cluster wanted its person, named that person if it clearly fits."""
     if decision.outcome not in ("taken", "ambiguous"):
         return decision
-    row = matrix[decision.cluster]
+    row = gains[decision.cluster]
     best = int(np.argmax(row))
     others = np.delete(row, best)
-    lead = float(row[best] - max(float(others.max()) if others.size else -np.inf, threshold))
-    if row[best] < threshold + gap or lead < margin - 1e-12:
+    lead = float(row[best] - max(float(others.max()) if others.size else -np.inf, 0.0))
+    if row[best] < gap or lead < margin - 1e-12:
         return decision  # another person fits about as well: a real ambiguity, not a split voice
-    return ClusterDecision(decision.cluster, best, float(row[best]), lead, _confidence(lead, margin), "split_voice")
+    score = float(matrix[decision.cluster, best])
+    return ClusterDecision(decision.cluster, best, score, lead, _confidence(lead, margin), "split_voice")
 
 
 def _best_assignment(gains: NDArray[np.float64]) -> tuple[float, list[tuple[int, int]]]:
@@ -217,22 +254,23 @@ def _confidence(joint_margin: float, margin: float) -> float:
 
 
 def _near_misses(
-    matrix: NDArray[np.float64], decisions: list[ClusterDecision], threshold: float, margin: float
+    matrix: NDArray[np.float64], bars: NDArray[np.float64], decisions: list[ClusterDecision], margin: float
 ) -> list[Candidate]:
-    """Candidates within ``margin`` of the threshold or of the winner, or turned down as ambiguous."""
+    """Candidates within ``margin`` of their threshold or of the winner, or turned down as ambiguous."""
+    gains = matrix - bars
     out = []
     for decision in decisions:
         c = decision.cluster
-        winner = matrix[c, decision.reference] if decision.reference is not None else None
-        for r in np.argsort(-matrix[c], kind="stable").tolist():
-            score = float(matrix[c, r])
-            if r == decision.reference or not np.isfinite(score):
+        winner = gains[c, decision.reference] if decision.reference is not None else None
+        for r in np.argsort(-gains[c], kind="stable").tolist():
+            gain = float(gains[c, r])
+            if r == decision.reference or not np.isfinite(gain):
                 continue
-            close_to_threshold = abs(score - threshold) <= margin
-            close_to_winner = winner is not None and winner - score <= margin
-            turned_down = decision.outcome in ("ambiguous", "taken") and score >= threshold
+            close_to_threshold = abs(gain) <= margin
+            close_to_winner = winner is not None and winner - gain <= margin
+            turned_down = decision.outcome in ("ambiguous", "taken") and gain >= 0
             if close_to_threshold or close_to_winner or turned_down:
-                out.append(Candidate(c, int(r), score))
+                out.append(Candidate(c, int(r), float(matrix[c, r]), float(bars[c, r])))
     return out
 
 

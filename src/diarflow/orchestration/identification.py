@@ -44,6 +44,7 @@ from diarflow.domain.identification import (
     ClusterDecision,
     best_by_group,
     cosine_scores,
+    enrolment_thresholds,
     identify_clusters,
     speaker_segments,
 )
@@ -72,6 +73,8 @@ class SpeakerMap:
     near_misses: list[dict[str, Any]] = field(default_factory=list)
     clips: dict[str, str] = field(default_factory=dict)
     threshold: float | None = None
+    short_enrolment_threshold: float | None = None
+    """What a voiceprint enrolled from under ``SHORT_ENROLMENT_SECONDS`` of speech needed (local matching only)."""
     margin: float | None = None
     model: str | None = None
     error: ErrorSummary | None = None
@@ -181,7 +184,7 @@ def _from_pyannote(
                 scores[row, column] = match.scores[entry.voiceprint_id]
     threshold = ws.settings.pyannote_match_threshold
     spoken = SpeakerMap("ok", threshold=threshold, margin=ws.settings.match_margin, model=entries[0].model)
-    result = _decide(spoken, clusters, entries, scores)
+    result = _decide(spoken, clusters, entries, scores, np.full(len(entries), threshold))
     if segments is not None:
         _agree_with_turns(result, [IdentifiedSegment.model_validate(raw) for raw in segments])
     return result
@@ -220,7 +223,11 @@ def _from_embeddings(
 ) -> SpeakerMap:
     references = np.array([entry.embedding for entry in entries], dtype=np.float64)
     result = SpeakerMap(
-        "ok", threshold=ws.settings.match_threshold, margin=ws.settings.match_margin, model=LOCAL_VOICEPRINT_MODEL
+        "ok",
+        threshold=ws.settings.match_threshold,
+        short_enrolment_threshold=max(ws.settings.match_threshold, ws.settings.short_enrolment_threshold),
+        margin=ws.settings.match_margin,
+        model=LOCAL_VOICEPRINT_MODEL,
     )
     provided = diarizer_embeddings(document, clusters)
     if provided is not None:  # the diarizer embedded its clusters with our model: no second pass over the audio
@@ -229,7 +236,7 @@ def _from_embeddings(
         if usable.any():
             scores[usable] = cosine_scores(provided[usable], references)
         result.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
-        return _decide(result, clusters, entries, scores)
+        return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries))
     return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result)
 
 
@@ -292,7 +299,7 @@ def _from_audio(
                 key = keys.clip_key(episode_id, cluster.label)
                 ws.store.put_bytes(key, write_wav(clip), content_type="audio/wav")
                 result.clips[cluster.speaker_key] = key
-    return _decide(result, clusters, entries, scores)
+    return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries))
 
 
 def listening_tracks(speakers: list[str], tracks: SpeakerTracks, path: Path) -> list[int | None] | None:
@@ -322,14 +329,27 @@ def listening_tracks(speakers: list[str], tracks: SpeakerTracks, path: Path) -> 
 # --- the decision -------------------------------------------------------------------------------
 
 
+def _local_thresholds(ws: Workspace, entries: list[VoiceprintEntry]) -> NDArray[np.float64]:
+    """Each entry's threshold: higher for one enrolled from little speech (docs/identification.md)."""
+    return enrolment_thresholds(
+        [entry.speech_seconds for entry in entries],
+        threshold=ws.settings.match_threshold,
+        short_threshold=ws.settings.short_enrolment_threshold,
+    )
+
+
 def _decide(
-    result: SpeakerMap, clusters: list[Cluster], entries: list[VoiceprintEntry], scores: NDArray[np.float64]
+    result: SpeakerMap,
+    clusters: list[Cluster],
+    entries: list[VoiceprintEntry],
+    scores: NDArray[np.float64],
+    thresholds: NDArray[np.float64],
 ) -> SpeakerMap:
-    """Collapse entries to people (best enrolment wins), decide, and describe it for the audit."""
-    threshold = result.threshold if result.threshold is not None else 1.0
+    """Collapse entries to people (the enrolment furthest above its threshold wins), decide, describe it."""
     margin = result.margin if result.margin is not None else 1.0
-    people, _, which = best_by_group(scores, [entry.person for entry in entries])
-    decision = identify_clusters(people, threshold=threshold, margin=margin)
+    gains, _, which = best_by_group(scores - thresholds, [entry.person for entry in entries])
+    bars = thresholds[which]
+    decision = identify_clusters(gains + bars, threshold=bars, margin=margin)
     for d in decision.decisions:
         if d.reference is not None and d.confidence is not None:
             entry = entries[int(which[d.cluster, d.reference])]
@@ -341,7 +361,7 @@ def _decide(
             {
                 "clusterKey": clusters[miss.cluster].speaker_key,
                 "confidence": round(min(1.0, max(0.0, miss.score)), 4),
-                "threshold": threshold,
+                "threshold": miss.threshold,
                 "referenceId": entry.voiceprint_id,
                 "displayName": entry.display_name,
             }

@@ -202,6 +202,7 @@ def identify_speakers(ws: Workspace, args: IdentifyArgs) -> IdentificationInfo:
             gap_tolerance=ws.settings.gap_tolerance,
             fallback_confidence=ws.settings.fallback_confidence,
             match_threshold=speaker_map.threshold,
+            short_enrolment_threshold=speaker_map.short_enrolment_threshold,
             match_margin=speaker_map.margin,
             match_model=speaker_map.model,
         ),
