@@ -22,6 +22,7 @@ from diarflow.contracts import ClusterEmbeddings
 from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
 from diarflow.domain.diarization_metrics import diarization_scores, parse_rttm, turns_from_segments
 from diarflow.domain.frames import SlidingWindows
+from diarflow.domain.reconstruction import speaker_frames
 from diarflow.domain.transcript import parse_transcript
 from diarflow.domain.turns import Turns
 from diarflow.domain.window_clustering import ClusteringOptions
@@ -194,3 +195,29 @@ def test_a_transcripts_words_bound_speech_on_a_podcast_like_episode(
     assert bounded.false_alarm < heard.false_alarm / 2, (bounded, heard)  # measured 0.1 % against 2.5 %
     assert bounded.der < heard.der, (bounded, heard)
     assert bounded.der < 0.03, bounded
+
+
+def test_pieces_are_cut_from_the_final_voice_count_across_chunks(
+    diarizer: OverlapAwareDiarizer, tmp_path: Path
+) -> None:
+    """Pieces are cut chunk by chunk as the audio streams in; each lies where the whole episode's windows
+    hear one voice, none overlap, and together they reach the end (130 s: three chunks)."""
+    from diarflow.adapters.models.segmentation import FRAMES
+    from diarflow.domain.voice_pieces import MIN_PIECE_SECONDS, PIECE_SECONDS
+    from diarflow.domain.window_clustering import assign_speakers
+
+    episode = build_episode(130.0, seed=3)
+    audio, _, _ = episode.write(tmp_path, "pieces")
+    heard = diarizer.hear(audio)
+    pieces = heard.pieces()
+    assert len(heard.activity) == 3
+    assert heard.pieces_until == heard.frames
+    assert len(pieces) > 40
+    assert np.all(pieces.first[1:] >= pieces.stop[:-1])
+    lengths = (pieces.stop - pieces.first) * FRAMES.step
+    assert lengths.min() >= MIN_PIECE_SECONDS - FRAMES.step
+    assert lengths.max() <= PIECE_SECONDS + FRAMES.step
+    assignment = assign_speakers(heard.speakers(), heard.windows, 3)
+    count = speaker_frames(heard.batches(assignment), heard.frames, assignment.num_speakers).count
+    for first, stop in zip(pieces.first.tolist(), pieces.stop.tolist(), strict=True):
+        assert np.all(count[first:stop] == 1)

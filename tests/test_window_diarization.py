@@ -320,7 +320,7 @@ def test_words_in_any_order_and_without_duration_bound_speech_alike() -> None:
 
 def test_centroids_move_to_the_voices_of_every_embedding_and_none_is_lost() -> None:
     """Clustering decides from a subset; a few k-means steps over every embedding centre its voices."""
-    from diarflow.domain.window_clustering import _refined
+    from diarflow.domain.window_clustering import refined_centroids
 
     rng = np.random.default_rng(5)
     a, b, c = (v / np.linalg.norm(v) for v in rng.normal(0, 1, (3, 192)))
@@ -329,7 +329,7 @@ def test_centroids_move_to_the_voices_of_every_embedding_and_none_is_lost() -> N
     speech = rng.uniform(0.5, 5.0, 400)
     skewed = np.vstack([a + 0.7 * b, b + 0.3 * a, c])  # two off-centre starts, and one nobody is near
     skewed /= np.linalg.norm(skewed, axis=1, keepdims=True)
-    centroids = _refined(points, speech, skewed)
+    centroids = refined_centroids(points, speech, skewed)
     assert centroids.shape == (3, 192)
     assert centroids[0] @ a > 0.99
     assert centroids[1] @ b > 0.99

@@ -97,6 +97,21 @@ def speaker_frames(batches: Iterable[WindowBatch], num_frames: int, num_speakers
     return SpeakerFrames(activity / heard[:, np.newaxis], mean_confidence, count)
 
 
+def voices_heard(activity: NDArray[np.uint8], first_frames: IntArray, first: int, stop: int) -> IntArray:
+    """How many voices the windows hear at each episode frame in [first, stop) (as :func:`speaker_frames` counts).
+
+    ``activity`` (windows × frames × locals, 0/1) must hold every window that hears those frames; frames no
+    window hears count 0.
+    """
+    frames = activity.shape[1]
+    index = first_frames[:, np.newaxis] + np.arange(frames)[np.newaxis, :] - first
+    inside = (index >= 0) & (index < stop - first)
+    heard = activity.sum(axis=2, dtype=np.int64)
+    voices = np.bincount(index[inside], weights=heard[inside], minlength=stop - first)
+    coverage = np.bincount(index[inside], minlength=stop - first)
+    return np.rint(voices / np.maximum(coverage, 1)).astype(np.int64)
+
+
 def select_speakers(frames: SpeakerFrames, *, at_most: int | None = None) -> NDArray[np.bool_]:
     """Frames × speakers: the ``count`` most active speakers of each frame (at most ``at_most``).
 

@@ -103,7 +103,7 @@ def assign_speakers(
     if len(speakers) == 0:
         return SpeakerAssignment(clusters, margins, np.zeros((0, speakers.embeddings.shape[1])))
     points = _normalise(speakers.embeddings)
-    centroids = _refined(points, speakers.speech, _centroids_of(points, speakers.speech, options))
+    centroids = refined_centroids(points, speakers.speech, _centroids_of(points, speakers.speech, options))
     similarity = points @ centroids.T
     chosen, margin = _match_per_window(speakers.windows, similarity)
     clusters[speakers.windows, speakers.locals] = chosen
@@ -156,7 +156,7 @@ def _centroids_of(points: FloatArray, speech: FloatArray, options: ClusteringOpt
     return _mean_directions(points[subset], speech[subset], labels)
 
 
-def _refined(
+def refined_centroids(
     points: FloatArray, speech: FloatArray, centroids: FloatArray, iterations: int = REFINE_ITERATIONS
 ) -> FloatArray:
     """Centroids re-estimated from every embedding nearest them (a few k-means steps; the count stays).

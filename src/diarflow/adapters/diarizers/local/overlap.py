@@ -11,7 +11,10 @@ One streaming decode does everything the audio is needed for:
    (window, local speaker) gets one embedding: the trunk pooled under the
    frames where that speaker talks alone (or, with too little solo speech,
    wherever it talks);
-4. the domain code clusters the embeddings across windows (one window's
+4. where one voice is heard, the episode's timeline is cut into 1–2 s
+   **pieces**, each embedded from the same trunk: they say who speaks there
+   when a local speaker mixes two alike voices (:mod:`diarflow.domain.voice_pieces`);
+5. the domain code clusters the embeddings across windows (one window's
    local speakers are different people), counts the voices per frame and
    rebuilds overlapping turns and their one-at-a-time variant
    (:mod:`diarflow.domain.window_clustering`, :mod:`diarflow.domain.reconstruction`).
@@ -22,6 +25,7 @@ reconstruction (~40 MB for 6.7 h at a 1 s step).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,9 +54,18 @@ from diarflow.domain.reconstruction import (
     select_speakers,
     speaker_frames,
     turns_from_frames,
+    voices_heard,
 )
 from diarflow.domain.transcript import Transcript
 from diarflow.domain.turns import Turns
+from diarflow.domain.voice_pieces import (
+    MIN_PIECE_SECONDS,
+    PIECE_SECONDS,
+    VoicePieces,
+    name_single_voices,
+    piece_speakers,
+    single_voice_pieces,
+)
 from diarflow.domain.window_clustering import (
     ClusteringOptions,
     SpeakerAssignment,
@@ -131,8 +144,15 @@ class OverlapAwareDiarizer:
         """Everything the audio says (one decode): each window's voices, each local speaker's embedding."""
         total = audio_io.probe_duration(path)
         heard = Heard()
+        last: _Trunk | None = None
         for chunk in self._chunks(path, total):
-            self._listen(chunk, heard)
+            trunk = self._listen(chunk, heard)
+            if trunk is not None:
+                # The voices heard before the next regular window starts are final: cut and embed their pieces.
+                self._cut_pieces(heard, trunk, chunk.end_seconds if chunk.last else chunk.next_start(self.step))
+                last = trunk
+        if last is not None:  # the audio after the last regular window start, when no flush window came
+            self._cut_pieces(heard, last, heard.duration)
         return heard
 
     # --- one decode: windows in chunks ------------------------------------------------------------
@@ -164,12 +184,15 @@ class OverlapAwareDiarizer:
         planned = np.round(windows.starts(decoded / SAMPLE_RATE) * SAMPLE_RATE).astype(np.int64)
         rest = [int(start) for start in planned if start >= next_window * step_samples]
         if rest:
-            yield _Chunk.cut(buffer, buffer_start, rest, end=decoded)
+            yield _Chunk.cut(buffer, buffer_start, rest, end=decoded, last=True)
         elif decoded and next_window == 0:
-            yield _Chunk.cut(buffer, buffer_start, [0], end=decoded)
+            yield _Chunk.cut(buffer, buffer_start, [0], end=decoded, last=True)
 
-    def _listen(self, chunk: _Chunk, heard: Heard) -> None:
-        """Segment the chunk's windows, embed each local speaker from the chunk's trunk; add it all to ``heard``."""
+    def _listen(self, chunk: _Chunk, heard: Heard) -> _Trunk | None:
+        """Segment the chunk's windows, embed each local speaker from the chunk's trunk; add it all to ``heard``.
+
+        Returns the chunk's trunk (None when the chunk is too short to embed), for its voice pieces.
+        """
         log_probs = self.segmenter.segment(chunk.windows)
         if self.onset is None:
             activity = powerset_to_multilabel(log_probs).astype(np.float32)  # (windows, frames, 3) 0/1
@@ -180,7 +203,7 @@ class OverlapAwareDiarizer:
 
         if features.shape[0] < MIN_FBANK_FRAMES:  # a fraction of a second: too short to embed anyone
             heard.add_windows(chunk, activity)
-            return
+            return None
         trunk = self.embedder.trunk(subtract_mean(features)[np.newaxis])  # (1, 512, T')
         trunk_times = chunk.start_seconds + _trunk_centres(trunk.shape[2])
         frame_centres = FRAMES.centers(activity.shape[1])
@@ -208,6 +231,33 @@ class OverlapAwareDiarizer:
             heard.add_speakers(owners, embeddings)
         heard.add_windows(chunk, activity)
         self._report("segmentation and embeddings", heard.duration, None)
+        return _Trunk(trunk, trunk_times)
+
+    def _cut_pieces(self, heard: Heard, trunk: _Trunk, until: float) -> None:
+        """Embed the single-voice pieces from where the last pieces ended to ``until`` seconds, from ``trunk``.
+
+        Every window that hears those frames has been heard (later windows start after ``until``), so the
+        voice count there is final; the trunk covers them (they lie inside its chunk).
+        """
+        first, stop = heard.pieces_until, min(round(until / FRAMES.step), heard.frames)
+        if stop <= first:
+            return
+        starts, ends = single_voice_pieces(
+            heard.voices(first, stop),
+            max_frames=round(PIECE_SECONDS / FRAMES.step),
+            min_frames=round(MIN_PIECE_SECONDS / FRAMES.step),
+        )
+        heard.pieces_until = stop
+        starts, ends = starts + first, ends + first
+        begin = FRAMES.step * starts.astype(np.float64) + (FRAMES.duration - FRAMES.step) / 2
+        end = FRAMES.step * ends.astype(np.float64) + (FRAMES.duration - FRAMES.step) / 2
+        weights = (
+            (trunk.times[np.newaxis, :] >= begin[:, np.newaxis]) & (trunk.times[np.newaxis, :] < end[:, np.newaxis])
+        ).astype(np.float32)
+        kept = weights.sum(axis=1) > 0
+        if kept.any():
+            embeddings = self.embedder.embed_from_frames(trunk.frames, weights[kept])
+            heard.add_pieces(starts[kept], ends[kept], embeddings)
 
     def _report(self, stage: str, done: float, total: float | None) -> None:
         if self.progress is not None:
@@ -225,6 +275,9 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     grid = FrameGrid(FRAMES.step, FRAMES.duration, FRAMES.num_frames(WINDOW_SAMPLES))
     num_frames = grid.frames_for(heard.duration)
     frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
+    pieces = heard.pieces()
+    if len(pieces) > 0:  # where one voice is heard, short pieces say who, not the (possibly mixed) local speakers
+        frames = name_single_voices(frames, pieces, piece_speakers(pieces, assignment.centroids))
     if transcript is not None and len(transcript) > 0:
         frames = bound_by_words(frames, grid.centre(np.arange(num_frames)), transcript.starts, transcript.ends)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
@@ -250,10 +303,22 @@ class _Chunk:
     start_seconds: float
     window_starts_seconds: list[float]
     end_seconds: float
+    last: bool = False
+    """The flush at the end of the audio: no window follows."""
+
+    def next_start(self, step: float) -> float:
+        """Where the next regular window would start."""
+        return self.window_starts_seconds[-1] + step
 
     @classmethod
     def cut(
-        cls, buffer: NDArray[np.float32], buffer_start: int, starts: list[int], *, end: int | None = None
+        cls,
+        buffer: NDArray[np.float32],
+        buffer_start: int,
+        starts: list[int],
+        *,
+        end: int | None = None,
+        last: bool = False,
     ) -> _Chunk:
         first = starts[0] - buffer_start
         span_end = min(starts[-1] + WINDOW_SAMPLES, buffer_start + buffer.size)
@@ -269,7 +334,16 @@ class _Chunk:
             start_seconds=starts[0] / SAMPLE_RATE,
             window_starts_seconds=[start / SAMPLE_RATE for start in starts],
             end_seconds=end_samples / SAMPLE_RATE,
+            last=last,
         )
+
+
+@dataclass(frozen=True, eq=False)
+class _Trunk:
+    """A chunk's CAM++ trunk frames ``(1, 512, T')`` and each frame's centre in the episode (seconds)."""
+
+    frames: NDArray[np.float32]
+    times: NDArray[np.float64]
 
 
 @dataclass
@@ -285,6 +359,34 @@ class Heard:
     activity: list[NDArray[np.uint8]] = field(default_factory=list)
     owners: list[tuple[int, int, float]] = field(default_factory=list)
     embeddings: list[NDArray[np.float32]] = field(default_factory=list)
+    piece_bounds: list[NDArray[np.int64]] = field(default_factory=list)
+    """Per batch of pieces, (pieces, 2): first frame and the frame after (:mod:`diarflow.domain.voice_pieces`)."""
+    piece_embeddings: list[NDArray[np.float32]] = field(default_factory=list)
+    pieces_until: int = 0
+    """Frames before this have had their pieces cut."""
+
+    @property
+    def frames(self) -> int:
+        """Frames on the episode's grid so far."""
+        return max(1, math.ceil(self.duration / FRAMES.step))
+
+    def voices(self, first: int, stop: int) -> NDArray[np.int64]:
+        """Voices heard at frames [first, stop) (at or after the last chunk's first window), from the last two
+        batches of windows: a chunk spans more than a window, so no earlier window reaches those frames."""
+        recent = self.activity[-2:]
+        count = sum(batch.shape[0] for batch in recent)
+        first_frames = np.array(self.first_frames[len(self.first_frames) - count :], dtype=np.int64)
+        return voices_heard(np.concatenate(recent), first_frames, first, stop)
+
+    def add_pieces(self, first: NDArray[np.int64], stop: NDArray[np.int64], embeddings: NDArray[np.float32]) -> None:
+        self.piece_bounds.append(np.stack((first, stop), axis=1))
+        self.piece_embeddings.append(embeddings)
+
+    def pieces(self) -> VoicePieces:
+        if not self.piece_bounds:
+            return VoicePieces.empty()
+        bounds = np.concatenate(self.piece_bounds)
+        return VoicePieces(bounds[:, 0], bounds[:, 1], np.concatenate(self.piece_embeddings).astype(np.float64))
 
     def add_speakers(self, owners: list[tuple[int, int, float]], embeddings: NDArray[np.float32]) -> None:
         self.owners.extend(owners)
