@@ -221,3 +221,21 @@ def test_pieces_are_cut_from_the_final_voice_count_across_chunks(
     count = speaker_frames(heard.batches(assignment), heard.frames, assignment.num_speakers).count
     for first, stop in zip(pieces.first.tolist(), pieces.stop.tolist(), strict=True):
         assert np.all(count[first:stop] == 1)
+
+
+def test_the_vad_scores_the_same_decode_and_its_sure_silence_is_nobody_speaking(
+    diarizer: OverlapAwareDiarizer, sample_wav: Path
+) -> None:
+    """One probability per 32 ms of the audio; where all of them are ~0, no turn survives."""
+    import math
+    from dataclasses import replace as replaced
+
+    from diarflow.adapters.diarizers.local.overlap import decide
+    from diarflow.domain.window_clustering import ClusteringOptions
+
+    heard = diarizer.hear(sample_wav)
+    assert heard.speech_probabilities is not None
+    assert heard.speech_probabilities.size == math.ceil(30.0 / 0.032)
+    assert len(decide(heard, ClusteringOptions()).turns) > 0
+    quiet = replaced(heard, speech_probabilities=np.zeros_like(heard.speech_probabilities))
+    assert len(decide(quiet, ClusteringOptions()).turns) == 0

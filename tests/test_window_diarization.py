@@ -369,3 +369,40 @@ def test_a_speaker_nothing_was_matched_to_keeps_its_centroid_as_its_voice() -> N
     centroids = np.array([[1.0, 0.0], [0.0, 1.0]])
     assignment = SpeakerAssignment(np.array([[0, -1, -1]]), np.full((1, 3), np.nan), centroids)
     np.testing.assert_array_equal(speaker_voices(speakers, assignment), centroids)
+
+
+def test_a_frame_is_surely_silent_only_when_the_vad_is_quiet_all_around_it() -> None:
+    from diarflow.domain.reconstruction import sure_silence
+
+    step = 0.032
+    times = np.arange(0, 5.0, step)
+    probabilities = np.full(times.size, 0.05)
+    probabilities[(times >= 1.0) & (times < 2.0)] = 0.9  # speech
+    probabilities[np.argmin(np.abs(times - 3.0))] = 0.15  # one doubtful frame
+    centres = np.arange(0.005, 6.0, 0.01)  # the grid reaches past the last probability
+
+    silent = sure_silence(probabilities, step, centres, below=0.1, reach=0.3)
+
+    def at(t: float) -> bool:
+        return bool(silent[np.argmin(np.abs(centres - t))])
+
+    assert [at(t) for t in (0.5, 2.45, 4.0)] == [True, True, True]
+    assert not at(1.5)  # speech
+    assert [at(t) for t in (0.8, 2.2)] == [False, False]  # within 0.3 s of it: onsets and fades score low
+    assert [at(t) for t in (2.8, 3.2)] == [False, False]  # a doubtful frame nearby is not sure silence
+    assert not at(5.5)  # past the VAD's last frame nothing says silence
+    assert not sure_silence(np.zeros(0), step, centres).any()
+
+
+def test_without_silence_removes_every_voice_only_where_silent() -> None:
+    from diarflow.domain.reconstruction import without_silence
+
+    activity = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    frames = SpeakerFrames(activity, activity * 0.8, np.array([1, 2, 1, 1]))
+    silent = np.array([False, True, False, True])
+
+    kept = without_silence(frames, silent)
+
+    assert select_speakers(kept).tolist() == [[True, False], [False, False], [False, True], [False, False]]
+    assert kept.count.tolist() == [1, 0, 1, 0]
+    assert without_silence(frames, np.zeros(4, dtype=bool)) is frames

@@ -112,6 +112,51 @@ def voices_heard(activity: NDArray[np.uint8], first_frames: IntArray, first: int
     return np.rint(voices / np.maximum(coverage, 1)).astype(np.int64)
 
 
+SILENCE_PROBABILITY = 0.1
+"""A frame is surely silent where the voice-activity model's speech probability stays under this
+within ``SILENCE_REACH`` of it (chosen on the meeting clips' train split: docs/local-diarizer.md)."""
+SILENCE_REACH = 0.3
+"""Seconds either side a frame must be quiet for: the onset and fade of speech score low too."""
+
+
+def sure_silence(
+    speech_probabilities: NDArray[np.floating],
+    probability_step: float,
+    centres: FloatArray,
+    *,
+    below: float = SILENCE_PROBABILITY,
+    reach: float = SILENCE_REACH,
+) -> NDArray[np.bool_]:
+    """Per frame (``centres``, seconds): whether every speech probability within ``reach`` is under ``below``.
+
+    ``speech_probabilities`` are a voice-activity model's, one per ``probability_step`` seconds
+    from 0. Frames past the last probability count as not silent (nothing said they are).
+    """
+    from scipy.ndimage import maximum_filter1d  # imported here: `import diarflow` stays light
+
+    probabilities = np.asarray(speech_probabilities, dtype=np.float64)
+    if probabilities.size == 0:
+        return np.zeros(len(centres), dtype=np.bool_)
+    half = max(0, round(reach / probability_step))
+    loudest = maximum_filter1d(probabilities, size=2 * half + 1, mode="nearest")
+    index = np.floor(np.asarray(centres, dtype=np.float64) / probability_step).astype(np.int64)
+    inside = (index >= 0) & (index < probabilities.size)
+    silent = np.zeros(len(centres), dtype=np.bool_)
+    silent[inside] = loudest[index[inside]] < below
+    return silent
+
+
+def without_silence(frames: SpeakerFrames, silent: NDArray[np.bool_]) -> SpeakerFrames:
+    """``frames`` with no voice where ``silent`` (where the segmentation hears speech that the
+    voice-activity model is sure is not there)."""
+    if not silent.any():
+        return frames
+    keep = ~silent
+    return SpeakerFrames(
+        frames.activity * keep[:, np.newaxis], frames.confidence * keep[:, np.newaxis], frames.count * keep
+    )
+
+
 def select_speakers(frames: SpeakerFrames, *, at_most: int | None = None) -> NDArray[np.bool_]:
     """Frames × speakers: the ``count`` most active speakers of each frame (at most ``at_most``).
 

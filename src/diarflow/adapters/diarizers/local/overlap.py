@@ -14,9 +14,11 @@ One streaming decode does everything the audio is needed for:
 4. where one voice is heard, the episode's timeline is cut into 1–2 s
    **pieces**, each embedded from the same trunk: they say who speaks there
    when a local speaker mixes two alike voices (:mod:`diarflow.domain.voice_pieces`);
-5. the domain code clusters the embeddings across windows (one window's
-   local speakers are different people), counts the voices per frame and
-   rebuilds overlapping turns and their one-at-a-time variant
+5. **silero-vad** scores the same blocks for speech (one probability per 32 ms);
+6. the domain code clusters the embeddings across windows (one window's
+   local speakers are different people), counts the voices per frame, silences
+   the frames the VAD is sure hold no speech, and rebuilds overlapping turns
+   and their one-at-a-time variant
    (:mod:`diarflow.domain.window_clustering`, :mod:`diarflow.domain.reconstruction`).
 
 Memory follows the chunk, plus a few bytes per window frame kept for the
@@ -37,6 +39,8 @@ from numpy.typing import NDArray
 from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput, ProgressCallback, SpeakerEmbeddings
 from diarflow.adapters.diarizers.local import audio as audio_io
+from diarflow.adapters.diarizers.local.vad import FRAME_SECONDS as VAD_FRAME_SECONDS
+from diarflow.adapters.diarizers.local.vad import SileroVad
 from diarflow.adapters.models.fbank import fbank, subtract_mean
 from diarflow.adapters.models.segmentation import (
     FRAMES,
@@ -53,8 +57,10 @@ from diarflow.domain.reconstruction import (
     bound_by_words,
     select_speakers,
     speaker_frames,
+    sure_silence,
     turns_from_frames,
     voices_heard,
+    without_silence,
 )
 from diarflow.domain.transcript import Transcript
 from diarflow.domain.turns import Turns
@@ -107,6 +113,8 @@ class OverlapAwareDiarizer:
     progress: ProgressCallback | None = None
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
     source: Literal["local"] = "local"
+    vad: SileroVad | None = None
+    """Scores the same decode for speech; where it is sure there is none, nobody speaks (None: not used)."""
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         """Diarize the job's audio; its transcript's words, when it has any, draw where speech is."""
@@ -144,6 +152,8 @@ class OverlapAwareDiarizer:
         """Everything the audio says (one decode): each window's voices, each local speaker's embedding."""
         total = audio_io.probe_duration(path)
         heard = Heard()
+        if self.vad is not None:
+            self.vad.reset()
         last: _Trunk | None = None
         for chunk in self._chunks(path, total):
             trunk = self._listen(chunk, heard)
@@ -153,6 +163,8 @@ class OverlapAwareDiarizer:
                 last = trunk
         if last is not None:  # the audio after the last regular window start, when no flush window came
             self._cut_pieces(heard, last, heard.duration)
+        if self.vad is not None:
+            heard.speech_probabilities = self.vad.finish()
         return heard
 
     # --- one decode: windows in chunks ------------------------------------------------------------
@@ -167,6 +179,8 @@ class OverlapAwareDiarizer:
         next_window = 0  # index of the next regular window (start = index * step)
         decoded = 0
         for block in audio_io.stream_audio(path):
+            if self.vad is not None:
+                self.vad.push(block)
             buffer = np.concatenate((buffer, block)) if buffer.size else block
             decoded += block.size
             while True:
@@ -278,6 +292,9 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     pieces = heard.pieces()
     if len(pieces) > 0:  # where one voice is heard, short pieces say who, not the (possibly mixed) local speakers
         frames = name_single_voices(frames, pieces, piece_speakers(pieces, assignment.centroids))
+    if heard.speech_probabilities is not None:
+        centres = grid.centre(np.arange(num_frames))
+        frames = without_silence(frames, sure_silence(heard.speech_probabilities, VAD_FRAME_SECONDS, centres))
     if transcript is not None and len(transcript) > 0:
         frames = bound_by_words(frames, grid.centre(np.arange(num_frames)), transcript.starts, transcript.ends)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
@@ -364,6 +381,8 @@ class Heard:
     piece_embeddings: list[NDArray[np.float32]] = field(default_factory=list)
     pieces_until: int = 0
     """Frames before this have had their pieces cut."""
+    speech_probabilities: NDArray[np.float32] | None = None
+    """The voice-activity model's, one per 32 ms (None: none was run)."""
 
     @property
     def frames(self) -> int:
@@ -452,4 +471,5 @@ def load_overlap_diarizer(
         embedder=SpeakerEmbedder.load(threads=threads),
         step=step,
         progress=progress,
+        vad=SileroVad.load(),
     )
