@@ -132,3 +132,50 @@ def test_segment_is_deterministic_and_independent_of_batching(segmenter: Any, sa
     np.testing.assert_allclose(np.exp(whole).sum(axis=-1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="windows, samples"):
         segmenter.segment(sample[:WINDOW_SAMPLES])
+
+
+@needs_weights
+def test_shared_sinc_front_end_equals_cutting_each_window(segmenter: Any, sample: NDArray[np.float32]) -> None:
+    """segment_spans filters the audio once for all windows (SharedSinc); it must say what each window alone says.
+
+    Real speech, windows every 2.5 s and every 1.25 s, plus one starting off the 10-sample grid and
+    one running past the audio's end (padded with silence, as the diarizer's last windows are). The
+    probabilities agree to 1e-4; log-probabilities can differ by a few 1e-4 where float32 rounding of
+    the sinc convolution is amplified (the per-window network itself moves by 2e-3 when its front end
+    runs in float64), so the test reads the probabilities the diarizer thresholds.
+    """
+    for step in (40_000, 20_000):
+        offsets = [*range(0, sample.size - WINDOW_SAMPLES + 1, step), 12_345, sample.size - 100_000]
+        windows = np.zeros((len(offsets), WINDOW_SAMPLES), dtype=np.float32)
+        for row, offset in enumerate(offsets):
+            piece = sample[offset : offset + WINDOW_SAMPLES]
+            windows[row, : piece.size] = piece
+        shared = segmenter.segment_spans(sample, offsets)
+        alone = segmenter.segment(windows)
+        assert shared.shape == alone.shape == (len(offsets), 589, 7)
+        assert float(np.abs(np.exp(shared) - np.exp(alone)).max()) <= TOLERANCE
+        soft = powerset_to_multilabel(shared, soft=True)
+        np.testing.assert_allclose(soft, powerset_to_multilabel(alone, soft=True), atol=2 * TOLERANCE)
+    with pytest.raises(ValueError, match="mono audio"):
+        segmenter.segment_spans(sample[None], [0])
+
+
+@needs_weights
+def test_shared_sinc_pools_equal_the_network_layers(segmenter: Any, sample: NDArray[np.float32]) -> None:
+    """SharedSinc's pooled bands equal instance norm, sinc conv, |·| and max-pool run on each window (to 1e-5)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from diarflow.adapters.models.pyannet import SharedSinc
+
+    sincnet = segmenter.network.sincnet
+    offsets = [0, 40_000, 60_010, 100_020]  # all three pooling phases (conv frames 0, 4000, 6001, 10002)
+    with torch.inference_mode():
+        span = torch.from_numpy(np.ascontiguousarray(sample[: offsets[-1] + WINDOW_SAMPLES]))
+        pooled = SharedSinc.of(sincnet, span, offsets).pooled(sincnet.wav_norm1d, offsets, WINDOW_SAMPLES)
+        windows = torch.stack([span[offset : offset + WINDOW_SAMPLES] for offset in offsets]).unsqueeze(1)
+        reference = F.max_pool1d(torch.abs(sincnet.conv1d[0](sincnet.wav_norm1d(windows))), 3, stride=3)
+    assert pooled.shape == reference.shape == (4, 80, 5325)
+    # Values up to ~3; both sides are float32 and differ by rounding alone (measured 4e-6; each is ~2e-6 off
+    # the same layers run in float64, so neither is the more exact).
+    assert float((pooled - reference).abs().max()) <= TOLERANCE / 10

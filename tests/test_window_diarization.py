@@ -245,7 +245,8 @@ def test_each_word_goes_to_the_speaker_most_active_over_it_and_a_second_voice_st
     activity[:200, 0] = 0.8
     activity[150:170, 1] = 0.4  # a flicker of B inside A's word: not B's
     activity[200:, 1] = 0.9
-    activity[190:210, 0] = 0.6  # both heard across the change at 2 s
+    activity[190:210, 0] = 1.0  # both heard across the change at 2 s, by every window
+    activity[200:210, 1] = 1.0
     activity[300:320, 0] = 0.5  # and A again, heard under B in the middle of B's word
     count = (activity > 0).sum(axis=1)
     centres = np.arange(n) * STEP + STEP / 2
@@ -259,6 +260,25 @@ def test_each_word_goes_to_the_speaker_most_active_over_it_and_a_second_voice_st
     assert not selected[300:320, 0].any()  # A under B, 1 s from any change: one voice there
     exclusive = select_speakers(bounded, at_most=1)
     assert (exclusive.sum(axis=1) <= 1).all()
+
+
+def test_a_second_voice_at_a_change_stays_only_where_every_window_hears_it() -> None:
+    # A's word ends at 1.95 s, B's starts at 2.05 s. Over 1.9-2.1 s the windows count two voices; every
+    # window hears A over 1.9-2.0 s (A still talking under B's start), only some over 2.0-2.1 s (the
+    # segmentation's blur at a splice).
+    n = 400
+    activity = np.zeros((n, 2))
+    activity[:200, 0] = 1.0
+    activity[200:210, 0] = 0.75
+    activity[190:, 1] = 1.0
+    count = np.where(activity.sum(axis=1) > 1.5, 2, 1)
+    centres = np.arange(n) * STEP + STEP / 2
+    starts, ends = np.array([0.2, 2.05]), np.array([1.95, 3.9])
+    selected = select_speakers(bound_by_words(frames_of(activity, count), centres, starts, ends))
+    assert spans(selected, 0) == [(0.2, 1.95)]  # A at 2.05-2.1 s: some windows only, dropped
+    assert spans(selected, 1) == [(1.9, 1.95), (2.05, 3.9)]  # B under A's end, where every window hears both
+    anywhere = bound_by_words(frames_of(activity, count), centres, starts, ends, second_voice=0.0)
+    assert spans(select_speakers(anywhere), 0) == [(0.2, 1.95), (2.05, 2.1)]
 
 
 def test_where_one_voice_is_heard_the_surer_windows_say_who_and_where_two_the_more_active_leads() -> None:

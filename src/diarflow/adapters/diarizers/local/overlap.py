@@ -207,7 +207,7 @@ class OverlapAwareDiarizer:
 
         Returns the chunk's trunk (None when the chunk is too short to embed), for its voice pieces.
         """
-        log_probs = self.segmenter.segment(chunk.windows)
+        log_probs = self.segmenter.segment_spans(chunk.audio, chunk.offsets)
         if self.onset is None:
             activity = powerset_to_multilabel(log_probs).astype(np.float32)  # (windows, frames, 3) 0/1
         else:
@@ -313,10 +313,14 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
 
 @dataclass
 class _Chunk:
-    """Consecutive windows (``windows``: (n, 160000)) and the audio they span, from ``start_seconds``."""
+    """Consecutive windows and the audio they span, from ``start_seconds``.
+
+    A window is ``audio[offset : offset + 160000]`` for each of ``offsets``, padded with silence past
+    the audio's end: the segmenter filters the shared audio once rather than each window's copy of it.
+    """
 
     audio: NDArray[np.float32]
-    windows: NDArray[np.float32]
+    offsets: list[int]
     start_seconds: float
     window_starts_seconds: list[float]
     end_seconds: float
@@ -340,14 +344,10 @@ class _Chunk:
         first = starts[0] - buffer_start
         span_end = min(starts[-1] + WINDOW_SAMPLES, buffer_start + buffer.size)
         audio = buffer[first : span_end - buffer_start]
-        windows = np.zeros((len(starts), WINDOW_SAMPLES), dtype=np.float32)
-        for i, start in enumerate(starts):
-            piece = buffer[start - buffer_start : start - buffer_start + WINDOW_SAMPLES]
-            windows[i, : piece.size] = piece  # a window past the end of the audio is padded with silence
         end_samples = span_end if end is None else min(end, span_end)
         return cls(
             audio=audio,
-            windows=windows,
+            offsets=[start - starts[0] for start in starts],
             start_seconds=starts[0] / SAMPLE_RATE,
             window_starts_seconds=[start / SAMPLE_RATE for start in starts],
             end_seconds=end_samples / SAMPLE_RATE,
