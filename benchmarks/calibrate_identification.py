@@ -2,12 +2,12 @@
 
 Method (docs/identification.md):
 
-* **Clusters** of each clip come from a diarizer (``v2``: segmentation-3.0 + CAM++,
-  ``v1``: the offline ``local`` diarizer from audio alone) or from the reference
-  (``oracle``: each speaker's solo speech, "when the diarization is right"). A
-  cluster's true speaker is the reference speaker it overlaps most; it is embedded
-  exactly as ``identify-speakers-v1`` does (its best exclusive turns, up to 30 s,
-  joined, CAM++), or, for ``v2-own``, v2's clusters keep the diarizer's own
+* **Clusters** of each clip come from the offline ``local`` diarizer (``v2``:
+  segmentation-3.0 + CAM++, from audio alone) or from the reference (``oracle``:
+  each speaker's solo speech, "when the diarization is right"). A cluster's true
+  speaker is the reference speaker it overlaps most; it is embedded exactly as
+  ``identify-speakers-v1`` does (its best exclusive turns, up to 30 s, joined,
+  CAM++), or, for ``v2-own``, v2's clusters keep the diarizer's own
   embedding (its windows' embeddings averaged, as the raw diarization's
   ``cluster_embeddings`` carry it; ``cross`` mode only, since that embedding also
   heard the speech ``within`` mode enrols from).
@@ -35,16 +35,17 @@ The default threshold and margin are chosen on the calibration group only: the
 highest share of >= 10 s clusters named right from 10 s enrolments (oracle and v2
 clusters, both modes, one cluster per person) with false accepts <= 1 % at every
 enrolment duration. Then the split-voice gap (when a second cluster may take a
-person too) at that threshold and margin, over every diarizer's clusters: see
-:func:`choose_gap`. Last, the threshold for voiceprints enrolled from under 5 s of
-speech (:func:`choose_short_threshold`): the figures at the chosen defaults then
-hold short enrolments to it, as identification does.
+person too) at that threshold and margin, over every cluster source (the diarizer's,
+``v2`` and ``v2-own``, and the oracle's): see :func:`choose_gap`. Last, the threshold
+for voiceprints enrolled from under 5 s of speech (:func:`choose_short_threshold`):
+the figures at the chosen defaults then hold short enrolments to it, as
+identification does.
 
 Run: ``make eval-data`` then
 ``.venv/bin/python benchmarks/calibrate_identification.py [--data .eval-data] [--cache DIR]``
 (needs ``diarflow[local]`` and the CAM++ weights). The first run took ~25 min on a shared,
-loaded 2-core machine (mostly the two diarizers); diarizations and embeddings are cached
-in ``--cache``, so later runs take a minute or two.
+loaded 2-core machine, mostly diarizing (that run also diarized with v1, since removed);
+diarizations and embeddings are cached in ``--cache``, so later runs take a minute or two.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ import pickle
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ OFFSETS = 2
 LONG_CLUSTER = 10.0
 """The target is stated for clusters with at least this much speech."""
 GROUPS = {"calibration": ("train", "development"), "test": ("test",)}
-SOURCES = ("oracle", "v2", "v2-own", "v1")
+SOURCES = ("oracle", "v2", "v2-own")
 MODES = ("cross", "within")
 THRESHOLDS = np.round(np.arange(0.20, 0.701, 0.025), 3)
 MARGINS = (0.02, 0.04, 0.06, 0.08, 0.10)
@@ -217,17 +218,20 @@ def diarized(
     clips: list[Clip], data: Path, cache: Path, sources: tuple[str, ...]
 ) -> dict[str, dict[str, list[Cluster]]]:
     """Per source and clip, the clusters (diarizations cached in ``cache``)."""
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise SystemExit(f"unknown cluster source(s) {', '.join(unknown)}: use {', '.join(SOURCES)}")
     out: dict[str, dict[str, list[Cluster]]] = {"oracle": {}}
     for clip in clips:
         out["oracle"][clip.clip_id] = [
             Cluster(clip.clip_id, speaker, mask, speaker) for speaker, mask in sorted(clip.solo.items()) if mask.any()
         ]
     for source in (s for s in sources if s != "oracle"):
-        run = "v2" if source == "v2-own" else source  # one v2 run gives both: its turns and its own embeddings
-        path = cache / f"diarization-{run}.json"
+        # One v2 run gives both sources: its turns (v2) and its own embeddings (v2-own).
+        path = cache / "diarization-v2.json"
         turns = json.loads(path.read_text()) if path.is_file() else {}
-        if not turns or (run == "v2" and not any(key.endswith(":embeddings") for key in turns)):
-            turns = _diarize(run, clips, data)  # also a v2 cache written before it kept the embeddings
+        if not turns or not any(key.endswith(":embeddings") for key in turns):
+            turns = _diarize_v2(clips, data)  # also a cache written before it kept the embeddings
             path.write_text(json.dumps(turns))
         out[source] = {clip.clip_id: _clusters(clip, turns[clip.clip_id]) for clip in clips}
         if source == "v2-own":
@@ -238,43 +242,26 @@ def diarized(
     return out
 
 
-def _diarize(source: str, clips: list[Clip], data: Path) -> dict[str, Any]:
-    from benchmarks.diarizers import vad_transcript
+def _diarize_v2(clips: list[Clip], data: Path) -> dict[str, Any]:
+    """Each clip's exclusive turns ``[start, end, label, confidence]`` and, under ``<clip>:embeddings``,
+    v2's own embedding of each cluster."""
+    from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
 
-    from diarflow.adapters.diarizers.base import DiarizationJob, DiarizerOutput
-    from diarflow.domain.transcript import read_transcript
-
-    run: Callable[[Path], DiarizerOutput]
-    if source == "v2":
-        from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
-
-        v2 = load_overlap_diarizer(threads=2)
-
-        def run(path: Path) -> DiarizerOutput:
-            return v2.diarize_file(path)
-
-    else:
-        from diarflow.adapters.diarizers.local import load_local_diarizer
-
-        v1 = load_local_diarizer(threads=2)
-
-        def run(path: Path) -> DiarizerOutput:
-            return v1.diarize(DiarizationJob("CAL", str(path), read_transcript(vad_transcript(v1, str(path)))))
-
+    v2 = load_overlap_diarizer(threads=2)
     found: dict[str, Any] = {}
     for clip in clips:
         path = data / "ami" / f"{clip.clip_id}.wav"
-        output = run(path)
+        output = v2.diarize_file(path)
         turns = output.exclusive if output.exclusive is not None else output.turns
         found[clip.clip_id] = [
             [float(s), float(e), turns.speaker_names[k], float(c)]
             for s, e, k, c in zip(turns.starts, turns.ends, turns.speakers, turns.confidences, strict=True)
         ]
-        if source == "v2" and output.speaker_embeddings is not None:
+        if output.speaker_embeddings is not None:
             found[f"{clip.clip_id}:embeddings"] = {
                 name: list(vector) for name, vector in output.speaker_embeddings.vectors.items()
             }
-        print(f"  {source} {clip.clip_id}: {len({t[2] for t in found[clip.clip_id]})} clusters", flush=True)
+        print(f"  v2 {clip.clip_id}: {len({t[2] for t in found[clip.clip_id]})} clusters", flush=True)
     return found
 
 
@@ -575,10 +562,11 @@ def choose(runs: list[Run]) -> tuple[float, float]:
 def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None:
     """The split-voice gap at the chosen threshold and margin, from the calibration group.
 
-    Over every diarizer's clusters (splitting a voice in two is what diarizers do; the oracle never
-    does) and both modes: no more false accepts than strictly exclusive naming at any enrolment
-    duration; among those, the highest share of >= 10 s clusters named right from 10 s enrolments,
-    and the middle of that plateau (the upper one of two middles).
+    Over every cluster source, pooled (the diarizer's, ``v2`` and ``v2-own``: splitting a voice in
+    two is what diarizers do; and the oracle's, which never does), and both modes: no more false
+    accepts than strictly exclusive naming at any enrolment duration; among those, the highest
+    share of >= 10 s clusters named right from 10 s enrolments, and the middle of that plateau
+    (the upper one of two middles).
     """
     tuned = [r for r in runs if r.group == "calibration"]
     print("\nsplit-voice gap (every source, both modes): gap | right>=10s@10s | FA per duration")
@@ -729,7 +717,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(".eval-data"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/diarflow-calibrate-identification"))
-    parser.add_argument("--sources", default="oracle,v2,v2-own,v1", help="cluster sources, comma-separated")
+    parser.add_argument("--sources", default=",".join(SOURCES), help="cluster sources, comma-separated")
     parser.add_argument("--threshold", type=float, help="report at this threshold instead of the chosen one")
     parser.add_argument("--margin", type=float, help="report at this margin instead of the chosen one")
     args = parser.parse_args()

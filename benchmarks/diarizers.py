@@ -7,14 +7,13 @@ A diarizer is plugged in as a function
 returned by a loader that is called once per process (model loading is timed apart and left
 out of the real-time factor). Add an entry to :data:`DIARIZERS`, e.g.::
 
-    "v2": Diarizer(load=lambda: imported("diarflow.adapters.diarizers.v2:diarize"), about="…"),
+    "v3": Diarizer(load=lambda: imported("diarflow.adapters.diarizers.v3:diarize"), about="…"),
 
-or name one on the command line without an entry: ``--diarizers v1,package.module:diarize``.
+or name one on the command line without an entry: ``--diarizers v2,package.module:diarize``.
 
-``v1`` is the offline ``local`` diarizer. It plans its pieces from the episode's transcript
-(docs/local-diarizer.md), so it gets the transcript where a set has one; without one (the AMI
-clips) it gets the words of :func:`vad_transcript`. ``v1-audio`` never gets a transcript, so it
-compares with audio-only diarizers on every set.
+``v2`` is the offline ``local`` diarizer (segmentation-3.0 + CAM++, docs/local-diarizer.md). It
+hears the audio alone; where a set has a transcript, the transcript's words bound its speech.
+``v2-audio`` never gets a transcript, so it compares with audio-only diarizers on every set.
 
 Run as a script, this module is the worker: ``python benchmarks/diarizers.py JOB.json OUT.json``
 diarizes the job's clips with one diarizer and writes the turns, the seconds each clip took and
@@ -24,7 +23,6 @@ the process's peak RSS, so that a benchmark measures the diarizer's memory and n
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import resource
 import subprocess
@@ -40,13 +38,6 @@ from diarflow.domain.turns import Turns
 
 DiarizeFunction = Callable[..., Turns]
 """``diarize(audio_path, *, num_speakers=None, min_speakers=None, max_speakers=None[, transcript_path=None])``."""
-
-VAD_WORD_SECONDS = 0.3
-"""Length of the stand-in words cut from each VAD speech region when v1 has no transcript.
-
-Chosen on AMI train only (total DER, collar 0): an empty transcript 54.9 % (VAD regions under
-1 s are dropped and the rest is cut without regard to pauses), stand-in words of 0.2 s 44.7 %,
-of 0.3 s 44.0 %. Checked on development: empty 50.5 %, 0.3 s words 34.2 %."""
 
 
 @dataclass(frozen=True)
@@ -66,56 +57,7 @@ def imported(target: str) -> DiarizeFunction:
     return function
 
 
-# --- v1: the offline `local` diarizer -------------------------------------------------------------
-
-
-def load_v1(*, use_transcript: bool = True) -> DiarizeFunction:
-    from diarflow.adapters.diarizers.base import DiarizationJob
-    from diarflow.adapters.diarizers.local import load_local_diarizer
-    from diarflow.domain.transcript import parse_transcript, read_transcript
-
-    diarizer = load_local_diarizer(progress=True)
-
-    def diarize(
-        audio_path: str,
-        *,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-        transcript_path: str | None = None,
-    ) -> Turns:
-        if use_transcript and transcript_path is not None:
-            transcript = parse_transcript(Path(transcript_path).read_bytes())
-        else:
-            transcript = read_transcript(vad_transcript(diarizer, audio_path))
-        job = DiarizationJob("BENCH", audio_path, transcript, num_speakers, min_speakers, max_speakers)
-        return diarizer.diarize(job).turns
-
-    return diarize
-
-
-def vad_transcript(diarizer: Any, audio_path: str) -> dict[str, Any]:
-    """A plain transcript whose "words" are v1's own VAD speech regions cut into 0.3 s pieces.
-
-    v1 reads an empty transcript (``{"words": []}``) as "nobody was transcribed": only VAD regions
-    of 1 s or more become pieces, cut evenly to at most 1.6 s, and shorter ones are not speech at
-    all. Stand-in words let it treat every VAD region as transcribed speech and cut pieces at
-    word starts, as it does with a real transcript. Costs one more decode and VAD pass.
-    """
-    import numpy as np
-
-    from diarflow.adapters.diarizers.local import audio as audio_io
-    from diarflow.adapters.diarizers.local.vad import speech_regions
-
-    diarizer.vad.reset()
-    for block in audio_io.stream_audio(Path(audio_path)):
-        diarizer.vad.push(block)
-    words: list[dict[str, Any]] = []
-    for start, end in speech_regions(diarizer.vad.finish()).tolist():
-        count = max(1, round((end - start) / VAD_WORD_SECONDS))
-        edges = np.linspace(start, end, count + 1).tolist()
-        words.extend({"word": "", "start": a, "end": b} for a, b in itertools.pairwise(edges))
-    return {"words": words}
+# --- v2: the offline `local` diarizer ----------------------------------------------------------
 
 
 def load_v2(*, use_transcript: bool = True) -> DiarizeFunction:
@@ -134,15 +76,6 @@ def load_v2(*, use_transcript: bool = True) -> DiarizeFunction:
 
 
 DIARIZERS: dict[str, Diarizer] = {
-    "v1": Diarizer(
-        load=load_v1,
-        about="offline local diarizer (silero-vad + GE2E); the transcript where there is one, else VAD words",
-        reads_transcript=True,
-    ),
-    "v1-audio": Diarizer(
-        load=lambda: load_v1(use_transcript=False),
-        about="the same from audio alone everywhere (VAD words instead of the transcript)",
-    ),
     "v2": Diarizer(
         load=load_v2,
         about="offline diarizer v2 (segmentation-3.0 + CAM++); the transcript's words bound speech where there is one",

@@ -1,8 +1,8 @@
 """How well ``diarflow speakers recurring`` groups the same voice across episodes: the AMI clips.
 
 Speakers recur across dev00/dev01, tst00/tst01, trn07/trn08 and some train clips.
-Each clip's clusters (the reference's solo speech ``oracle``, or a diarizer's:
-``v2``, ``v2-own`` with the diarizer's own embedding, ``v1``) are embedded as
+Each clip's clusters (the reference's solo speech ``oracle``, or the offline
+diarizer's: ``v2``, ``v2-own`` with the diarizer's own embedding) are embedded as
 identification embeds them (``benchmarks/calibrate_identification.py``: best
 exclusive turns up to 30 s, CAM++), clusters under ``MIN_GROUPED_SECONDS`` of
 speech are left out as the command leaves them out, and every clip of a split
@@ -12,8 +12,8 @@ speaker is the reference speaker it overlaps most.
 Figures are pairwise over clusters of *different* clips: precision = pairs put in
 one group that are one speaker / pairs put in one group; recall = pairs of one
 speaker put in one group / pairs of one speaker. The threshold is chosen on the
-calibration group (train + development), pooled over the diarizers' clusters
-(v2, v2-own, v1): the highest F1. Test (tst00, tst01) is reported apart and never
+calibration group (train + development), pooled over the diarizer's clusters
+(v2, v2-own): the highest F1. Test (tst00, tst01) is reported apart and never
 tuned on.
 
 Run: ``make eval-data`` then
@@ -48,7 +48,7 @@ from benchmarks.calibrate_identification import (  # noqa: E402
 from diarflow.domain.recurring import MIN_GROUPED_SECONDS, SAME_VOICE_THRESHOLD, group_voices  # noqa: E402
 
 THRESHOLDS = np.round(np.arange(0.20, 0.801, 0.025), 3)
-DIARIZER_SOURCES = ("v2", "v2-own", "v1")
+DIARIZER_SOURCES = ("v2", "v2-own")
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def main() -> None:
         for group in GROUPS
         for source in SOURCES
     }
-    print("calibration (train + development), diarizers' clusters pooled:")
+    print("calibration (train + development), the diarizer's clusters pooled (v2, v2-own):")
     print(f"{'threshold':>9} {'precision':>10} {'recall':>8} {'F1':>6}")
     best, best_f1 = float(THRESHOLDS[0]), -1.0
     for threshold in THRESHOLDS:

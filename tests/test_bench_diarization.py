@@ -1,7 +1,7 @@
 """benchmarks/bench_diarization.py: the worker, the scoring per clip and per set, diarizers side by side.
 
 Diarizers with known answers (tests/fakes/diarizers.py) run through the real worker process,
-so every figure below is exact; one test runs v1 itself on a real AMI clip without a transcript.
+so every figure below is exact; one test runs v2 itself on a real AMI clip without a transcript.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from diarflow.domain.turns import Turns
 from diarflow.eval_data import ensure_ami, load_split
 from tests import recut
 
@@ -93,39 +95,78 @@ def test_tables_show_every_clip_and_total_per_diarizer(capsys: pytest.CaptureFix
 
 def test_unknown_names_fail_before_anything_runs() -> None:
     with pytest.raises(SystemExit, match="unknown diarizer 'v9'"):
-        bench.main(["--sets", "sample", "--diarizers", "v1,v9"])
+        bench.main(["--sets", "sample", "--diarizers", "v2,v9"])
+    with pytest.raises(SystemExit, match="unknown diarizer 'v1'"):  # removed: v2 is the local diarizer now
+        bench.main(["--sets", "sample", "--diarizers", "v1"])
     with pytest.raises(SystemExit):
         bench.main(["--sets", "nope"])
 
 
-def test_registry_names_v1_and_an_audio_only_v1() -> None:
-    assert {"v1", "v1-audio"} <= set(diarizers.DIARIZERS)
-    assert diarizers.resolve("v1").reads_transcript
-    assert not diarizers.resolve("v1-audio").reads_transcript
+def test_registry_names_v2_and_an_audio_only_v2() -> None:
+    assert set(diarizers.DIARIZERS) == {"v2", "v2-audio"}
+    assert diarizers.resolve("v2").reads_transcript
+    assert not diarizers.resolve("v2-audio").reads_transcript
     assert diarizers.resolve(ORACLE).about == ORACLE
 
 
-def test_vad_words_cover_the_speech_v1_hears() -> None:
-    from types import SimpleNamespace
+def test_v2_runs_by_default(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ran: list[tuple[str, str, int]] = []
 
-    from diarflow.adapters.diarizers.local.vad import SileroVad
-    from diarflow.domain.transcript import read_transcript
+    def evaluate(set_name: str, clips: list[bench.BenchClip], diarizer: str, **_options: Any) -> dict[str, Any]:
+        ran.append((set_name, diarizer, len(clips)))
+        return {}
 
-    document = diarizers.vad_transcript(SimpleNamespace(vad=SileroVad.load()), str(recut.SAMPLES / "sample.wav"))
-    transcript = read_transcript(document)
-    lengths = transcript.ends - transcript.starts
-    assert len(transcript) > 20
-    assert bool(np.all(np.diff(transcript.starts) >= 0))
-    assert transcript.ends[-1] <= 30.0 + 0.032  # the VAD's last 32 ms frame may pass the end; v1 clips it
-    assert float(lengths.max()) <= 1.5 * diarizers.VAD_WORD_SECONDS
-    assert 10 < float(lengths.sum()) < 30  # the sample holds ~24 s of reference speech
+    monkeypatch.setattr(bench, "evaluate", evaluate)
+    bench.main(["--sets", "sample", "--json"])
+    assert ran == [("sample", "v2", 1)]
+    assert list(json.loads(capsys.readouterr().out)["sets"]["sample"]["diarizers"]) == ["v2"]
+
+
+def test_sets_carry_the_transcript_where_there_is_one(tmp_path: Path) -> None:
+    (sample,) = bench.SETS["sample"].build(tmp_path, tmp_path)
+    assert sample.transcript is not None
+    assert sample.transcript.is_file()
+    assert sample.reference == tuple(recut.sample_reference())
+    assert len({speaker for _, _, speaker in sample.reference}) == 2
+    assert sample.uem == ((0.0, sample.duration),)
+    episodes = bench.SETS["recut-one-voice"].build(tmp_path, tmp_path)
+    assert [clip.clip_id for clip in episodes] == ["seed07", "seed08", "seed09", "seed10"]
+    for clip in episodes:
+        assert clip.audio.is_file()
+        assert clip.transcript is not None
+        assert clip.transcript.is_file()
+        assert len({speaker for _, _, speaker in clip.reference}) == 1  # one voice
+        assert clip.uem == ((0.0, clip.duration),)
+
+
+def test_the_worker_hands_the_transcript_only_to_diarizers_that_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    heard: list[tuple[str, str, dict[str, Any]]] = []
+
+    def loader(name: str) -> diarizers.DiarizeFunction:
+        def diarize(audio_path: str, **options: Any) -> Turns:
+            heard.append((name, audio_path, options))
+            return Turns.from_columns([0.0, 1.0], [1.0, 2.5], ["x", "y"])
+
+        return diarize
+
+    monkeypatch.setitem(diarizers.DIARIZERS, "reads", diarizers.Diarizer(lambda: loader("reads"), "", True))
+    monkeypatch.setitem(diarizers.DIARIZERS, "deaf", diarizers.Diarizer(lambda: loader("deaf"), "", False))
+    clips = [{"id": "c", "audio": "c.wav", "transcript": "c.json", "num_speakers": 2}]
+    for name in ("reads", "deaf"):
+        result = diarizers.run_job({"diarizer": name, "clips": clips})
+        assert result["clips"][0]["id"] == "c"
+        assert result["clips"][0]["segments"] == [[0.0, 1.0, "x"], [1.0, 2.5, "y"]]
+    assert heard == [
+        ("reads", "c.wav", {"num_speakers": 2, "transcript_path": "c.json"}),
+        ("deaf", "c.wav", {"num_speakers": 2}),
+    ]
 
 
 @pytest.mark.slow
-def test_v1_diarizes_a_real_meeting_clip_from_audio_alone() -> None:
+def test_v2_diarizes_a_real_meeting_clip_from_audio_alone() -> None:
     (clip, _) = load_split("development", ensure_ami(ROOT / ".eval-data").parent)
     bench_clip = bench.BenchClip(clip.clip_id, clip.audio, 30.0, clip.reference, clip.uem)
-    result = bench.evaluate("ami-development", [bench_clip], "v1")
+    result = bench.evaluate("ami-development", [bench_clip], "v2")
     row = result["clips"][0]
     assert row["hypothesis_speakers"] >= 1
     assert row["der"] < 0.6  # development, not test: this checks that it works, it tunes nothing
