@@ -333,9 +333,10 @@ def test_a_threshold_of_the_wrong_shape_is_refused() -> None:
 def test_a_short_enrolment_names_nobody_a_long_one_would_not(tmp_path: Path) -> None:
     """Through the identify step: each person's enrolment furthest above its own threshold decides.
 
-    Diane has a 3 s and a 12 s enrolment; her cluster scores 0.58 and 0.56 against them: named
-    from the 12 s one (0.06 above 0.50), not the 3 s one (0.02 under 0.60). Sheila has only a 3 s
-    enrolment, which her cluster's 0.58 does not clear; the audit lists it as a near miss at 0.60.
+    With short enrolments held to 0.60: Diane has a 3 s and a 12 s enrolment; her cluster scores 0.58
+    and 0.56 against them: named from the 12 s one (0.06 above 0.50), not the 3 s one (0.02 under
+    0.60). Sheila has only a 3 s enrolment, which her cluster's 0.58 does not clear; the audit lists
+    it as a near miss at 0.60.
     """
     import orjson
 
@@ -392,7 +393,8 @@ def test_a_short_enrolment_names_nobody_a_long_one_would_not(tmp_path: Path) -> 
         identify_speakers(ws, IdentifyArgs(episode_id="E1", diarization=reference, podcast_id="show"))
         return AuditArtifact.model_validate(orjson.loads(orjson.dumps(get_json(store, keys.audit_key("E1")))))
 
-    audit = audit_with({}, "default")
+    strict = {"DIARFLOW_SHORT_ENROLMENT_THRESHOLD": "0.6"}
+    audit = audit_with(strict, "strict")
     clusters = {c.speaker_key: c for c in audit.clusters}
     assert clusters["SPEAKER_00"].mapped_to == "Diane"
     assert clusters["SPEAKER_00"].reference_id == "diane-long"
@@ -401,8 +403,9 @@ def test_a_short_enrolment_names_nobody_a_long_one_would_not(tmp_path: Path) -> 
     assert audit.thresholds.short_enrolment_threshold == 0.6
     assert any(m.reference_id == "sheila-short" and m.threshold == 0.6 for m in audit.near_misses)
 
-    # The setting is what holds Sheila back: at the plain threshold her 3 s voiceprint names the cluster.
-    lenient = audit_with({"DIARFLOW_SHORT_ENROLMENT_THRESHOLD": "0.5"}, "lenient")
+    # The setting is what holds Sheila back: at the plain threshold (the default) her 3 s voiceprint names
+    # the cluster.
+    lenient = audit_with({}, "default")
     assert {c.speaker_key: c.mapped_to for c in lenient.clusters} == {"SPEAKER_00": "Diane", "SPEAKER_01": "Sheila"}
 
 
@@ -416,5 +419,8 @@ def test_the_enrol_command_explains_what_a_short_enrolment_means() -> None:
     note = short_enrolment_note(3.2, settings)
     assert note is not None
     assert "3.2 s of speech" in note
-    assert "score of 0.60 (instead of 0.50)" in note
+    assert "names fewer of its speaker's clusters." in note  # the default holds it to the plain threshold
     assert "10 s or more" in note
+    strict = short_enrolment_note(3.2, Settings.from_env({"DIARFLOW_SHORT_ENROLMENT_THRESHOLD": "0.6"}))
+    assert strict is not None
+    assert "score of 0.60 (instead of 0.50)" in strict

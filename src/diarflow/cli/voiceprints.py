@@ -103,11 +103,15 @@ def short_enrolment_note(speech_seconds: float | None, settings: Settings) -> st
     if speech_seconds is None or speech_seconds >= SHORT_ENROLMENT_SECONDS:
         return None
     needed = max(settings.match_threshold, settings.short_enrolment_threshold)
+    stricter = (
+        f" and names a speaker only from a score of {needed:.2f} (instead of {settings.match_threshold:.2f})"
+        if needed > settings.match_threshold
+        else ""
+    )
     return (
         f"note: the clip holds {speech_seconds:.1f} s of speech; a voiceprint from under "
-        f"{SHORT_ENROLMENT_SECONDS:g} s names a speaker only from a score of {needed:.2f} (instead of "
-        f"{settings.match_threshold:.2f}), since short enrolments let strangers score high. Enrol 10 s or more of "
-        "this person speaking alone for names you can rely on (docs/identification.md)"
+        f"{SHORT_ENROLMENT_SECONDS:g} s of speech names fewer of its speaker's clusters{stricter}. Enrol 10 s or "
+        "more of this person speaking alone for names you can rely on (docs/identification.md)"
     )
 
 
