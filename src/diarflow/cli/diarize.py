@@ -47,7 +47,7 @@ def diarize(
     """
     with reported_errors():
         from diarflow.adapters.diarizers.local import audio as audio_io
-        from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
+        from diarflow.adapters.diarizers.local import load_local_diarizer
         from diarflow.adapters.url_policy import UrlPolicy
         from diarflow.config import Settings
         from diarflow.domain.speaker_counts import check_speaker_counts
@@ -66,7 +66,8 @@ def diarize(
             words = parse_transcript(read_input_file(transcript, "--transcript", settings.max_transcript_bytes))
         console = stderr_console()
         with _Progress(console, enabled=not quiet) as progress:
-            diarizer = load_overlap_diarizer(progress=progress.update)
+            # The audio is opened here, under the CLI's own URL policy, so the diarizer needs none.
+            diarizer = load_local_diarizer(progress=progress.update)
             with audio_io.local_audio_path(audio, UrlPolicy.from_settings(settings, local_run=True)) as path:
                 output = diarizer.diarize_file(
                     path,

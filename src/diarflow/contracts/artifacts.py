@@ -68,7 +68,7 @@ class SpeakerTracks(Contract):
 class ClusterEmbeddings(Contract):
     """Each diarization speaker's voice as the diarizer embedded it, so identification needs no second pass.
 
-    Written by the offline diarizer v2 (CAM++); identification uses it only when ``model`` is the
+    Written by the local diarizer (CAM++); identification uses it only when ``model`` is the
     voiceprints' model and every cluster has a row, and embeds the clusters' audio otherwise.
     """
 
@@ -103,7 +103,7 @@ class RawDiarization(SpeakerTracks):
     identification_segments: list[IdentifiedSegment] | None = None
     """pyannoteAI's per-turn identification (``identification[]``), when the job was ``/v1/identify``."""
     cluster_embeddings: ClusterEmbeddings | None = None
-    """The diarizer's own embedding of each speaker, when it has one (the offline diarizer v2)."""
+    """The diarizer's own embedding of each speaker, when it has one (the local diarizer)."""
     corrected_names: dict[str, NameCorrection] | None = None
     """Only in ``diarization/<id>.corrected.json``: the names corrections gave, by speaker (docs/corrections.md)."""
 

