@@ -19,6 +19,8 @@ checkpoint of such a result, so the next run identifies again).
 from __future__ import annotations
 
 import logging
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,11 +102,15 @@ def identify_episode(
     podcast_id: str | None,
     audio: str | None,
     tracks: SpeakerTracks,
+    corrected: Mapping[str, str] | None = None,
 ) -> SpeakerMap:
     """Name the clusters from the podcast's registry; degradations come back in ``error``.
 
     ``tracks``: which track each speaker was recorded on; such a speaker is heard
     on its own track, not on the mix, when the audio has the transcript's tracks.
+    ``corrected``: the names a person's corrections gave (speaker key -> name). Those
+    speakers are not matched by voice, and the people named are not given to another
+    speaker by voice: whoever named one speaker Diane saw the others and did not.
     """
     if podcast_id is None:
         return SpeakerMap("not_configured")
@@ -119,6 +125,7 @@ def identify_episode(
         if provided is not None:  # free to keep: the diarizer computed them
             empty.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
         return empty
+    corrected = corrected or {}
     if not clusters:
         return SpeakerMap("ok")
 
@@ -126,7 +133,7 @@ def identify_episode(
     remote = [e for e in entries if e.model.startswith(PYANNOTE_VOICEPRINT_PREFIX)]
     local = [e for e in entries if e.model == LOCAL_VOICEPRINT_MODEL]
     if matches is not None and remote:
-        return _from_pyannote(ws, clusters, remote, matches, document.get("identification_segments"))
+        return _from_pyannote(ws, clusters, remote, matches, document.get("identification_segments"), corrected)
     warnings = outdated_warnings(podcast_id, entries)
     for warning in warnings:
         log.warning("%s", warning)
@@ -134,7 +141,7 @@ def identify_episode(
         log.warning("podcast %s has no %s voiceprints: nothing to match locally", podcast_id, LOCAL_VOICEPRINT_MODEL)
         return SpeakerMap("ok", warnings=warnings)
     try:
-        result = _from_embeddings(ws, episode_id, clusters, turns, local, audio, tracks, document)
+        result = _from_embeddings(ws, episode_id, clusters, turns, local, audio, tracks, document, corrected)
     except DiarflowError as exc:
         log.warning("identification of %s degraded: %s", episode_id, exc.message)
         result = SpeakerMap("ok", error=_summary(exc, "speaker identification could not run"))
@@ -166,6 +173,7 @@ def _from_pyannote(
     entries: list[VoiceprintEntry],
     matches: list[Any],
     segments: list[Any] | None = None,
+    corrected: Mapping[str, str] | None = None,
 ) -> SpeakerMap:
     """pyannoteAI's per-speaker confidences, decided exactly like local scores (exclusive, margin).
 
@@ -184,7 +192,7 @@ def _from_pyannote(
                 scores[row, column] = match.scores[entry.voiceprint_id]
     threshold = ws.settings.pyannote_match_threshold
     spoken = SpeakerMap("ok", threshold=threshold, margin=ws.settings.match_margin, model=entries[0].model)
-    result = _decide(spoken, clusters, entries, scores, np.full(len(entries), threshold))
+    result = _decide(spoken, clusters, entries, scores, np.full(len(entries), threshold), corrected)
     if segments is not None:
         _agree_with_turns(result, [IdentifiedSegment.model_validate(raw) for raw in segments])
     return result
@@ -220,6 +228,7 @@ def _from_embeddings(
     audio: str | None,
     tracks: SpeakerTracks,
     document: dict[str, Any],
+    corrected: Mapping[str, str],
 ) -> SpeakerMap:
     references = np.array([entry.embedding for entry in entries], dtype=np.float64)
     result = SpeakerMap(
@@ -238,8 +247,8 @@ def _from_embeddings(
         result.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
         if ws.settings.audit_clips and audio:
             _audit_clips(ws, episode_id, clusters, turns, audio, tracks, result)
-        return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries))
-    return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result)
+        return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries), corrected)
+    return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result, corrected)
 
 
 def diarizer_embeddings(document: dict[str, Any], clusters: list[Cluster]) -> NDArray[np.float64] | None:
@@ -272,6 +281,7 @@ def _from_audio(
     audio: str | None,
     tracks: SpeakerTracks,
     result: SpeakerMap,
+    corrected: Mapping[str, str],
 ) -> SpeakerMap:
     from diarflow.adapters.diarizers.local.audio import local_audio_path
     from diarflow.adapters.speaker_embedding import MIN_SAMPLES, load_voice_embedder, read_segments
@@ -297,7 +307,7 @@ def _from_audio(
         result.keep_embeddings(kept, vectors, [True] * len(kept))
     if ws.settings.audit_clips:
         _store_clips(ws, episode_id, clusters, clips, result)
-    return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries))
+    return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries), corrected)
 
 
 def _audit_clips(
@@ -384,9 +394,11 @@ def _decide(
     entries: list[VoiceprintEntry],
     scores: NDArray[np.float64],
     thresholds: NDArray[np.float64],
+    corrected: Mapping[str, str] | None = None,
 ) -> SpeakerMap:
     """Collapse entries to people (the enrolment furthest above its threshold wins), decide, describe it."""
     margin = result.margin if result.margin is not None else 1.0
+    scores = _held_back(scores, clusters, entries, corrected or {})
     gains, _, which = best_by_group(scores - thresholds, [entry.person for entry in entries])
     bars = thresholds[which]
     decision = identify_clusters(gains + bars, threshold=bars, margin=margin)
@@ -407,6 +419,19 @@ def _decide(
             }
         )
     return result
+
+
+def _held_back(
+    scores: NDArray[np.float64], clusters: list[Cluster], entries: list[VoiceprintEntry], corrected: Mapping[str, str]
+) -> NDArray[np.float64]:
+    """``scores`` with the speakers a correction named, and the people it named, out of the voice matching."""
+    if not corrected:
+        return scores
+    named = {unicodedata.normalize("NFC", name).strip().casefold() for name in corrected.values()}
+    held = scores.copy()
+    held[[i for i, cluster in enumerate(clusters) if cluster.speaker_key in corrected], :] = -np.inf
+    held[:, [j for j, entry in enumerate(entries) if entry.person in named]] = -np.inf
+    return held
 
 
 def _split_voices(decisions: list[ClusterDecision], clusters: list[Cluster], named: dict[str, Named]) -> list[str]:

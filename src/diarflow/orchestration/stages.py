@@ -182,9 +182,12 @@ def identify_speakers(ws: Workspace, args: IdentifyArgs) -> IdentificationInfo:
     clusters = cluster_turns(turns)
     exclusive, _ = ws.read_turns(args.diarization, exclusive=True)  # one voice at a time
     tracks = read_speaker_tracks(diarization_key, document)
-    speaker_map = identify_episode(ws, episode_id, clusters, exclusive, document, podcast_id, args.audio, tracks)
-    channel_of = tracks.speaker_channels or {}
     named_by = read_corrected_names(diarization_key, document)
+    corrected = {speaker: correction.name for speaker, correction in named_by.items()}
+    speaker_map = identify_episode(
+        ws, episode_id, clusters, exclusive, document, podcast_id, args.audio, tracks, corrected
+    )
+    channel_of = tracks.speaker_channels or {}
     audit = AuditArtifact(
         episode_id=episode_id,
         created_at=utc_now(),
