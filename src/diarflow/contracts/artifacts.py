@@ -211,7 +211,8 @@ class Thresholds(Contract):
     match_margin: Probability | None = Field(default=None, alias="matchMargin")
     """How far an identification had to beat the next explanation (docs/identification.md)."""
     match_model: str | None = Field(default=None, alias="matchModel")
-    """Whose scores ``matchThreshold`` applies to: ``resemblyzer-ge2e`` or ``pyannoteai-<model>``."""
+    """Whose scores the thresholds apply to: ``campplus-cn-en-common`` (``matchThreshold``, or
+    ``shortEnrolmentThreshold`` for a voiceprint of under 5 s of speech) or ``pyannoteai-<model>``."""
 
 
 RegistryStatus = Literal["not_configured", "empty", "ok", "unavailable"]

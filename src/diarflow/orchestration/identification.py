@@ -19,7 +19,6 @@ checkpoint of such a result, so the next run identifies again).
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -427,7 +426,7 @@ def _held_back(
     """``scores`` with the speakers a correction named, and the people it named, out of the voice matching."""
     if not corrected:
         return scores
-    named = {unicodedata.normalize("NFC", name).strip().casefold() for name in corrected.values()}
+    named = {name.casefold() for name in corrected.values()}  # as VoiceprintEntry.person: both are display names
     held = scores.copy()
     held[[i for i, cluster in enumerate(clusters) if cluster.speaker_key in corrected], :] = -np.inf
     held[:, [j for j, entry in enumerate(entries) if entry.person in named]] = -np.inf
