@@ -76,6 +76,7 @@ from diarflow.domain.identification import (  # noqa: E402
     SHORT_ENROLMENT_SECONDS,
     identify_clusters,
     representative_segments,
+    short_enrolment_bar,
 )
 from diarflow.eval_data import EvalClip, load_split  # noqa: E402
 
@@ -471,7 +472,7 @@ def tally(
     out = Tally()
     for run in runs:
         short = short_threshold is not None and run.duration < SHORT_ENROLMENT_SECONDS
-        bar = max(threshold, short_threshold) if short_threshold is not None and short else threshold
+        bar = short_enrolment_bar(threshold, short_threshold) if short_threshold is not None and short else threshold
         decisions = identify_clusters(run.scores, threshold=bar, margin=margin, split_voice_gap=gap).decisions
         for d, truth, seconds in zip(decisions, run.truths, run.speech, strict=True):
             named = None if d.reference is None else run.people[d.reference]

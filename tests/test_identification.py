@@ -6,13 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
+from diarflow.adapters.stores import ObjectStore
 from diarflow.domain.identification import (
     best_by_group,
     cosine_scores,
     identify_clusters,
     representative_segments,
 )
+from diarflow.domain.turns import Turns
 
 T, M = 0.82, 0.04
 
@@ -244,34 +247,17 @@ def test_a_voice_the_diarizer_split_in_two_is_named_on_both_halves_and_the_audit
     import orjson
 
     from diarflow.adapters.diarizers.base import DiarizerOutput, SpeakerEmbeddings
-    from diarflow.adapters.registry import VoiceprintRegistry
     from diarflow.adapters.stores import get_json, open_store
     from diarflow.config import Settings
-    from diarflow.contracts import AuditArtifact, StoredRef, VoiceprintEntry, VoiceprintSource, keys
+    from diarflow.contracts import AuditArtifact, StoredRef, keys
     from diarflow.contracts.step_args import IdentifyArgs
     from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
-    from diarflow.domain.turns import Turns
     from diarflow.orchestration.stages import identify_speakers, write_diarization
     from diarflow.orchestration.workspace import Workspace
 
-    rng = np.random.default_rng(3)
-    diane, sheila = (v / np.linalg.norm(v) for v in rng.normal(0, 1, (2, 192)))
     store = open_store(str(tmp_path / "store"))
-    for name, voice in (("Diane", diane), ("Sheila", sheila)):
-        VoiceprintRegistry(store).add(
-            VoiceprintEntry(
-                voiceprint_id=name.lower(),
-                podcast_id="show",
-                display_name=name,
-                model=LOCAL_VOICEPRINT_MODEL,
-                embedding=voice.tolist(),
-                source=VoiceprintSource(audio=f"{name}.wav"),
-                created_at="2026-01-01T00:00:00Z",
-            )
-        )
-    names = ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]
-    voices = [diane + rng.normal(0, 0.02, 192), sheila + rng.normal(0, 0.02, 192), diane + rng.normal(0, 0.03, 192)]
-    turns = Turns(np.array([0.0, 5.0, 10.0]), np.array([5.0, 10.0, 15.0]), np.array([0, 1, 2]), np.full(3, 0.9), names)
+    turns, voices = _diane_split_in_two(store)
+    names = turns.speaker_names
     output = DiarizerOutput(
         turns=turns,
         exclusive=turns,
@@ -428,19 +414,41 @@ def test_the_enrol_command_explains_what_a_short_enrolment_means() -> None:
 
 def test_people_a_correction_named_are_not_given_to_other_speakers_by_voice(tmp_path: Path) -> None:
     """Someone named SPEAKER_00 Diane and left SPEAKER_02 alone: SPEAKER_02 is not named Diane by its voice."""
-    from diarflow.adapters.registry import VoiceprintRegistry
     from diarflow.adapters.stores import open_store
     from diarflow.config import Settings
-    from diarflow.contracts import SpeakerTracks, VoiceprintEntry, VoiceprintSource
+    from diarflow.contracts import SpeakerTracks
     from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
     from diarflow.domain.clusters import cluster_turns
-    from diarflow.domain.turns import Turns
     from diarflow.orchestration.identification import identify_episode
     from diarflow.orchestration.workspace import Workspace
 
+    store = open_store(str(tmp_path / "store"))
+    turns, voices = _diane_split_in_two(store)
+    names = turns.speaker_names
+    document = {
+        "cluster_embeddings": {"model": LOCAL_VOICEPRINT_MODEL, "speakers": dict(zip(names, voices, strict=True))}
+    }
+    ws = Workspace(store=store, settings=Settings.from_env({}))
+
+    def named(corrected: dict[str, str] | None) -> dict[str, str]:
+        result = identify_episode(
+            ws, "E1", cluster_turns(turns), turns, document, "show", None, SpeakerTracks(), corrected
+        )
+        return {speaker: who.display_name for speaker, who in result.named.items()}
+
+    assert named(None) == {"SPEAKER_00": "Diane", "SPEAKER_01": "Sheila", "SPEAKER_02": "Diane"}  # a split voice
+    assert named({"SPEAKER_00": "diane"}) == {"SPEAKER_01": "Sheila"}  # names compare as people do: any case
+
+
+def _diane_split_in_two(store: ObjectStore) -> tuple[Turns, list[NDArray[np.float64]]]:
+    """Diane and Sheila enrolled in podcast ``show``; an episode of three speakers whose first and third are
+    Diane (a voice the diarizer split), each with the embedding a diarizer would give it."""
+    from diarflow.adapters.registry import VoiceprintRegistry
+    from diarflow.contracts import VoiceprintEntry, VoiceprintSource
+    from diarflow.contracts.voiceprints import LOCAL_VOICEPRINT_MODEL
+
     rng = np.random.default_rng(3)
     diane, sheila = (v / np.linalg.norm(v) for v in rng.normal(0, 1, (2, 192)))
-    store = open_store(str(tmp_path / "store"))
     for name, voice in (("Diane", diane), ("Sheila", sheila)):
         VoiceprintRegistry(store).add(
             VoiceprintEntry(
@@ -456,16 +464,4 @@ def test_people_a_correction_named_are_not_given_to_other_speakers_by_voice(tmp_
     names = ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]
     voices = [diane + rng.normal(0, 0.02, 192), sheila + rng.normal(0, 0.02, 192), diane + rng.normal(0, 0.03, 192)]
     turns = Turns(np.array([0.0, 5.0, 10.0]), np.array([5.0, 10.0, 15.0]), np.array([0, 1, 2]), np.full(3, 0.9), names)
-    document = {
-        "cluster_embeddings": {"model": LOCAL_VOICEPRINT_MODEL, "speakers": dict(zip(names, voices, strict=True))}
-    }
-    ws = Workspace(store=store, settings=Settings.from_env({}))
-
-    def named(corrected: dict[str, str] | None) -> dict[str, str]:
-        result = identify_episode(
-            ws, "E1", cluster_turns(turns), turns, document, "show", None, SpeakerTracks(), corrected
-        )
-        return {speaker: who.display_name for speaker, who in result.named.items()}
-
-    assert named(None) == {"SPEAKER_00": "Diane", "SPEAKER_01": "Sheila", "SPEAKER_02": "Diane"}  # a split voice
-    assert named({"SPEAKER_00": "diane"}) == {"SPEAKER_01": "Sheila"}  # names compare as people do: any case
+    return turns, voices

@@ -98,11 +98,11 @@ def enroll(
 
 def short_enrolment_note(speech_seconds: float | None, settings: Settings) -> str | None:
     """What a voiceprint of little speech means for matching, or None when it has enough."""
-    from diarflow.domain.identification import SHORT_ENROLMENT_SECONDS
+    from diarflow.domain.identification import SHORT_ENROLMENT_SECONDS, short_enrolment_bar
 
     if speech_seconds is None or speech_seconds >= SHORT_ENROLMENT_SECONDS:
         return None
-    needed = max(settings.match_threshold, settings.short_enrolment_threshold)
+    needed = short_enrolment_bar(settings.match_threshold, settings.short_enrolment_threshold)
     stricter = (
         f" and names a speaker only from a score of {needed:.2f} (instead of {settings.match_threshold:.2f})"
         if needed > settings.match_threshold

@@ -120,6 +120,11 @@ def cosine_scores(clusters: NDArray[np.floating], references: NDArray[np.floatin
     return scores
 
 
+def short_enrolment_bar(threshold: float, short_threshold: float) -> float:
+    """What a voiceprint of under ``SHORT_ENROLMENT_SECONDS`` of speech needs: never less than ``threshold``."""
+    return max(threshold, short_threshold)
+
+
 def enrolment_thresholds(
     speech_seconds: Sequence[float | None],
     *,
@@ -131,7 +136,7 @@ def enrolment_thresholds(
     Under ``SHORT_ENROLMENT_SECONDS`` of speech: ``short_threshold`` (never below ``threshold``);
     otherwise, or when the speech was not recorded (older entries), ``threshold``.
     """
-    short = max(threshold, short_threshold)
+    short = short_enrolment_bar(threshold, short_threshold)
     is_short = [seconds is not None and seconds < SHORT_ENROLMENT_SECONDS for seconds in speech_seconds]
     return np.where(np.array(is_short, dtype=bool), short, threshold).astype(np.float64)
 

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,11 +47,15 @@ from diarflow.domain.identification import (
     cosine_scores,
     enrolment_thresholds,
     identify_clusters,
+    short_enrolment_bar,
     speaker_segments,
 )
 from diarflow.domain.turns import Turns
 from diarflow.errors import MAX_ERROR_MESSAGE, DiarflowError
 from diarflow.orchestration.workspace import Workspace
+
+if TYPE_CHECKING:
+    from diarflow.adapters.url_policy import UrlPolicy
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,9 @@ class SpeakerMap:
     embeddings: dict[str, list[float]] = field(default_factory=dict)
     """Each cluster's CAM++ embedding, when one was computed or given (kept in the audit for ``speakers recurring``)."""
 
-    def keep_embeddings(self, clusters: list[Cluster], vectors: NDArray[np.floating], usable: list[bool]) -> None:
+    def keep_embeddings(
+        self, clusters: list[Cluster], vectors: NDArray[np.floating], usable: list[bool] | NDArray[np.bool_]
+    ) -> None:
         """Keep the usable rows, rounded: 192 numbers a cluster is small, and 4 decimals move a cosine by < 1e-3."""
         for cluster, vector, ok in zip(clusters, vectors, usable, strict=True):
             if ok:
@@ -122,7 +128,7 @@ def identify_episode(
         empty = SpeakerMap("empty")
         provided = diarizer_embeddings(document, clusters)
         if provided is not None:  # free to keep: the diarizer computed them
-            empty.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
+            empty.keep_embeddings(clusters, provided, _finite_rows(provided))
         return empty
     corrected = corrected or {}
     if not clusters:
@@ -230,24 +236,30 @@ def _from_embeddings(
     corrected: Mapping[str, str],
 ) -> SpeakerMap:
     references = np.array([entry.embedding for entry in entries], dtype=np.float64)
+    settings = ws.settings
     result = SpeakerMap(
         "ok",
-        threshold=ws.settings.match_threshold,
-        short_enrolment_threshold=max(ws.settings.match_threshold, ws.settings.short_enrolment_threshold),
+        threshold=settings.match_threshold,
+        short_enrolment_threshold=short_enrolment_bar(settings.match_threshold, settings.short_enrolment_threshold),
         margin=ws.settings.match_margin,
         model=LOCAL_VOICEPRINT_MODEL,
     )
     provided = diarizer_embeddings(document, clusters)
     if provided is not None:  # the diarizer embedded its clusters with our model: no second pass over the audio
-        usable = np.isfinite(provided).all(axis=1)
+        usable = _finite_rows(provided)
         scores = np.full((len(clusters), len(entries)), -np.inf)
         if usable.any():
             scores[usable] = cosine_scores(provided[usable], references)
-        result.keep_embeddings(clusters, provided, [bool(np.isfinite(row).all()) for row in provided])
+        result.keep_embeddings(clusters, provided, usable)
         if ws.settings.audit_clips and audio:
             _audit_clips(ws, episode_id, clusters, turns, audio, tracks, result)
         return _decide(result, clusters, entries, scores, _local_thresholds(ws, entries), corrected)
     return _from_audio(ws, episode_id, clusters, turns, entries, references, audio, tracks, result, corrected)
+
+
+def _finite_rows(vectors: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Rows the diarizer could embed (a row of NaN marks a cluster it could not)."""
+    return np.asarray(np.isfinite(vectors).all(axis=1), dtype=np.bool_)
 
 
 def diarizer_embeddings(document: dict[str, Any], clusters: list[Cluster]) -> NDArray[np.float64] | None:
@@ -282,8 +294,7 @@ def _from_audio(
     result: SpeakerMap,
     corrected: Mapping[str, str],
 ) -> SpeakerMap:
-    from diarflow.adapters.diarizers.local.audio import local_audio_path
-    from diarflow.adapters.speaker_embedding import MIN_SAMPLES, load_voice_embedder, read_segments
+    from diarflow.adapters.speaker_embedding import MIN_SAMPLES, load_voice_embedder
     from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
     from diarflow.errors import DiarizerUnavailable
 
@@ -294,9 +305,7 @@ def _from_audio(
     policy = UrlPolicy.from_settings(ws.settings)
     check_fetch_target(audio, policy)  # we fetch it ourselves: refuse private hosts before loading the model
     embedder = load_voice_embedder(LOCAL_VOICEPRINT_MODEL)
-    spans = [speaker_segments(turns, cluster.speaker_key) for cluster in clusters]
-    with local_audio_path(audio, policy) as path:
-        clips = read_segments(path, spans, tracks=listening_tracks([c.speaker_key for c in clusters], tracks, path))
+    clips = _read_clips(clusters, turns, audio, tracks, policy)
     usable = [clip.size >= MIN_SAMPLES for clip in clips]
     vectors = embedder.embed_many([clip for clip, ok in zip(clips, usable, strict=True) if ok])
     scores = np.full((len(clusters), len(entries)), -np.inf)
@@ -322,21 +331,29 @@ def _audit_clips(
 
     Only for the auditor: audio that cannot be read now leaves the clips out, never the identification.
     """
-    from diarflow.adapters.diarizers.local.audio import local_audio_path
-    from diarflow.adapters.speaker_embedding import read_segments
     from diarflow.adapters.url_policy import UrlPolicy, check_fetch_target
     from diarflow.errors import DiarflowError
 
     policy = UrlPolicy.from_settings(ws.settings)
-    spans = [speaker_segments(turns, cluster.speaker_key) for cluster in clusters]
     try:
         check_fetch_target(audio, policy)
-        with local_audio_path(audio, policy) as path:
-            clips = read_segments(path, spans, tracks=listening_tracks([c.speaker_key for c in clusters], tracks, path))
+        clips = _read_clips(clusters, turns, audio, tracks, policy)
     except DiarflowError as exc:
         log.warning("%s: the audit clips were not written: %s", episode_id, exc)
         return
     _store_clips(ws, episode_id, clusters, clips, result)
+
+
+def _read_clips(
+    clusters: list[Cluster], turns: Turns, audio: str, tracks: SpeakerTracks, policy: UrlPolicy
+) -> list[NDArray[np.float32]]:
+    """Each cluster's representative audio, in one decode, each speaker on its own track where it has one."""
+    from diarflow.adapters.diarizers.local.audio import local_audio_path
+    from diarflow.adapters.speaker_embedding import read_segments
+
+    spans = [speaker_segments(turns, cluster.speaker_key) for cluster in clusters]
+    with local_audio_path(audio, policy) as path:
+        return read_segments(path, spans, tracks=listening_tracks([c.speaker_key for c in clusters], tracks, path))
 
 
 def _store_clips(

@@ -95,6 +95,8 @@ DEFAULT_STEP = 2.5
 """Seconds between windows (chosen on the meeting clips' train split: docs/local-diarizer.md)."""
 DEFAULT_ONSET = 0.3
 """A local speaker's probability above which it speaks (train: 0.3 beat 0.25, 0.35 and the most likely class)."""
+EPISODE_GRID = FrameGrid(FRAMES.step, FRAMES.duration, FRAMES.num_frames(WINDOW_SAMPLES))
+"""The episode-wide frame grid every window's frames are laid on."""
 CHUNK_SECONDS = 60.0
 """Audio the CAM++ trunk sees at once: longer blocks separate voices better and cost less per second."""
 MIN_EMBEDDING_SPEECH = 0.2
@@ -301,7 +303,7 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     """
     speakers = heard.speakers()
     assignment = assign_speakers(speakers, heard.windows, LOCAL_SPEAKERS, options)
-    grid = FrameGrid(FRAMES.step, FRAMES.duration, FRAMES.num_frames(WINDOW_SAMPLES))
+    grid = EPISODE_GRID
     num_frames = grid.frames_for(heard.duration)
     frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
     pieces = heard.pieces()
@@ -384,7 +386,7 @@ class Heard:
     the single-voice pieces with their embeddings, and the VAD's speech probabilities.
 
     A few bytes per window frame, one embedding per local speaker and per piece, a float per 32 ms: a
-    6.7-hour episode holds ~50 MB here.
+    6.7-hour episode holds ~50 MB here (by the arrays' sizes, not measured).
     """
 
     windows: int = 0
@@ -404,7 +406,7 @@ class Heard:
     @property
     def frames(self) -> int:
         """Frames on the episode's grid so far."""
-        return max(1, math.ceil(self.duration / FRAMES.step))
+        return EPISODE_GRID.frames_for(self.duration)
 
     def voices(self, first: int, stop: int) -> NDArray[np.int64]:
         """Voices heard at frames [first, stop) (at or after the last chunk's first window), from the last two
