@@ -68,7 +68,7 @@ bench: $(VENV)/.installed-dev browser
 	$(PY) benchmarks/bench_service_load.py
 	$(PY) benchmarks/bench_diarization.py --data $(EVAL_DATA)
 
-# Every diarizer on every set, side by side: `make bench-diarization BENCH_ARGS='--diarizers v2,v2-audio --sets ami-train'`.
+# Every diarizer on every set, side by side: `make bench-diarization BENCH_ARGS='--diarizers local,local-audio --sets ami-train'`.
 bench-diarization: $(VENV)/.installed-dev eval-data
 	$(PY) benchmarks/bench_diarization.py --data $(EVAL_DATA) $(BENCH_ARGS)
 

@@ -18,12 +18,12 @@ Sets:
                                         (tests/recut.py), as in docs/local-diarizer.md
 
 Split discipline: tune on ami-train, check on ami-development, report ami-test and never
-tune on it. A few of v2's choices (how far a second voice reaches around a turn change,
-the confidence vote) were made on the sample and the re-cut suites, so for those only the
-AMI sets and recut-held-out are held out (docs/local-diarizer.md).
+tune on it. A few of the local diarizer's choices (how far a second voice reaches around a
+turn change, the confidence vote) were made on the sample and the re-cut suites, so for those
+only the AMI sets and recut-held-out are held out (docs/local-diarizer.md).
 
 Run: ``.venv/bin/python benchmarks/bench_diarization.py [--sets ami-train,sample]
-[--diarizers v2,v2-audio] [--oracle-speakers] [--json]`` (or ``make bench-diarization``).
+[--diarizers local,local-audio] [--oracle-speakers] [--json]`` (or ``make bench-diarization``).
 """
 
 from __future__ import annotations
@@ -188,13 +188,13 @@ def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> 
     """Per clip, every diarizer's row one under the other; then each diarizer's total."""
     first = next(iter(results.values()))
     print(f"\n== {set_name}: {about} ({len(first['clips'])} clips, {first['audio_seconds']:.0f} s) ==")
-    print(f"{'clip':<9} {'diarizer':<10} {COLUMNS}")
+    print(f"{'clip':<9} {'diarizer':<11} {COLUMNS}")
     for index, row in enumerate(first["clips"]):
         for position, (name, result) in enumerate(results.items()):
-            print(f"{row['clip'] if position == 0 else '':<9} {name:<10} {score_cells(result['clips'][index])}")
+            print(f"{row['clip'] if position == 0 else '':<9} {name:<11} {score_cells(result['clips'][index])}")
     for name, result in results.items():
         print(
-            f"{'total':<9} {name:<10} {score_cells(result['total'])}"
+            f"{'total':<9} {name:<11} {score_cells(result['total'])}"
             f"  count right {result['speaker_count_right']}/{len(result['clips'])}"
             f"  RTF {result['rtf']:.4f} (CPU {result['cpu_seconds_per_audio_second']:.4f})"
             f"  peak RSS {result['peak_rss_mb']:.0f} MB  (load {result['load_seconds']:.1f} s)"
@@ -203,12 +203,12 @@ def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> 
 
 def print_summary(report: dict[str, Any]) -> None:
     print("\n== totals (DER at collar 0, overlap scored, inside the UEM; speakers summed over clips) ==")
-    print(f"{'set':<16} {'diarizer':<10} {COLUMNS}  {'count right':>11} {'RTF':>7} {'CPU/s':>7} {'peak RSS':>9}")
+    print(f"{'set':<16} {'diarizer':<11} {COLUMNS}  {'count right':>11} {'RTF':>7} {'CPU/s':>7} {'peak RSS':>9}")
     for set_name, entry in report["sets"].items():
         for name, result in entry["diarizers"].items():
             right = f"{result['speaker_count_right']}/{len(result['clips'])}"
             print(
-                f"{set_name:<16} {name:<10} {score_cells(result['total'])}  {right:>11} "
+                f"{set_name:<16} {name:<11} {score_cells(result['total'])}  {right:>11} "
                 f"{result['rtf']:>7.4f} {result['cpu_seconds_per_audio_second']:>7.4f} {result['peak_rss_mb']:>6.0f} MB"
             )
 
@@ -218,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)} (default all)")
     parser.add_argument(
         "--diarizers",
-        default="v2",
-        help=f"comma-separated: {', '.join(diarizers.DIARIZERS)}, or package.module:function (default v2)",
+        default="local",
+        help=f"comma-separated: {', '.join(diarizers.DIARIZERS)}, or package.module:function (default local)",
     )
     parser.add_argument("--oracle-speakers", action="store_true", help="tell each diarizer the reference count")
     parser.add_argument("--data", type=Path, default=ROOT / DEFAULT_ROOT, help="eval-data folder (make eval-data)")

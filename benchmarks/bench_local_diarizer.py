@@ -44,7 +44,7 @@ def run(
     transcript: Path,
     reference: list[tuple[float, float, str]],
     duration: float,
-    diarizer: str = "v2",
+    diarizer: str = "local",
 ) -> None:
     from diarflow.domain.diarization_metrics import diarization_scores
 
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-sample", action="store_true", help="do not run the 30 s sample first")
     parser.add_argument(
-        "--diarizers", default="v2", help="comma-separated names from benchmarks/diarizers.py (default v2)"
+        "--diarizers", default="local", help="comma-separated names from benchmarks/diarizers.py (default local)"
     )
     args = parser.parse_args()
     names = args.diarizers.split(",")

@@ -1,4 +1,4 @@
-"""Benchmark and sanity checks of the v2 model code: segmentation-3.0, CAM++ and fbank (adapters/models/).
+"""Benchmark and sanity checks of the local diarizer's model code: segmentation-3.0, CAM++ and fbank (adapters/models/).
 
 Prints, with 2 torch threads:
 

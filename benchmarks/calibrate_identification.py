@@ -2,12 +2,12 @@
 
 Method (docs/identification.md):
 
-* **Clusters** of each clip come from the offline ``local`` diarizer (``v2``:
+* **Clusters** of each clip come from the offline ``local`` diarizer (``local``:
   segmentation-3.0 + CAM++, from audio alone) or from the reference (``oracle``:
   each speaker's solo speech, "when the diarization is right"). A cluster's true
   speaker is the reference speaker it overlaps most; it is embedded exactly as
   ``identify-speakers-v1`` does (its best exclusive turns, up to 30 s, joined,
-  CAM++), or, for ``v2-own``, v2's clusters keep the diarizer's own
+  CAM++), or, for ``local-own``, its clusters keep the diarizer's own
   embedding (its windows' embeddings averaged, as the raw diarization's
   ``cluster_embeddings`` carry it; ``cross`` mode only, since that embedding also
   heard the speech ``within`` mode enrols from).
@@ -32,11 +32,11 @@ Method (docs/identification.md):
   halves of two-voice clips (two speakers of one meeting joined 50/50 and 70/30).
 
 The default threshold and margin are chosen on the calibration group only: the
-highest share of >= 10 s clusters named right from 10 s enrolments (oracle and v2
+highest share of >= 10 s clusters named right from 10 s enrolments (oracle and local
 clusters, both modes, one cluster per person) with false accepts <= 1 % at every
 enrolment duration. Then the split-voice gap (when a second cluster may take a
 person too) at that threshold and margin, over every cluster source (the diarizer's,
-``v2`` and ``v2-own``, and the oracle's): see :func:`choose_gap`. Last, the threshold
+``local`` and ``local-own``, and the oracle's): see :func:`choose_gap`. Last, the threshold
 for voiceprints enrolled from under 5 s of speech (:func:`choose_short_threshold`):
 the figures at the chosen defaults then hold short enrolments to it, as
 identification does.
@@ -88,7 +88,7 @@ OFFSETS = 2
 LONG_CLUSTER = 10.0
 """The target is stated for clusters with at least this much speech."""
 GROUPS = {"calibration": ("train", "development"), "test": ("test",)}
-SOURCES = ("oracle", "v2", "v2-own")
+SOURCES = ("oracle", "local", "local-own")
 MODES = ("cross", "within")
 THRESHOLDS = np.round(np.arange(0.20, 0.701, 0.025), 3)
 MARGINS = (0.02, 0.04, 0.06, 0.08, 0.10)
@@ -120,7 +120,7 @@ class Cluster:
     truth: str
     confidence: NDArray[np.float64] | None = None
     own: NDArray[np.float32] | None = None
-    """The diarizer's own embedding of the cluster (``v2-own``), used instead of embedding its audio."""
+    """The diarizer's own embedding of the cluster (``local-own``), used instead of embedding its audio."""
 
 
 @dataclass
@@ -228,14 +228,16 @@ def diarized(
             Cluster(clip.clip_id, speaker, mask, speaker) for speaker, mask in sorted(clip.solo.items()) if mask.any()
         ]
     for source in (s for s in sources if s != "oracle"):
-        # One v2 run gives both sources: its turns (v2) and its own embeddings (v2-own).
-        path = cache / "diarization-v2.json"
-        turns = json.loads(path.read_text()) if path.is_file() else {}
+        # One local diarizer run gives both sources: its turns (local) and its own embeddings (local-own).
+        path = cache / "diarization-local.json"
+        earlier = cache / "diarization-v2.json"  # the same diarizer's cache, written when it was named v2
+        read = path if path.is_file() else earlier
+        turns = json.loads(read.read_text()) if read.is_file() else {}
         if not turns or not any(key.endswith(":embeddings") for key in turns):
-            turns = _diarize_v2(clips, data)  # also a cache written before it kept the embeddings
+            turns = _diarize_local(clips, data)  # also a cache written before it kept the embeddings
             path.write_text(json.dumps(turns))
         out[source] = {clip.clip_id: _clusters(clip, turns[clip.clip_id]) for clip in clips}
-        if source == "v2-own":
+        if source == "local-own":
             for clip in clips:
                 own = turns.get(f"{clip.clip_id}:embeddings", {})  # none when no speech was found
                 for cluster in out[source][clip.clip_id]:
@@ -243,16 +245,16 @@ def diarized(
     return out
 
 
-def _diarize_v2(clips: list[Clip], data: Path) -> dict[str, Any]:
+def _diarize_local(clips: list[Clip], data: Path) -> dict[str, Any]:
     """Each clip's exclusive turns ``[start, end, label, confidence]`` and, under ``<clip>:embeddings``,
-    v2's own embedding of each cluster."""
+    the diarizer's own embedding of each cluster."""
     from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
 
-    v2 = load_overlap_diarizer(threads=2)
+    diarizer = load_overlap_diarizer(threads=2)
     found: dict[str, Any] = {}
     for clip in clips:
         path = data / "ami" / f"{clip.clip_id}.wav"
-        output = v2.diarize_file(path)
+        output = diarizer.diarize_file(path)
         turns = output.exclusive if output.exclusive is not None else output.turns
         found[clip.clip_id] = [
             [float(s), float(e), turns.speaker_names[k], float(c)]
@@ -262,7 +264,7 @@ def _diarize_v2(clips: list[Clip], data: Path) -> dict[str, Any]:
             found[f"{clip.clip_id}:embeddings"] = {
                 name: list(vector) for name, vector in output.speaker_embeddings.vectors.items()
             }
-        print(f"  v2 {clip.clip_id}: {len({t[2] for t in found[clip.clip_id]})} clusters", flush=True)
+        print(f"  local {clip.clip_id}: {len({t[2] for t in found[clip.clip_id]})} clusters", flush=True)
     return found
 
 
@@ -393,7 +395,7 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                     if mode == "cross" and not any(p in clip.solo for p in people):
                         continue
                     for source, by_clip in clusters.items():
-                        if source == "v2-own" and mode == "within":
+                        if source == "local-own" and mode == "within":
                             continue  # the diarizer's embedding heard the enrolment speech too
                         runs += _runs_of(
                             clip,
@@ -535,9 +537,9 @@ def choose(runs: list[Run]) -> tuple[float, float]:
     most such thresholds (the widest plateau; ties: the larger margin) and the middle of its
     thresholds (the upper one of two middles: false accepts cost more than misses).
     """
-    tuned = [r for r in runs if r.group == "calibration" and r.source in ("oracle", "v2")]
+    tuned = [r for r in runs if r.group == "calibration" and r.source in ("oracle", "local")]
     feasible: list[tuple[float, float, float]] = []
-    print("\ncalibration grid (oracle + v2, both modes): threshold margin | right>=10s@10s | FA per duration")
+    print("\ncalibration grid (oracle + local, both modes): threshold margin | right>=10s@10s | FA per duration")
     for margin in MARGINS:
         for threshold in THRESHOLDS.tolist():
             ten = tally([r for r in tuned if r.duration == 10.0], threshold, margin, None)
@@ -563,7 +565,7 @@ def choose(runs: list[Run]) -> tuple[float, float]:
 def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None:
     """The split-voice gap at the chosen threshold and margin, from the calibration group.
 
-    Over every cluster source, pooled (the diarizer's, ``v2`` and ``v2-own``: splitting a voice in
+    Over every cluster source, pooled (the diarizer's, ``local`` and ``local-own``: splitting a voice in
     two is what diarizers do; and the oracle's, which never does), and both modes: no more false
     accepts than strictly exclusive naming at any enrolment duration; among those, the highest
     share of >= 10 s clusters named right from 10 s enrolments, and the middle of that plateau

@@ -9,11 +9,12 @@ out of the real-time factor). Add an entry to :data:`DIARIZERS`, e.g.::
 
     "v3": Diarizer(load=lambda: imported("diarflow.adapters.diarizers.v3:diarize"), about="…"),
 
-or name one on the command line without an entry: ``--diarizers v2,package.module:diarize``.
+or name one on the command line without an entry: ``--diarizers local,package.module:diarize``.
 
-``v2`` is the offline ``local`` diarizer (segmentation-3.0 + CAM++, docs/local-diarizer.md). It
-hears the audio alone; where a set has a transcript, the transcript's words bound its speech.
-``v2-audio`` never gets a transcript, so it compares with audio-only diarizers on every set.
+``local`` is the offline local diarizer (``--diarizer local``: segmentation-3.0 + CAM++,
+docs/local-diarizer.md). It hears the audio alone; where a set has a transcript, the transcript's
+words bound its speech.
+``local-audio`` never gets a transcript, so it compares with audio-only diarizers on every set.
 
 Run as a script, this module is the worker: ``python benchmarks/diarizers.py JOB.json OUT.json``
 diarizes the job's clips with one diarizer and writes the turns, the seconds each clip took and
@@ -57,10 +58,10 @@ def imported(target: str) -> DiarizeFunction:
     return function
 
 
-# --- v2: the offline `local` diarizer ----------------------------------------------------------
+# --- local: the offline local diarizer ---------------------------------------------------------
 
 
-def load_v2(*, use_transcript: bool = True) -> DiarizeFunction:
+def load_local(*, use_transcript: bool = True) -> DiarizeFunction:
     from diarflow.adapters.diarizers.local.overlap import load_overlap_diarizer
     from diarflow.domain.transcript import parse_transcript
 
@@ -76,13 +77,14 @@ def load_v2(*, use_transcript: bool = True) -> DiarizeFunction:
 
 
 DIARIZERS: dict[str, Diarizer] = {
-    "v2": Diarizer(
-        load=load_v2,
-        about="offline diarizer v2 (segmentation-3.0 + CAM++); the transcript's words bound speech where there is one",
+    "local": Diarizer(
+        load=load_local,
+        about="the local diarizer (segmentation-3.0 + CAM++); the transcript's words bound speech where there is one",
         reads_transcript=True,
     ),
-    "v2-audio": Diarizer(
-        load=lambda: load_v2(use_transcript=False), about="v2 from the audio alone everywhere (no transcript)"
+    "local-audio": Diarizer(
+        load=lambda: load_local(use_transcript=False),
+        about="the local diarizer from the audio alone everywhere (no transcript)",
     ),
 }
 

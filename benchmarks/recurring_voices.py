@@ -2,7 +2,7 @@
 
 Speakers recur across dev00/dev01, tst00/tst01, trn07/trn08 and some train clips.
 Each clip's clusters (the reference's solo speech ``oracle``, or the offline
-diarizer's: ``v2``, ``v2-own`` with the diarizer's own embedding) are embedded as
+diarizer's: ``local``, ``local-own`` with the diarizer's own embedding) are embedded as
 identification embeds them (``benchmarks/calibrate_identification.py``: best
 exclusive turns up to 30 s, CAM++), clusters under ``MIN_GROUPED_SECONDS`` of
 speech are left out as the command leaves them out, and every clip of a split
@@ -13,7 +13,7 @@ Figures are pairwise over clusters of *different* clips: precision = pairs put i
 one group that are one speaker / pairs put in one group; recall = pairs of one
 speaker put in one group / pairs of one speaker. The threshold is chosen on the
 calibration group (train + development), pooled over the diarizer's clusters
-(v2, v2-own): the highest F1. Test (tst00, tst01) is reported apart and never
+(local, local-own): the highest F1. Test (tst00, tst01) is reported apart and never
 tuned on.
 
 Run: ``make eval-data`` then
@@ -48,7 +48,7 @@ from benchmarks.calibrate_identification import (  # noqa: E402
 from diarflow.domain.recurring import MIN_GROUPED_SECONDS, SAME_VOICE_THRESHOLD, group_voices  # noqa: E402
 
 THRESHOLDS = np.round(np.arange(0.20, 0.801, 0.025), 3)
-DIARIZER_SOURCES = ("v2", "v2-own")
+DIARIZER_SOURCES = ("local", "local-own")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def voices_of(clusters: list[Cluster], embeddings: Embeddings, source: str, min_
         if cluster.turns.sum() * GRID < min_seconds:
             continue
         vector = (
-            cluster.own if source == "v2-own" else embeddings.of([(cluster.clip_id, representative(cluster, None))])
+            cluster.own if source == "local-own" else embeddings.of([(cluster.clip_id, representative(cluster, None))])
         )
         if vector is None or not np.isfinite(vector).all():
             continue
@@ -152,7 +152,7 @@ def main() -> None:
         for group in GROUPS
         for source in SOURCES
     }
-    print("calibration (train + development), the diarizer's clusters pooled (v2, v2-own):")
+    print("calibration (train + development), the diarizer's clusters pooled (local, local-own):")
     print(f"{'threshold':>9} {'precision':>10} {'recall':>8} {'F1':>6}")
     best, best_f1 = float(THRESHOLDS[0]), -1.0
     for threshold in THRESHOLDS:
@@ -165,12 +165,12 @@ def main() -> None:
     print(f"\nchosen on calibration: {best:.3f} (the default in domain/recurring.py: {SAME_VOICE_THRESHOLD})\n")
     for min_seconds in dict.fromkeys((args.min_seconds, 0.0)):
         print(f"at {SAME_VOICE_THRESHOLD}, clusters of >= {min_seconds:g} s of speech:")
-        header = f"{'group':<12} {'source':<7} {'clusters':>8} {'same-speaker pairs':>18} {'grouped':>7} {'right':>5}"
+        header = f"{'group':<12} {'source':<9} {'clusters':>8} {'same-speaker pairs':>18} {'grouped':>7} {'right':>5}"
         print(f"{header} {'precision':>10} {'recall':>8}")
         for (group, source), every in voices.items():
             found = every if min_seconds == args.min_seconds else voices_of_all[group, source]
             counted = pairs_at(found, SAME_VOICE_THRESHOLD)
-            row = f"{group:<12} {source:<7} {len(found.clips):>8} {counted.same:>18}"
+            row = f"{group:<12} {source:<9} {len(found.clips):>8} {counted.same:>18}"
             row += f" {counted.grouped:>7} {counted.right:>5} {pct(counted.precision):>10} {pct(counted.recall):>8}"
             print(row)
         print()

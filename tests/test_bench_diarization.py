@@ -1,7 +1,7 @@
 """benchmarks/bench_diarization.py: the worker, the scoring per clip and per set, diarizers side by side.
 
 Diarizers with known answers (tests/fakes/diarizers.py) run through the real worker process,
-so every figure below is exact; one test runs v2 itself on a real AMI clip without a transcript.
+so every figure below is exact; one test runs the local diarizer itself on a real AMI clip without a transcript.
 """
 
 from __future__ import annotations
@@ -95,21 +95,22 @@ def test_tables_show_every_clip_and_total_per_diarizer(capsys: pytest.CaptureFix
 
 def test_unknown_names_fail_before_anything_runs() -> None:
     with pytest.raises(SystemExit, match="unknown diarizer 'v9'"):
-        bench.main(["--sets", "sample", "--diarizers", "v2,v9"])
-    with pytest.raises(SystemExit, match="unknown diarizer 'v1'"):  # removed: v2 is the local diarizer now
-        bench.main(["--sets", "sample", "--diarizers", "v1"])
+        bench.main(["--sets", "sample", "--diarizers", "local,v9"])
+    for old in ("v1", "v2"):  # v1 removed; v2 renamed: the local diarizer is `local` now
+        with pytest.raises(SystemExit, match=f"unknown diarizer '{old}'"):
+            bench.main(["--sets", "sample", "--diarizers", old])
     with pytest.raises(SystemExit):
         bench.main(["--sets", "nope"])
 
 
-def test_registry_names_v2_and_an_audio_only_v2() -> None:
-    assert set(diarizers.DIARIZERS) == {"v2", "v2-audio"}
-    assert diarizers.resolve("v2").reads_transcript
-    assert not diarizers.resolve("v2-audio").reads_transcript
+def test_registry_names_local_and_an_audio_only_local() -> None:
+    assert set(diarizers.DIARIZERS) == {"local", "local-audio"}
+    assert diarizers.resolve("local").reads_transcript
+    assert not diarizers.resolve("local-audio").reads_transcript
     assert diarizers.resolve(ORACLE).about == ORACLE
 
 
-def test_v2_runs_by_default(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_runs_by_default(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     ran: list[tuple[str, str, int]] = []
 
     def evaluate(set_name: str, clips: list[bench.BenchClip], diarizer: str, **_options: Any) -> dict[str, Any]:
@@ -118,8 +119,8 @@ def test_v2_runs_by_default(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
 
     monkeypatch.setattr(bench, "evaluate", evaluate)
     bench.main(["--sets", "sample", "--json"])
-    assert ran == [("sample", "v2", 1)]
-    assert list(json.loads(capsys.readouterr().out)["sets"]["sample"]["diarizers"]) == ["v2"]
+    assert ran == [("sample", "local", 1)]
+    assert list(json.loads(capsys.readouterr().out)["sets"]["sample"]["diarizers"]) == ["local"]
 
 
 def test_sets_carry_the_transcript_where_there_is_one(tmp_path: Path) -> None:
@@ -163,10 +164,10 @@ def test_the_worker_hands_the_transcript_only_to_diarizers_that_read_it(monkeypa
 
 
 @pytest.mark.slow
-def test_v2_diarizes_a_real_meeting_clip_from_audio_alone() -> None:
+def test_local_diarizes_a_real_meeting_clip_from_audio_alone() -> None:
     (clip, _) = load_split("development", ensure_ami(ROOT / ".eval-data").parent)
     bench_clip = bench.BenchClip(clip.clip_id, clip.audio, 30.0, clip.reference, clip.uem)
-    result = bench.evaluate("ami-development", [bench_clip], "v2")
+    result = bench.evaluate("ami-development", [bench_clip], "local")
     row = result["clips"][0]
     assert row["hypothesis_speakers"] >= 1
     assert row["der"] < 0.6  # development, not test: this checks that it works, it tunes nothing

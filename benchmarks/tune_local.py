@@ -1,4 +1,4 @@
-"""Tune the v2 local diarizer on the AMI train split only; check the choice on development.
+"""Tune the local diarizer on the AMI train split only; check the choice on development.
 
 Each train clip is heard once per window step and onset (segmentation and
 embeddings, the costly part), then every clustering setting is tried on what
@@ -11,7 +11,7 @@ and DER over five one-minute files, each two consecutive clips end to end — a
 more people (29) than the diarizer counts to (10). The test split is never
 read here.
 
-Run: ``.venv/bin/python benchmarks/tune_local_v2.py [--steps 1 2.5 5] [--onsets 0.25 0.3 0.35] [--data DIR]``
+Run: ``.venv/bin/python benchmarks/tune_local.py [--steps 1 2.5 5] [--onsets 0.25 0.3 0.35] [--data DIR]``
 after ``make eval-data``. The two models are loaded once; each (step, onset) is a copy of that diarizer.
 Prints every setting's figures, the best on train, and that setting on development.
 """
