@@ -230,9 +230,7 @@ def diarized(
     for source in (s for s in sources if s != "oracle"):
         # One local diarizer run gives both sources: its turns (local) and its own embeddings (local-own).
         path = cache / "diarization-local.json"
-        earlier = cache / "diarization-v2.json"  # the same diarizer's cache, written when it was named v2
-        read = path if path.is_file() else earlier
-        turns = json.loads(read.read_text()) if read.is_file() else {}
+        turns = json.loads(path.read_text()) if path.is_file() else {}
         if not turns or not any(key.endswith(":embeddings") for key in turns):
             turns = _diarize_local(clips, data)  # also a cache written before it kept the embeddings
             path.write_text(json.dumps(turns))
