@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from tests import recut  # noqa: E402
 
 import diarizers  # noqa: E402
-from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn  # noqa: E402
+from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn, turn_accuracy  # noqa: E402
 from diarflow.eval_data import DEFAULT_ROOT, Split, ensure_ami, load_split, wav_duration  # noqa: E402
 
 
@@ -149,10 +149,13 @@ def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_spe
     result = diarizers.run_in_worker(diarizer, jobs)
     scorer = DiarizationScorer(collar=0.0)
     rows = []
+    judged: list[tuple[float | None, float, float]] = []  # (confidence, seconds, seconds right) per turn
     for clip, output in zip(clips, result["clips"], strict=True):
-        hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker in output["segments"]]
+        hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker, _ in output["segments"]]
         scores = scorer.score(clip.reference, hypothesis, uem=clip.uem)
         rows.append({"clip": clip.clip_id, **asdict(scores), "diarize_seconds": output["diarize_seconds"]})
+        accuracy = turn_accuracy(clip.reference, hypothesis, uem=clip.uem)
+        judged += [(segment[3], *seconds) for segment, seconds in zip(output["segments"], accuracy, strict=True)]
     audio_seconds = sum(clip.duration for clip in clips)
     diarize_seconds = sum(output["diarize_seconds"] for output in result["clips"])
     cpu_seconds = sum(output["diarize_cpu_seconds"] for output in result["clips"])
@@ -161,6 +164,7 @@ def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_spe
         "clips": rows,
         "total": asdict(total),
         "speaker_count_right": sum(row["reference_speakers"] == row["hypothesis_speakers"] for row in rows),
+        "confidence_bands": confidence_bands(judged),
         "audio_seconds": audio_seconds,
         "diarize_seconds": diarize_seconds,
         "rtf": diarize_seconds / audio_seconds,
@@ -168,6 +172,42 @@ def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_spe
         "load_seconds": result["load_seconds"],
         "peak_rss_mb": result["peak_rss_mb"],
     }
+
+
+CONFIDENCE_BANDS = ((0.99, "certain (>= 0.99)"), (0.5, "0.5-0.99"), (0.0, "under 0.5"))
+"""Turn confidence bands, from the top: a turn falls in the first whose floor it reaches."""
+
+
+def confidence_band(confidence: float | None) -> str:
+    if confidence is None:
+        return "no confidence"
+    return next(label for floor, label in CONFIDENCE_BANDS if confidence >= floor)
+
+
+def confidence_bands(judged: list[tuple[float | None, float, float]]) -> list[dict[str, Any]]:
+    """Turn time per confidence band, and the share of it whose speaker is right: does confidence foretell errors?
+
+    ``judged``: (confidence, seconds, seconds right) per turn. Bands with no turn are left out.
+    """
+    total = sum(seconds for _, seconds, _ in judged)
+    sums: dict[str, list[float]] = {}
+    for confidence, seconds, right in judged:
+        band = sums.setdefault(confidence_band(confidence), [0, 0.0, 0.0])
+        band[0] += 1
+        band[1] += seconds
+        band[2] += right
+    order = [label for _, label in CONFIDENCE_BANDS] + ["no confidence"]
+    return [
+        {
+            "band": label,
+            "turns": int(sums[label][0]),
+            "seconds": sums[label][1],
+            "share_of_turn_time": sums[label][1] / total if total else 0.0,
+            "right": sums[label][2] / sums[label][1] if sums[label][1] else 0.0,
+        }
+        for label in order
+        if label in sums
+    ]
 
 
 # --- printing ------------------------------------------------------------------------------------
@@ -199,6 +239,11 @@ def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> 
             f"  RTF {result['rtf']:.4f} (CPU {result['cpu_seconds_per_audio_second']:.4f})"
             f"  peak RSS {result['peak_rss_mb']:.0f} MB  (load {result['load_seconds']:.1f} s)"
         )
+        bands = "; ".join(
+            f"{band['band']} {band['share_of_turn_time']:.0%} of it, {band['right']:.1%} right"
+            for band in result["confidence_bands"]
+        )
+        print(f"{'':<9} {name:<11} turn time by confidence: {bands}")
 
 
 def print_summary(report: dict[str, Any]) -> None:

@@ -129,7 +129,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         started, cpu_started = time.perf_counter(), time.process_time()
         turns = diarize(clip["audio"], **options)
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        segments = [[segment["start"], segment["end"], segment["speaker"]] for segment in turns.to_segments()]
+        segments = [
+            [segment["start"], segment["end"], segment["speaker"], segment["confidence"]]
+            for segment in turns.to_segments()
+        ]
         results.append(
             {"id": clip["id"], "segments": segments, "diarize_seconds": seconds, "diarize_cpu_seconds": cpu_seconds}
         )

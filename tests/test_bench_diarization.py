@@ -70,6 +70,20 @@ def test_one_second_late_scores_what_it_should(toy_set: list[bench.BenchClip]) -
     assert (result["total"]["reference_speakers"], result["total"]["hypothesis_speakers"]) == (3, 3)
 
 
+def test_turn_time_is_banded_by_confidence_with_the_share_right(toy_set: list[bench.BenchClip]) -> None:
+    result = bench.evaluate("toy", toy_set, LATE)
+    # Late by 1 s: "two" 1-11 s (9 of 10 s right) and 11-20 s inside the UEM (9 of 9); "one" 3-7 s (3 of 4).
+    [band] = result["confidence_bands"]
+    assert (band["band"], band["turns"], band["seconds"]) == ("no confidence", 3, pytest.approx(23.0))
+    assert band["right"] == pytest.approx(21 / 23)
+    bands = bench.confidence_bands([(1.0, 6.0, 6.0), (0.995, 2.0, 1.0), (0.7, 1.0, 0.5), (0.2, 1.0, 0.0)])
+    assert [(b["band"], b["turns"], b["share_of_turn_time"], b["right"]) for b in bands] == [
+        ("certain (>= 0.99)", 2, 0.8, 7 / 8),
+        ("0.5-0.99", 1, 0.1, 0.5),
+        ("under 0.5", 1, 0.1, 0.0),
+    ]
+
+
 def test_diarizers_side_by_side_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     bench.main(["--sets", "sample", "--diarizers", f"{ORACLE},{LATE}", "--json"])
     report = json.loads(capsys.readouterr().out)
@@ -91,6 +105,7 @@ def test_tables_show_every_clip_and_total_per_diarizer(capsys: pytest.CaptureFix
     assert len(sample_rows) == 1 + 2  # the clip's first row, then one per diarizer in the summary
     assert len(total_rows) == 2
     assert all("RTF" in line and "peak RSS" in line for line in total_rows)
+    assert sum("turn time by confidence: no confidence 100% of it" in line for line in out.splitlines()) == 2
 
 
 def test_unknown_names_fail_before_anything_runs() -> None:
@@ -146,7 +161,7 @@ def test_the_worker_hands_the_transcript_only_to_diarizers_that_read_it(monkeypa
     def loader(name: str) -> diarizers.DiarizeFunction:
         def diarize(audio_path: str, **options: Any) -> Turns:
             heard.append((name, audio_path, options))
-            return Turns.from_columns([0.0, 1.0], [1.0, 2.5], ["x", "y"])
+            return Turns.from_columns([0.0, 1.0], [1.0, 2.5], ["x", "y"], [float("nan"), 0.25])
 
         return diarize
 
@@ -156,7 +171,7 @@ def test_the_worker_hands_the_transcript_only_to_diarizers_that_read_it(monkeypa
     for name in ("reads", "deaf"):
         result = diarizers.run_job({"diarizer": name, "clips": clips})
         assert result["clips"][0]["id"] == "c"
-        assert result["clips"][0]["segments"] == [[0.0, 1.0, "x"], [1.0, 2.5, "y"]]
+        assert result["clips"][0]["segments"] == [[0.0, 1.0, "x", None], [1.0, 2.5, "y", 0.25]]
     assert heard == [
         ("reads", "c.wav", {"num_speakers": 2, "transcript_path": "c.json"}),
         ("deaf", "c.wav", {"num_speakers": 2}),

@@ -13,6 +13,7 @@ from diarflow.domain.diarization_metrics import (
     diarization_scores,
     parse_rttm,
     parse_word_reference,
+    turn_accuracy,
     word_speaker_error_rate,
 )
 from diarflow.errors import InvalidInput
@@ -102,6 +103,16 @@ def test_word_error_uses_best_mapping() -> None:
     assert scores.mapping == {"B": "alice", "A": "bob"}
     assert (scores.errors, scores.words) == (1, 4)
     assert scores.error_rate == pytest.approx(0.25)
+
+
+def test_turn_accuracy_counts_each_turns_right_seconds_under_the_best_mapping() -> None:
+    reference = [(0.0, 10.0, "alice"), (10.0, 20.0, "bob"), (15.0, 18.0, "alice")]
+    hypothesis = [(0.0, 9.0, "X"), (9.0, 20.0, "Y"), (21.0, 22.0, "Y"), (16.0, 17.0, "Z")]
+    # X -> alice, Y -> bob (Z shares only 1 s with alice, who X takes); Y's first second is alice's.
+    assert turn_accuracy(reference, hypothesis) == [(9.0, 9.0), (11.0, 10.0), (1.0, 0.0), (1.0, 0.0)]
+    # Inside the UEM only: the turn past it counts nothing, the long one 10 s.
+    assert turn_accuracy(reference, hypothesis, uem=[(0.0, 19.0)]) == [(9.0, 9.0), (10.0, 9.0), (0.0, 0.0), (1.0, 0.0)]
+    assert turn_accuracy(reference, []) == []
 
 
 def test_word_without_speaker_is_an_error() -> None:

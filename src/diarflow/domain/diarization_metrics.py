@@ -1,4 +1,4 @@
-"""How good is a diarization? DER, JER and the word-level speaker error rate.
+"""How good is a diarization? DER, JER, the word-level speaker error rate, and how right each turn is.
 
 DER (with its false alarm, missed speech and confusion) and JER come from
 pyannote.metrics, the field's reference implementation, so numbers compare
@@ -261,6 +261,36 @@ def word_speaker_error_rate(
     unattributed = sum(name is None for name in matched)
     errors = len(reference) - correct
     return WordScores(errors / len(reference), len(reference), errors, unattributed, mapping)
+
+
+def turn_accuracy(
+    reference: Sequence[Turn], hypothesis: Sequence[Turn], *, uem: Sequence[Span] | None = None
+) -> list[tuple[float, float]]:
+    """Per hypothesis turn: its seconds (inside ``uem``) and how many of them its speaker is right.
+
+    Right means the reference speaker its speaker maps to is speaking there, under the one-to-one
+    mapping DER's confusion uses (pyannote.metrics' optimal mapping). What a turn's confidence
+    should foretell: ``benchmarks/bench_diarization.py`` bands turn time by confidence.
+    """
+    try:
+        from pyannote.core import Segment, Timeline
+        from pyannote.metrics.diarization import DiarizationErrorRate
+    except ImportError:
+        raise DiarizerUnavailable("scoring needs pyannote.metrics: pip install 'diarflow[eval]'") from None
+
+    ref, hyp = _annotation(reference), _annotation(hypothesis)
+    scored = Timeline([Segment(start, end) for start, end in uem]).support() if uem is not None else None
+    mapping = DiarizationErrorRate().optimal_mapping(ref, hyp, uem=scored)
+    out = []
+    for start, end, speaker in hypothesis:
+        turn = Timeline([Segment(start, end)]) if end > start else Timeline()
+        if scored is not None:
+            turn = turn.crop(scored, mode="intersection")
+        name = mapping.get(speaker)
+        spoken = ref.label_timeline(name).support() if name is not None else Timeline()
+        right = turn.crop(spoken, mode="intersection").duration() if len(spoken) else 0.0
+        out.append((float(turn.duration()), float(right)))
+    return out
 
 
 def scores_as_dict(scores: DiarizationScores | WordScores) -> dict[str, Any]:
