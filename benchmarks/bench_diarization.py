@@ -16,11 +16,17 @@ Sets:
   sample                                the bundled 30 s two-speaker sample
   recut, recut-overlap, recut-one-voice episodes re-cut from the sample's real turns
                                         (tests/recut.py), as in docs/local-diarizer.md
+  recut-interview, recut-monologues     the sample's two alike voices as an interview (one
+                                        speaker's turns short) and as long monologues
+  meeting-voices                        three and four meeting voices re-cut as a podcast
+                                        (tests/meeting_recut.py)
+  recut-held-out                        re-cut unlike those, never tuned on
+  recut-meeting-voices                  three and four other meeting voices, never tuned on
 
 Split discipline: tune on ami-train, check on ami-development, report ami-test and never
 tune on it. A few of the local diarizer's choices (how far a second voice reaches around a
 turn change, the confidence vote) were made on the sample and the re-cut suites, so for those
-only the AMI sets and recut-held-out are held out (docs/local-diarizer.md).
+only the AMI sets, recut-held-out and recut-meeting-voices are held out (docs/local-diarizer.md).
 
 Run: ``.venv/bin/python benchmarks/bench_diarization.py [--sets ami-train,sample]
 [--diarizers local,local-audio] [--oracle-speakers] [--json]`` (or ``make bench-diarization``).
@@ -34,7 +40,7 @@ import os
 import resource
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import recut  # noqa: E402
+from tests import meeting_recut, recut  # noqa: E402
 
 import diarizers  # noqa: E402
 from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn, turn_accuracy  # noqa: E402
@@ -110,6 +116,26 @@ def _recut_held_out(data_root: Path, scratch: Path) -> list[BenchClip]:
     return [clip for build in variants for clip in build(data_root, scratch)]
 
 
+def _meeting_voices(
+    voices: Mapping[str, tuple[str, ...]], plan: Sequence[tuple[int, int]]
+) -> Callable[[Path, Path], list[BenchClip]]:
+    """Episodes of three or four meeting voices (tests/meeting_recut.py): ``plan`` is (seed, voices) per episode."""
+
+    def build(data_root: Path, scratch: Path) -> list[BenchClip]:
+        ensure_ami(data_root)
+        pool = meeting_recut.voice_pool(data_root, voices)
+        clips = []
+        for seed, count in plan:
+            episode = meeting_recut.build_episode(pool, 150.0, seed=seed, voices=count)
+            name = f"seed{seed:02d}"
+            audio, _, transcript = episode.write(scratch, name)
+            uem = ((0.0, episode.duration),)
+            clips.append(BenchClip(name, audio, episode.duration, tuple(episode.reference), uem, transcript))
+        return clips
+
+    return build
+
+
 SETS: dict[str, BenchSet] = {
     "ami-train": BenchSet("AMI train split: 10 real meeting clips, 30 s, 1-4 speakers", _ami("train")),
     "ami-development": BenchSet("AMI development split: 2 clips", _ami("development")),
@@ -127,6 +153,24 @@ SETS: dict[str, BenchSet] = {
         "re-cut unlike the sets above, never tuned on: 150 s, seeds 40-41 long turns (60 %), 42-43 short turns"
         " only, 44-45 30 % of changes overlapped",
         _recut_held_out,
+    ),
+    "recut-interview": BenchSet(
+        "re-cut as an interview: Diane's turns 5-12 s, Sheila's questions 0.8-2 s, 150 s, seeds 80-85",
+        _recut(range(80, 86), 150.0, turn_seconds={"Diane": (5.0, 12.0), "Sheila": (0.8, 2.0)}),
+    ),
+    "recut-monologues": BenchSet(
+        "re-cut as long monologues: turns of 20-40 s, 300 s, seeds 90-93",
+        _recut(range(90, 94), 300.0, turn_seconds={"Diane": (20.0, 40.0), "Sheila": (20.0, 40.0)}),
+    ),
+    "meeting-voices": BenchSet(
+        "3-4 meeting voices (five train speakers' solo speech) re-cut as a podcast, 150 s, seeds 70-72 three voices,"
+        " 73-75 four",
+        _meeting_voices(meeting_recut.TUNING_VOICES, ((70, 3), (71, 3), (72, 3), (73, 4), (74, 4), (75, 4))),
+    ),
+    "recut-meeting-voices": BenchSet(
+        "3-4 other meeting voices (development's two, two train speakers) re-cut as a podcast, 150 s, never tuned"
+        " on: seeds 60-62 three voices, 63-65 four",
+        _meeting_voices(meeting_recut.HELD_OUT_VOICES, ((60, 3), (61, 3), (62, 3), (63, 4), (64, 4), (65, 4))),
     ),
 }
 

@@ -144,6 +144,7 @@ def build_episode(
     long_turns: float = 0.2,
     lines: list[Line] | None = None,
     overlap: float = 0.0,
+    turn_seconds: dict[str, tuple[float, float]] | None = None,
 ) -> Episode:
     """A podcast-like episode of about ``duration`` seconds from the sample's chunks.
 
@@ -155,6 +156,8 @@ def build_episode(
     speaker changes where the next speaker starts 0.15–0.6 s before the last one
     stops (the two voices are summed there and the reference holds both), as in
     conversation; 0 (the default) draws nothing extra, so seeds build what they always did.
+    ``turn_seconds`` gives a speaker's turn lengths as a range instead (``{"Sheila": (0.8, 2.0)}``: an
+    interviewer's short questions; every speaker ``(20, 40)``: long monologues).
     """
     rng = np.random.default_rng(seed)
     source = read_sample_audio()
@@ -187,7 +190,10 @@ def build_episode(
     pending_overlap = 0.0  # seconds the next turn starts before the previous one ends
     while cursor < duration:
         name = names[speaker_index]
-        turn_target = rng.uniform(5.0, 12.0) if rng.random() < long_turns else rng.uniform(1.0, 5.0)
+        if turn_seconds is not None and name in turn_seconds:
+            turn_target = rng.uniform(*turn_seconds[name])
+        else:
+            turn_target = rng.uniform(5.0, 12.0) if rng.random() < long_turns else rng.uniform(1.0, 5.0)
         turn_length = 0.0
         gain = float(10 ** (rng.uniform(-4, 4) / 20))  # a speaker's level drifts between turns
         first = True

@@ -6,6 +6,7 @@ so every figure below is exact; one test runs the local diarizer itself on a rea
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from diarflow.domain.turns import Turns
 from diarflow.eval_data import ensure_ami, load_split
-from tests import recut
+from tests import meeting_recut, recut
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -186,3 +187,37 @@ def test_local_diarizes_a_real_meeting_clip_from_audio_alone() -> None:
     row = result["clips"][0]
     assert row["hypothesis_speakers"] >= 1
     assert row["der"] < 0.6  # development, not test: this checks that it works, it tunes nothing
+
+
+def test_meeting_voice_episodes_have_an_exact_reference_and_words_inside_it() -> None:
+    rng = np.random.default_rng(0)
+    pool = {
+        name: [meeting_recut.Chunk(name, (rng.standard_normal(int(seconds * recut.RATE)) * 0.1).astype(np.float32))]
+        for name, seconds in (("a", 1.0), ("b", 2.0), ("c", 1.5), ("d", 3.0))
+    }
+    episode = meeting_recut.build_episode(pool, 60.0, seed=3, voices=3)
+    again = meeting_recut.build_episode(pool, 60.0, seed=3, voices=3)
+    assert np.array_equal(episode.audio, again.audio)
+    assert episode.reference == again.reference
+    assert len(episode.speakers) == 3
+    assert episode.speakers <= set(pool)
+    assert {speaker for _, _, speaker in episode.reference} == episode.speakers
+    assert episode.duration >= 60.0
+    # Speech is where the reference says: none outside it; inside, only the short pauses a turn bridges are quiet.
+    frames = episode.audio[: episode.audio.size // 160 * 160].reshape(-1, 160)
+    centres = (np.arange(frames.shape[0]) + 0.5) / 100
+    touching, inside = np.zeros(centres.size, dtype=bool), np.zeros(centres.size, dtype=bool)
+    for start, end, _ in episode.reference:
+        touching |= (centres + 0.005 > start) & (centres - 0.005 < end)
+        inside |= (centres - 0.005 >= start) & (centres + 0.005 <= end)
+    level = np.sqrt((frames**2).mean(axis=1))
+    assert level[~touching].max() < 0.01
+    assert (level[inside] > 0.03).mean() > 0.8
+    # One speaker's turns never overlap another's: a single voice at a time, changes between turns.
+    turns = sorted(episode.reference)
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(turns))
+    words = episode.transcript["results"]["channels"][0]["alternatives"][0]["words"]
+    assert words
+    assert all(
+        any(start - 1e-3 <= w["start"] and w["end"] <= end + 1e-3 for start, end, _ in episode.reference) for w in words
+    )
