@@ -154,34 +154,63 @@ def alike_voices(similarity: float, seed: int, dim: int = 192) -> tuple[np.ndarr
     return first, similarity * first + np.sqrt(1 - similarity**2) * other
 
 
-def window_speakers(samples: list[tuple[np.ndarray, float, float, int]], seed: int) -> WindowSpeakers:
-    """``(voice, noise, seconds alone, count)`` per group, one window each: embeddings as an encoder gives them."""
+def window_speakers(
+    samples: list[tuple[np.ndarray, float, float, int]], seed: int, *, talking_together: int = 0
+) -> WindowSpeakers:
+    """``(voice, noise, seconds alone, count)`` per group: embeddings as an encoder gives them, one window each,
+    except that the first ``talking_together`` of the first two groups' embeddings pair up, one pair per window
+    (two people talking to each other are two local speakers of the windows their turns meet in)."""
     rng = np.random.default_rng(seed)
-    embeddings, speech = [], []
-    for voice, noise, seconds, count in samples:
-        for _ in range(count):
+    embeddings, speech, windows, locals_ = [], [], [], []
+    for group, (voice, noise, seconds, count) in enumerate(samples):
+        for index in range(count):
             heard = voice + rng.normal(0, noise / np.sqrt(voice.size), voice.size)
             embeddings.append(heard / np.linalg.norm(heard))
             speech.append(seconds)
-    windows = np.arange(len(speech))
-    return WindowSpeakers(windows, np.zeros_like(windows), np.array(embeddings), np.array(speech))
+            shared = group < 2 and index < talking_together
+            windows.append(index if shared else len(speech) - 1 + talking_together)
+            locals_.append(group if shared else 0)
+    return WindowSpeakers(np.array(windows), np.array(locals_), np.array(embeddings), np.array(speech))
 
 
 def test_two_alike_voices_are_told_apart_by_their_reliable_embeddings() -> None:
     first, second = alike_voices(0.55, seed=21)
     # Long solo stretches embed tightly (same voice ~0.9); short ones are noisy and fill the gap between voices.
     found = window_speakers(
-        [(first, 0.35, 4.0, 20), (second, 0.35, 4.0, 20), (first, 0.6, 0.6, 30), (second, 0.6, 0.6, 30)], 21
+        [(first, 0.35, 4.0, 20), (second, 0.35, 4.0, 20), (first, 0.6, 0.6, 30), (second, 0.6, 0.6, 30)],
+        21,
+        talking_together=20,  # they talk to each other: the windows where their turns meet hear both
     )
+    windows = int(found.windows.max()) + 1
     loose = ClusteringOptions(threshold=0.6)  # as loose as merging pays on meetings
-    loose_only = assign_speakers(found, len(found), 1, replace(loose, reliable_speech=float("inf")))
+    loose_only = assign_speakers(found, windows, 2, replace(loose, reliable_speech=float("inf")))
     assert loose_only.num_speakers == 1
-    assignment = assign_speakers(found, len(found), 1, loose)
+    assignment = assign_speakers(found, windows, 2, loose)
     assert assignment.num_speakers == 2
     truth = np.repeat([0, 1, 0, 1], [20, 20, 30, 30])
-    chosen = assignment.clusters[:, 0]
+    chosen = assignment.clusters[found.windows, found.locals]
     agreement = max((chosen == truth).mean(), (chosen == 1 - truth).mean())
     assert agreement > 0.95
+
+
+def test_one_voice_the_strict_pass_splits_stays_one_when_no_window_hears_both_halves() -> None:
+    # A voice heard in two rooms or at two levels: its embeddings fall in two tight groups as far apart as two
+    # alike people, but the segmentation never heard them as two local speakers of one window.
+    louder, softer = alike_voices(0.55, seed=21)
+    found = window_speakers(
+        [(louder, 0.35, 4.0, 20), (softer, 0.35, 4.0, 20), (louder, 0.6, 0.6, 30), (softer, 0.6, 0.6, 30)], 21
+    )
+    loose = ClusteringOptions(threshold=0.6)
+    assert assign_speakers(found, len(found), 1, loose).num_speakers == 1
+    assert assign_speakers(found, len(found), 1, replace(loose, heard_together=0.0)).num_speakers == 2
+    # Each half is heard in 50 windows; in 20 of them with the other (40 %), they are two people; in 8 (16 %), one.
+    for pairs, people in ((20, 2), (8, 1)):
+        together = window_speakers(
+            [(louder, 0.35, 4.0, 20), (softer, 0.35, 4.0, 20), (louder, 0.6, 0.6, 30), (softer, 0.6, 0.6, 30)],
+            21,
+            talking_together=pairs,
+        )
+        assert assign_speakers(together, int(together.windows.max()) + 1, 2, loose).num_speakers == people
 
 
 def test_one_voice_with_noisy_short_embeddings_stays_one_speaker() -> None:
