@@ -52,7 +52,7 @@ def run(
     result = diarizers.run_in_worker(diarizer, [{"id": name, "audio": str(audio), "transcript": str(transcript)}])
     wall = time.perf_counter() - started
     (clip,) = result["clips"]
-    hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker in clip["segments"]]
+    hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker, _ in clip["segments"]]
     scores = diarization_scores(reference, hypothesis, collar=0.0)
     print(
         f"{diarizer} {name:>10}: audio {duration / 60:6.1f} min | RTF {clip['diarize_seconds'] / duration:.4f} "

@@ -221,3 +221,19 @@ def test_meeting_voice_episodes_have_an_exact_reference_and_words_inside_it() ->
     assert all(
         any(start - 1e-3 <= w["start"] and w["end"] <= end + 1e-3 for start, end, _ in episode.reference) for w in words
     )
+
+
+def test_the_long_episode_benchmark_scores_what_the_worker_returns(capsys: pytest.CaptureFixture[str]) -> None:
+    import bench_local_diarizer
+
+    sample = recut.SAMPLES / "sample.wav"
+    bench_local_diarizer.run(
+        "sample", sample, sample.with_suffix(".deepgram.json"), recut.sample_reference(), 30.0, ORACLE
+    )
+    bench_local_diarizer.run(
+        "sample", sample, sample.with_suffix(".deepgram.json"), recut.sample_reference(), 30.0, LATE
+    )
+    oracle, late = capsys.readouterr().out.splitlines()
+    assert "speakers 2 | DER 0.0% (FA 0.0%, miss 0.0%, conf 0.0%)" in oracle
+    assert "DER 0.0%" not in late
+    assert "speakers 2" in late
