@@ -455,3 +455,39 @@ def test_without_silence_removes_every_voice_only_where_silent() -> None:
     assert select_speakers(kept).tolist() == [[True, False], [False, False], [False, True], [False, False]]
     assert kept.count.tolist() == [1, 0, 1, 0]
     assert without_silence(frames, np.zeros(4, dtype=bool)) is frames
+
+
+def test_a_voice_split_off_one_person_does_not_chain_two_people_into_one() -> None:
+    # X talks with Y (alike voices: heard together in every window); X is also heard alone elsewhere (another
+    # room: a third strict cluster, a little nearer X than Y). It seldom meets either, so it could join both;
+    # it joins X, and X with it is still heard with Y everywhere: X and Y stay two people.
+    rng = np.random.default_rng(5)
+    dim = 192
+    alike = np.array([[1.0, 0.55, 0.58], [0.55, 1.0, 0.5], [0.58, 0.5, 1.0]])  # X, Y, X elsewhere
+    basis, _ = np.linalg.qr(rng.standard_normal((dim, 3)))
+    x_here, y, x_there = (basis @ np.linalg.cholesky(alike).T).T
+    embeddings, speech, windows, locals_ = [], [], [], []
+
+    def heard(voice: np.ndarray, noise: float, seconds: float, window: int, local: int) -> None:
+        vector = voice + rng.normal(0, noise / np.sqrt(dim), dim)
+        embeddings.append(vector / np.linalg.norm(vector))
+        speech.append(seconds)
+        windows.append(window)
+        locals_.append(local)
+
+    for w in range(20):
+        heard(x_here, 0.35, 4.0, w, 0)
+        heard(y, 0.35, 4.0, w, 1)
+    for w in range(20, 40):
+        heard(x_there, 0.35, 4.0, w, 0)
+    for w, voice in enumerate([x_here] * 20 + [y] * 20 + [x_there] * 20, start=40):
+        heard(voice, 0.6, 0.6, w, 0)  # short, noisy embeddings fill the gaps between the voices
+    found = WindowSpeakers(np.array(windows), np.array(locals_), np.array(embeddings), np.array(speech))
+    loose = ClusteringOptions(threshold=0.6)
+    assert assign_speakers(found, 100, 2, replace(loose, heard_together=0.0)).num_speakers == 3
+    assignment = assign_speakers(found, 100, 2, loose)
+    assert assignment.num_speakers == 2
+    chosen = assignment.clusters[found.windows, found.locals]
+    is_y = np.array([False, True] * 20 + [False] * 40 + [True] * 20 + [False] * 20)
+    assert len(set(chosen[is_y].tolist())) == 1
+    assert set(chosen[is_y].tolist()).isdisjoint(chosen[~is_y].tolist())

@@ -162,7 +162,13 @@ def _centroids_of(points: FloatArray, speech: FloatArray, windows: IntArray, opt
             strict = linkage(points[reliable], method="average", metric="cosine")
             apart = _cut(strict, points[reliable], speech[reliable], options.reliable_threshold, options.min_speech)
             apart = _one_voice_rejoined(
-                apart, labels[is_reliable], points, speech, windows, reliable, options.heard_together
+                apart,
+                loose=labels[is_reliable],
+                points=points,
+                speech=speech,
+                windows=windows,
+                reliable=reliable,
+                heard_together=options.heard_together,
             )
             voices = int(apart.max()) + 1
             if found < voices <= high:
@@ -175,6 +181,7 @@ def _centroids_of(points: FloatArray, speech: FloatArray, windows: IntArray, opt
 
 def _one_voice_rejoined(
     strict: IntArray,
+    *,
     loose: IntArray,
     points: FloatArray,
     speech: FloatArray,
@@ -182,26 +189,46 @@ def _one_voice_rejoined(
     reliable: IntArray,
     heard_together: float,
 ) -> IntArray:
-    """The strict clusters of the reliable embeddings, two of one loose cluster joined where the windows
+    """The strict clusters of the reliable embeddings, two of one loose cluster joined while the windows
     seldom hear both (one voice split in two); labels renumbered 0..k-1.
 
     ``strict`` and ``loose`` label the embeddings ``reliable``; every embedding (``points``, one per
     ``windows`` entry) is given to its nearest strict centroid to say which windows hear which cluster.
+    Joins go one pair at a time, the most alike first, and a joined pair is heard wherever either was:
+    a chain (A seldom with B, B seldom with C) never joins A and C when they are heard together.
     """
-    from scipy.sparse.csgraph import connected_components
-
     count = int(strict.max()) + 1
     if count < 2:
         return strict
     centroids = _mean_directions(points[reliable], speech[reliable], strict)
-    heard = np.zeros((count, int(windows.max()) + 1), dtype=np.float64)
-    heard[np.argmax(points @ centroids.T, axis=1), windows] = 1.0
-    together = heard @ heard.T
-    rarer = np.maximum(np.minimum.outer(np.diag(together), np.diag(together)), 1.0)
+    heard = np.zeros((count, int(windows.max()) + 1), dtype=np.bool_)
+    heard[np.argmax(points @ centroids.T, axis=1), windows] = True
     home = np.array([np.bincount(loose[strict == k]).argmax() for k in range(count)])
-    same_voice = (together / rarer < heard_together) & (home[:, np.newaxis] == home[np.newaxis, :])
-    _, joined = connected_components(same_voice, directed=False)
-    return np.unique(joined[strict], return_inverse=True)[1].astype(np.int64)
+    weights = np.bincount(strict, weights=speech[reliable], minlength=count)
+    sums = centroids * weights[:, np.newaxis]  # un-normalised, so a joined pair's direction is their weighted mean
+    group = np.arange(count)
+    while True:
+        alive = np.flatnonzero(group == np.arange(count))
+        pairs = [
+            (float((_normalise(sums[[a]]) @ _normalise(sums[[b]]).T)[0, 0]), int(a), int(b))
+            for i, a in enumerate(alive)
+            for b in alive[i + 1 :]
+            if home[a] == home[b] and _share_heard_together(heard[a], heard[b]) < heard_together
+        ]
+        if not pairs:
+            break
+        _, keep, join = max(pairs)
+        group[group == join] = keep
+        heard[keep] |= heard[join]
+        sums[keep] += sums[join]
+    return np.unique(group[strict], return_inverse=True)[1].astype(np.int64)
+
+
+def _share_heard_together(first: NDArray[np.bool_], second: NDArray[np.bool_]) -> float:
+    """Of the windows hearing the rarer of two clusters, the share that hear the other too (0 if none hear it:
+    a cluster no embedding is nearest to is no person of its own)."""
+    rarer_windows = min(int(first.sum()), int(second.sum()))
+    return int((first & second).sum()) / rarer_windows if rarer_windows else 0.0
 
 
 def refined_centroids(
