@@ -92,16 +92,16 @@ def _sample(data_root: Path, scratch: Path) -> list[BenchClip]:
     return [BenchClip("sample", audio, duration, reference, ((0.0, duration),), recut.SAMPLES / "sample.deepgram.json")]
 
 
+def _episode_clip(episode: recut.Episode, seed: int, scratch: Path) -> BenchClip:
+    """A built episode written to ``scratch`` as ``seed<NN>``, scored over its whole length."""
+    name = f"seed{seed:02d}"
+    audio, _, transcript = episode.write(scratch, name)
+    return BenchClip(name, audio, episode.duration, tuple(episode.reference), ((0.0, episode.duration),), transcript)
+
+
 def _recut(seeds: Sequence[int], seconds: float, **options: Any) -> Callable[[Path, Path], list[BenchClip]]:
     def build(data_root: Path, scratch: Path) -> list[BenchClip]:
-        clips = []
-        for seed in seeds:
-            episode = recut.build_episode(seconds, seed=seed, **options)
-            name = f"seed{seed:02d}"
-            audio, _, transcript = episode.write(scratch, name)
-            uem = ((0.0, episode.duration),)
-            clips.append(BenchClip(name, audio, episode.duration, tuple(episode.reference), uem, transcript))
-        return clips
+        return [_episode_clip(recut.build_episode(seconds, seed=seed, **options), seed, scratch) for seed in seeds]
 
     return build
 
@@ -124,14 +124,10 @@ def _meeting_voices(
     def build(data_root: Path, scratch: Path) -> list[BenchClip]:
         ensure_ami(data_root)
         pool = meeting_recut.voice_pool(data_root, voices)
-        clips = []
-        for seed, count in plan:
-            episode = meeting_recut.build_episode(pool, 150.0, seed=seed, voices=count)
-            name = f"seed{seed:02d}"
-            audio, _, transcript = episode.write(scratch, name)
-            uem = ((0.0, episode.duration),)
-            clips.append(BenchClip(name, audio, episode.duration, tuple(episode.reference), uem, transcript))
-        return clips
+        return [
+            _episode_clip(meeting_recut.build_episode(pool, 150.0, seed=seed, voices=count), seed, scratch)
+            for seed, count in plan
+        ]
 
     return build
 
@@ -247,7 +243,7 @@ def confidence_bands(judged: list[tuple[float | None, float, float]]) -> list[di
             "turns": int(sums[label][0]),
             "seconds": sums[label][1],
             "share_of_turn_time": sums[label][1] / total if total else 0.0,
-            "right": sums[label][2] / sums[label][1] if sums[label][1] else 0.0,
+            "right": sums[label][2] / sums[label][1] if sums[label][1] else None,
         }
         for label in order
         if label in sums
@@ -284,7 +280,8 @@ def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> 
             f"  peak RSS {result['peak_rss_mb']:.0f} MB  (load {result['load_seconds']:.1f} s)"
         )
         bands = "; ".join(
-            f"{band['band']} {band['share_of_turn_time']:.0%} of it, {band['right']:.1%} right"
+            f"{band['band']} {band['share_of_turn_time']:.0%} of it, "
+            + (f"{band['right']:.1%} right" if band["right"] is not None else "none of it scored")
             for band in result["confidence_bands"]
         )
         print(f"{'':<9} {name:<11} turn time by confidence: {bands}")

@@ -269,7 +269,7 @@ def turn_accuracy(
     """Per hypothesis turn: its seconds (inside ``uem``) and how many of them its speaker is right.
 
     Right means the reference speaker its speaker maps to is speaking there, under the one-to-one
-    mapping DER's confusion uses (pyannote.metrics' optimal mapping). What a turn's confidence
+    mapping DER's confusion uses at collar 0 (pyannote.metrics' optimal mapping). What a turn's confidence
     should foretell: ``benchmarks/bench_diarization.py`` bands turn time by confidence.
     """
     try:
