@@ -22,6 +22,7 @@ Sets:
                                         (tests/meeting_recut.py)
   recut-held-out                        re-cut unlike those, never tuned on
   recut-meeting-voices                  three and four other meeting voices, never tuned on
+                                        (two of its voices speak in train clips)
 
 Split discipline: tune on ami-train, check on ami-development, report ami-test and never
 tune on it. A few of the local diarizer's choices (how far a second voice reaches around a
@@ -164,8 +165,8 @@ SETS: dict[str, BenchSet] = {
         _meeting_voices(meeting_recut.TUNING_VOICES, ((70, 3), (71, 3), (72, 3), (73, 4), (74, 4), (75, 4))),
     ),
     "recut-meeting-voices": BenchSet(
-        "3-4 other meeting voices (development's two, two train speakers) re-cut as a podcast, 150 s, never tuned"
-        " on: seeds 60-62 three voices, 63-65 four",
+        "3-4 other meeting voices (development's two, two train speakers no tuning episode holds) re-cut as a"
+        " podcast, 150 s, never tuned on: seeds 60-62 three voices, 63-65 four",
         _meeting_voices(meeting_recut.HELD_OUT_VOICES, ((60, 3), (61, 3), (62, 3), (63, 4), (64, 4), (65, 4))),
     ),
 }

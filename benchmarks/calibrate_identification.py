@@ -19,7 +19,8 @@ Method (docs/identification.md):
   speech in the clip itself, and that speech is cut out of the clusters before they
   are embedded (the cluster is tested on the rest).
 * **Runs**: each clip's clusters against a registry of every speaker's voiceprint
-  that the mode allows (up to 27 voices, most of them strangers to the clip), then
+  that the mode allows, most of them strangers to the clip (a calibration clip's registry holds
+  the 23 calibration speakers only, so no test speech reaches a choice; a test clip's all 27), then
   once more per enrolled speaker of the clip with that speaker's voiceprint left
   out (open set: their cluster must stay unnamed). Clusters whose speaker has no
   voiceprint are unenrolled clusters too.
@@ -366,10 +367,14 @@ def enrolment(
 
 
 def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]], embeddings: Embeddings) -> list[Run]:
-    speakers = sorted({s for clip in clips for s in clip.solo})
     runs: list[Run] = []
     started = time.monotonic()
+    calibration = [c for c in clips if c.group == "calibration"]
     for clip in clips:
+        # A calibration clip's registry holds calibration speakers only: voiceprints made from test speech
+        # would let the test split into the choices. A test clip is scored against everyone (reported only).
+        pool = clips if clip.group == "test" else calibration
+        speakers = sorted({s for c in pool for s in c.solo})
         for duration in DURATIONS:
             for offset in range(OFFSETS):
                 for mode in MODES:
@@ -383,7 +388,7 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                             if chosen is not None:
                                 removed |= chosen
                         else:
-                            parts = enrolment(clips, speaker, duration, offset, clip.clip_id)
+                            parts = enrolment(pool, speaker, duration, offset, clip.clip_id)
                         vector = None if parts is None else embeddings.of(parts)
                         if vector is not None:
                             people.append(speaker)

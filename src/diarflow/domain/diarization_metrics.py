@@ -281,14 +281,14 @@ def turn_accuracy(
     ref, hyp = _annotation(reference), _annotation(hypothesis)
     scored = Timeline([Segment(start, end) for start, end in uem]).support() if uem is not None else None
     mapping = DiarizationErrorRate().optimal_mapping(ref, hyp, uem=scored)
+    spoken = {label: ref.label_timeline(label).support() for label in ref.labels()}
     out = []
     for start, end, speaker in hypothesis:
         turn = Timeline([Segment(start, end)]) if end > start else Timeline()
         if scored is not None:
             turn = turn.crop(scored, mode="intersection")
-        name = mapping.get(speaker)
-        spoken = ref.label_timeline(name).support() if name is not None else Timeline()
-        right = turn.crop(spoken, mode="intersection").duration() if len(spoken) else 0.0
+        theirs = spoken.get(mapping.get(speaker))
+        right = turn.crop(theirs, mode="intersection").duration() if theirs else 0.0
         out.append((float(turn.duration()), float(right)))
     return out
 

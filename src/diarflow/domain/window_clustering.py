@@ -161,15 +161,16 @@ def _centroids_of(points: FloatArray, speech: FloatArray, windows: IntArray, opt
         if found < high and reliable.size >= 2:
             strict = linkage(points[reliable], method="average", metric="cosine")
             apart = _cut(strict, points[reliable], speech[reliable], options.reliable_threshold, options.min_speech)
-            apart = _one_voice_rejoined(
-                apart,
-                loose=labels[is_reliable],
-                points=points,
-                speech=speech,
-                windows=windows,
-                reliable=reliable,
-                heard_together=options.heard_together,
-            )
+            if int(apart.max()) + 1 > found:  # joining only lowers the count: below `found` it changes nothing
+                apart = _one_voice_rejoined(
+                    apart,
+                    loose=labels[is_reliable],
+                    points=points,
+                    speech=speech,
+                    windows=windows,
+                    reliable=reliable,
+                    heard_together=options.heard_together,
+                )
             voices = int(apart.max()) + 1
             if found < voices <= high:
                 return _mean_directions(points[reliable], speech[reliable], apart)

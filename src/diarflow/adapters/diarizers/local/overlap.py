@@ -26,7 +26,7 @@ One streaming decode does everything the audio is needed for:
    (:mod:`diarflow.domain.window_clustering`, :mod:`diarflow.domain.reconstruction`).
 
 Memory follows the chunk, plus a few bytes per window frame kept for the
-reconstruction (~40 MB for 6.7 h at a 1 s step).
+reconstruction (:class:`Heard`).
 """
 
 from __future__ import annotations
@@ -303,20 +303,19 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     """
     speakers = heard.speakers()
     assignment = assign_speakers(speakers, heard.windows, LOCAL_SPEAKERS, options)
-    grid = EPISODE_GRID
-    num_frames = grid.frames_for(heard.duration)
+    num_frames = EPISODE_GRID.frames_for(heard.duration)
+    centres = EPISODE_GRID.centre(np.arange(num_frames))
     frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
     pieces = heard.pieces()
     if len(pieces) > 0:  # where one voice is heard, short pieces say who, not the (possibly mixed) local speakers
         frames = name_single_voices(frames, pieces, piece_speakers(pieces, assignment.centroids))
     if heard.speech_probabilities is not None:
-        centres = grid.centre(np.arange(num_frames))
         frames = without_silence(frames, sure_silence(heard.speech_probabilities, VAD_FRAME_SECONDS, centres))
     if transcript is not None and len(transcript) > 0:
-        frames = bound_by_words(frames, grid.centre(np.arange(num_frames)), transcript.starts, transcript.ends)
+        frames = bound_by_words(frames, centres, transcript.starts, transcript.ends)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
-    turns = turns_from_frames(select_speakers(frames), frames.confidence, grid, names)
-    exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, grid, names)
+    turns = turns_from_frames(select_speakers(frames), frames.confidence, EPISODE_GRID, names)
+    exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, EPISODE_GRID, names)
     voices = speaker_voices(speakers, assignment)
     return DiarizerOutput(
         turns=_clipped(turns, heard.duration),
