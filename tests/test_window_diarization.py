@@ -354,6 +354,24 @@ def test_no_second_voice_across_a_pause_that_ends_a_turn() -> None:
     assert spans(selected, 1) == [(1.4, 2.0)]
 
 
+def test_a_word_no_window_heard_is_its_turns_speaker_and_a_turn_nobody_heard_stays_silent() -> None:
+    # B speaks 0.2-1.0, 1.1-1.5 (unheard: a quiet voice), 1.6-2.0; then, after a 0.5 s pause, an unheard
+    # word at 2.5-2.8 opening a run whose next word (2.9-3.3) A is heard saying; then a lone unheard turn.
+    n = 500
+    activity = np.zeros((n, 2))
+    activity[20:100, 1] = 1.0
+    activity[160:200, 1] = 1.0
+    activity[290:330, 0] = 1.0
+    count = (activity > 0).sum(axis=1)
+    centres = np.arange(n) * STEP + STEP / 2
+    starts = np.array([0.2, 1.1, 1.6, 2.5, 2.9, 4.0])
+    ends = np.array([1.0, 1.5, 2.0, 2.8, 3.3, 4.5])
+    selected = select_speakers(bound_by_words(frames_of(activity, count), centres, starts, ends))
+    assert spans(selected, 1) == [(0.2, 2.0)]  # the unheard word and the pauses around it: B's turn
+    assert spans(selected, 0) == [(2.5, 3.3)]  # the unheard word opening A's run is A's
+    assert not selected[400:450].any()  # nobody was heard in that turn: no one to give it to
+
+
 def test_words_in_any_order_and_without_duration_bound_speech_alike() -> None:
     n = 300
     activity = np.zeros((n, 1))
