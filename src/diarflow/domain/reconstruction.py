@@ -166,20 +166,32 @@ def without_silence(frames: SpeakerFrames, silent: NDArray[np.bool_]) -> Speaker
     )
 
 
-def select_speakers(frames: SpeakerFrames, *, at_most: int | None = None) -> NDArray[np.bool_]:
-    """Frames × speakers: the ``count`` most active speakers of each frame (at most ``at_most``).
+@dataclass(frozen=True, eq=False)
+class SelectedSpeakers:
+    """Frames × speakers, who speaks: overlapping (as many as ``count``) and exclusive (one at a time)."""
+
+    overlapping: NDArray[np.bool_]
+    """The ``count`` most active speakers of each frame."""
+    exclusive: NDArray[np.bool_]
+    """The most active of them alone (the one-at-a-time variant words are aligned to)."""
+
+
+def select_speakers(frames: SpeakerFrames) -> SelectedSpeakers:
+    """Each frame's ``count`` most active speakers, and the most active alone (one ranking serves both).
 
     Where one voice is heard, the most active counting each window by its confidence
     (:func:`_sure_single_voice`); the most active otherwise.
     """
     num_frames, num_speakers = frames.activity.shape
-    count = np.minimum(frames.count, num_speakers if at_most is None else min(at_most, num_speakers))
     if num_speakers == 0:
-        return np.zeros((num_frames, 0), dtype=np.bool_)
+        nobody = np.zeros((num_frames, 0), dtype=np.bool_)
+        return SelectedSpeakers(nobody, nobody)
+    count = np.minimum(frames.count, num_speakers)
     sure = _sure_single_voice(frames)
     by = np.where(sure.max(axis=1, keepdims=True) > 0, sure, frames.activity)
     rank = np.argsort(np.argsort(-by, axis=1, kind="stable"), axis=1, kind="stable")
-    return (rank < count[:, np.newaxis]) & (frames.activity > 0)
+    overlapping = (rank < count[:, np.newaxis]) & (frames.activity > 0)
+    return SelectedSpeakers(overlapping, overlapping & (rank == 0))
 
 
 def turns_from_frames(selected: NDArray[np.bool_], confidence: FloatArray, grid: FrameGrid, names: list[str]) -> Turns:

