@@ -292,8 +292,8 @@ def equal_error_rate(scores: NDArray[np.float64], same: NDArray[np.bool_]) -> fl
 
 
 def eer_check(audio: NDArray[np.float32]) -> None:
-    from diarflow.adapters.diarizers.local.encoder import SpeakerEncoder, normalize_level
     from diarflow.adapters.models.campplus import SpeakerEmbedder
+    from diarflow.adapters.models.ge2e import SpeakerEncoder, normalize_level
 
     length = 1.5
     windows = solo_windows(length, 0.1)

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from diarflow.adapters.audio_format import SAMPLE_RATE
 from diarflow.adapters.diarizers.local import INSTALL_HINT
 from diarflow.adapters.diarizers.local import audio as audio_io
-from diarflow.adapters.diarizers.local.encoder import HOP, PARTIAL_FRAMES, SpeakerEncoder, normalize_level
+from diarflow.adapters.models.ge2e import HOP, PARTIAL_FRAMES, SpeakerEncoder, normalize_level
 from diarflow.contracts.voiceprints import CAMPPLUS_VOICEPRINT_MODEL, GE2E_VOICEPRINT_MODEL
 from diarflow.errors import DiarizerUnavailable
 
@@ -127,7 +127,7 @@ def embedder_available() -> bool:
     """Whether torch, PyAV and the GE2E weights are installed (imports nothing heavy)."""
     import importlib.util
 
-    from diarflow.adapters.diarizers.local.encoder import find_weights
+    from diarflow.adapters.models.ge2e import find_weights
 
     if any(importlib.util.find_spec(name) is None for name in ("torch", "av")):
         return False

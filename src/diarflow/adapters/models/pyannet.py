@@ -184,11 +184,15 @@ class SharedSinc:
         return cls(maxima, minima, filters.sum(dim=(1, 2)).view(-1, 1), cumulative)
 
     def pooled(self, norm: nn.InstanceNorm1d, offsets: Sequence[int], window: int) -> torch.Tensor:
-        """``(len(offsets), 80, pooled frames)``: max-pool(|sinc(instance-norm(window))|) for each window."""
+        """``(len(offsets), 80, pooled frames)``: max-pool(|sinc(instance-norm(window))|) for each window.
+
+        Each window is written into one preallocated output as it is computed (no per-window list to stack).
+        """
         pooled_frames = ((window - SINC_KERNEL) // SINC_STRIDE + 1) // 3
         weight, bias = float(norm.weight), float(norm.bias)
-        rows = []
-        for offset in offsets:
+        dtype = next(iter(self.maxima.values())).dtype
+        out = torch.empty((len(offsets), self.filter_sums.shape[0], pooled_frames), dtype=dtype)
+        for row, offset in enumerate(offsets):
             total, squares = self.cumulative[:, offset + window] - self.cumulative[:, offset]
             mean = total / window
             variance = max(squares / window - mean * mean, 0.0)  # biased, as InstanceNorm1d's
@@ -198,8 +202,8 @@ class SharedSinc:
             phase, first = frame % 3, frame // 3
             high = self.maxima[phase][:, first : first + pooled_frames] * scale + shift
             low = self.minima[phase][:, first : first + pooled_frames] * scale + shift
-            rows.append(torch.maximum(high.abs_(), low.abs_()))
-        return torch.stack(rows)
+            out[row] = torch.maximum(high.abs_(), low.abs_())
+        return out
 
 
 class PyanNet(nn.Module):
