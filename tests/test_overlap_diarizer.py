@@ -33,6 +33,9 @@ from tests.recut import build_episode, sample_reference
 from tests.reliability import diarflow_cli
 
 SAMPLES = resources.files("diarflow.samples")
+SAMPLE_DER_CEILING = 0.12
+"""A regression guard, not a target: measured 10.5 % with the words and 10.4 % from the audio alone (the
+shortest piece was re-chosen without the sample, which it cost 1.6-2.4 points; docs/local-diarizer.md)."""
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def test_the_sample_is_diarized_from_the_audio_alone_given_its_speaker_count(
     output = diarizer.diarize_file(sample_wav, num_speakers=2)
     scores = diarization_scores(sample_reference(), turns_from_segments(output.turns.to_segments()))
     assert scores.hypothesis_speakers == 2
-    assert scores.der < 0.10, scores  # the previous diarizer (GE2E), which also read the transcript: 11.1 %
+    assert scores.der < SAMPLE_DER_CEILING, scores
     exclusive = output.exclusive
     assert exclusive is not None
     assert (exclusive.starts[1:] >= np.maximum.accumulate(exclusive.ends)[:-1] - 1e-9).all()  # one at a time
@@ -78,7 +81,7 @@ def test_the_samples_two_voices_are_counted_from_the_audio_alone(
     output = diarizer.diarize_file(sample_wav)
     scores = diarization_scores(sample_reference(), turns_from_segments(output.turns.to_segments()))
     assert scores.hypothesis_speakers == 2
-    assert scores.der < 0.10, scores
+    assert scores.der < SAMPLE_DER_CEILING, scores
 
 
 def test_a_given_speaker_count_is_honoured(diarizer: OverlapAwareDiarizer, sample_wav: Path) -> None:
@@ -125,7 +128,7 @@ def test_diarize_prints_rttm_that_scorers_read(cli_outputs: dict[str, object]) -
     assert done.returncode == 0, done.stderr  # type: ignore[attr-defined]
     turns = parse_rttm(done.stdout)  # type: ignore[attr-defined]
     assert {line.split()[1] for line in done.stdout.splitlines()} == {"sample"}  # type: ignore[attr-defined]
-    assert diarization_scores(sample_reference(), turns).der < 0.10
+    assert diarization_scores(sample_reference(), turns).der < SAMPLE_DER_CEILING
 
 
 def test_diarize_writes_json_with_overlapping_and_exclusive_turns(cli_outputs: dict[str, object]) -> None:
@@ -174,7 +177,7 @@ def test_diarize_draws_speech_where_a_given_transcripts_words_are(sample_wav: Pa
     turns = parse_rttm(done.stdout)
     assert min(start for start, _, _ in turns) >= first - 0.02
     assert max(end for _, end, _ in turns) <= last + 0.02
-    assert diarization_scores(sample_reference(), turns).der < 0.10  # measured 8.8 %; audio alone 7.9 %
+    assert diarization_scores(sample_reference(), turns).der < SAMPLE_DER_CEILING
     bad = tmp_path / "bad.json"
     bad.write_text('{"words": [{"word": "a", "start": 2, "end": 1}]}')
     refused = diarflow_cli("diarize", str(sample_wav), "--transcript", str(bad), "--quiet")

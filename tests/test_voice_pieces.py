@@ -7,8 +7,20 @@ import numpy as np
 from diarflow.adapters.diarizers.local.overlap import Heard, decide
 from diarflow.adapters.models.segmentation import FRAMES_PER_WINDOW, LOCAL_SPEAKERS
 from diarflow.domain.reconstruction import SpeakerFrames, WindowBatch, speaker_frames, voices_heard
-from diarflow.domain.voice_pieces import VoicePieces, name_single_voices, piece_speakers, single_voice_pieces
-from diarflow.domain.window_clustering import ClusteringOptions
+from diarflow.domain.voice_pieces import (
+    VoicePieces,
+    name_single_voices,
+    new_voices,
+    piece_speakers,
+    single_voice_pieces,
+)
+from diarflow.domain.window_clustering import (
+    ClusteringOptions,
+    SpeakerAssignment,
+    WindowSpeakers,
+    room_for_speakers,
+    with_new_speakers,
+)
 
 
 def unit(*values: float) -> np.ndarray:
@@ -87,3 +99,72 @@ def test_decide_names_the_voice_a_mixed_local_speaker_hid() -> None:
     assert len(late) == 1
     assert len(early) == 1
     assert late != early  # without the pieces, window 1's mixed local speaker gives both halves to A
+
+
+def pieces_of(*voices: tuple[np.ndarray, int]) -> VoicePieces:
+    """Pieces of 100 frames (1 s at the 10 ms frames used here) each, back to back: ``(embedding, how many)``."""
+    embeddings = np.stack([vector for vector, many in voices for _ in range(many)])
+    first = np.arange(len(embeddings)) * 100
+    return VoicePieces(first, first + 100, embeddings)
+
+
+def test_pieces_no_speaker_fits_are_a_new_voice_when_they_are_one_voice_and_enough_of_the_episode() -> None:
+    other = unit(0, 0, 1)
+    mixed = np.stack([unit(1, 0.3)])  # the windows' one speaker: A with a little of B mixed in
+    found = new_voices(pieces_of((A, 60), (B, 8)), mixed, frame_seconds=0.01, threshold=0.55, room=9)
+    assert found.shape == (1, 192)
+    assert float(found[0] @ B) > 0.99
+    # Too little of it (6 s needed), too small a share of the episode (2 %), or no room: no new voice.
+    assert new_voices(pieces_of((A, 60), (B, 5)), mixed, frame_seconds=0.01, threshold=0.55, room=9).shape[0] == 0
+    assert new_voices(pieces_of((A, 600), (B, 8)), mixed, frame_seconds=0.01, threshold=0.55, room=9).shape[0] == 0
+    assert new_voices(pieces_of((A, 60), (B, 8)), mixed, frame_seconds=0.01, threshold=0.55, room=0).shape[0] == 0
+    # Pieces that fit no speaker but not one another (B and C, 4 s each) are no voice.
+    scattered = new_voices(pieces_of((A, 60), (B, 4), (other, 4)), mixed, frame_seconds=0.01, threshold=0.55, room=9)
+    assert scattered.shape[0] == 0
+    # Pieces that fit a speaker are that speaker's, however many.
+    both = np.stack([A, B])
+    assert new_voices(pieces_of((A, 60), (B, 20)), both, frame_seconds=0.01, threshold=0.55, room=9).shape[0] == 0
+
+
+def test_new_speakers_join_after_the_found_ones_and_windows_are_matched_to_them() -> None:
+    speakers = WindowSpeakers(np.array([0, 0, 1]), np.array([0, 1, 0]), np.stack([A, B, B]), np.ones(3))
+    clusters = np.array([[0, 0, -1], [0, -1, -1]])  # window 0's second local speaker had nowhere else to go
+    assignment = SpeakerAssignment(clusters, np.zeros((2, 3)), np.stack([A]))
+    joined = with_new_speakers(assignment, speakers, np.stack([B]))
+    assert joined.num_speakers == 2
+    assert joined.clusters.tolist() == [[0, 1, -1], [1, -1, -1]]
+    assert with_new_speakers(assignment, speakers, np.zeros((0, 192))) is assignment
+    assert room_for_speakers(ClusteringOptions(), 3) == 7
+    assert room_for_speakers(ClusteringOptions(max_speakers=3), 3) == 0
+    assert room_for_speakers(ClusteringOptions(num_speakers=4), 1) == 0
+
+
+def interviewer_heard() -> Heard:
+    """Eight windows, one after another, each with one local speaker mixing host A's long answers with
+    interviewer B's short questions (three windows hold one, 2.5 s each); the pieces are pure."""
+    quarter = FRAMES_PER_WINDOW // 4
+    heard = Heard()
+    heard.windows, heard.duration = 8, 80.0
+    heard.first_frames = [w * FRAMES_PER_WINDOW for w in range(8)]
+    activity = np.zeros((8, FRAMES_PER_WINDOW, LOCAL_SPEAKERS), dtype=np.uint8)
+    activity[:, :, 0] = 1
+    heard.activity = [activity]
+    heard.owners = [(w, 0, 9.0) for w in range(8)]
+    heard.embeddings = [np.stack([unit(1, 0.3)] * 8).astype(np.float32)]
+    starts = np.array([w * FRAMES_PER_WINDOW + q * quarter for w in range(8) for q in range(4)])
+    voices = [B if w in (1, 4, 6) and q == 3 else A for w in range(8) for q in range(4)]
+    heard.add_pieces(starts, starts + quarter, np.stack(voices).astype(np.float32))
+    return heard
+
+
+def test_decide_finds_the_interviewer_no_window_embedding_stands_for() -> None:
+    turns = decide(interviewer_heard(), ClusteringOptions()).turns
+    speaking = dict.fromkeys(turns.speaker_names, 0.0)
+    for start, end, speaker in zip(turns.starts.tolist(), turns.ends.tolist(), turns.speakers.tolist(), strict=True):
+        speaking[turns.speaker_names[speaker]] += end - start
+    assert len(speaking) == 2
+    interviewer, host = sorted(speaking.values())
+    assert 7.0 < interviewer < 7.6  # B's three questions of 2.5 s
+    assert 72.0 < host < 73.0
+    # Asked for one speaker, the count stands.
+    assert len(decide(interviewer_heard(), ClusteringOptions(num_speakers=1)).turns.speaker_names) == 1

@@ -124,6 +124,29 @@ def assign_speakers(
     return SpeakerAssignment(clusters, margins, centroids)
 
 
+def room_for_speakers(options: ClusteringOptions, found: int) -> int:
+    """How many speakers may join the ``found`` ones: none when the count is given."""
+    if options.num_speakers is not None:
+        return 0
+    return max(0, (options.max_speakers or MAX_SPEAKERS) - found)
+
+
+def with_new_speakers(
+    assignment: SpeakerAssignment, speakers: WindowSpeakers, centroids: FloatArray
+) -> SpeakerAssignment:
+    """``assignment`` with ``centroids`` added as speakers after its own, every window matched again."""
+    if centroids.shape[0] == 0:
+        return assignment
+    every = np.vstack((assignment.centroids, centroids))
+    clusters = assignment.clusters.copy()
+    margins = assignment.margins.copy()
+    if len(speakers):
+        chosen, margin = _match_per_window(speakers.windows, _normalise(speakers.embeddings) @ every.T)
+        clusters[speakers.windows, speakers.locals] = chosen
+        margins[speakers.windows, speakers.locals] = margin
+    return SpeakerAssignment(clusters, margins, every)
+
+
 def speaker_voices(speakers: WindowSpeakers, assignment: SpeakerAssignment) -> FloatArray:
     """(speakers, dim) unit vectors: each speaker's speech-weighted mean of the embeddings matched to it.
 
@@ -136,7 +159,7 @@ def speaker_voices(speakers: WindowSpeakers, assignment: SpeakerAssignment) -> F
     if not matched.any():
         return assignment.centroids
     points = _normalise(speakers.embeddings[matched])
-    means = _mean_directions(points, speakers.speech[matched], chosen[matched], count=count)
+    means = mean_directions(points, speakers.speech[matched], chosen[matched], count=count)
     members = np.bincount(chosen[matched], minlength=count) > 0
     return np.where(members[:, np.newaxis], means, assignment.centroids)
 
@@ -173,11 +196,11 @@ def _centroids_of(points: FloatArray, speech: FloatArray, windows: IntArray, opt
                 )
             voices = int(apart.max()) + 1
             if found < voices <= high:
-                return _mean_directions(points[reliable], speech[reliable], apart)
+                return mean_directions(points[reliable], speech[reliable], apart)
             low = max(low, min(voices, high))
         if not low <= found <= high:
             labels = fcluster(tree, t=min(max(found, low), high), criterion="maxclust") - 1
-    return _mean_directions(points[subset], speech[subset], labels)
+    return mean_directions(points[subset], speech[subset], labels)
 
 
 def _one_voice_rejoined(
@@ -201,7 +224,7 @@ def _one_voice_rejoined(
     count = int(strict.max()) + 1
     if count < 2:
         return strict
-    centroids = _mean_directions(points[reliable], speech[reliable], strict)
+    centroids = mean_directions(points[reliable], speech[reliable], strict)
     heard = np.zeros((count, int(windows.max()) + 1), dtype=np.bool_)
     heard[np.argmax(points @ centroids.T, axis=1), windows] = True
     home = np.array([np.bincount(loose[strict == k]).argmax() for k in range(count)])
@@ -243,7 +266,7 @@ def refined_centroids(
     for _ in range(iterations):
         nearest = np.argmax(points @ centroids.T, axis=1)
         members = np.bincount(nearest, minlength=centroids.shape[0]) > 0
-        means = _mean_directions(points, speech, nearest, count=centroids.shape[0])
+        means = mean_directions(points, speech, nearest, count=centroids.shape[0])
         updated = np.where(members[:, np.newaxis], means, centroids)  # an empty cluster keeps its own
         if np.allclose(updated, centroids):
             break
@@ -265,14 +288,14 @@ def _absorb_small(points: FloatArray, speech: FloatArray, labels: IntArray, min_
     large = np.flatnonzero(totals >= min_speech)
     if large.size == 0:  # nobody spoke long enough alone: the largest cluster stands for them all
         large = np.array([int(np.argmax(totals))])
-    centroids = _mean_directions(points, speech, labels)[large]
+    centroids = mean_directions(points, speech, labels)[large]
     nearest = large[np.argmax(points @ centroids.T, axis=1)]
     kept = np.isin(labels, large)
     merged = np.where(kept, labels, nearest)
     return np.searchsorted(large, merged).astype(np.int64)
 
 
-def _mean_directions(points: FloatArray, weights: FloatArray, labels: IntArray, count: int | None = None) -> FloatArray:
+def mean_directions(points: FloatArray, weights: FloatArray, labels: IntArray, count: int | None = None) -> FloatArray:
     """Each label's speech-weighted mean direction (``count`` rows: labels 0..count-1; default, as many as used)."""
     count = int(labels.max()) + 1 if count is None else count
     sums = np.zeros((count, points.shape[1]))

@@ -73,6 +73,7 @@ from diarflow.domain.voice_pieces import (
     PIECE_SECONDS,
     VoicePieces,
     name_single_voices,
+    new_voices,
     piece_speakers,
     single_voice_pieces,
 )
@@ -81,7 +82,9 @@ from diarflow.domain.window_clustering import (
     SpeakerAssignment,
     WindowSpeakers,
     assign_speakers,
+    room_for_speakers,
     speaker_voices,
+    with_new_speakers,
 )
 
 if TYPE_CHECKING:
@@ -299,11 +302,19 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     measured on podcast-like episodes, it removes most of the false alarm (docs/local-diarizer.md).
     """
     speakers = heard.speakers()
+    pieces = heard.pieces()
     assignment = assign_speakers(speakers, heard.windows, LOCAL_SPEAKERS, options)
+    unmatched = new_voices(
+        pieces,
+        assignment.centroids,
+        frame_seconds=FRAMES.step,
+        threshold=options.threshold,
+        room=room_for_speakers(options, assignment.num_speakers),
+    )
+    assignment = with_new_speakers(assignment, speakers, unmatched)
     num_frames = EPISODE_GRID.frames_for(heard.duration)
     centres = EPISODE_GRID.centre(np.arange(num_frames))
     frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
-    pieces = heard.pieces()
     if len(pieces) > 0:  # where one voice is heard, short pieces say who, not the (possibly mixed) local speakers
         frames = name_single_voices(frames, pieces, piece_speakers(pieces, assignment.centroids))
     if heard.speech_probabilities is not None:
