@@ -1,15 +1,15 @@
 """Tune the local diarizer on the AMI train split only; check the choice on development.
 
-Each train clip is heard once per window step and onset (segmentation and
-embeddings, the costly part), then every clustering setting is tried on what
-was heard (both count passes: threshold and min speech over every
-embedding, reliable speech and reliable threshold over the reliable ones;
-see :mod:`diarflow.domain.window_clustering`). Two objectives, averaged: DER over the ten 30 s clips (as a set),
-and DER over five one-minute files, each two consecutive clips end to end — a
-30 s clip alone says little about how many people a longer episode holds
-(tuned on clips alone, counting over-merges), and the ten clips together hold
-more people (29) than the diarizer counts to (10). The test split is never
-read here.
+Each train clip is decoded and scored by the VAD once, then heard once per
+window step and onset (segmentation and embeddings, the costly part), then
+every clustering setting is tried on what was heard (both count passes:
+threshold and min speech over every embedding, reliable speech and reliable
+threshold over the reliable ones; see :mod:`diarflow.domain.window_clustering`).
+Two objectives, averaged: DER over the ten 30 s clips (as a set), and DER over
+five one-minute files, each two consecutive clips end to end — a 30 s clip
+alone says little about how many people a longer episode holds (tuned on clips
+alone, counting over-merges), and the ten clips together hold more people (29)
+than the diarizer counts to (10). The test split is never read here.
 
 Run: ``.venv/bin/python benchmarks/tune_local.py [--steps 1 2.5 5] [--onsets 0.25 0.3 0.35] [--data DIR]``
 after ``make eval-data``. The two models are loaded once; each (step, onset) is a copy of that diarizer.
@@ -23,6 +23,7 @@ import dataclasses
 import itertools
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,12 @@ from tests.recut import write_wav  # noqa: E402
 
 from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
 from diarflow.adapters.diarizers.local.audio import stream_audio  # noqa: E402
-from diarflow.adapters.diarizers.local.overlap import Heard, decide, load_overlap_diarizer  # noqa: E402
+from diarflow.adapters.diarizers.local.overlap import (  # noqa: E402
+    Heard,
+    OverlapAwareDiarizer,
+    decide,
+    load_overlap_diarizer,
+)
 from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn, turns_from_segments  # noqa: E402
 from diarflow.domain.window_clustering import ClusteringOptions  # noqa: E402
 from diarflow.eval_data import DEFAULT_ROOT, EvalClip, load_split  # noqa: E402
@@ -54,16 +60,46 @@ class Scored:
     heard: Heard
 
 
-def end_to_end(clips: list[EvalClip], folder: Path) -> EvalClip:
+@dataclass(frozen=True)
+class Decoded:
+    """A file and what every (step, onset) hears the same in it: its decode and the VAD's speech probabilities."""
+
+    clip: EvalClip
+    blocks: tuple[np.ndarray, ...]
+    speech: np.ndarray | None
+
+    @classmethod
+    def of(cls, clip: EvalClip, diarizer: OverlapAwareDiarizer) -> Decoded:
+        """Decode ``clip`` and score it with ``diarizer``'s VAD (as its ``hear`` does)."""
+        blocks = tuple(stream_audio(clip.audio))
+        for block in blocks:
+            block.setflags(write=False)  # shared by every setting's hearing
+        speech = None
+        if diarizer.vad is not None:
+            diarizer.vad.reset()
+            for block in blocks:
+                diarizer.vad.push(block)
+            speech = diarizer.vad.finish()
+        return cls(clip, blocks, speech)
+
+    def hear(self, diarizer: OverlapAwareDiarizer) -> Scored:
+        """What ``diarizer`` hears in the file (``diarizer.hear(self.clip.audio)`` without decoding it again)."""
+        heard = dataclasses.replace(diarizer, vad=None).hear_decoded(self.blocks)
+        heard.speech_probabilities = self.speech
+        return Scored(self.clip.reference, self.clip.uem, heard)
+
+
+def end_to_end(clips: Sequence[Decoded], folder: Path) -> EvalClip:
     """The clips one after another in one WAV, references and UEMs shifted by each clip's offset."""
-    name = "+".join(clip.clip_id for clip in clips)
+    name = "+".join(decoded.clip.clip_id for decoded in clips)
     path = folder / f"{name}.wav"
     reference: list[Turn] = []
     uem: list[Span] = []
     pieces: list[np.ndarray] = []
     offset = 0.0
-    for clip in clips:
-        samples = np.concatenate(list(stream_audio(clip.audio)))  # the clips are float WAVs: decode, then 16-bit
+    for decoded in clips:
+        clip = decoded.clip
+        samples = np.concatenate(decoded.blocks)  # the clips are float WAVs: decoded, then 16-bit
         pieces.append(samples)
         reference += [(start + offset, end + offset, who) for start, end, who in clip.reference]
         uem += [(start + offset, end + offset) for start, end in clip.uem]
@@ -94,11 +130,13 @@ def main() -> int:
     base = load_overlap_diarizer()
     best: tuple[float, float, float, ClusteringOptions] | None = None
     with tempfile.TemporaryDirectory() as folder:
-        pairs = [end_to_end(train[i : i + 2], Path(folder)) for i in range(0, len(train), 2)]
+        decoded = [Decoded.of(clip, base) for clip in train]
+        pairs = [end_to_end(decoded[i : i + 2], Path(folder)) for i in range(0, len(decoded), 2)]
+        decoded_pairs = [Decoded.of(pair, base) for pair in pairs]
         for step, onset in itertools.product(args.steps, args.onsets):
             diarizer = dataclasses.replace(base, step=step, onset=onset)
-            clips = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in train]
-            joined = [Scored(p.reference, p.uem, diarizer.hear(p.audio)) for p in pairs]
+            clips = [file.hear(diarizer) for file in decoded]
+            joined = [file.hear(diarizer) for file in decoded_pairs]
             print(
                 f"step {step:g} s, onset {onset:g}: threshold, min speech, reliable speech, reliable threshold"
                 " -> clips DER (count right) | pairs DER"
@@ -130,7 +168,7 @@ def main() -> int:
         f"reliable threshold {options.reliable_threshold} (objective {objective:.1%})"
     )
     diarizer = dataclasses.replace(base, step=step, onset=onset)
-    held_out = [Scored(c.reference, c.uem, diarizer.hear(c.audio)) for c in development]
+    held_out = [Decoded.of(clip, base).hear(diarizer) for clip in development]
     development_der, development_right = der(held_out, options)
     print(f"development with that setting: DER {development_der:.1%}, speaker count right on {development_right:.0%}")
     return 0

@@ -26,14 +26,13 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from diarflow.domain.frames import run_edges
 from diarflow.eval_data import EvalClip, load_split
-from tests.recut import RATE, Episode, _deepgram_document, _merge_reference
+from tests.recut import RATE, Episode, Timeline, lay_turns
 
 MIN_CHUNK_SECONDS = 0.8
 """Solo runs shorter than this are left out: a turn is built of whole runs."""
@@ -107,39 +106,24 @@ def build_episode(pool: dict[str, list[Chunk]], duration: float, *, seed: int, v
     """About ``duration`` seconds of turns by ``voices`` speakers of ``pool``; turns of 1–5 s (a third 5–12 s)."""
     rng = np.random.default_rng(seed)
     names = sorted(rng.choice(sorted(pool), size=voices, replace=False).tolist())
-    pieces: list[NDArray[np.float32]] = []
-    reference: list[tuple[float, float, str]] = []
-    words: list[dict[str, Any]] = []
-    cursor = 0.0
+    timeline = Timeline()
 
     def add_pause(seconds: float) -> None:
-        nonlocal cursor
         count = round(seconds * RATE)
-        pieces.append((rng.standard_normal(count) * NOISE_LEVEL).astype(np.float32))
-        cursor += count / RATE
+        timeline.pieces.append((rng.standard_normal(count) * NOISE_LEVEL).astype(np.float32))
+        timeline.cursor += count / RATE
+
+    def splice(chunk: Chunk, gain: float) -> tuple[Chunk, NDArray[np.float32], float]:
+        return chunk, chunk.audio * gain, chunk.audio.size / RATE
+
+    def mark(chunk: Chunk, start: float, seconds: float) -> None:
+        timeline.reference.append((start, start + seconds, chunk.speaker))
+        edges = np.linspace(start, start + seconds, max(1, round(seconds / WORD_SECONDS)) + 1)
+        for a, b in itertools.pairwise(edges):
+            timeline.words.append({"token": f"w{len(timeline.words)}", "start": a, "end": b, "speaker": chunk.speaker})
 
     add_pause(rng.uniform(0.5, 2.0))
-    speaker = names[int(rng.integers(voices))]
-    while cursor < duration:
-        target = rng.uniform(5.0, 12.0) if rng.random() < 1 / 3 else rng.uniform(1.0, 5.0)
-        gain = float(10 ** (rng.uniform(-4, 4) / 20))
-        spoken = 0.0
-        while spoken < target:
-            if spoken > 0:
-                add_pause(rng.uniform(0.05, 0.3))
-            chunk = pool[speaker][int(rng.integers(len(pool[speaker])))]
-            audio = chunk.audio * gain
-            seconds = audio.size / RATE
-            reference.append((cursor, cursor + seconds, speaker))
-            edges = np.linspace(cursor, cursor + seconds, max(1, round(seconds / WORD_SECONDS)) + 1)
-            for start, end in itertools.pairwise(edges):
-                words.append({"token": f"w{len(words)}", "start": start, "end": end, "speaker": speaker})
-            pieces.append(audio.astype(np.float32))
-            cursor += seconds
-            spoken += seconds
-        add_pause(rng.uniform(0.15, 0.8))
-        speaker = names[(names.index(speaker) + int(rng.integers(1, voices))) % voices]
-    audio = np.concatenate(pieces)
-    transcript = _deepgram_document(words, names, audio.size / RATE, rng)
+    first = int(rng.integers(voices))
+    lay_turns(timeline, names, pool, first, duration, rng, pause=add_pause, splice=splice, mark=mark, long_turns=1 / 3)
     # A speaker's consecutive chunks are one turn across the short pauses inside it (as annotators mark turns).
-    return Episode(audio, _merge_reference(reference), transcript, set(names))
+    return timeline.episode(names, rng, speakers=set(names))

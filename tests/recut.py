@@ -19,15 +19,18 @@ for a given seed.
 from __future__ import annotations
 
 import wave
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "diarflow" / "samples"
 RATE = 16_000
+C = TypeVar("C")
+"""A chunk of source speech, as :func:`lay_turns` draws them."""
 
 
 @dataclass(frozen=True)
@@ -173,75 +176,134 @@ def build_episode(
         by_speaker.setdefault(chunk.speaker, []).append(chunk)
     names = sorted(by_speaker)
 
-    pieces: list[NDArray[np.float32]] = []
-    ref_turns: list[tuple[float, float, str]] = []
-    words: list[dict[str, Any]] = []
-    cursor = 0.0
-    speaker_index = int(rng.integers(len(names)))
+    timeline = Timeline()
+    first = int(rng.integers(len(names)))
 
     def add_silence(seconds: float) -> None:
-        nonlocal cursor
         count = int(seconds * RATE)
         offset = int(rng.integers(0, noise.size - count)) if noise.size > count else 0
-        pieces.append(noise[offset : offset + count].copy())
-        cursor += count / RATE
+        timeline.pieces.append(noise[offset : offset + count].copy())
+        timeline.cursor += count / RATE
+
+    def splice(chunk: Line, gain: float) -> tuple[Line, NDArray[np.float32], float]:
+        # Jitter the cut by up to 80 ms at each end so repeats of a chunk are not identical audio.
+        chunk = _jitter(chunk, rng)
+        a, b = round(chunk.start * RATE), round(chunk.end * RATE)
+        audio = source[a:b] * gain
+        fade = min(80, audio.size // 4)
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+            audio[:fade] *= ramp
+            audio[-fade:] *= ramp[::-1]
+        return chunk, audio, chunk.end - chunk.start
+
+    def mark(chunk: Line, start: float, seconds: float) -> None:
+        offset = start - chunk.start
+        for lo_turn, hi_turn, speaker in reference:
+            lo, hi = max(lo_turn, chunk.start), min(hi_turn, chunk.end)
+            if hi - lo > 1e-3:
+                timeline.reference.append((lo + offset, hi + offset, speaker))
+        for token, ws, we in chunk.words:
+            timeline.words.append({"token": token, "start": ws + offset, "end": we + offset, "speaker": chunk.speaker})
 
     add_silence(rng.uniform(0.5, 2.0))
+    lay_turns(
+        timeline,
+        names,
+        by_speaker,
+        first,
+        duration,
+        rng,
+        pause=add_silence,
+        splice=splice,
+        mark=mark,
+        long_turns=long_turns,
+        turn_seconds=turn_seconds,
+        overlap=overlap,
+    )
+    return timeline.episode(names, rng)
+
+
+@dataclass
+class Timeline:
+    """Audio laid end to end (``cursor`` seconds of it so far), with its reference turns and words."""
+
+    pieces: list[NDArray[np.float32]] = field(default_factory=list)
+    reference: list[tuple[float, float, str]] = field(default_factory=list)
+    words: list[dict[str, Any]] = field(default_factory=list)
+    cursor: float = 0.0
+
+    def episode(self, names: list[str], rng: np.random.Generator, speakers: set[str] | None = None) -> Episode:
+        """The episode laid so far: a speaker's turns are joined across short pauses (:func:`_merge_reference`),
+        the transcript's utterances by ``names`` (speakers noisy); ``speakers`` defaults to the reference's."""
+        audio = np.concatenate(self.pieces).astype(np.float32)
+        reference = _merge_reference(self.reference)
+        self.words.sort(key=lambda word: word["start"])  # overlapped turns interleave; a transcript is in time order
+        transcript = _deepgram_document(self.words, names, audio.size / RATE, rng)
+        return Episode(audio, reference, transcript, {s for _, _, s in reference} if speakers is None else speakers)
+
+
+def lay_turns(
+    timeline: Timeline,
+    names: Sequence[str],
+    chunks: Mapping[str, Sequence[C]],
+    first: int,
+    duration: float,
+    rng: np.random.Generator,
+    *,
+    pause: Callable[[float], None],
+    splice: Callable[[C, float], tuple[C, NDArray[np.float32], float]],
+    mark: Callable[[C, float, float], None],
+    long_turns: float,
+    turn_seconds: Mapping[str, tuple[float, float]] | None = None,
+    overlap: float = 0.0,
+) -> None:
+    """Lay turns on ``timeline`` until it is ``duration`` seconds long, from ``names[first]`` on, each turn by
+    another of ``names`` than the last (drawn at random).
+
+    A turn lasts 1–5 s (5–12 s for a ``long_turns`` share, ``turn_seconds[name]`` when given) of chunks drawn
+    from ``chunks[name]`` at one level (a speaker's level drifts between turns), with ``pause(seconds)`` (which
+    lays a pause) between them and after the turn. ``splice(chunk, gain)`` gives the chunk as laid (it may cut
+    it), its audio at ``gain`` and the seconds it adds to the turn; ``mark(chunk, start, seconds)`` records its
+    reference turns and words. ``overlap`` is the share of speaker changes where the next speaker starts
+    0.15–0.6 s before the last one stops (the two voices are summed there); 0 draws nothing extra.
+    """
+    speaker = first
     pending_overlap = 0.0  # seconds the next turn starts before the previous one ends
-    while cursor < duration:
-        name = names[speaker_index]
+    while timeline.cursor < duration:
+        name = names[speaker]
         if turn_seconds is not None and name in turn_seconds:
             turn_target = rng.uniform(*turn_seconds[name])
         else:
             turn_target = rng.uniform(5.0, 12.0) if rng.random() < long_turns else rng.uniform(1.0, 5.0)
         turn_length = 0.0
         gain = float(10 ** (rng.uniform(-4, 4) / 20))  # a speaker's level drifts between turns
-        first = True
+        opening = True
         while turn_length < turn_target:
-            opening = first
-            if not first:
-                add_silence(rng.uniform(0.05, 0.3))
-            first = False
-            chunk = by_speaker[name][int(rng.integers(len(by_speaker[name])))]
-            # Jitter the cut by up to 80 ms at each end so repeats of a chunk are not identical audio.
-            chunk = _jitter(chunk, rng)
-            a, b = round(chunk.start * RATE), round(chunk.end * RATE)
-            audio = source[a:b] * gain
-            fade = min(80, audio.size // 4)
-            if fade:
-                ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-                audio[:fade] *= ramp
-                audio[-fade:] *= ramp[::-1]
+            if not opening:
+                pause(rng.uniform(0.05, 0.3))
+            chunk, audio, length = splice(chunks[name][int(rng.integers(len(chunks[name])))], gain)
             shared = 0  # samples this chunk shares with the end of the previous turn
+            pieces = timeline.pieces
             if opening and pending_overlap > 0 and pieces:
                 shared = min(round(pending_overlap * RATE), pieces[-1].size // 2, audio.size // 2)
                 pieces[-1] = pieces[-1].copy()
                 pieces[-1][-shared:] += audio[:shared]
                 audio = audio[shared:]
-                cursor -= shared / RATE
+                timeline.cursor -= shared / RATE
             pending_overlap = 0.0
-            offset = cursor - chunk.start
-            for start, end, speaker in reference:
-                lo, hi = max(start, chunk.start), min(end, chunk.end)
-                if hi - lo > 1e-3:
-                    ref_turns.append((lo + offset, hi + offset, speaker))
-            for token, ws, we in chunk.words:
-                words.append({"token": token, "start": ws + offset, "end": we + offset, "speaker": name})
+            opening = False
+            seconds = (audio.size + shared) / RATE
+            mark(chunk, timeline.cursor, seconds)
             pieces.append(audio.astype(np.float32))
-            cursor += (audio.size + shared) / RATE
-            turn_length += chunk.end - chunk.start
+            timeline.cursor += seconds
+            turn_length += length
         if overlap > 0 and len(names) > 1 and rng.random() < overlap:
             pending_overlap = float(rng.uniform(0.15, 0.6))
         else:
-            add_silence(rng.uniform(0.15, 0.8))
+            pause(rng.uniform(0.15, 0.8))
         if len(names) > 1:
-            speaker_index = (speaker_index + int(rng.integers(1, len(names)))) % len(names)
-
-    audio = np.concatenate(pieces).astype(np.float32)
-    ref_turns = _merge_reference(ref_turns)
-    words.sort(key=lambda word: word["start"])  # overlapped turns interleave; a transcript is in time order
-    transcript = _deepgram_document(words, names, audio.size / RATE, rng)
-    return Episode(audio, ref_turns, transcript, {s for _, _, s in ref_turns})
+            speaker = (speaker + int(rng.integers(1, len(names)))) % len(names)
 
 
 def _jitter(chunk: Line, rng: np.random.Generator) -> Line:

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from diarflow.adapters.diarizers.base import DiarizationJob
+from diarflow.adapters.diarizers.local.audio import stream_audio
 from diarflow.adapters.diarizers.local.overlap import (
     WINDOW_SECONDS,
     OverlapAwareDiarizer,
@@ -94,7 +95,7 @@ def test_every_window_of_a_long_file_is_heard_once_in_order(diarizer: OverlapAwa
     seconds = 187.3
     rng = np.random.default_rng(0)
     path = write_wav(tmp_path / "noise.wav", rng.normal(0, 0.05, int(seconds * 16_000)))
-    starts = [start for chunk in diarizer._chunks(path, None) for start in chunk.window_starts_seconds]
+    starts = [start for chunk in diarizer._chunks(stream_audio(path), None) for start in chunk.window_starts_seconds]
     planned = SlidingWindows(WINDOW_SECONDS, diarizer.step).starts(seconds)
     np.testing.assert_allclose(starts, planned, atol=1 / 16_000)
 
@@ -254,7 +255,7 @@ def test_the_last_seconds_are_heard_when_the_flush_window_would_start_in_audio_a
     """61 s: a chunk's windows end at 60 s and SlidingWindows' flush (51 s) starts before the buffer kept."""
     rng = np.random.default_rng(1)
     path = write_wav(tmp_path / "noise61.wav", rng.normal(0, 0.05, 61 * 16_000))
-    chunks = list(diarizer._chunks(path, None))
+    chunks = list(diarizer._chunks(stream_audio(path), None))
     last_end = max(start + WINDOW_SECONDS for chunk in chunks for start in chunk.window_starts_seconds)
     assert last_end >= 61.0
     assert chunks[-1].last

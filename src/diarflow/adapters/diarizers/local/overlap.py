@@ -32,7 +32,7 @@ reconstruction (:class:`Heard`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -163,11 +163,16 @@ class OverlapAwareDiarizer:
     def hear(self, path: Path) -> Heard:
         """Everything the audio says (one decode): each window's voices, each local speaker's and each piece's
         embedding, and the VAD's speech probabilities."""
-        total = audio_io.probe_duration(path)
+        return self.hear_decoded(audio_io.stream_audio(path), total=audio_io.probe_duration(path))
+
+    def hear_decoded(self, blocks: Iterable[NDArray[np.float32]], *, total: float | None = None) -> Heard:
+        """:meth:`hear` of decoded audio: consecutive mono 16 kHz float32 blocks, as
+        :func:`~diarflow.adapters.diarizers.local.audio.stream_audio` yields them (``total``: their expected
+        seconds, for progress only). The blocks are only read."""
         heard = Heard()
         self.vad.reset()
         last: _Trunk | None = None
-        for chunk in self._chunks(path, total):
+        for chunk in self._chunks(blocks, total):
             trunk = self._listen(chunk, heard)
             if trunk is not None:
                 # The voices heard before the next regular window starts are final: cut and embed their pieces.
@@ -180,7 +185,7 @@ class OverlapAwareDiarizer:
 
     # --- one decode: windows in chunks ------------------------------------------------------------
 
-    def _chunks(self, path: Path, total: float | None) -> Iterator[_Chunk]:
+    def _chunks(self, blocks: Iterable[NDArray[np.float32]], total: float | None) -> Iterator[_Chunk]:
         """Consecutive windows with the audio they span, as the decode reaches them; the last ones flush."""
         windows = SlidingWindows(WINDOW_SECONDS, self.step)
         per_chunk = max(1, int((CHUNK_SECONDS - WINDOW_SECONDS) // self.step) + 1)
@@ -189,7 +194,7 @@ class OverlapAwareDiarizer:
         buffer_start = 0
         next_window = 0  # index of the next regular window (start = index * step)
         decoded = 0
-        for block in audio_io.stream_audio(path):
+        for block in blocks:
             self.vad.push(block)
             buffer = np.concatenate((buffer, block)) if buffer.size else block
             decoded += block.size
