@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
 from tests.recut import write_wav  # noqa: E402
 
 from diarflow.adapters.audio_format import SAMPLE_RATE  # noqa: E402
@@ -66,7 +67,7 @@ class Decoded:
 
     clip: EvalClip
     blocks: tuple[np.ndarray, ...]
-    speech: np.ndarray | None
+    speech: NDArray[np.float32]
 
     @classmethod
     def of(cls, clip: EvalClip, diarizer: OverlapAwareDiarizer) -> Decoded:
@@ -74,18 +75,14 @@ class Decoded:
         blocks = tuple(stream_audio(clip.audio))
         for block in blocks:
             block.setflags(write=False)  # shared by every setting's hearing
-        speech = None
-        if diarizer.vad is not None:
-            diarizer.vad.reset()
-            for block in blocks:
-                diarizer.vad.push(block)
-            speech = diarizer.vad.finish()
-        return cls(clip, blocks, speech)
+        diarizer.vad.reset()
+        for block in blocks:
+            diarizer.vad.push(block)
+        return cls(clip, blocks, diarizer.vad.finish())
 
     def hear(self, diarizer: OverlapAwareDiarizer) -> Scored:
         """What ``diarizer`` hears in the file (``diarizer.hear(self.clip.audio)`` without decoding it again)."""
-        heard = dataclasses.replace(diarizer, vad=None).hear_decoded(self.blocks)
-        heard.speech_probabilities = self.speech
+        heard = diarizer.hear_decoded(self.blocks, speech_probabilities=self.speech)
         return Scored(self.clip.reference, self.clip.uem, heard)
 
 

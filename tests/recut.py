@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "diarflow" / "samples"
 RATE = 16_000
-C = TypeVar("C")
+ChunkT = TypeVar("ChunkT")
 """A chunk of source speech, as :func:`lay_turns` draws them."""
 
 
@@ -246,14 +246,14 @@ class Timeline:
 def lay_turns(
     timeline: Timeline,
     names: Sequence[str],
-    chunks: Mapping[str, Sequence[C]],
+    chunks: Mapping[str, Sequence[ChunkT]],
     first: int,
     duration: float,
     rng: np.random.Generator,
     *,
     pause: Callable[[float], None],
-    splice: Callable[[C, float], tuple[C, NDArray[np.float32], float]],
-    mark: Callable[[C, float, float], None],
+    splice: Callable[[ChunkT, float], tuple[ChunkT, NDArray[np.float32], float]],
+    mark: Callable[[ChunkT, float, float], None],
     long_turns: float,
     turn_seconds: Mapping[str, tuple[float, float]] | None = None,
     overlap: float = 0.0,

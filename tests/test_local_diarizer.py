@@ -78,11 +78,12 @@ def test_sample_two_speakers(sample_output: DiarizerOutput) -> None:
     turns = sample_output.turns
     assert turns.num_speakers == 2
     assert np.all((turns.confidences >= 0) & (turns.confidences <= 1))
-    # Measured 8.9 % (miss 7.3, false alarm 1.3, confusion 0.3); the exclusive variant 12.9 %. The
-    # diarizer before (GE2E on the transcript's pieces) scored 11.1 % and 12.8 %.
-    assert _der(recut.sample_reference(), turns) <= 0.10
+    # Regression guards, not targets. Measured 10.5 % (miss 6.1, false alarm 1.3, confusion 3.1); the exclusive
+    # variant 14.5 %. The shortest piece was re-chosen without the sample, which cost it 1.6 points (8.9 % and
+    # 12.9 % with the setting it had helped choose; docs/local-diarizer.md).
+    assert _der(recut.sample_reference(), turns) <= 0.12
     assert sample_output.exclusive is not None
-    assert _der(recut.sample_reference(), sample_output.exclusive) <= 0.135
+    assert _der(recut.sample_reference(), sample_output.exclusive) <= 0.165
     # Each speaker's voice, comparable with the registry's voiceprints: identification needs no second pass.
     voices = sample_output.speaker_embeddings
     assert voices is not None

@@ -36,7 +36,7 @@ from tests.reliability import diarflow_cli
 SAMPLES = resources.files("diarflow.samples")
 SAMPLE_DER_CEILING = 0.12
 """A regression guard, not a target: measured 10.5 % with the words and 10.4 % from the audio alone (the
-shortest piece was re-chosen without the sample, which it cost 1.6-2.4 points; docs/local-diarizer.md)."""
+shortest piece was re-chosen without the sample, which cost it 1.6 and 2.4 points; docs/local-diarizer.md)."""
 
 
 @pytest.fixture(scope="module")

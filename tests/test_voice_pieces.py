@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from diarflow.adapters.diarizers.local.overlap import Heard, decide
 from diarflow.adapters.models.segmentation import FRAMES_PER_WINDOW, LOCAL_SPEAKERS
+from diarflow.domain import voice_pieces
 from diarflow.domain.reconstruction import SpeakerFrames, WindowBatch, speaker_frames, voices_heard
 from diarflow.domain.voice_pieces import (
     VoicePieces,
     name_single_voices,
-    new_voices,
+    new_voice_centroids,
     piece_speakers,
     single_voice_pieces,
 )
@@ -108,22 +110,54 @@ def pieces_of(*voices: tuple[np.ndarray, int]) -> VoicePieces:
     return VoicePieces(first, first + 100, embeddings)
 
 
+def voices_in(pieces: VoicePieces, centroids: np.ndarray, *, room: int) -> np.ndarray:
+    return new_voice_centroids(pieces, centroids, frame_seconds=0.01, threshold=0.55, room=room)
+
+
 def test_pieces_no_speaker_fits_are_a_new_voice_when_they_are_one_voice_and_enough_of_the_episode() -> None:
     other = unit(0, 0, 1)
     mixed = np.stack([unit(1, 0.3)])  # the windows' one speaker: A with a little of B mixed in
-    found = new_voices(pieces_of((A, 60), (B, 8)), mixed, frame_seconds=0.01, threshold=0.55, room=9)
+    found = voices_in(pieces_of((A, 60), (B, 8)), mixed, room=9)
     assert found.shape == (1, 192)
     assert float(found[0] @ B) > 0.99
     # Too little of it (6 s needed), too small a share of the episode (2 %), or no room: no new voice.
-    assert new_voices(pieces_of((A, 60), (B, 5)), mixed, frame_seconds=0.01, threshold=0.55, room=9).shape[0] == 0
-    assert new_voices(pieces_of((A, 600), (B, 8)), mixed, frame_seconds=0.01, threshold=0.55, room=9).shape[0] == 0
-    assert new_voices(pieces_of((A, 60), (B, 8)), mixed, frame_seconds=0.01, threshold=0.55, room=0).shape[0] == 0
+    assert voices_in(pieces_of((A, 60), (B, 5)), mixed, room=9).shape[0] == 0
+    assert voices_in(pieces_of((A, 600), (B, 8)), mixed, room=9).shape[0] == 0
+    assert voices_in(pieces_of((A, 60), (B, 8)), mixed, room=0).shape[0] == 0
     # Pieces that fit no speaker but not one another (B and C, 4 s each) are no voice.
-    scattered = new_voices(pieces_of((A, 60), (B, 4), (other, 4)), mixed, frame_seconds=0.01, threshold=0.55, room=9)
+    scattered = voices_in(pieces_of((A, 60), (B, 4), (other, 4)), mixed, room=9)
     assert scattered.shape[0] == 0
+    # A piece with no usable embedding (silence pooled to zero, a NaN) is nobody's voice, and no error.
+    broken = pieces_of((A, 60), (B, 8), (np.zeros(192), 1), (np.full(192, np.nan), 1))
+    assert voices_in(broken, mixed, room=9).shape[0] == 1
     # Pieces that fit a speaker are that speaker's, however many.
     both = np.stack([A, B])
-    assert new_voices(pieces_of((A, 60), (B, 20)), both, frame_seconds=0.01, threshold=0.55, room=9).shape[0] == 0
+    assert voices_in(pieces_of((A, 60), (B, 20)), both, room=9).shape[0] == 0
+
+
+def test_new_voices_come_largest_first_as_many_as_there_is_room_for() -> None:
+    other = unit(0, 0, 1)
+    pieces = pieces_of((A, 60), (B, 8), (other, 12))
+    found = voices_in(pieces, np.stack([A]), room=1)
+    assert found.shape[0] == 1
+    assert float(found[0] @ other) > 0.99
+    assert voices_in(pieces, np.stack([A]), room=2).shape[0] == 2
+
+
+def test_past_the_clustering_cap_an_even_spread_of_unfit_pieces_stands_for_them_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(voice_pieces, "MAX_CLUSTERED", 10)
+    # 40 pieces of B (40 s) fit nobody; ten of them are clustered, and stand for 40 s, not 10.
+    pieces = pieces_of((A, 600), (B, 40))
+    found = voices_in(pieces, np.stack([A]), room=9)
+    assert found.shape[0] == 1  # 40 s is over the 2 % (12.8 s) a voice needs here; 10 s would not be
+
+
+def test_how_many_speakers_may_join() -> None:
+    assert room_for_speakers(ClusteringOptions(), 3) == 7
+    assert room_for_speakers(ClusteringOptions(max_speakers=3), 3) == 0
+    assert room_for_speakers(ClusteringOptions(num_speakers=4), 1) == 0  # a given count is the count
 
 
 def test_new_speakers_join_after_the_found_ones_and_windows_are_matched_to_them() -> None:
@@ -134,9 +168,6 @@ def test_new_speakers_join_after_the_found_ones_and_windows_are_matched_to_them(
     assert joined.num_speakers == 2
     assert joined.clusters.tolist() == [[0, 1, -1], [1, -1, -1]]
     assert with_new_speakers(assignment, speakers, np.zeros((0, 192))) is assignment
-    assert room_for_speakers(ClusteringOptions(), 3) == 7
-    assert room_for_speakers(ClusteringOptions(max_speakers=3), 3) == 0
-    assert room_for_speakers(ClusteringOptions(num_speakers=4), 1) == 0
 
 
 def interviewer_heard() -> Heard:

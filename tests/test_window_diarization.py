@@ -327,6 +327,10 @@ def test_the_exclusive_speaker_is_the_first_ranked_of_the_overlapping_ones() -> 
     speaking = select_speakers(frames)
     assert not (speaking.exclusive & ~speaking.overlapping).any()
     np.testing.assert_array_equal(speaking.exclusive.sum(axis=1), speaking.overlapping.any(axis=1))
+    # The most active speaker is the exclusive one, whatever its index.
+    ranked = select_speakers(SpeakerFrames(np.array([[0.2, 0.9, 0.5]] * 2), np.ones((2, 3)), np.array([1, 2])))
+    assert ranked.exclusive.tolist() == [[False, True, False]] * 2
+    assert ranked.overlapping.tolist() == [[False, True, False], [False, True, True]]
     nobody = select_speakers(SpeakerFrames(np.zeros((4, 0)), np.zeros((4, 0)), np.ones(4, dtype=np.int64)))
     assert nobody.overlapping.shape == nobody.exclusive.shape == (4, 0)
 
@@ -379,7 +383,7 @@ def test_a_word_no_window_heard_is_its_turns_speaker_and_a_turn_nobody_heard_sta
     centres = np.arange(n) * STEP + STEP / 2
     starts = np.array([0.2, 1.1, 1.6, 2.5, 2.9, 4.0])
     ends = np.array([1.0, 1.5, 2.0, 2.8, 3.3, 4.5])
-    selected = select_speakers(bound_by_words(frames_of(activity, count), centres, starts, ends))
+    selected = select_speakers(bound_by_words(frames_of(activity, count), centres, starts, ends)).overlapping
     assert spans(selected, 1) == [(0.2, 2.0)]  # the unheard word and the pauses around it: B's turn
     assert spans(selected, 0) == [(2.5, 3.3)]  # the unheard word opening A's run is A's
     assert not selected[400:450].any()  # nobody was heard in that turn: no one to give it to

@@ -229,7 +229,8 @@ def bound_by_words(
     word's speaker; two voices stay two only within ``reach`` of a change between consecutive
     words' speakers with less than ``bridge`` between them, where people talk over each other, and
     only where the second voice's activity (the share of the windows hearing it) is at least
-    ``second_voice`` (1: every window that heard the frame).
+    ``second_voice`` (1: every window that heard the frame). A word no window heard a voice over takes
+    its turn's speaker (:func:`_unheard_words_carried`); its frames keep the windows' confidence there.
     """
     num_frames, num_speakers = frames.activity.shape
     if num_speakers == 0 or num_frames == 0:
@@ -280,8 +281,8 @@ def _unheard_words_carried(speaker: IntArray, close: NDArray[np.bool_]) -> IntAr
     A quiet voice's words can go unheard by every window while the words around them are heard: within
     a run of words no pause longer than the bridge separates (``close[i]``: words ``i`` and ``i + 1``),
     an unheard word is the previous heard word's speaker, or the next one's when it opens the run.
-    Measured on the tuning episodes of four voices it recovers most of the quiet voices' missed words
-    (docs/local-diarizer.md); words no heard word shares a run with stay unheard.
+    Measured on the tuning episodes of three or four voices it recovers most of the quiet voices' missed
+    words (docs/local-diarizer.md); words no heard word shares a run with stay unheard.
     """
     index = np.arange(speaker.size)
     run = np.concatenate(([0], np.cumsum(~close)))

@@ -15,9 +15,10 @@ One streaming decode does everything the audio is needed for:
    (window, local speaker) gets one embedding: the trunk pooled under the
    frames where that speaker talks alone (or, with too little solo speech,
    wherever it talks);
-4. where one voice is heard, the episode's timeline is cut into 1–2 s
+4. where one voice is heard, the episode's timeline is cut into 0.5–2 s
    **pieces**, each embedded from the same trunk: they say who speaks there
-   when a local speaker mixes two alike voices (:mod:`diarflow.domain.voice_pieces`);
+   when a local speaker mixes two alike voices, and find a voice no window embedding stands for
+   (:mod:`diarflow.domain.voice_pieces`);
 5. **silero-vad** scores the same blocks for speech (one probability per 32 ms);
 6. the domain code clusters the embeddings across windows (one window's
    local speakers are different people), counts the voices per frame, silences
@@ -73,7 +74,7 @@ from diarflow.domain.voice_pieces import (
     PIECE_SECONDS,
     VoicePieces,
     name_single_voices,
-    new_voices,
+    new_voice_centroids,
     piece_speakers,
     single_voice_pieces,
 )
@@ -165,14 +166,23 @@ class OverlapAwareDiarizer:
         embedding, and the VAD's speech probabilities."""
         return self.hear_decoded(audio_io.stream_audio(path), total=audio_io.probe_duration(path))
 
-    def hear_decoded(self, blocks: Iterable[NDArray[np.float32]], *, total: float | None = None) -> Heard:
+    def hear_decoded(
+        self,
+        blocks: Iterable[NDArray[np.float32]],
+        *,
+        total: float | None = None,
+        speech_probabilities: NDArray[np.float32] | None = None,
+    ) -> Heard:
         """:meth:`hear` of decoded audio: consecutive mono 16 kHz float32 blocks, as
         :func:`~diarflow.adapters.diarizers.local.audio.stream_audio` yields them (``total``: their expected
-        seconds, for progress only). The blocks are only read."""
+        seconds, for progress only). The blocks are only read. ``speech_probabilities``: the VAD's for these
+        blocks when they are already known (the VAD does not run again)."""
         heard = Heard()
-        self.vad.reset()
+        scoring_speech = speech_probabilities is None
+        if scoring_speech:
+            self.vad.reset()
         last: _Trunk | None = None
-        for chunk in self._chunks(blocks, total):
+        for chunk in self._chunks(blocks, total, scoring_speech=scoring_speech):
             trunk = self._listen(chunk, heard)
             if trunk is not None:
                 # The voices heard before the next regular window starts are final: cut and embed their pieces.
@@ -180,13 +190,16 @@ class OverlapAwareDiarizer:
                 last = trunk
         if last is not None:  # the audio after the last regular window start, when no flush window came
             self._cut_pieces(heard, last, math.inf)
-        heard.speech_probabilities = self.vad.finish()
+        heard.speech_probabilities = self.vad.finish() if speech_probabilities is None else speech_probabilities
         return heard
 
     # --- one decode: windows in chunks ------------------------------------------------------------
 
-    def _chunks(self, blocks: Iterable[NDArray[np.float32]], total: float | None) -> Iterator[_Chunk]:
-        """Consecutive windows with the audio they span, as the decode reaches them; the last ones flush."""
+    def _chunks(
+        self, blocks: Iterable[NDArray[np.float32]], total: float | None, *, scoring_speech: bool = True
+    ) -> Iterator[_Chunk]:
+        """Consecutive windows with the audio they span, as the decode reaches them; the last ones flush
+        (``scoring_speech``: each block also goes to the VAD)."""
         windows = SlidingWindows(WINDOW_SECONDS, self.step)
         per_chunk = max(1, int((CHUNK_SECONDS - WINDOW_SECONDS) // self.step) + 1)
         step_samples = round(self.step * SAMPLE_RATE)
@@ -195,7 +208,8 @@ class OverlapAwareDiarizer:
         next_window = 0  # index of the next regular window (start = index * step)
         decoded = 0
         for block in blocks:
-            self.vad.push(block)
+            if scoring_speech:
+                self.vad.push(block)
             buffer = np.concatenate((buffer, block)) if buffer.size else block
             decoded += block.size
             while True:
@@ -309,14 +323,14 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     speakers = heard.speakers()
     pieces = heard.pieces()
     assignment = assign_speakers(speakers, heard.windows, LOCAL_SPEAKERS, options)
-    unmatched = new_voices(
+    new_centroids = new_voice_centroids(
         pieces,
         assignment.centroids,
         frame_seconds=FRAMES.step,
         threshold=options.threshold,
         room=room_for_speakers(options, assignment.num_speakers),
     )
-    assignment = with_new_speakers(assignment, speakers, unmatched)
+    assignment = with_new_speakers(assignment, speakers, new_centroids)
     num_frames = EPISODE_GRID.frames_for(heard.duration)
     centres = EPISODE_GRID.centre(np.arange(num_frames))
     frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
