@@ -105,6 +105,12 @@ def to_rttm(turns: list[tuple[float, float, str]], uri: str) -> str:
     )
 
 
+SAMPLE_DER_CEILING = 0.12
+"""The local diarizer's DER on the sample stays under this: a regression guard, not a target. Measured 10.5 % with
+the words and 10.4 % from the audio alone (the shortest piece was re-chosen without the sample, which cost it 1.6
+and 2.4 points; docs/local-diarizer.md)."""
+
+
 def sample_reference() -> list[tuple[float, float, str]]:
     return read_rttm((SAMPLES / "sample.rttm").read_text())
 

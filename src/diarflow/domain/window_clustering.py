@@ -233,8 +233,9 @@ def _one_voice_rejoined(
     group = np.arange(count)
     while True:
         alive = np.flatnonzero(group == np.arange(count))
+        directions = _normalise(sums)
         pairs = [
-            (float((_normalise(sums[[a]]) @ _normalise(sums[[b]]).T)[0, 0]), int(a), int(b))
+            (float(directions[a] @ directions[b]), int(a), int(b))
             for i, a in enumerate(alive)
             for b in alive[i + 1 :]
             if home[a] == home[b] and _share_heard_together(heard[a], heard[b]) < heard_together
