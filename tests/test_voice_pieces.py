@@ -13,6 +13,7 @@ from diarflow.domain.voice_pieces import (
     VoicePieces,
     name_single_voices,
     new_voice_centroids,
+    piece_centroids,
     piece_speakers,
     single_voice_pieces,
 )
@@ -48,9 +49,21 @@ def test_pieces_pull_mixed_centroids_apart_and_unsure_pieces_stay_unnamed() -> N
     embeddings = np.stack([A, A, A, B, B, unit(1, 1)])
     lengths = np.array([10, 10, 10, 10, 10, 2])  # the last one short: it hardly moves a centroid
     pieces = VoicePieces(np.arange(6) * 10, np.arange(6) * 10 + lengths, embeddings)
-    speakers = piece_speakers(pieces, centroids, margin=0.1)
+    speakers = piece_speakers(pieces, piece_centroids(pieces, centroids), margin=0.1)
     assert speakers[:5].tolist() == [0, 0, 0, 1, 1]
     assert speakers[5] == -1  # equally near both: the windows decide there
+
+
+def test_a_piece_with_no_usable_embedding_is_nobodys_and_moves_no_centroid() -> None:
+    centroids = np.stack([unit(1, 0.8), unit(0.8, 1)])
+    embeddings = np.stack([A, B, np.zeros(192), np.full(192, np.nan)])
+    pieces = VoicePieces(np.arange(4) * 10, np.arange(4) * 10 + 10, embeddings)
+    moved = piece_centroids(pieces, centroids)
+    assert np.isfinite(moved).all()
+    assert float(moved[0] @ A) > 0.99
+    assert float(moved[1] @ B) > 0.99
+    assert piece_speakers(pieces, moved).tolist() == [0, 1, -1, -1]
+    assert piece_speakers(pieces, moved[:1]).tolist() == [0, 0, -1, -1]  # one speaker: no margin, still not broken
 
 
 def test_a_piece_names_its_single_voice_frames_and_leaves_two_voices_alone() -> None:
@@ -111,7 +124,8 @@ def pieces_of(*voices: tuple[np.ndarray, int]) -> VoicePieces:
 
 
 def voices_in(pieces: VoicePieces, centroids: np.ndarray, *, room: int) -> np.ndarray:
-    return new_voice_centroids(pieces, centroids, frame_seconds=0.01, threshold=0.55, room=room)
+    moved = piece_centroids(pieces, centroids)
+    return new_voice_centroids(pieces, moved, frame_seconds=0.01, threshold=0.55, room=room)
 
 
 def test_pieces_no_speaker_fits_are_a_new_voice_when_they_are_one_voice_and_enough_of_the_episode() -> None:

@@ -28,6 +28,7 @@ Pure numpy/scipy.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -75,6 +76,27 @@ class VoicePieces:
     def empty(cls, dimension: int = 192) -> VoicePieces:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, dimension)))
 
+    @functools.cached_property
+    def directions(self) -> FloatArray:
+        """Each embedding scaled to unit length; a row of zeros where it is not :attr:`usable`.
+
+        Computed once: every comparison with centroids reads it.
+        """
+        norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
+        usable = np.isfinite(self.embeddings).all(axis=1) & (norms[:, 0] > 1e-12)
+        with np.errstate(invalid="ignore"):
+            return np.where(usable[:, np.newaxis], self.embeddings / np.maximum(norms, 1e-12), 0.0)
+
+    @property
+    def usable(self) -> NDArray[np.bool_]:
+        """Pieces with an embedding to compare: finite and not zero (silence pooled to nothing is neither)."""
+        return np.asarray(self.directions.any(axis=1))
+
+    @property
+    def lengths(self) -> FloatArray:
+        """Each piece's length in frames."""
+        return (self.stop - self.first).astype(np.float64)
+
 
 def single_voice_pieces(count: IntArray, *, max_frames: int, min_frames: int) -> tuple[IntArray, IntArray]:
     """Frames where one voice is heard (``count == 1``), each run cut into equal pieces of at most ``max_frames``.
@@ -94,22 +116,29 @@ def single_voice_pieces(count: IntArray, *, max_frames: int, min_frames: int) ->
     return np.array(piece_firsts, dtype=np.int64), np.array(piece_stops, dtype=np.int64)
 
 
-def piece_speakers(pieces: VoicePieces, centroids: FloatArray, *, margin: float = PIECE_MARGIN) -> IntArray:
-    """Each piece's speaker: its nearest centroid after k-means over the pieces; -1 where it wins by < ``margin``.
+def piece_centroids(pieces: VoicePieces, centroids: FloatArray) -> FloatArray:
+    """``centroids`` moved to the pieces' voices: a few k-means steps over the usable pieces, weighted by length.
 
     The centroids come from the windows' local speakers, which may each mix two alike voices; moving them
-    to the pieces' own means (weighted by length) lets pure pieces pull each centroid to one voice.
+    to the pieces' own means lets pure pieces pull each centroid to one voice. The count stays.
     """
+    usable = pieces.usable
+    if not usable.any() or centroids.shape[0] == 0:
+        return centroids
+    return refined_centroids(pieces.directions[usable], pieces.lengths[usable], centroids)
+
+
+def piece_speakers(pieces: VoicePieces, centroids: FloatArray, *, margin: float = PIECE_MARGIN) -> IntArray:
+    """Each piece's speaker: its nearest of ``centroids`` (moved to the pieces by :func:`piece_centroids`);
+    -1 where it wins by less than ``margin``, or where the piece has no usable embedding."""
     if len(pieces) == 0 or centroids.shape[0] == 0:
         return np.full(len(pieces), -1, dtype=np.int64)
-    points = pieces.embeddings / np.maximum(np.linalg.norm(pieces.embeddings, axis=1, keepdims=True), 1e-12)
-    lengths = (pieces.stop - pieces.first).astype(np.float64)
-    similarity = points @ refined_centroids(points, lengths, centroids).T
+    similarity = pieces.directions @ centroids.T
     nearest = np.argmax(similarity, axis=1)
-    if similarity.shape[1] == 1:
-        return np.asarray(nearest, dtype=np.int64)
-    ordered = np.sort(similarity, axis=1)
-    sure = ordered[:, -1] - ordered[:, -2] >= margin
+    sure = pieces.usable
+    if similarity.shape[1] > 1:
+        ordered = np.sort(similarity, axis=1)
+        sure &= ordered[:, -1] - ordered[:, -2] >= margin
     return np.where(sure, nearest, -1).astype(np.int64)
 
 
@@ -123,22 +152,20 @@ def new_voice_centroids(
 ) -> FloatArray:
     """Centroids of voices the pieces hear and no speaker stands for: (new voices, dim), at most ``room``.
 
-    Pieces whose nearest centroid (after the k-means steps :func:`piece_speakers` takes) is less similar
-    than :data:`NEW_VOICE_FIT` are clustered (average linkage, cut at the clustering's ``threshold``);
-    a cluster with at least :data:`NEW_VOICE_SECONDS` and :data:`NEW_VOICE_SHARE` of all the pieces'
-    seconds is a voice, the largest first. Past :data:`MAX_CLUSTERED` such pieces, an even spread of them
-    over the episode is clustered and each cluster's seconds scaled up to stand for them all.
+    ``centroids`` are the speakers' as :func:`piece_centroids` moved them. Pieces less similar than
+    :data:`NEW_VOICE_FIT` to the nearest are clustered (average linkage, cut at the clustering's
+    ``threshold``); a cluster with at least :data:`NEW_VOICE_SECONDS` and :data:`NEW_VOICE_SHARE` of all
+    the pieces' seconds is a voice, the largest first. Past :data:`MAX_CLUSTERED` such pieces, an even
+    spread of them over the episode is clustered and each cluster's seconds scaled up to stand for them all.
     """
     none = np.zeros((0, centroids.shape[1]))
     if room <= 0 or len(pieces) < 2 or centroids.shape[0] == 0:
         return none
-    norms = np.linalg.norm(pieces.embeddings, axis=1, keepdims=True)
-    usable = np.isfinite(pieces.embeddings).all(axis=1) & (norms[:, 0] > 1e-12)
-    points = np.where(usable[:, np.newaxis], pieces.embeddings / np.maximum(norms, 1e-12), 0.0)
-    seconds = (pieces.stop - pieces.first).astype(np.float64) * frame_seconds
+    points = pieces.directions
+    seconds = pieces.lengths * frame_seconds
     needed = max(NEW_VOICE_SECONDS, NEW_VOICE_SHARE * float(seconds.sum()))
-    fit = (points @ refined_centroids(points[usable], seconds[usable], centroids).T).max(axis=1)
-    unfit = np.flatnonzero(usable & (fit < NEW_VOICE_FIT))
+    fit = (points @ centroids.T).max(axis=1)
+    unfit = np.flatnonzero(pieces.usable & (fit < NEW_VOICE_FIT))
     unfit_seconds = float(seconds[unfit].sum())
     if unfit.size < 2 or unfit_seconds < needed:
         return none

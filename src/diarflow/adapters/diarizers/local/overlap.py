@@ -75,6 +75,7 @@ from diarflow.domain.voice_pieces import (
     VoicePieces,
     name_single_voices,
     new_voice_centroids,
+    piece_centroids,
     piece_speakers,
     single_voice_pieces,
 )
@@ -323,19 +324,22 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     speakers = heard.speakers()
     pieces = heard.pieces()
     assignment = assign_speakers(speakers, heard.windows, LOCAL_SPEAKERS, options)
+    centroids = piece_centroids(pieces, assignment.centroids)
     new_centroids = new_voice_centroids(
         pieces,
-        assignment.centroids,
+        centroids,
         frame_seconds=FRAMES.step,
         threshold=options.threshold,
         room=room_for_speakers(options, assignment.num_speakers),
     )
     assignment = with_new_speakers(assignment, speakers, new_centroids)
+    if new_centroids.shape[0] > 0:  # new voices take their pieces from the old speakers: move every centroid again
+        centroids = piece_centroids(pieces, assignment.centroids)
     num_frames = EPISODE_GRID.frames_for(heard.duration)
     centres = EPISODE_GRID.centre(np.arange(num_frames))
     frames = speaker_frames(heard.batches(assignment), num_frames, assignment.num_speakers)
     if len(pieces) > 0:  # where one voice is heard, short pieces say who, not the (possibly mixed) local speakers
-        frames = name_single_voices(frames, pieces, piece_speakers(pieces, assignment.centroids))
+        frames = name_single_voices(frames, pieces, piece_speakers(pieces, centroids))
     if heard.speech_probabilities is not None:
         frames = without_silence(frames, sure_silence(heard.speech_probabilities, VAD_FRAME_SECONDS, centres))
     if transcript is not None and len(transcript) > 0:
