@@ -8,8 +8,9 @@ arrays the episode keeps (each chunk's window activity and embeddings); freed, t
 that stay resident. Over a 6.7 h episode that grew the diarizer's peak RSS from run to run
 between 1.3 and 3.1 GB (docs/local-diarizer.md, "Speed and memory").
 
-``malloc_trim(0)`` after each chunk returns the holes' whole pages (glibc >= 2.8 trims inside
-the heap, not only its top): the heap then holds what is live. Fixing the threshold instead
+``malloc_trim(0)`` every few chunks (the diarizer's ``RELEASE_EVERY_CHUNKS``) returns the holes'
+whole pages (glibc >= 2.8 trims inside the heap, not only its top): the heap then holds what is
+live, and the holes of the chunks in between. Fixing the threshold instead
 (``mallopt(M_MMAP_THRESHOLD)``) kept memory as low but mapped and zeroed every large buffer
 afresh: the 6.7 h episode's RTF went from 0.026 to over 0.05.
 """

@@ -108,7 +108,8 @@ CHUNK_SECONDS = 60.0
 RELEASE_EVERY_CHUNKS = 10
 """Chunks between hand-backs of the heap's freed pages (:mod:`~diarflow.adapters.diarizers.local.memory`): without
 them a 6.7 h episode's peak RSS ranged 1.3-3.1 GB; each hand-back costs re-faulting the pages the next chunks
-reuse (after every chunk: RTF 0.0257 -> 0.0275)."""
+reuse. On that episode (the benchmark's, so a reported one; two values tried, one run each): every chunk 909 MB
+at RTF 0.0275, every 10 chunks 912 MB at 0.0266, none 3,094 MB at 0.0257."""
 MIN_EMBEDDING_SPEECH = 0.2
 """Seconds of a local speaker's speech (alone, else at all) below which it gets no embedding in that window
 (on AMI train, 0.2 s beat 0.5 s: a speaker without an embedding is dropped from its window)."""
