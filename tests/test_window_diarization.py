@@ -493,6 +493,32 @@ def test_without_silence_removes_every_voice_only_where_silent() -> None:
     assert without_silence(frames, np.zeros(4, dtype=bool)) is frames
 
 
+def test_a_brief_second_voice_only_some_windows_hear_is_blur_not_overlap() -> None:
+    from diarflow.domain.reconstruction import without_blur
+
+    step = 0.1
+    # A hands over to B at frame 10: half the windows hear both for 0.2 s. Later B and A talk over each other
+    # for 0.2 s, every window hearing both; and for 0.5 s that only some windows hear.
+    activity = np.zeros((40, 2))
+    activity[:10, 0] = 1.0
+    activity[10:, 1] = 1.0
+    activity[10:12, 0] = 0.5
+    activity[20:22, 0] = 1.0
+    activity[30:35, 0] = 0.75
+    count = np.where(activity[:, 0] + activity[:, 1] >= 1.5, 2, 1)
+    frames = SpeakerFrames(activity, activity, count)
+
+    kept = without_blur(frames, step, longest=0.3)
+
+    assert kept.count[10:12].tolist() == [1, 1]  # the handover's blur: one voice, the more active
+    assert select_speakers(kept).overlapping[10:12].tolist() == [[False, True], [False, True]]
+    assert kept.count[20:22].tolist() == [2, 2]  # every window hears both: real overlap, however brief
+    assert kept.count[30:35].tolist() == [2] * 5  # longer than blur lasts
+    assert without_blur(frames, step, longest=0.0) is frames
+    one_voice = SpeakerFrames(activity[:, :1], activity[:, :1], np.ones(40, dtype=np.int64))
+    assert without_blur(one_voice, step) is one_voice
+
+
 def test_a_voice_split_off_one_person_does_not_chain_two_people_into_one() -> None:
     # X talks with Y (alike voices: heard together in every window); X is also heard alone elsewhere (another
     # room: a third strict cluster, a little nearer X than Y). It seldom meets either, so it could join both;

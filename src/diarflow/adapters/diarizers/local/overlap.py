@@ -66,6 +66,7 @@ from diarflow.domain.reconstruction import (
     sure_silence,
     turns_from_frames,
     voices_heard,
+    without_blur,
     without_silence,
 )
 from diarflow.domain.transcript import Transcript
@@ -352,6 +353,7 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
         frames = without_silence(frames, sure_silence(heard.speech_probabilities, VAD_FRAME_SECONDS, centres))
     if transcript is not None and len(transcript) > 0:
         frames = bound_by_words(frames, centres, transcript.starts, transcript.ends)
+    frames = without_blur(frames, FRAMES.step)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
     speaking = select_speakers(frames)
     turns = turns_from_frames(speaking.overlapping, frames.confidence, EPISODE_GRID, names)
