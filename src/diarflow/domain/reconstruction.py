@@ -6,7 +6,9 @@ on the episode's frame grid (:mod:`diarflow.domain.frames`):
 
 * **How many speak** at each frame is the average, over the windows that
   heard it, of how many local speakers were active — rounded, so two voices
-  at once count two (the segmentation model hears overlap);
+  at once count two (the segmentation model hears overlap), except where
+  a second voice lasts under :data:`BLUR_SECONDS` and not every window hears
+  it (:func:`without_blur`: the windows' blur at a turn's edge);
 * **who** speaks is the ``count`` speakers whose activity, averaged over the
   same windows, is highest there — where one voice is heard, each window
   counting by its confidence (below), so that windows sure of who they hear
