@@ -519,6 +519,30 @@ def test_a_brief_second_voice_only_some_windows_hear_is_blur_not_overlap() -> No
     assert without_blur(one_voice, step) is one_voice
 
 
+def test_a_speakers_short_pauses_are_bridged_without_making_two_speak_at_once_in_the_exclusive_turns() -> None:
+    from diarflow.domain.reconstruction import SelectedSpeakers, bridge_pauses
+
+    step = 0.1
+    a = np.zeros(40, dtype=bool)
+    a[2:10] = a[12:20] = a[22:25] = a[30:35] = True  # pauses of 0.2 s, 0.2 s, 0.5 s
+    b = np.zeros(40, dtype=bool)
+    b[20:22] = True  # a backchannel in A's second pause
+    overlapping = np.stack([a, b], axis=1)
+    confidence = np.where(overlapping, 0.8, 0.0)
+    confidence[9, 0] = 0.6
+
+    bridged, bridged_confidence = bridge_pauses(SelectedSpeakers(overlapping, overlapping), confidence, step, pause=0.3)
+
+    speaking = bridged.overlapping[:, 0]
+    assert speaking[10:12].all() and speaking[20:22].all()  # both short pauses: A goes on under B's backchannel
+    assert not speaking[25:30].any()  # a pause of 0.5 s ends the turn
+    assert not speaking[:2].any() and not speaking[35:].any()  # silence before and after is no pause
+    assert bridged_confidence[10:12, 0].tolist() == [0.6, 0.6]  # the confidence just before the pause
+    assert bridged.exclusive[10:12, 0].all()  # nobody else there
+    assert not bridged.exclusive[20:22, 0].any() and bridged.exclusive[20:22, 1].all()  # B alone, one at a time
+    assert bridged.overlapping[:, 1].tolist() == b.tolist()
+
+
 def test_a_voice_split_off_one_person_does_not_chain_two_people_into_one() -> None:
     # X talks with Y (alike voices: heard together in every window); X is also heard alone elsewhere (another
     # room: a third strict cluster, a little nearer X than Y). It seldom meets either, so it could join both;

@@ -227,6 +227,45 @@ def select_speakers(frames: SpeakerFrames) -> SelectedSpeakers:
     return SelectedSpeakers(overlapping, overlapping & (rank == 0))
 
 
+PAUSE_BRIDGE = 0.3
+"""Seconds of a speaker's pause that still count as their speech when there are no words to say where speech
+is (:func:`bridge_pauses`; ami-train from the audio alone: 0.1 / 0.2 / 0.3 / 0.5 / 0.75 / 1 s give 25.08 / 24.94 /
+24.91 / 25.07 / 25.59 / 25.29 %, none 25.23 %). Annotators bridge such pauses, as :data:`WORD_BRIDGE` does with words."""
+
+
+def bridge_pauses(
+    selected: SelectedSpeakers, confidence: FloatArray, frame_step: float, *, pause: float = PAUSE_BRIDGE
+) -> tuple[SelectedSpeakers, FloatArray]:
+    """Each speaker's pauses shorter than ``pause`` seconds filled, and their frames' confidence with the
+    confidence just before them.
+
+    A pause is filled even where another voice is heard in it (a backchannel under a speaker who goes on:
+    references mark both); in the one-at-a-time variant only where nobody speaks, so it stays one at a time.
+    """
+    longest = pause / frame_step
+    overlapping = selected.overlapping.copy()
+    exclusive = selected.exclusive.copy()
+    confidence = confidence.copy()
+    anyone = np.concatenate(([0], np.cumsum(selected.exclusive.any(axis=1))))
+    for k in range(overlapping.shape[1]):
+        first, stop = _inner_pauses(selected.overlapping[:, k], longest)
+        frame_index, span_index = _span_frames(first, stop)
+        overlapping[frame_index, k] = True
+        confidence[frame_index, k] = confidence[first[span_index] - 1, k]
+        first, stop = _inner_pauses(selected.exclusive[:, k], longest)
+        quiet = anyone[stop] == anyone[first]
+        frame_index, _ = _span_frames(first[quiet], stop[quiet])
+        exclusive[frame_index, k] = True
+    return SelectedSpeakers(overlapping, exclusive), confidence
+
+
+def _inner_pauses(speaking: NDArray[np.bool_], longest: float) -> tuple[IntArray, IntArray]:
+    """The runs of False in ``speaking`` shorter than ``longest`` frames with speech on both sides: [first, stop)."""
+    first, stop = run_edges(~speaking)
+    inner = (first > 0) & (stop < speaking.size) & (stop - first < longest)
+    return first[inner], stop[inner]
+
+
 def turns_from_frames(selected: NDArray[np.bool_], confidence: FloatArray, grid: FrameGrid, names: list[str]) -> Turns:
     """Each speaker's runs of selected frames as turns."""
     starts: list[float] = []

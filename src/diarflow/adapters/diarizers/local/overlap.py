@@ -61,6 +61,7 @@ from diarflow.domain.frames import FrameGrid, SlidingWindows
 from diarflow.domain.reconstruction import (
     WindowBatch,
     bound_by_words,
+    bridge_pauses,
     select_speakers,
     speaker_frames,
     sure_silence,
@@ -351,13 +352,17 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
         frames = name_single_voices(frames, pieces, piece_speakers(pieces, centroids))
     if heard.speech_probabilities is not None:
         frames = without_silence(frames, sure_silence(heard.speech_probabilities, VAD_FRAME_SECONDS, centres))
-    if transcript is not None and len(transcript) > 0:
-        frames = bound_by_words(frames, centres, transcript.starts, transcript.ends)
+    words = transcript if transcript is not None and len(transcript) > 0 else None
+    if words is not None:
+        frames = bound_by_words(frames, centres, words.starts, words.ends)
     frames = without_blur(frames, FRAMES.step)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
     speaking = select_speakers(frames)
-    turns = turns_from_frames(speaking.overlapping, frames.confidence, EPISODE_GRID, names)
-    exclusive = turns_from_frames(speaking.exclusive, frames.confidence, EPISODE_GRID, names)
+    confidence = frames.confidence
+    if words is None:  # the words bridge their own pauses
+        speaking, confidence = bridge_pauses(speaking, confidence, FRAMES.step)
+    turns = turns_from_frames(speaking.overlapping, confidence, EPISODE_GRID, names)
+    exclusive = turns_from_frames(speaking.exclusive, confidence, EPISODE_GRID, names)
     voices = speaker_voices(speakers, assignment)
     return DiarizerOutput(
         turns=_clipped(turns, heard.duration),
