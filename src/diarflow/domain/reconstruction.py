@@ -230,7 +230,8 @@ def select_speakers(frames: SpeakerFrames) -> SelectedSpeakers:
 PAUSE_BRIDGE = 0.3
 """Seconds of a speaker's pause that still count as their speech when there are no words to say where speech
 is (:func:`bridge_pauses`; ami-train from the audio alone: 0.1 / 0.2 / 0.3 / 0.5 / 0.75 / 1 s give 25.08 / 24.94 /
-24.91 / 25.07 / 25.59 / 25.29 %, none 25.23 %). Annotators bridge such pauses, as :data:`WORD_BRIDGE` does with words."""
+24.91 / 25.07 / 25.59 / 25.29 %, none 25.23 %). Annotators bridge such pauses (NIST's Rich Transcription rule for
+reference turns), as :data:`WORD_BRIDGE` does between words."""
 
 
 def bridge_pauses(
