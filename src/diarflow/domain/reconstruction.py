@@ -171,8 +171,8 @@ def without_silence(frames: SpeakerFrames, silent: NDArray[np.bool_]) -> Speaker
 BLUR_SECONDS = 0.3
 """Longest run of a second voice that not every window hears, taken for the windows' blur at a change of
 speaker rather than overlap (:func:`without_blur`). Chosen on ami-train as the longest that costs it nothing
-(none 25.24 %; 0.2 / 0.3 / 0.4 / 0.5 s: 25.19 / 25.23 / 25.57 / 25.57 %, 1 s 25.97 %); the podcast-like
-tuning sets gain more the longer it is (from the audio alone, recut 6.36 -> 5.71 / 5.40 / 5.24 / 4.98 %)."""
+(with :func:`bridge_pauses`, none 25.03 %; 0.2 / 0.3 / 0.4 s: 24.91 / 24.91 / 25.14 %); the podcast-like tuning
+sets gain more the longer it is (recut from the audio alone 6.05 -> 5.28 / 4.98 / 4.81 %)."""
 
 
 def without_blur(frames: SpeakerFrames, frame_step: float, *, longest: float = BLUR_SECONDS) -> SpeakerFrames:
