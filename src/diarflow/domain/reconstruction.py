@@ -23,6 +23,9 @@ on the episode's frame grid (:mod:`diarflow.domain.frames`):
 With a transcript, :func:`bound_by_words` then draws speech where the words
 are (the segmentation's turns run ~0.07 s wider than podcast references at
 both ends) and keeps a second voice only where the words' speaker changes.
+Without one, :func:`without_blur` and :func:`bridge_pauses` do what the words
+would: a brief second voice only some windows hear is no overlap, and a
+speaker's short pause does not end their turn.
 
 Windows are processed in batches, so memory follows the batch, not the episode.
 """
@@ -186,17 +189,15 @@ def without_blur(frames: SpeakerFrames, frame_step: float, *, longest: float = B
     num_frames, num_speakers = frames.activity.shape
     if num_speakers < 2 or num_frames == 0:
         return frames
-    second = np.partition(frames.activity, num_speakers - 2, axis=1)[:, num_speakers - 2]
-    uncertain = (frames.count >= 2) & (second < 1.0 - AGREEMENT_SLACK)
+    uncertain = (frames.count >= 2) & (_second_voice_share(frames.activity) < 1.0 - AGREEMENT_SLACK)
     first, stop = run_edges(uncertain)
     short = (stop - first) * frame_step < longest
-    marks = np.zeros(num_frames + 1, dtype=np.int64)
-    np.add.at(marks, first[short], 1)
-    np.add.at(marks, stop[short], -1)
-    blur = np.cumsum(marks[:-1]) > 0
-    if not blur.any():
+    if not short.any():
         return frames
-    return SpeakerFrames(frames.activity, frames.confidence, np.where(blur, 1, frames.count))
+    blur, _ = _span_frames(first[short], stop[short])
+    count = frames.count.copy()
+    count[blur] = 1
+    return SpeakerFrames(frames.activity, frames.confidence, count)
 
 
 @dataclass(frozen=True, eq=False)
@@ -337,7 +338,7 @@ def bound_by_words(
     if num_speakers > 1:
         # At a splice between turns the windows blur both voices into the frames next to it, but not all
         # alike: a voice really talking over another is heard by every window (docs/local-diarizer.md).
-        at_change &= np.sort(frames.activity, axis=1)[:, -2] >= second_voice - AGREEMENT_SLACK
+        at_change &= _second_voice_share(frames.activity) >= second_voice - AGREEMENT_SLACK
 
     count = np.where(speech, np.maximum(frames.count, 1), 0)
     count = np.where(at_change, count, np.minimum(count, 1))
@@ -381,6 +382,13 @@ def _sure_single_voice(frames: SpeakerFrames) -> FloatArray:
     margins do not say which is the more present, so activity alone decides there.
     """
     return np.asarray(frames.activity * frames.confidence * (frames.count < 2)[:, np.newaxis], dtype=np.float64)
+
+
+def _second_voice_share(activity: FloatArray) -> FloatArray:
+    """Per frame, the second most active speaker's activity: the share of the windows hearing it (two or more
+    speakers)."""
+    second = activity.shape[1] - 2
+    return np.asarray(np.partition(activity, second, axis=1)[:, second], dtype=np.float64)
 
 
 def _sums_over(values: FloatArray, first: IntArray, stop: IntArray) -> FloatArray:

@@ -353,13 +353,14 @@ def decide(heard: Heard, options: ClusteringOptions, transcript: Transcript | No
     if heard.speech_probabilities is not None:
         frames = without_silence(frames, sure_silence(heard.speech_probabilities, VAD_FRAME_SECONDS, centres))
     words = transcript if transcript is not None and len(transcript) > 0 else None
-    if words is not None:
+    if words is not None:  # the words keep a second voice only where every window hears it, and bridge pauses
         frames = bound_by_words(frames, centres, words.starts, words.ends)
-    frames = without_blur(frames, FRAMES.step)
+    else:
+        frames = without_blur(frames, FRAMES.step)
     names = [f"SPEAKER_{k:02d}" for k in range(assignment.num_speakers)]
     speaking = select_speakers(frames)
     confidence = frames.confidence
-    if words is None:  # the words bridge their own pauses
+    if words is None:
         speaking, confidence = bridge_pauses(speaking, confidence, FRAMES.step)
     turns = turns_from_frames(speaking.overlapping, confidence, EPISODE_GRID, names)
     exclusive = turns_from_frames(speaking.exclusive, confidence, EPISODE_GRID, names)
