@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import pickle
 import sys
@@ -476,8 +477,7 @@ def tally(
     """What identification decides on ``runs``; enrolments under 5 s held to ``short_threshold`` when given."""
     out = Tally()
     for run in runs:
-        short = short_threshold is not None and run.duration < SHORT_ENROLMENT_SECONDS
-        bar = short_enrolment_bar(threshold, short_threshold) if short_threshold is not None and short else threshold
+        bar = enrolment_bar(run.duration, threshold, short_threshold)
         decisions = identify_clusters(run.scores, threshold=bar, margin=margin, split_voice_gap=gap).decisions
         for d, truth, seconds in zip(decisions, run.truths, run.speech, strict=True):
             named = None if d.reference is None else run.people[d.reference]
@@ -508,17 +508,31 @@ def tally(
     return out
 
 
-def eer(runs: Iterable[Run]) -> tuple[float, int, int]:
+def enrolment_bar(duration: float, threshold: float, short_threshold: float | None) -> float:
+    """The threshold a voiceprint of ``duration`` seconds is held to (``short_threshold``: None, the plain one)."""
+    if short_threshold is None or duration >= SHORT_ENROLMENT_SECONDS:
+        return threshold
+    return short_enrolment_bar(threshold, short_threshold)
+
+
+def trial_scores(runs: Iterable[Run]) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
+    """Every cluster's scores against its own person's voiceprint and against other people's, and how many
+    of the latter each cluster met (open-set reruns left out: they repeat clusters already scored)."""
     same: list[float] = []
     other: list[float] = []
-    for run in runs:
-        if run.left_out is not None:
-            continue
+    rivals: list[int] = []
+    for run in (r for r in runs if r.left_out is None):
         for row, truth in zip(run.scores, run.truths, strict=True):
-            for score, person in zip(row, run.people, strict=True):
-                if np.isfinite(score):
-                    (same if person == truth else other).append(score)
-    a, b = np.array(same), np.array(other)
+            finite = [(score, person) for score, person in zip(row, run.people, strict=True) if np.isfinite(score)]
+            same += [score for score, person in finite if person == truth]
+            others = [score for score, person in finite if person != truth]
+            other += others
+            rivals.append(len(others))
+    return np.array(same), np.array(other), rivals
+
+
+def eer(runs: Iterable[Run]) -> tuple[float, int, int]:
+    a, b, _ = trial_scores(runs)
     if not a.size or not b.size:
         return float("nan"), a.size, b.size
     grid = np.sort(np.concatenate((a, b)))
@@ -655,19 +669,7 @@ def report(runs: list[Run], threshold: float, margin: float, gap: float | None, 
         print("  " + line)
 
 
-def impostor_scores(runs: Iterable[Run]) -> tuple[NDArray[np.float64], list[int]]:
-    """Every score of a cluster against another person's voiceprint, and how many each cluster met."""
-    scores: list[float] = []
-    rivals: list[int] = []
-    for run in (r for r in runs if r.left_out is None):
-        for row, truth in zip(run.scores, run.truths, strict=True):
-            others = [s for s, person in zip(row, run.people, strict=True) if person != truth and np.isfinite(s)]
-            scores += others
-            rivals.append(len(others))
-    return np.array(scores), rivals
-
-
-def impostor_tails(runs: list[Run], threshold: float, margin: float, short_threshold: float) -> None:
+def impostor_tails(runs: list[Run], threshold: float, margin: float, gap: float | None, short_threshold: float) -> None:
     """False accepts as a model of the impostor scores predicts them, beside the counts observed.
 
     A few dozen unenrolled clusters with no false accept cannot show a rate of 1 % (zero of 31 is
@@ -686,24 +688,21 @@ def impostor_tails(runs: list[Run], threshold: float, margin: float, short_thres
         "| group | clusters | enrolment | impostor scores | mean | sd | max | voiceprints | predicted | observed |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for group in GROUPS:
-        for source in SOURCES:
-            for duration in DURATIONS:
-                chosen = [r for r in runs if (r.group, r.source, r.duration) == (group, source, duration)]
-                values, rivals = impostor_scores(chosen)
-                if values.size < 2:
-                    continue
-                mean, sd = float(values.mean()), float(values.std(ddof=1))
-                count = int(np.median(rivals))
-                short = duration < SHORT_ENROLMENT_SECONDS
-                bar = short_enrolment_bar(threshold, short_threshold) if short else threshold
-                predicted = 1.0 - float(norm.cdf((bar + margin - mean) / sd)) ** count
-                observed = tally(chosen, threshold, margin, DEFAULT_SPLIT_VOICE_GAP, short_threshold)
-                print(
-                    f"| {group} | {source} | {duration:g} s | {values.size} | {mean:.3f} | {sd:.3f} | "
-                    f"{values.max():.3f} | {count} | {100 * predicted:.2f} % | "
-                    f"{pct(observed.false_accepts, observed.unenrolled)} |"
-                )
+    for group, source, duration in itertools.product(GROUPS, SOURCES, DURATIONS):
+        chosen = [r for r in runs if (r.group, r.source, r.duration) == (group, source, duration)]
+        _, values, rivals = trial_scores(chosen)
+        if values.size < 2:
+            continue
+        mean, sd = float(values.mean()), float(values.std(ddof=1))
+        count = int(np.median(rivals))
+        bar = enrolment_bar(duration, threshold, short_threshold)
+        predicted = 1.0 - float(norm.cdf((bar + margin - mean) / sd)) ** count
+        observed = tally(chosen, threshold, margin, gap, short_threshold)
+        print(
+            f"| {group} | {source} | {duration:g} s | {values.size} | {mean:.3f} | {sd:.3f} | "
+            f"{values.max():.3f} | {count} | {100 * predicted:.2f} % | "
+            f"{pct(observed.false_accepts, observed.unenrolled)} |"
+        )
 
 
 # --- two voices in one enrolment clip ------------------------------------------------------------------
@@ -793,7 +792,7 @@ def main() -> None:
     short = choose_short_threshold(runs, threshold, margin, gap)
     print(f"threshold for enrolments under {SHORT_ENROLMENT_SECONDS:g} s chosen on calibration: {short:.3f}")
     report(runs, threshold, margin, gap, short)
-    impostor_tails(runs, threshold, margin, short)
+    impostor_tails(runs, threshold, margin, gap, short)
     two_voice_check(clips, embeddings)
     embeddings.save()
 

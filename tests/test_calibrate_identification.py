@@ -38,7 +38,7 @@ def test_impostor_scores_are_each_cluster_against_other_peoples_voiceprints() ->
     # The open-set rerun without Ann's voiceprint repeats clusters already counted: left out.
     rerun = _run([[0.1, -math.inf], [0.2, 0.4]], ["Ann", "Cy"], ["Bo", "Di"], left_out="Ann")
 
-    scores, rivals = calibration.impostor_scores([full, rerun])
+    _, scores, rivals = calibration.trial_scores([full, rerun])
 
     assert sorted(scores.tolist()) == pytest.approx([0.1, 0.2, 0.3, 0.4])
     assert rivals == [1, 3]
@@ -50,7 +50,7 @@ def test_impostor_tails_predict_more_false_accepts_from_a_looser_bar(capsys: pyt
     runs = [_run(rng.normal(0.15, 0.13, size=(20, 8)).tolist(), ["stranger"] * 20, people)]
 
     def predicted(threshold: float) -> float:
-        calibration.impostor_tails(runs, threshold, 0.04, threshold)
+        calibration.impostor_tails(runs, threshold, 0.04, None, threshold)
         row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| calibration"))
         return float(row.split("|")[9].strip().rstrip(" %"))
 
