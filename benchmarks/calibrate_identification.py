@@ -37,10 +37,11 @@ highest share of >= 10 s clusters named right from 10 s enrolments (oracle and l
 clusters, both modes, one cluster per person) with false accepts <= 1 % at every
 enrolment duration. Then the split-voice gap (when a second cluster may take a
 person too) at that threshold and margin, over every cluster source (the diarizer's,
-``local`` and ``local-own``, and the oracle's): see :func:`choose_gap`. Last, the threshold
-for voiceprints enrolled from under 5 s of speech (:func:`choose_short_threshold`):
-the figures at the chosen defaults then hold short enrolments to it, as
-identification does.
+``local`` and ``local-own``, and the oracle's): see :func:`choose_gap`. Last, which
+voiceprints are *short* (:func:`choose_short_limit`: enrolments whose impostor scores
+predict more than 1 % false accepts at that threshold) and the threshold they are held
+to (:func:`choose_short_threshold`): the figures at the chosen defaults then hold short
+enrolments to it, as identification does.
 
 Run: ``make eval-data`` then
 ``.venv/bin/python benchmarks/calibrate_identification.py [--data .eval-data] [--cache DIR]``
@@ -97,6 +98,10 @@ MARGINS = (0.02, 0.04, 0.06, 0.08, 0.10)
 GAPS: tuple[float | None, ...] = (0.0, 0.025, 0.05, 0.075, 0.10, 0.15, 0.20, None)
 """Split-voice gaps tried (None: strictly one cluster per person)."""
 MAX_FALSE_ACCEPTS = 0.01
+MIN_IMPOSTOR_SCORES = 50
+"""Fewer impostor scores than this fit no distribution: such a group predicts nothing."""
+SHORT_THRESHOLDS = np.round(np.arange(0.30, 0.801, 0.005), 3)
+"""The short-enrolment thresholds tried: finer than the grid, since the predicted rate moves smoothly with it."""
 
 Mask = NDArray[np.bool_]
 
@@ -474,7 +479,7 @@ def tally(
     gap: float | None = DEFAULT_SPLIT_VOICE_GAP,
     short_threshold: float | None = None,
 ) -> Tally:
-    """What identification decides on ``runs``; enrolments under 5 s held to ``short_threshold`` when given."""
+    """What identification decides on ``runs``; short enrolments held to ``short_threshold`` when given."""
     out = Tally()
     for run in runs:
         bar = enrolment_bar(run.duration, threshold, short_threshold)
@@ -529,6 +534,47 @@ def trial_scores(runs: Iterable[Run]) -> tuple[NDArray[np.float64], NDArray[np.f
             other += others
             rivals.append(len(others))
     return np.array(same), np.array(other), rivals
+
+
+@dataclass(frozen=True)
+class ImpostorFit:
+    """A normal fit of impostor scores (a cluster against another person's voiceprint), and K: how many
+    other people's voiceprints a cluster met (the median)."""
+
+    scores: NDArray[np.float64]
+    mean: float
+    sd: float
+    rivals: int
+
+    @classmethod
+    def of(cls, runs: Iterable[Run]) -> ImpostorFit | None:
+        """The fit of ``runs``' impostor scores (None with fewer than ``MIN_IMPOSTOR_SCORES``)."""
+        _, scores, rivals = trial_scores(runs)
+        if scores.size < MIN_IMPOSTOR_SCORES:
+            return None
+        return cls(scores, float(scores.mean()), float(scores.std(ddof=1)), int(np.median(rivals)))
+
+    def false_accepts(self, bar: float, margin: float) -> float:
+        """The share of unenrolled clusters named: a cluster alone in the running is named a stranger when
+        one of its K impostor scores reaches the bar plus the margin, 1 - Phi((bar + margin - mean) / sd) ** K.
+
+        A rough model: it ignores that one cluster's scores are correlated, that rival clusters shrink a
+        margin, and the split-voice rule's second route to a name.
+        """
+        from scipy.stats import norm
+
+        return 1.0 - float(norm.cdf((bar + margin - self.mean) / self.sd)) ** self.rivals
+
+
+def impostor_fits(runs: list[Run]) -> dict[tuple[str, float], ImpostorFit]:
+    """The calibration group's impostor fits per cluster source and enrolment duration (both modes pooled)."""
+    tuned = [r for r in runs if r.group == "calibration"]
+    fits = {}
+    for source, duration in itertools.product(SOURCES, DURATIONS):
+        fit = ImpostorFit.of(r for r in tuned if (r.source, r.duration) == (source, duration))
+        if fit is not None:
+            fits[source, duration] = fit
+    return fits
 
 
 def eer(runs: Iterable[Run]) -> tuple[float, int, int]:
@@ -607,33 +653,61 @@ def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None
     return sorted(g for g in plateau if g is not None)[len(plateau) // 2]
 
 
-def choose_short_threshold(runs: list[Run], threshold: float, margin: float, gap: float | None) -> float:
-    """The threshold for voiceprints of under ``SHORT_ENROLMENT_SECONDS`` of speech, from the calibration group.
+def choose_short_limit(runs: list[Run], threshold: float, margin: float) -> float:
+    """Which voiceprints need a threshold of their own: those enrolled from less speech than the returned
+    seconds, from the calibration group.
 
-    A short enrolment is a noisy reference, so strangers score higher against it. Over every
-    cluster source and both modes, with enrolments shorter than that: the lowest threshold, from
-    the chosen one up, at which no source has more than 1 % false accepts (the target, met by
-    each source on its own rather than pooled, so a source with few trials is not outvoted).
+    The shortest enrolment duration from which on every longer one, for every cluster source, the impostor
+    fit predicts at most 1 % false accepts at ``threshold`` and ``margin``. Observed counts cannot say this:
+    zero false accepts among a few dozen unenrolled clusters is consistent with several per cent.
     """
-    short = [r for r in runs if r.group == "calibration" and r.duration < SHORT_ENROLMENT_SECONDS]
+    fits = impostor_fits(runs)
+    print(f"\npredicted false accepts at threshold {threshold:.3f}, margin {margin:.2f}, by enrolment duration:")
+    over: list[float] = []
+    for duration in DURATIONS:
+        rates = {source: fit.false_accepts(threshold, margin) for (source, d), fit in fits.items() if d == duration}
+        if not rates:
+            continue
+        print("  " + f"{duration:g} s: " + "  ".join(f"{src} {100 * rate:.2f} %" for src, rate in rates.items()))
+        if max(rates.values()) > MAX_FALSE_ACCEPTS:
+            over.append(duration)
+    longer = [d for d in DURATIONS if over and d > max(over)]
+    return min(longer) if longer else DURATIONS[0]
+
+
+def choose_short_threshold(
+    runs: list[Run], threshold: float, margin: float, gap: float | None, limit: float = SHORT_ENROLMENT_SECONDS
+) -> float:
+    """The threshold for voiceprints of under ``limit`` seconds of speech, from the calibration group.
+
+    A short enrolment is a noisy reference, so strangers score higher against it. Over every cluster
+    source and both modes, with enrolments shorter than ``limit``: the lowest threshold, from the chosen
+    one up, at which no source has more than 1 % false accepts, neither counted nor predicted by the
+    impostor fit at any such duration (the target, met by each source on its own rather than pooled, so
+    a source with few trials is not outvoted).
+    """
+    short = [r for r in runs if r.group == "calibration" and r.duration < limit]
     sources = sorted({r.source for r in short})
+    fits = {key: fit for key, fit in impostor_fits(runs).items() if key[1] < limit}
     print(
-        f"\nthreshold for enrolments under {SHORT_ENROLMENT_SECONDS:g} s (every source, both modes): "
-        "threshold | per source: named right, false accepts"
+        f"\nthreshold for enrolments under {limit:g} s (every source, both modes): "
+        "threshold | per source: named right, false accepts counted, worst predicted"
     )
-    chosen: float | None = None
-    for candidate in (t for t in THRESHOLDS.tolist() if t >= threshold - 1e-9):
+    for candidate in (t for t in SHORT_THRESHOLDS.tolist() if t >= threshold - 1e-9):
         tallies = {src: tally([r for r in short if r.source == src], candidate, margin, gap) for src in sources}
+        predicted = {
+            src: max((fit.false_accepts(candidate, margin) for (s, _), fit in fits.items() if s == src), default=0.0)
+            for src in sources
+        }
         cells = "  ".join(
-            f"{src} {t.right}/{t.enrolled} {t.false_accepts}/{t.unenrolled}" for src, t in tallies.items()
+            f"{src} {t.right}/{t.enrolled} {t.false_accepts}/{t.unenrolled} {100 * predicted[src]:.2f} %"
+            for src, t in tallies.items()
         )
         print(f"  {candidate:.3f} | {cells}", flush=True)
-        feasible = all(t.false_accepts <= MAX_FALSE_ACCEPTS * t.unenrolled for t in tallies.values())
-        if feasible and chosen is None:
-            chosen = candidate
-    if chosen is None:
-        raise SystemExit("no threshold keeps false accepts from short enrolments at or below 1 %")
-    return chosen
+        counted = all(t.false_accepts <= MAX_FALSE_ACCEPTS * t.unenrolled for t in tallies.values())
+        if counted and max(predicted.values(), default=0.0) <= MAX_FALSE_ACCEPTS:
+            return float(candidate)
+    raise SystemExit(f"no threshold keeps false accepts from enrolments under {limit:g} s at or below 1 %")
 
 
 def report(runs: list[Run], threshold: float, margin: float, gap: float | None, short_threshold: float) -> None:
@@ -670,19 +744,12 @@ def report(runs: list[Run], threshold: float, margin: float, gap: float | None, 
 
 
 def impostor_tails(runs: list[Run], threshold: float, margin: float, gap: float | None, short_threshold: float) -> None:
-    """False accepts as a model of the impostor scores predicts them, beside the counts observed.
+    """False accepts as the impostor fit predicts them (:class:`ImpostorFit`), beside the counts observed.
 
     A few dozen unenrolled clusters with no false accept cannot show a rate of 1 % (zero of 31 is
     consistent with up to 9 %), but every cluster is scored against every voiceprint, so the impostor
-    scores (a cluster against another person's voiceprint) are many more. With those scores normal
-    (mean, sd) and a cluster's K of them independent, a cluster alone in the running is named a
-    stranger when one of them reaches the bar plus the margin: 1 - Phi((bar + margin - mean) / sd) ** K.
-    Both modes pooled; K is the median number of other people's voiceprints a cluster met. A rough
-    model: it ignores that one cluster's scores are correlated, that rival clusters shrink a margin,
-    and the split-voice rule's second route to a name.
+    scores are many more. Per split group, cluster source and enrolment duration, both modes pooled.
     """
-    from scipy.stats import norm
-
     print(
         "\nimpostor scores and the false accepts they predict at the defaults (both modes):\n"
         "| group | clusters | enrolment | impostor scores | mean | sd | max | voiceprints | predicted | observed |"
@@ -690,17 +757,14 @@ def impostor_tails(runs: list[Run], threshold: float, margin: float, gap: float 
     print("|---|---|---|---|---|---|---|---|---|---|")
     for group, source, duration in itertools.product(GROUPS, SOURCES, DURATIONS):
         chosen = [r for r in runs if (r.group, r.source, r.duration) == (group, source, duration)]
-        _, values, rivals = trial_scores(chosen)
-        if values.size < 2:
+        fit = ImpostorFit.of(chosen)
+        if fit is None:
             continue
-        mean, sd = float(values.mean()), float(values.std(ddof=1))
-        count = int(np.median(rivals))
-        bar = enrolment_bar(duration, threshold, short_threshold)
-        predicted = 1.0 - float(norm.cdf((bar + margin - mean) / sd)) ** count
+        predicted = fit.false_accepts(enrolment_bar(duration, threshold, short_threshold), margin)
         observed = tally(chosen, threshold, margin, gap, short_threshold)
         print(
-            f"| {group} | {source} | {duration:g} s | {values.size} | {mean:.3f} | {sd:.3f} | "
-            f"{values.max():.3f} | {count} | {100 * predicted:.2f} % | "
+            f"| {group} | {source} | {duration:g} s | {fit.scores.size} | {fit.mean:.3f} | {fit.sd:.3f} | "
+            f"{fit.scores.max():.3f} | {fit.rivals} | {100 * predicted:.2f} % | "
             f"{pct(observed.false_accepts, observed.unenrolled)} |"
         )
 
@@ -789,6 +853,13 @@ def main() -> None:
     threshold, margin = args.threshold or threshold, args.margin or margin
     gap = choose_gap(runs, threshold, margin)
     print(f"split-voice gap chosen on calibration: {gap}")
+    limit = choose_short_limit(runs, threshold, margin)
+    print(f"short enrolments chosen on calibration: under {limit:g} s of speech")
+    if limit != SHORT_ENROLMENT_SECONDS:
+        print(
+            f"  identification holds voiceprints of under {SHORT_ENROLMENT_SECONDS:g} s to the short threshold "
+            f"(SHORT_ENROLMENT_SECONDS): the figures below use that, not {limit:g} s"
+        )
     short = choose_short_threshold(runs, threshold, margin, gap)
     print(f"threshold for enrolments under {SHORT_ENROLMENT_SECONDS:g} s chosen on calibration: {short:.3f}")
     report(runs, threshold, margin, gap, short)

@@ -104,7 +104,7 @@ def short_enrolment_note(speech_seconds: float | None, settings: Settings) -> st
         return None
     needed = short_enrolment_bar(settings.match_threshold, settings.short_enrolment_threshold)
     stricter = (
-        f" and names a speaker only from a score of {needed:.2f} (instead of {settings.match_threshold:.2f})"
+        f" and names a speaker only from a score of {needed:.3g} (instead of {settings.match_threshold:.3g})"
         if needed > settings.match_threshold
         else ""
     )

@@ -207,12 +207,15 @@ class Thresholds(Contract):
     fallback_confidence: Probability = Field(alias="fallbackConfidence")
     match_threshold: Probability | None = Field(default=None, alias="matchThreshold")
     short_enrolment_threshold: Probability | None = Field(default=None, alias="shortEnrolmentThreshold")
-    """What a voiceprint enrolled from under 5 s of speech needed instead (local matching)."""
+    """What a voiceprint enrolled from under ``shortEnrolmentSeconds`` of speech needed instead (local matching)."""
+    short_enrolment_seconds: Seconds | None = Field(default=None, alias="shortEnrolmentSeconds")
+    """Voiceprints enrolled from less speech than this were held to ``shortEnrolmentThreshold`` (10 s; audits
+    written before it was recorded used 5 s)."""
     match_margin: Probability | None = Field(default=None, alias="matchMargin")
     """How far an identification had to beat the next explanation (docs/identification.md)."""
     match_model: str | None = Field(default=None, alias="matchModel")
     """Whose scores the thresholds apply to: ``campplus-cn-en-common`` (``matchThreshold``, or
-    ``shortEnrolmentThreshold`` for a voiceprint of under 5 s of speech) or ``pyannoteai-<model>``."""
+    ``shortEnrolmentThreshold`` for a short enrolment) or ``pyannoteai-<model>``."""
 
 
 RegistryStatus = Literal["not_configured", "empty", "ok", "unavailable"]

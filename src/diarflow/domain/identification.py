@@ -61,12 +61,14 @@ DEFAULT_PYANNOTE_MATCH_THRESHOLD = 0.50
 DEFAULT_SPLIT_VOICE_GAP = 0.075
 """How far above the threshold a second cluster of one person must score to be named too (calibrated with
 the threshold: docs/identification.md)."""
-SHORT_ENROLMENT_SECONDS = 5.0
-"""Voiceprints enrolled from less speech than this are held to ``DEFAULT_SHORT_ENROLMENT_THRESHOLD``."""
-DEFAULT_SHORT_ENROLMENT_THRESHOLD = 0.50
+SHORT_ENROLMENT_SECONDS = 10.0
+"""Voiceprints enrolled from less speech than this are held to ``DEFAULT_SHORT_ENROLMENT_THRESHOLD``: on the
+calibration clips, strangers' scores against 3 s and 5 s enrolments predict more than 1 % false accepts at
+the plain threshold for the local diarizer's clusters, against 10 s ones at most 1 % (docs/identification.md)."""
+DEFAULT_SHORT_ENROLMENT_THRESHOLD = 0.555
 """CAM++ cosine a voiceprint of under ``SHORT_ENROLMENT_SECONDS`` of speech needs: the lowest, from the threshold up,
-with no more than 1 % false accepts from 3 s enrolments for every cluster source on the calibration clips
-(docs/identification.md; at present the threshold itself)."""
+at which no cluster source has more than 1 % false accepts from such enrolments on the calibration clips, counted
+or predicted from the impostor scores (docs/identification.md)."""
 MAX_REPRESENTATIVE_SECONDS = 30.0
 """Audio per cluster used for its embedding (pyannoteAI voiceprints take at most 30 s too)."""
 

@@ -42,6 +42,7 @@ from diarflow.contracts.results import MAX_WARNING
 from diarflow.contracts.voiceprints import GE2E_VOICEPRINT_MODEL, PYANNOTE_VOICEPRINT_PREFIX
 from diarflow.domain.clusters import Cluster
 from diarflow.domain.identification import (
+    SHORT_ENROLMENT_SECONDS,
     ClusterDecision,
     best_by_group,
     cosine_scores,
@@ -79,7 +80,8 @@ class SpeakerMap:
     clips: dict[str, str] = field(default_factory=dict)
     threshold: float | None = None
     short_enrolment_threshold: float | None = None
-    """What a voiceprint enrolled from under ``SHORT_ENROLMENT_SECONDS`` of speech needed (local matching only)."""
+    """What a voiceprint enrolled from under ``short_enrolment_seconds`` of speech needed (local matching only)."""
+    short_enrolment_seconds: float | None = None
     margin: float | None = None
     model: str | None = None
     error: ErrorSummary | None = None
@@ -241,6 +243,7 @@ def _from_embeddings(
         "ok",
         threshold=settings.match_threshold,
         short_enrolment_threshold=short_enrolment_bar(settings.match_threshold, settings.short_enrolment_threshold),
+        short_enrolment_seconds=SHORT_ENROLMENT_SECONDS,
         margin=ws.settings.match_margin,
         model=LOCAL_VOICEPRINT_MODEL,
     )

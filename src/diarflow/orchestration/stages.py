@@ -206,6 +206,7 @@ def identify_speakers(ws: Workspace, args: IdentifyArgs) -> IdentificationInfo:
             fallback_confidence=ws.settings.fallback_confidence,
             match_threshold=speaker_map.threshold,
             short_enrolment_threshold=speaker_map.short_enrolment_threshold,
+            short_enrolment_seconds=speaker_map.short_enrolment_seconds,
             match_margin=speaker_map.margin,
             match_model=speaker_map.model,
         ),
