@@ -671,8 +671,12 @@ def choose_short_limit(runs: list[Run], threshold: float, margin: float) -> floa
         print("  " + f"{duration:g} s: " + "  ".join(f"{src} {100 * rate:.2f} %" for src, rate in rates.items()))
         if max(rates.values()) > MAX_FALSE_ACCEPTS:
             over.append(duration)
-    longer = [d for d in DURATIONS if over and d > max(over)]
-    return min(longer) if longer else DURATIONS[0]
+    if not over:
+        return DURATIONS[0]  # no calibrated enrolment is short
+    longer = sorted(d for (_, d) in fits if d > max(over))
+    if not longer:
+        raise SystemExit(f"enrolments of {max(over):g} s still predict over 1 % false accepts: raise the threshold")
+    return longer[0]
 
 
 def choose_short_threshold(

@@ -80,6 +80,9 @@ def test_enrolments_are_short_while_their_impostor_scores_predict_over_one_perce
     assert calibration.choose_short_limit(runs, 0.50, 0.04) == 10.0
     # A stricter bar that every duration meets leaves no enrolment short.
     assert calibration.choose_short_limit(runs, 0.70, 0.04) == calibration.DURATIONS[0]
+    # When even the longest measured enrolments predict too many, no limit can help: said, not guessed.
+    with pytest.raises(SystemExit, match="enrolments of 5 s still predict over 1 %"):
+        calibration.choose_short_limit(runs[:2], 0.50, 0.04)
 
     chosen = calibration.choose_short_threshold(runs, 0.50, 0.04, None, limit=10.0)
     fits = [calibration.ImpostorFit.of([run]) for run in runs[:2]]
