@@ -541,9 +541,10 @@ class ImpostorFit:
     """A normal fit of impostor scores (a cluster against another person's voiceprint), and K: how many
     other people's voiceprints a cluster met (the median)."""
 
-    scores: NDArray[np.float64]
+    count: int
     mean: float
     sd: float
+    highest: float
     rivals: int
 
     @classmethod
@@ -552,7 +553,8 @@ class ImpostorFit:
         _, scores, rivals = trial_scores(runs)
         if scores.size < MIN_IMPOSTOR_SCORES:
             return None
-        return cls(scores, float(scores.mean()), float(scores.std(ddof=1)), int(np.median(rivals)))
+        mean, sd = float(scores.mean()), float(scores.std(ddof=1))
+        return cls(int(scores.size), mean, sd, float(scores.max()), int(np.median(rivals)))
 
     def false_accepts(self, bar: float, margin: float) -> float:
         """The share of unenrolled clusters named: a cluster alone in the running is named a stranger when
@@ -653,22 +655,21 @@ def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None
     return sorted(g for g in plateau if g is not None)[len(plateau) // 2]
 
 
-def choose_short_limit(runs: list[Run], threshold: float, margin: float) -> float:
+def choose_short_limit(fits: dict[tuple[str, float], ImpostorFit], threshold: float, margin: float) -> float:
     """Which voiceprints need a threshold of their own: those enrolled from less speech than the returned
-    seconds, from the calibration group.
+    seconds, from the calibration group's impostor ``fits`` (:func:`impostor_fits`).
 
     The shortest enrolment duration from which on every longer one, for every cluster source, the impostor
     fit predicts at most 1 % false accepts at ``threshold`` and ``margin``. Observed counts cannot say this:
     zero false accepts among a few dozen unenrolled clusters is consistent with several per cent.
     """
-    fits = impostor_fits(runs)
     print(f"\npredicted false accepts at threshold {threshold:.3f}, margin {margin:.2f}, by enrolment duration:")
     over: list[float] = []
     for duration in DURATIONS:
         rates = {source: fit.false_accepts(threshold, margin) for (source, d), fit in fits.items() if d == duration}
         if not rates:
             continue
-        print("  " + f"{duration:g} s: " + "  ".join(f"{src} {100 * rate:.2f} %" for src, rate in rates.items()))
+        print(f"  {duration:g} s: " + "  ".join(f"{src} {100 * rate:.2f} %" for src, rate in rates.items()))
         if max(rates.values()) > MAX_FALSE_ACCEPTS:
             over.append(duration)
     if not over:
@@ -680,9 +681,15 @@ def choose_short_limit(runs: list[Run], threshold: float, margin: float) -> floa
 
 
 def choose_short_threshold(
-    runs: list[Run], threshold: float, margin: float, gap: float | None, limit: float = SHORT_ENROLMENT_SECONDS
+    runs: list[Run],
+    fits: dict[tuple[str, float], ImpostorFit],
+    threshold: float,
+    margin: float,
+    gap: float | None,
+    limit: float = SHORT_ENROLMENT_SECONDS,
 ) -> float:
-    """The threshold for voiceprints of under ``limit`` seconds of speech, from the calibration group.
+    """The threshold for voiceprints of under ``limit`` seconds of speech, from the calibration group (its
+    impostor ``fits``: :func:`impostor_fits`).
 
     A short enrolment is a noisy reference, so strangers score higher against it. Over every cluster
     source and both modes, with enrolments shorter than ``limit``: the lowest threshold, from the chosen
@@ -692,7 +699,7 @@ def choose_short_threshold(
     """
     short = [r for r in runs if r.group == "calibration" and r.duration < limit]
     sources = sorted({r.source for r in short})
-    fits = {key: fit for key, fit in impostor_fits(runs).items() if key[1] < limit}
+    fits = {key: fit for key, fit in fits.items() if key[1] < limit}
     print(
         f"\nthreshold for enrolments under {limit:g} s (every source, both modes): "
         "threshold | per source: named right, false accepts counted, worst predicted"
@@ -767,8 +774,8 @@ def impostor_tails(runs: list[Run], threshold: float, margin: float, gap: float 
         predicted = fit.false_accepts(enrolment_bar(duration, threshold, short_threshold), margin)
         observed = tally(chosen, threshold, margin, gap, short_threshold)
         print(
-            f"| {group} | {source} | {duration:g} s | {fit.scores.size} | {fit.mean:.3f} | {fit.sd:.3f} | "
-            f"{fit.scores.max():.3f} | {fit.rivals} | {100 * predicted:.2f} % | "
+            f"| {group} | {source} | {duration:g} s | {fit.count} | {fit.mean:.3f} | {fit.sd:.3f} | "
+            f"{fit.highest:.3f} | {fit.rivals} | {100 * predicted:.2f} % | "
             f"{pct(observed.false_accepts, observed.unenrolled)} |"
         )
 
@@ -857,14 +864,15 @@ def main() -> None:
     threshold, margin = args.threshold or threshold, args.margin or margin
     gap = choose_gap(runs, threshold, margin)
     print(f"split-voice gap chosen on calibration: {gap}")
-    limit = choose_short_limit(runs, threshold, margin)
+    fits = impostor_fits(runs)
+    limit = choose_short_limit(fits, threshold, margin)
     print(f"short enrolments chosen on calibration: under {limit:g} s of speech")
     if limit != SHORT_ENROLMENT_SECONDS:
         print(
             f"  identification holds voiceprints of under {SHORT_ENROLMENT_SECONDS:g} s to the short threshold "
             f"(SHORT_ENROLMENT_SECONDS): the figures below use that, not {limit:g} s"
         )
-    short = choose_short_threshold(runs, threshold, margin, gap)
+    short = choose_short_threshold(runs, fits, threshold, margin, gap)
     print(f"threshold for enrolments under {SHORT_ENROLMENT_SECONDS:g} s chosen on calibration: {short:.3f}")
     report(runs, threshold, margin, gap, short)
     impostor_tails(runs, threshold, margin, gap, short)

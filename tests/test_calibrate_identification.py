@@ -77,14 +77,15 @@ def test_enrolments_are_short_while_their_impostor_scores_predict_over_one_perce
     # Strangers score high against 3 s and 5 s voiceprints (as against the diarizer's own embeddings), low
     # against 10 s ones: at 0.50 + 0.04 the first two predict ~2-4 % false accepts, the last ~0.
     runs = [_strangers(0.16, 0.145, 3.0, 1), _strangers(0.16, 0.145, 5.0, 2), _strangers(0.0, 0.1, 10.0, 3)]
-    assert calibration.choose_short_limit(runs, 0.50, 0.04) == 10.0
+    fits_of = calibration.impostor_fits
+    assert calibration.choose_short_limit(fits_of(runs), 0.50, 0.04) == 10.0
     # A stricter bar that every duration meets leaves no enrolment short.
-    assert calibration.choose_short_limit(runs, 0.70, 0.04) == calibration.DURATIONS[0]
+    assert calibration.choose_short_limit(fits_of(runs), 0.70, 0.04) == calibration.DURATIONS[0]
     # When even the longest measured enrolments predict too many, no limit can help: said, not guessed.
     with pytest.raises(SystemExit, match="enrolments of 5 s still predict over 1 %"):
-        calibration.choose_short_limit(runs[:2], 0.50, 0.04)
+        calibration.choose_short_limit(fits_of(runs[:2]), 0.50, 0.04)
 
-    chosen = calibration.choose_short_threshold(runs, 0.50, 0.04, None, limit=10.0)
+    chosen = calibration.choose_short_threshold(runs, fits_of(runs), 0.50, 0.04, None, limit=10.0)
     fits = [calibration.ImpostorFit.of([run]) for run in runs[:2]]
     assert all(fit is not None for fit in fits)
     worst = [max(fit.false_accepts(t, 0.04) for fit in fits if fit is not None) for t in (chosen - 0.005, chosen)]
