@@ -12,8 +12,12 @@ Method (docs/identification.md):
   ``cluster_embeddings`` carry it; ``cross`` mode only, since that embedding also
   heard the speech ``within`` mode enrols from).
 * **Enrolments** are D seconds (3, 5, 10, 30) of one speaker's solo reference speech,
-  joined and embedded as ``enroll`` does (VAD is not re-run: the reference already
-  marks the speech). ``cross``: taken from the speaker's *other* clips (speakers recur
+  joined, and enrolled as ``enroll`` enrols a clip (``voiceprint_of``): refused when the
+  voice-activity detector hears under 1 s of speech in it or its halves sound like two
+  people, else the speech it hears embedded, and that speech's length recorded (it is
+  what decides whether a voiceprint is short). Reference "speech" is not always audible:
+  a 10 s enrolment holds 6.3-9.2 s that the detector hears, and one inaudible meeting
+  voice's 3 s none. ``cross``: taken from the speaker's *other* clips (speakers recur
   across dev00/dev01, tst00/tst01, trn07/trn08 and a few train clips), up to two
   pieces (offsets) per speaker. ``within``: taken from the start of the speaker's solo
   speech in the clip itself, and that speech is cut out of the clusters before they
@@ -37,11 +41,11 @@ highest share of >= 10 s clusters named right from 10 s enrolments (oracle and l
 clusters, both modes, one cluster per person) with false accepts <= 1 % at every
 enrolment duration. Then the split-voice gap (when a second cluster may take a
 person too) at that threshold and margin, over every cluster source (the diarizer's,
-``local`` and ``local-own``, and the oracle's): see :func:`choose_gap`. Last, which
-voiceprints are *short* (:func:`choose_short_limit`: enrolments whose impostor scores
-predict more than 1 % false accepts at that threshold) and the threshold they are held
-to (:func:`choose_short_threshold`): the figures at the chosen defaults then hold short
-enrolments to it, as identification does.
+``local`` and ``local-own``, and the oracle's): see :func:`choose_gap`. Last, the
+threshold *short* voiceprints are held to (:func:`choose_short_threshold`: no source's
+false accepts over 1 %, counted or predicted from the impostor scores), short being
+less speech heard than every 10 s enrolment holds (:func:`speech_limit`): the figures
+at the chosen defaults then hold short enrolments to it, as identification does.
 
 Run: ``make eval-data`` then
 ``.venv/bin/python benchmarks/calibrate_identification.py [--data .eval-data] [--cache DIR]``
@@ -77,9 +81,9 @@ from diarflow.domain.identification import (  # noqa: E402
     DEFAULT_SPLIT_VOICE_GAP,
     MAX_REPRESENTATIVE_SECONDS,
     SHORT_ENROLMENT_SECONDS,
+    enrolment_thresholds,
     identify_clusters,
     representative_segments,
-    short_enrolment_bar,
 )
 from diarflow.eval_data import EvalClip, load_split  # noqa: E402
 
@@ -90,6 +94,8 @@ OFFSETS = 2
 """Enrolment pieces per speaker and duration (the k-th D seconds of their solo speech)."""
 LONG_CLUSTER = 10.0
 """The target is stated for clusters with at least this much speech."""
+TARGET_ENROLMENT = 10.0
+"""... named from enrolments of this many seconds of speech: shorter voiceprints are *short*."""
 GROUPS = {"calibration": ("train", "development"), "test": ("test",)}
 SOURCES = ("oracle", "local", "local-own")
 MODES = ("cross", "within")
@@ -143,6 +149,15 @@ class Run:
     speech: NDArray[np.float64]
     people: list[str]
     left_out: str | None = None
+    enrolled: NDArray[np.float64] | None = None
+    """Seconds of speech each person's voiceprint was enrolled from, as the detector heard it (None: all long)."""
+
+    def bars(self, threshold: float, short_threshold: float | None) -> NDArray[np.float64]:
+        """The threshold each voiceprint is held to, as identification holds it (``short_threshold``: None, the
+        plain one for all)."""
+        if short_threshold is None or self.enrolled is None:
+            return np.full(len(self.people), threshold)
+        return enrolment_thresholds(self.enrolled.tolist(), threshold=threshold, short_threshold=short_threshold)
 
 
 @dataclass
@@ -320,16 +335,16 @@ class Embeddings:
         self.clips = {clip.clip_id: clip for clip in clips}
         self.path = cache / "embeddings.pkl"
         self.known: dict[str, NDArray[np.float32]] = pickle.loads(self.path.read_bytes()) if self.path.is_file() else {}
+        self.enrolled_path = cache / "voiceprints.pkl"
+        self.enrolled: dict[str, tuple[NDArray[np.float32], float] | str] = (
+            pickle.loads(self.enrolled_path.read_bytes()) if self.enrolled_path.is_file() else {}
+        )
         self.added = 0
 
     def of(self, parts: Iterable[tuple[str, Mask]]) -> NDArray[np.float32] | None:
         """The embedding of the parts' audio joined (None below half a second)."""
         parts = list(parts)
-        digest = hashlib.sha1()
-        for clip_id, mask in parts:
-            digest.update(clip_id.encode())
-            digest.update(np.packbits(mask).tobytes())
-        key = digest.hexdigest()
+        key = self._key(parts)
         if key not in self.known:
             audio = np.concatenate([audio_of(self.clips[c], m) for c, m in parts] or [np.zeros(0, np.float32)])
             if audio.size < SAMPLE_RATE // 2:
@@ -340,8 +355,33 @@ class Embeddings:
                 self.save()
         return self.known[key]
 
+    def voiceprint(self, parts: list[tuple[str, Mask]]) -> tuple[NDArray[np.float32], float] | str:
+        """The voiceprint ``enroll`` makes of the parts' audio joined, with the seconds of speech it heard, or
+        why ``enroll`` refuses the clip (too little speech heard, or two voices)."""
+        from diarflow.errors import InvalidInput
+        from diarflow.orchestration.enrollment import voiceprint_of
+
+        key = self._key(parts)
+        if key not in self.enrolled:
+            audio = np.concatenate([audio_of(self.clips[c], m) for c, m in parts])
+            try:
+                vector, speech = voiceprint_of(self.embedder, audio)
+                self.enrolled[key] = (vector, float(speech))
+            except InvalidInput as refused:
+                self.enrolled[key] = str(refused)
+        return self.enrolled[key]
+
+    @staticmethod
+    def _key(parts: Iterable[tuple[str, Mask]]) -> str:
+        digest = hashlib.sha1()
+        for clip_id, mask in parts:
+            digest.update(clip_id.encode())
+            digest.update(np.packbits(mask).tobytes())
+        return digest.hexdigest()
+
     def save(self) -> None:
         self.path.write_bytes(pickle.dumps(self.known))
+        self.enrolled_path.write_bytes(pickle.dumps(self.enrolled))
 
 
 # --- runs ----------------------------------------------------------------------------------------------
@@ -376,6 +416,7 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
     runs: list[Run] = []
     started = time.monotonic()
     calibration = [c for c in clips if c.group == "calibration"]
+    refused: dict[float, set[str]] = defaultdict(set)
     for clip in clips:
         # A calibration clip's registry holds calibration speakers only: voiceprints made from test speech
         # would let the test split into the choices. A test clip is scored against everyone (reported only).
@@ -386,6 +427,7 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                 for mode in MODES:
                     people: list[str] = []
                     vectors: list[NDArray[np.float32]] = []
+                    enrolled: list[float] = []
                     removed = np.zeros(next(iter(clip.solo.values())).size, dtype=bool)
                     for speaker in speakers:
                         if mode == "within" and speaker in clip.solo:
@@ -395,14 +437,20 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                                 removed |= chosen
                         else:
                             parts = enrolment(pool, speaker, duration, offset, clip.clip_id)
-                        vector = None if parts is None else embeddings.of(parts)
-                        if vector is not None:
-                            people.append(speaker)
-                            vectors.append(vector)
+                        if parts is None:
+                            continue
+                        voiceprint = embeddings.voiceprint(parts)
+                        if isinstance(voiceprint, str):
+                            where = "+".join(dict.fromkeys(c for c, _ in parts))
+                            refused[duration].add(f"{speaker} ({where}): {voiceprint}")
+                            continue
+                        people.append(speaker)
+                        vectors.append(voiceprint[0])
+                        enrolled.append(voiceprint[1])
                     if mode == "within" and not removed.any():
                         continue
-                    if mode == "cross" and not any(p in clip.solo for p in people):
-                        continue
+                    if mode == "cross" and not people:
+                        continue  # a clip whose speakers nobody enrolled still tests false accepts: kept
                     for source, by_clip in clusters.items():
                         if source == "local-own" and mode == "within":
                             continue  # the diarizer's embedding heard the enrolment speech too
@@ -414,11 +462,17 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                             by_clip[clip.clip_id],
                             people,
                             vectors,
+                            np.array(enrolled),
                             removed if mode == "within" else None,
                             embeddings,
                         )
         print(f"  {clip.clip_id}: {len(runs)} runs, {time.monotonic() - started:.0f} s", flush=True)
     embeddings.save()
+    print("enrolments enroll refuses, by duration (no voiceprint for them; their clusters count as unenrolled):")
+    for duration in DURATIONS:
+        print(f"  {duration:g} s: {len(refused[duration])}")
+        for reason in sorted(refused[duration]):
+            print(f"    {reason}")
     return runs
 
 
@@ -430,6 +484,7 @@ def _runs_of(
     clusters: list[Cluster],
     people: list[str],
     vectors: list[NDArray[np.float32]],
+    enrolled: NDArray[np.float64],
     removed: Mask | None,
     embeddings: Embeddings,
 ) -> list[Run]:
@@ -449,7 +504,7 @@ def _runs_of(
     for i, row in enumerate(rows):
         if row is not None:
             scores[i] = references @ row.astype(np.float64)
-    base = Run(clip.group, source, mode, duration, scores, truths, np.array(speech), people)
+    base = Run(clip.group, source, mode, duration, scores, truths, np.array(speech), people, enrolled=enrolled)
     out = [base]
     for speaker in sorted(set(truths) & set(people)):
         keep = [j for j, p in enumerate(people) if p != speaker]
@@ -464,6 +519,7 @@ def _runs_of(
                 base.speech,
                 [people[j] for j in keep],
                 left_out=speaker,
+                enrolled=enrolled[keep],
             )
         )
     return out
@@ -482,8 +538,8 @@ def tally(
     """What identification decides on ``runs``; short enrolments held to ``short_threshold`` when given."""
     out = Tally()
     for run in runs:
-        bar = enrolment_bar(run.duration, threshold, short_threshold)
-        decisions = identify_clusters(run.scores, threshold=bar, margin=margin, split_voice_gap=gap).decisions
+        bars = run.bars(threshold, short_threshold)
+        decisions = identify_clusters(run.scores, threshold=bars, margin=margin, split_voice_gap=gap).decisions
         for d, truth, seconds in zip(decisions, run.truths, run.speech, strict=True):
             named = None if d.reference is None else run.people[d.reference]
             if truth not in run.people:
@@ -511,13 +567,6 @@ def tally(
                     what = f"named {named}" if wrong else f"unnamed (best {best})"
                     out.misses.append(f"{run.source}/{run.mode} {run.duration:g}s: {truth} ({seconds:.1f} s) {what}")
     return out
-
-
-def enrolment_bar(duration: float, threshold: float, short_threshold: float | None) -> float:
-    """The threshold a voiceprint of ``duration`` seconds is held to (``short_threshold``: None, the plain one)."""
-    if short_threshold is None or duration >= SHORT_ENROLMENT_SECONDS:
-        return threshold
-    return short_enrolment_bar(threshold, short_threshold)
 
 
 def trial_scores(runs: Iterable[Run]) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
@@ -607,7 +656,7 @@ def choose(runs: list[Run]) -> tuple[float, float]:
     print("\ncalibration grid (oracle + local, both modes): threshold margin | right>=10s@10s | FA per duration")
     for margin in MARGINS:
         for threshold in THRESHOLDS.tolist():
-            ten = tally([r for r in tuned if r.duration == 10.0], threshold, margin, None)
+            ten = tally([r for r in tuned if r.duration == TARGET_ENROLMENT], threshold, margin, None)
             fas = [tally([r for r in tuned if r.duration == d], threshold, margin, None) for d in DURATIONS]
             worst = max(t.false_accepts / t.unenrolled for t in fas if t.unenrolled)
             share = ten.long_right / ten.long if ten.long else 0.0
@@ -641,7 +690,7 @@ def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None
     exclusive = [tally([r for r in tuned if r.duration == d], threshold, margin, None) for d in DURATIONS]
     rows: list[tuple[float, float | None]] = []
     for gap in GAPS:
-        ten = tally([r for r in tuned if r.duration == 10.0], threshold, margin, gap)
+        ten = tally([r for r in tuned if r.duration == TARGET_ENROLMENT], threshold, margin, gap)
         fas = [tally([r for r in tuned if r.duration == d], threshold, margin, gap) for d in DURATIONS]
         share = ten.long_right / ten.long if ten.long else 0.0
         counts = " ".join(f"{t.false_accepts}/{t.unenrolled}" for t in fas)
@@ -655,29 +704,32 @@ def choose_gap(runs: list[Run], threshold: float, margin: float) -> float | None
     return sorted(g for g in plateau if g is not None)[len(plateau) // 2]
 
 
-def choose_short_limit(fits: dict[tuple[str, float], ImpostorFit], threshold: float, margin: float) -> float:
-    """Which voiceprints need a threshold of their own: those enrolled from less speech than the returned
-    seconds, from the calibration group's impostor ``fits`` (:func:`impostor_fits`).
+def speech_limit(runs: list[Run], duration: float = TARGET_ENROLMENT) -> float:
+    """The short-enrolment limit in seconds of speech heard (what ``enroll`` records and identification
+    compares): the least speech heard in the calibration group's ``duration`` s enrolments, rounded down to
+    half a second, so that every one of them counts as long. Reference speech holds pauses and stretches the
+    detector does not hear, so this is less than ``duration``.
 
-    The shortest enrolment duration from which on every longer one, for every cluster source, the impostor
-    fit predicts at most 1 % false accepts at ``threshold`` and ``margin``. Observed counts cannot say this:
-    zero false accepts among a few dozen unenrolled clusters is consistent with several per cent.
+    It must also tell the durations apart: a shorter enrolment holding as much speech would count as long.
     """
-    print(f"\npredicted false accepts at threshold {threshold:.3f}, margin {margin:.2f}, by enrolment duration:")
-    over: list[float] = []
-    for duration in DURATIONS:
-        rates = {source: fit.false_accepts(threshold, margin) for (source, d), fit in fits.items() if d == duration}
-        if not rates:
-            continue
-        print(f"  {duration:g} s: " + "  ".join(f"{src} {100 * rate:.2f} %" for src, rate in rates.items()))
-        if max(rates.values()) > MAX_FALSE_ACCEPTS:
-            over.append(duration)
-    if not over:
-        return DURATIONS[0]  # no calibrated enrolment is short
-    longer = sorted(d for (_, d) in fits if d > max(over))
-    if not longer:
-        raise SystemExit(f"enrolments of {max(over):g} s still predict over 1 % false accepts: raise the threshold")
-    return longer[0]
+    heard: dict[float, list[float]] = defaultdict(list)
+    for run in runs:
+        if run.group == "calibration" and run.left_out is None and run.enrolled is not None:
+            heard[run.duration] += run.enrolled.tolist()
+    print("\nspeech heard in calibration enrolments, by enrolment duration (least - most):")
+    for d in DURATIONS:
+        if heard[d]:
+            print(f"  {d:g} s: {min(heard[d]):.2f} - {max(heard[d]):.2f} s")
+    if not heard[duration]:
+        raise SystemExit(f"no calibration enrolment of {duration:g} s")
+    limit = float(np.floor(min(heard[duration]) * 2) / 2)
+    shorter = [seconds for d, values in heard.items() if d < duration for seconds in values]
+    if shorter and max(shorter) >= limit:
+        raise SystemExit(
+            f"a shorter enrolment holds {max(shorter):.2f} s of speech and some {duration:g} s ones {limit:g} s: "
+            "no limit in speech heard tells them apart"
+        )
+    return limit
 
 
 def choose_short_threshold(
@@ -686,10 +738,10 @@ def choose_short_threshold(
     threshold: float,
     margin: float,
     gap: float | None,
-    limit: float = SHORT_ENROLMENT_SECONDS,
+    limit: float = TARGET_ENROLMENT,
 ) -> float:
-    """The threshold for voiceprints of under ``limit`` seconds of speech, from the calibration group (its
-    impostor ``fits``: :func:`impostor_fits`).
+    """The threshold for short voiceprints (enrolled from under ``limit`` seconds), from the calibration
+    group (its impostor ``fits``: :func:`impostor_fits`).
 
     A short enrolment is a noisy reference, so strangers score higher against it. Over every cluster
     source and both modes, with enrolments shorter than ``limit``: the lowest threshold, from the chosen
@@ -723,7 +775,7 @@ def choose_short_threshold(
 
 def report(runs: list[Run], threshold: float, margin: float, gap: float | None, short_threshold: float) -> None:
     print(
-        f"\nfigures at threshold {threshold:.3f} (enrolments under {SHORT_ENROLMENT_SECONDS:g} s: "
+        f"\nfigures at threshold {threshold:.3f} (enrolments of under {SHORT_ENROLMENT_SECONDS:g} s of speech heard: "
         f"{short_threshold:.3f}), margin {margin:.2f}, split-voice gap {gap}"
     )
     print(
@@ -771,7 +823,8 @@ def impostor_tails(runs: list[Run], threshold: float, margin: float, gap: float 
         fit = ImpostorFit.of(chosen)
         if fit is None:
             continue
-        predicted = fit.false_accepts(enrolment_bar(duration, threshold, short_threshold), margin)
+        bars = np.concatenate([r.bars(threshold, short_threshold) for r in chosen])
+        predicted = fit.false_accepts(float(np.median(bars)), margin)
         observed = tally(chosen, threshold, margin, gap, short_threshold)
         print(
             f"| {group} | {source} | {duration:g} s | {fit.count} | {fit.mean:.3f} | {fit.sd:.3f} | "
@@ -865,15 +918,15 @@ def main() -> None:
     gap = choose_gap(runs, threshold, margin)
     print(f"split-voice gap chosen on calibration: {gap}")
     fits = impostor_fits(runs)
-    limit = choose_short_limit(fits, threshold, margin)
-    print(f"short enrolments chosen on calibration: under {limit:g} s of speech")
-    if limit != SHORT_ENROLMENT_SECONDS:
+    heard = speech_limit(runs)
+    print(f"short enrolments: under {TARGET_ENROLMENT:g} s, i.e. under {heard:g} s of speech heard")
+    if heard != SHORT_ENROLMENT_SECONDS:
         print(
-            f"  identification holds voiceprints of under {SHORT_ENROLMENT_SECONDS:g} s to the short threshold "
-            f"(SHORT_ENROLMENT_SECONDS): the figures below use that, not {limit:g} s"
+            f"  identification holds voiceprints of under {SHORT_ENROLMENT_SECONDS:g} s of speech heard to the short "
+            f"threshold (SHORT_ENROLMENT_SECONDS): the figures below use that, not {heard:g} s"
         )
     short = choose_short_threshold(runs, fits, threshold, margin, gap)
-    print(f"threshold for enrolments under {SHORT_ENROLMENT_SECONDS:g} s chosen on calibration: {short:.3f}")
+    print(f"threshold for short enrolments chosen on calibration: {short:.3f}")
     report(runs, threshold, margin, gap, short)
     impostor_tails(runs, threshold, margin, gap, short)
     two_voice_check(clips, embeddings)

@@ -73,24 +73,83 @@ def _strangers(mean: float, sd: float, duration: float, seed: int) -> calibratio
     return _run(scores.tolist(), ["stranger"] * 20, people, source="local-own", duration=duration)
 
 
-def test_enrolments_are_short_while_their_impostor_scores_predict_over_one_percent() -> None:
-    # Strangers score high against 3 s and 5 s voiceprints (as against the diarizer's own embeddings), low
-    # against 10 s ones: at 0.50 + 0.04 the first two predict ~2-4 % false accepts, the last ~0.
+def test_short_voiceprints_get_the_lowest_threshold_that_predicts_at_most_one_percent() -> None:
+    # Strangers score high against 3 s and 5 s voiceprints: at 0.50 + 0.04 they predict ~2-4 % false accepts.
     runs = [_strangers(0.16, 0.145, 3.0, 1), _strangers(0.16, 0.145, 5.0, 2), _strangers(0.0, 0.1, 10.0, 3)]
-    fits_of = calibration.impostor_fits
-    assert calibration.choose_short_limit(fits_of(runs), 0.50, 0.04) == 10.0
-    # A stricter bar that every duration meets leaves no enrolment short.
-    assert calibration.choose_short_limit(fits_of(runs), 0.70, 0.04) == calibration.DURATIONS[0]
-    # When even the longest measured enrolments predict too many, no limit can help: said, not guessed.
-    with pytest.raises(SystemExit, match="enrolments of 5 s still predict over 1 %"):
-        calibration.choose_short_limit(fits_of(runs[:2]), 0.50, 0.04)
-
-    chosen = calibration.choose_short_threshold(runs, fits_of(runs), 0.50, 0.04, None, limit=10.0)
+    chosen = calibration.choose_short_threshold(runs, calibration.impostor_fits(runs), 0.50, 0.04, None)
     fits = [calibration.ImpostorFit.of([run]) for run in runs[:2]]
     assert all(fit is not None for fit in fits)
     worst = [max(fit.false_accepts(t, 0.04) for fit in fits if fit is not None) for t in (chosen - 0.005, chosen)]
     assert worst[1] <= calibration.MAX_FALSE_ACCEPTS < worst[0]  # the lowest threshold that predicts <= 1 %
     assert chosen > 0.50
+    # When strangers score no higher against short voiceprints than against long ones, the plain threshold.
+    alike = [_strangers(0.0, 0.1, 3.0, 4), _strangers(0.0, 0.1, 5.0, 5), _strangers(0.0, 0.1, 10.0, 6)]
+    assert calibration.choose_short_threshold(alike, calibration.impostor_fits(alike), 0.50, 0.04, None) == 0.50
+
+
+def _enrolled(duration: float, heard: list[float]) -> calibration.Run:
+    run = _run([[0.1] * len(heard)], ["stranger"], [f"P{k}" for k in range(len(heard))], duration=duration)
+    run.enrolled = np.array(heard)
+    return run
+
+
+def test_short_means_less_speech_heard_than_every_ten_second_enrolment_holds() -> None:
+    # The detector hears less than the reference marks (pauses, inaudible stretches): 10 s enrolments hold
+    # 6.3-9.2 s. The limit is in what it hears, since that is what enroll records.
+    runs = [_enrolled(3.0, [1.1, 3.0]), _enrolled(5.0, [2.1, 5.0]), _enrolled(10.0, [6.29, 9.2])]
+    assert calibration.speech_limit(runs) == 6.0
+    # Test clips' enrolments choose nothing.
+    test_run = _enrolled(10.0, [2.0])
+    test_run.group = "test"
+    assert calibration.speech_limit([*runs, test_run]) == 6.0
+    # A 5 s enrolment holding as much speech as a 10 s one: no limit in speech heard tells them apart.
+    with pytest.raises(SystemExit, match="no limit in speech heard tells them apart"):
+        calibration.speech_limit([*runs, _enrolled(5.0, [6.5])])
+
+
+def test_each_voiceprint_is_held_to_the_bar_its_own_speech_earns() -> None:
+    from diarflow.domain.identification import SHORT_ENROLMENT_SECONDS
+
+    run = _enrolled(10.0, [SHORT_ENROLMENT_SECONDS - 0.5, SHORT_ENROLMENT_SECONDS + 3.0])
+    assert run.bars(0.5, 0.6).tolist() == [0.6, 0.5]
+    assert run.bars(0.5, None).tolist() == [0.5, 0.5]
+    # A stranger's cluster scoring 0.62 against the short voiceprint is named only at the plain bar.
+    run.scores = np.array([[0.62, 0.1]])
+    assert calibration.tally([run], 0.5, 0.04, None).false_accepts == 1
+    assert calibration.tally([run], 0.5, 0.04, None, short_threshold=0.6).false_accepts == 0
+
+
+def test_voiceprints_are_enrolled_as_enroll_enrols_them(tmp_path: Path) -> None:
+    """The reference marks speech the detector may not hear: such a clip gets no voiceprint, as enroll refuses it."""
+    from diarflow.adapters.speaker_embedding import decode_clip
+    from diarflow.samples import sample_episode
+
+    speech = decode_clip(sample_episode().audio)[round(16000 * 10.6) : round(16000 * 14.6)]  # one voice
+    silence = np.zeros(16000 * 4, dtype=np.float32)
+    samples = np.concatenate([speech, silence])
+    frames = round(samples.size / 16000 / calibration.GRID)
+    clip = calibration.Clip("c1", "calibration", samples, {}, {})
+    embeddings = calibration.Embeddings([clip], tmp_path)
+
+    def mask(start: float, end: float) -> calibration.Mask:
+        out = np.zeros(frames, dtype=bool)
+        out[calibration.frames_of(start) : calibration.frames_of(end)] = True
+        return out
+
+    refused = embeddings.voiceprint([("c1", mask(4.5, 7.5))])
+    assert isinstance(refused, str)
+    assert "no speech heard" in refused
+    enrolled = embeddings.voiceprint([("c1", mask(0.0, 5.5))])
+    assert not isinstance(enrolled, str)
+    vector, heard = enrolled
+    assert vector.shape == (192,)
+    assert 1.0 <= heard <= 4.0  # what the detector heard, not the 5.5 s the mask marks
+    embeddings.save()  # cached with the refusals: a second run reads the same answers
+    again = calibration.Embeddings([clip], tmp_path)
+    assert again.voiceprint([("c1", mask(4.5, 7.5))]) == refused
+    cached = again.voiceprint([("c1", mask(0.0, 5.5))])
+    assert not isinstance(cached, str)
+    assert cached[1] == heard
 
 
 def test_too_few_impostor_scores_predict_nothing() -> None:

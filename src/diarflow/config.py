@@ -177,8 +177,8 @@ class Settings:
     short_enrolment_threshold: float = _env(
         "DIARFLOW_SHORT_ENROLMENT_THRESHOLD", DEFAULT_SHORT_ENROLMENT_THRESHOLD, _float_in(0, 1)
     )
-    """What a voiceprint enrolled from under ``SHORT_ENROLMENT_SECONDS`` (10 s) of speech needs instead (never less
-    than the threshold; chosen by benchmarks/calibrate_identification.py)."""
+    """What a voiceprint enrolled from under ``SHORT_ENROLMENT_SECONDS`` (6 s) of speech heard needs instead (never
+    less than the threshold; chosen by benchmarks/calibrate_identification.py: the threshold itself)."""
     match_margin: float = _env("DIARFLOW_MATCH_MARGIN", DEFAULT_MATCH_MARGIN, _float_in(0.001, 1))
     """How far a match must beat the next explanation: another person, another cluster, or nobody."""
     pyannote_match_threshold: float = _env(

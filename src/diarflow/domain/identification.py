@@ -61,14 +61,15 @@ DEFAULT_PYANNOTE_MATCH_THRESHOLD = 0.50
 DEFAULT_SPLIT_VOICE_GAP = 0.075
 """How far above the threshold a second cluster of one person must score to be named too (calibrated with
 the threshold: docs/identification.md)."""
-SHORT_ENROLMENT_SECONDS = 10.0
-"""Voiceprints enrolled from less speech than this are held to ``DEFAULT_SHORT_ENROLMENT_THRESHOLD``: on the
-calibration clips, strangers' scores against 3 s and 5 s enrolments predict more than 1 % false accepts at
-the plain threshold for the local diarizer's clusters, against 10 s ones at most 1 % (docs/identification.md)."""
-DEFAULT_SHORT_ENROLMENT_THRESHOLD = 0.555
-"""CAM++ cosine a voiceprint of under ``SHORT_ENROLMENT_SECONDS`` of speech needs: the lowest, from the threshold up,
-at which no cluster source has more than 1 % false accepts from such enrolments on the calibration clips, counted
-or predicted from the impostor scores (docs/identification.md)."""
+SHORT_ENROLMENT_SECONDS = 6.0
+"""Voiceprints enrolled from less speech than this (as the voice-activity detector hears it, which ``enroll``
+records) are *short*: less than every 10 s enrolment of the calibration clips held (6.3-9.2 s heard), 10 s being
+the length the naming target is measured from. They name fewer of their speaker's clusters, and are held to
+``DEFAULT_SHORT_ENROLMENT_THRESHOLD`` (docs/identification.md)."""
+DEFAULT_SHORT_ENROLMENT_THRESHOLD = 0.50
+"""CAM++ cosine a short voiceprint needs: the lowest, from the threshold up, at which no cluster source has more
+than 1 % false accepts from 3 s and 5 s enrolments on the calibration clips, counted or predicted from the impostor
+scores. The plain threshold: strangers score no higher against short voiceprints (docs/identification.md)."""
 MAX_REPRESENTATIVE_SECONDS = 30.0
 """Audio per cluster used for its embedding (pyannoteAI voiceprints take at most 30 s too)."""
 
