@@ -359,9 +359,12 @@ class Embeddings:
         """The voiceprint ``enroll`` makes of the parts' audio joined, with the seconds of speech it heard, or
         why ``enroll`` refuses the clip (too little speech heard, or two voices)."""
         from diarflow.errors import InvalidInput
+        from diarflow.orchestration import enrollment
         from diarflow.orchestration.enrollment import voiceprint_of
 
-        key = self._key(parts)
+        # enroll's checks are part of the answer: a cached one from other settings is not reused
+        checks = (enrollment.MIN_SPEECH_SECONDS, enrollment.SAME_SPEAKER_MIN, enrollment.HALVES_MIN_SECONDS)
+        key = f"{checks}:{self._key(parts)}"
         if key not in self.enrolled:
             audio = np.concatenate([audio_of(self.clips[c], m) for c, m in parts])
             try:
