@@ -95,7 +95,8 @@ OFFSETS = 2
 LONG_CLUSTER = 10.0
 """The target is stated for clusters with at least this much speech."""
 TARGET_ENROLMENT = 10.0
-"""... named from enrolments of this many seconds of speech: shorter voiceprints are *short*."""
+"""The target names those clusters from enrolments of this many seconds: voiceprints holding less speech than
+every such enrolment are *short* (:func:`speech_limit`)."""
 GROUPS = {"calibration": ("train", "development"), "test": ("test",)}
 SOURCES = ("oracle", "local", "local-own")
 MODES = ("cross", "within")
