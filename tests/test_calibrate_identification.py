@@ -146,6 +146,7 @@ def test_voiceprints_are_enrolled_as_enroll_enrols_them(tmp_path: Path) -> None:
     assert 1.0 <= heard <= 4.0  # what the detector heard, not the 5.5 s the mask marks
     embeddings.save()  # cached with the refusals: a second run reads the same answers
     again = calibration.Embeddings([clip], tmp_path)
+    assert len(again.enrolled) == 2  # both answers read from disk, before any is asked for
     assert again.voiceprint([("c1", mask(4.5, 7.5))]) == refused
     cached = again.voiceprint([("c1", mask(0.0, 5.5))])
     assert not isinstance(cached, str)

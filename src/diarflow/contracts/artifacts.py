@@ -209,8 +209,8 @@ class Thresholds(Contract):
     short_enrolment_threshold: Probability | None = Field(default=None, alias="shortEnrolmentThreshold")
     """What a voiceprint enrolled from under ``shortEnrolmentSeconds`` of speech needed instead (local matching)."""
     short_enrolment_seconds: Seconds | None = Field(default=None, alias="shortEnrolmentSeconds")
-    """Voiceprints enrolled from less speech than this were held to ``shortEnrolmentThreshold`` (10 s; audits
-    written before it was recorded used 5 s)."""
+    """Voiceprints enrolled from less speech than this were held to ``shortEnrolmentThreshold`` (6 s of speech
+    heard; audits written before it was recorded used 5 s)."""
     match_margin: Probability | None = Field(default=None, alias="matchMargin")
     """How far an identification had to beat the next explanation (docs/identification.md)."""
     match_model: str | None = Field(default=None, alias="matchModel")
