@@ -437,8 +437,6 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                         if mode == "within" and speaker in clip.solo:
                             chosen = piece(clip.solo[speaker], offset * duration, duration)
                             parts = None if chosen is None else [(clip.clip_id, chosen)]
-                            if chosen is not None:
-                                removed |= chosen
                         else:
                             parts = enrolment(pool, speaker, duration, offset, clip.clip_id)
                         if parts is None:
@@ -451,6 +449,10 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                         people.append(speaker)
                         vectors.append(voiceprint[0])
                         enrolled.append(voiceprint[1])
+                        if mode == "within" and speaker in clip.solo:
+                            # Only speech a voiceprint was made from leaves the clusters: a refused
+                            # enrolment leaves no voiceprint, so that speaker is a stranger here, heard whole.
+                            removed |= parts[0][1]
                     if mode == "within" and not removed.any():
                         continue
                     if mode == "cross" and not people:

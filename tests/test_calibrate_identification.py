@@ -156,3 +156,39 @@ def test_voiceprints_are_enrolled_as_enroll_enrols_them(tmp_path: Path) -> None:
 def test_too_few_impostor_scores_predict_nothing() -> None:
     few = _run([[0.2, 0.3]] * 10, ["stranger"] * 10, ["A", "B"])  # 20 scores
     assert calibration.ImpostorFit.of([few]) is None
+
+
+def test_a_refused_enrolment_leaves_its_speech_in_the_clusters(tmp_path: Path) -> None:
+    """``within`` mode cuts a speaker's enrolment speech out of the clusters only when it made a voiceprint.
+
+    Bo's solo stretch holds nothing the detector hears, so ``enroll`` refuses it: with no voiceprint Bo is
+    a stranger to the clip, and his cluster is tested whole.
+    """
+    from diarflow.adapters.speaker_embedding import decode_clip
+    from diarflow.samples import sample_episode
+
+    speech = decode_clip(sample_episode().audio)[round(16000 * 10.6) : round(16000 * 14.6)]  # one voice, 4 s
+    samples = np.concatenate([speech, np.zeros(16000 * 4, dtype=np.float32)])
+    frames = round(samples.size / 16000 / calibration.GRID)
+    half = frames // 2
+    ann, bo = np.zeros(frames, dtype=bool), np.zeros(frames, dtype=bool)
+    ann[:half], bo[half:] = True, True
+    clip = calibration.Clip("c1", "calibration", samples, {"Ann": ann, "Bo": bo}, {"Ann": ann, "Bo": bo})
+    rng = np.random.default_rng(3)
+    clusters = {
+        "oracle": {
+            "c1": [
+                calibration.Cluster("c1", name, mask, name, own=rng.normal(size=192).astype(np.float32))
+                for name, mask in (("Ann", ann), ("Bo", bo))
+            ]
+        }
+    }
+
+    runs = calibration.collect_runs([clip], clusters, calibration.Embeddings([clip], tmp_path))
+
+    within = [r for r in runs if r.mode == "within" and r.duration == 3.0 and r.left_out is None]
+    assert len(within) == 1
+    assert within[0].people == ["Ann"]  # Bo's 3 s were refused: no voiceprint
+    speech = dict(zip(within[0].truths, within[0].speech.tolist(), strict=True))
+    assert speech["Ann"] == pytest.approx(1.0)  # her 4 s less the 3 s she was enrolled from
+    assert speech["Bo"] == pytest.approx(4.0)  # whole: nothing of his made a voiceprint
