@@ -107,6 +107,22 @@ def _recut(seeds: Sequence[int], seconds: float, **options: Any) -> Callable[[Pa
     return build
 
 
+def _recut_with_background(
+    plan: Sequence[tuple[int, str, float]], seconds: float = 150.0
+) -> Callable[[Path, Path], list[BenchClip]]:
+    """Re-cut episodes with a steady background under them: ``plan`` is (seed, kind, level dB) per episode."""
+
+    def build(data_root: Path, scratch: Path) -> list[BenchClip]:
+        return [
+            _episode_clip(
+                recut.with_background(recut.build_episode(seconds, seed=seed), kind, level, seed=seed), seed, scratch
+            )
+            for seed, kind, level in plan
+        ]
+
+    return build
+
+
 def _recut_held_out(data_root: Path, scratch: Path) -> list[BenchClip]:
     """Episodes re-cut unlike any set a choice was made on: long turns, short turns only, overlapped."""
     variants = [
@@ -158,6 +174,24 @@ SETS: dict[str, BenchSet] = {
     "recut-monologues": BenchSet(
         "re-cut as long monologues: turns of 20-40 s, 300 s, seeds 90-93",
         _recut(range(90, 94), 300.0, turn_seconds={"Diane": (20.0, 40.0), "Sheila": (20.0, 40.0)}),
+    ),
+    "recut-noisy": BenchSet(
+        "re-cut with a background, 150 s: seeds 101-104 pink noise at 20 dB SNR, 105-108 at 10 dB, 109-112 a"
+        " music bed (chords) 20 dB under the speech",
+        _recut_with_background(
+            [(seed, "noise", -20.0) for seed in range(101, 105)]
+            + [(seed, "noise", -10.0) for seed in range(105, 109)]
+            + [(seed, "music", -20.0) for seed in range(109, 113)]
+        ),
+    ),
+    "recut-noisy-held-out": BenchSet(
+        "re-cut with a background, never tuned on, 150 s: seeds 121-122 pink noise at 15 dB SNR, 123-124 a music"
+        " bed 25 dB under the speech, 125-126 15 dB under",
+        _recut_with_background(
+            [(seed, "noise", -15.0) for seed in (121, 122)]
+            + [(seed, "music", -25.0) for seed in (123, 124)]
+            + [(seed, "music", -15.0) for seed in (125, 126)]
+        ),
     ),
     "meeting-voices": BenchSet(
         "3-4 meeting voices (five train speakers' solo speech) re-cut as a podcast, 150 s, seeds 70-72 three voices,"
@@ -290,12 +324,13 @@ def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> 
 
 def print_summary(report: dict[str, Any]) -> None:
     print("\n== totals (DER at collar 0, overlap scored, inside the UEM; speakers summed over clips) ==")
-    print(f"{'set':<16} {'diarizer':<11} {COLUMNS}  {'count right':>11} {'RTF':>7} {'CPU/s':>7} {'peak RSS':>9}")
+    width = max([len("set"), *(len(set_name) for set_name in report["sets"])])
+    print(f"{'set':<{width}} {'diarizer':<11} {COLUMNS}  {'count right':>11} {'RTF':>7} {'CPU/s':>7} {'peak RSS':>9}")
     for set_name, entry in report["sets"].items():
         for name, result in entry["diarizers"].items():
             right = f"{result['speaker_count_right']}/{len(result['clips'])}"
             print(
-                f"{set_name:<16} {name:<11} {score_cells(result['total'])}  {right:>11} "
+                f"{set_name:<{width}} {name:<11} {score_cells(result['total'])}  {right:>11} "
                 f"{result['rtf']:>7.4f} {result['cpu_seconds_per_audio_second']:>7.4f} {result['peak_rss_mb']:>6.0f} MB"
             )
 

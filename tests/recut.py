@@ -230,6 +230,39 @@ def build_episode(
     return timeline.episode(names, rng)
 
 
+BACKGROUNDS = ("noise", "music")
+
+
+def with_background(episode: Episode, kind: str, level_db: float, *, seed: int = 0) -> Episode:
+    """``episode`` with a steady background under its speech and pauses, ``level_db`` against the speech.
+
+    ``kind`` ``"noise"``: pink noise (a room, a street, a poor line; ``level_db`` -20 is 20 dB SNR).
+    ``"music"``: a bed of three-note chords, one every 2 s, as music under a podcast's talk. The level is
+    the background's RMS against the speech's (over the frames the reference marks as speech). The
+    reference and the transcript are unchanged: nobody new speaks.
+    """
+    if kind not in BACKGROUNDS:
+        raise ValueError(f"kind must be one of {BACKGROUNDS}, not {kind!r}")
+    rng = np.random.default_rng(seed)
+    size = episode.audio.size
+    if kind == "noise":
+        white = np.fft.rfft(rng.normal(size=size))
+        frequencies = np.fft.rfftfreq(size, 1.0 / RATE)
+        background = np.fft.irfft(white / np.sqrt(np.maximum(frequencies, 20.0)), n=size)  # 1/f power
+    else:
+        seconds = np.arange(size) / RATE
+        chords = 220.0 * 2.0 ** (rng.integers(0, 12, size=(int(seconds[-1] // 2.0) + 1, 3)) / 12.0)
+        notes = chords[(seconds // 2.0).astype(np.int64)]
+        background = np.sin(2.0 * np.pi * notes * seconds[:, np.newaxis]).sum(axis=1)
+    speaking = np.zeros(size, dtype=bool)
+    for start, end, _ in episode.reference:
+        speaking[round(start * RATE) : round(end * RATE)] = True
+    speech_rms = float(np.sqrt(np.mean(np.square(episode.audio[speaking], dtype=np.float64))))
+    background *= speech_rms * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(background))))
+    audio = np.clip(episode.audio + background, -1.0, 1.0).astype(np.float32)
+    return Episode(audio, episode.reference, episode.transcript, episode.speakers)
+
+
 @dataclass
 class Timeline:
     """Audio laid end to end (``cursor`` seconds of it so far), with its reference turns and words."""

@@ -227,6 +227,32 @@ def test_meeting_voice_episodes_have_an_exact_reference_and_words_inside_it() ->
     )
 
 
+@pytest.mark.parametrize(("kind", "level_db"), [("noise", -10.0), ("music", -20.0)])
+def test_a_background_lies_under_the_episode_at_the_level_asked_and_nobody_new_speaks(
+    kind: str, level_db: float
+) -> None:
+    episode = recut.build_episode(40.0, seed=5)
+    noisy = recut.with_background(episode, kind, level_db, seed=5)
+    assert noisy.reference == episode.reference
+    assert noisy.transcript == episode.transcript
+    assert noisy.audio.dtype == np.float32
+    assert noisy.audio.size == episode.audio.size
+    assert np.array_equal(recut.with_background(episode, kind, level_db, seed=5).audio, noisy.audio)
+    speaking = np.zeros(episode.audio.size, dtype=bool)
+    for start, end, _ in episode.reference:
+        speaking[round(start * recut.RATE) : round(end * recut.RATE)] = True
+    background = noisy.audio.astype(np.float64) - episode.audio
+
+    def rms(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(np.square(x))))
+
+    assert 20 * np.log10(rms(background) / rms(episode.audio[speaking])) == pytest.approx(level_db, abs=0.2)
+    # Steady: as loud in the pauses as under the speech.
+    assert rms(background[~speaking]) == pytest.approx(rms(background[speaking]), rel=0.2)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        recut.with_background(episode, "traffic", -20.0)
+
+
 def test_the_long_episode_benchmark_scores_what_the_worker_returns(capsys: pytest.CaptureFixture[str]) -> None:
     import bench_local_diarizer
 

@@ -221,6 +221,19 @@ def test_one_voice_with_noisy_short_embeddings_stays_one_speaker() -> None:
     assert assign_speakers(found, len(found), 1, ClusteringOptions(threshold=0.6)).num_speakers == 1
 
 
+def test_a_cluster_under_a_hundredth_of_the_speech_joins_the_nearest_voice() -> None:
+    # Two people talk for 480 s; a background bends three windows' embeddings into a tight group of their own
+    # (4.5 s, under 1 %): no third person. Five windows' worth (15 s, 3 %) is someone who said little.
+    first, second = alike_voices(0.0, seed=25)
+    bent = 0.2 * first + 0.2 * second
+    bent += np.sqrt(1 - bent @ bent) * alike_voices(0.0, seed=26)[0]
+    for windows, seconds, people in ((3, 1.5, 2), (5, 3.0, 3)):
+        found = window_speakers([(first, 0.35, 4.0, 60), (second, 0.35, 4.0, 60), (bent, 0.35, seconds, windows)], 25)
+        count = int(found.windows.max()) + 1
+        assert assign_speakers(found, count, 1).num_speakers == people
+        assert assign_speakers(found, count, 1, ClusteringOptions(min_share=0.0)).num_speakers == 3
+
+
 def test_windows_cover_the_whole_episode_and_aggregate_averages_what_they_heard() -> None:
     assert WINDOWS.starts(8.0).tolist() == [0.0]
     starts = WINDOWS.starts(23.0)

@@ -16,10 +16,12 @@ which local speakers are the same person. Two rules shape it:
 
 The speaker count comes from two dendrograms. Over every embedding, merges
 stop at :attr:`ClusteringOptions.threshold`, and clusters holding less than
-:attr:`ClusteringOptions.min_speech` seconds of solo speech are too small to
-be a person (stray windows, noise): their embeddings join the nearest large
-cluster. That loose threshold is what pays on meetings, where short, quiet
-speakers are best merged into a neighbour — but it also merges two clearly
+:attr:`ClusteringOptions.min_speech` seconds of solo speech, or less than
+:attr:`ClusteringOptions.min_share` of all the solo speech clustered, are too
+small to be a person (stray windows; a few windows whose voice a background
+bent): their embeddings join the nearest large cluster. That loose threshold
+is what pays on meetings, where short, quiet speakers are best merged into a
+neighbour — but it also merges two clearly
 different voices of one recording (two voices on one telephone line meet at
 cosine ~0.55). So the *reliable* embeddings alone (at least
 :attr:`ClusteringOptions.reliable_speech` seconds alone in one window, whose
@@ -63,6 +65,11 @@ class ClusteringOptions:
     """Mean cosine distance between two clusters' members at which merging stops (average linkage)."""
     min_speech: float = 1.0
     """Seconds of solo speech a cluster needs to count as a speaker of its own."""
+    min_share: float = 0.01
+    """Share of the clustered embeddings' solo speech a cluster needs too (in a 1 h episode, ~36 s). Noise or
+    music under a podcast bends a few windows' embeddings into a cluster of their own: a third voice, or
+    worse, two real voices merged beside it (re-cuts with 10-20 dB SNR or a music bed: docs/local-diarizer.md).
+    The largest share the meeting clips' train split loses nothing at (1.25 % loses half a point)."""
     reliable_speech: float = 1.5
     """Seconds a local speaker must speak alone in its window for its embedding to count as reliable."""
     reliable_threshold: float = 0.4
@@ -177,13 +184,13 @@ def _centroids_of(points: FloatArray, speech: FloatArray, windows: IntArray, opt
     if options.num_speakers is not None:
         labels = fcluster(tree, t=low, criterion="maxclust") - 1
     else:
-        labels = _cut(tree, points[subset], speech[subset], options.threshold, options.min_speech)
+        labels = _cut(tree, points[subset], speech[subset], options.threshold, options)
         found = int(labels.max()) + 1
         is_reliable = speech[subset] >= options.reliable_speech
         reliable = subset[is_reliable]
         if found < high and reliable.size >= 2:
             strict = linkage(points[reliable], method="average", metric="cosine")
-            apart = _cut(strict, points[reliable], speech[reliable], options.reliable_threshold, options.min_speech)
+            apart = _cut(strict, points[reliable], speech[reliable], options.reliable_threshold, options)
             if int(apart.max()) + 1 > found:  # joining only lowers the count: below `found` it changes nothing
                 apart = _one_voice_rejoined(
                     apart,
@@ -275,12 +282,18 @@ def refined_centroids(
     return centroids
 
 
-def _cut(tree: FloatArray, points: FloatArray, speech: FloatArray, threshold: float, min_speech: float) -> IntArray:
-    """The dendrogram's clusters at ``threshold``, the small ones absorbed: labels 0..k-1."""
+def _cut(
+    tree: FloatArray, points: FloatArray, speech: FloatArray, threshold: float, options: ClusteringOptions
+) -> IntArray:
+    """The dendrogram's clusters at ``threshold``, the small ones absorbed: labels 0..k-1.
+
+    Small: under ``options.min_speech`` seconds of solo speech, or under ``options.min_share`` of ``speech``'s.
+    """
     from scipy.cluster.hierarchy import fcluster
 
     labels = np.asarray(fcluster(tree, t=threshold, criterion="distance") - 1, dtype=np.int64)
-    return _absorb_small(points, speech, labels, min_speech)
+    smallest = max(options.min_speech, options.min_share * float(speech.sum()))
+    return _absorb_small(points, speech, labels, smallest)
 
 
 def _absorb_small(points: FloatArray, speech: FloatArray, labels: IntArray, min_speech: float) -> IntArray:
