@@ -123,6 +123,20 @@ def _recut_with_background(
     return build
 
 
+def _recut_with_theme_music(seeds_and_levels: Sequence[tuple[int, float]]) -> Callable[[Path, Path], list[BenchClip]]:
+    """150 s re-cut episodes with 20 s of theme music before and after: (seed, level dB) per episode."""
+
+    def build(data_root: Path, scratch: Path) -> list[BenchClip]:
+        return [
+            _episode_clip(
+                recut.with_theme_music(recut.build_episode(150.0, seed=seed), 20.0, level, seed=seed), seed, scratch
+            )
+            for seed, level in seeds_and_levels
+        ]
+
+    return build
+
+
 def _recut_held_out(data_root: Path, scratch: Path) -> list[BenchClip]:
     """Episodes re-cut unlike any set a choice was made on: long turns, short turns only, overlapped."""
     variants = [
@@ -192,6 +206,11 @@ SETS: dict[str, BenchSet] = {
             + [(seed, "music", -25.0) for seed in (123, 124)]
             + [(seed, "music", -15.0) for seed in (125, 126)]
         ),
+    ),
+    "recut-theme-music": BenchSet(
+        "re-cut between 20 s of theme music before and after, never tuned on, 150 s + 40 s: seeds 131-132 music"
+        " as loud as the speech, 133-134 6 dB under",
+        _recut_with_theme_music([(131, 0.0), (132, 0.0), (133, -6.0), (134, -6.0)]),
     ),
     "meeting-voices": BenchSet(
         "3-4 meeting voices (five train speakers' solo speech) re-cut as a podcast, 150 s, seeds 70-72 three voices,"

@@ -243,24 +243,51 @@ def with_background(episode: Episode, kind: str, level_db: float, *, seed: int =
     """
     if kind not in BACKGROUNDS:
         raise ValueError(f"kind must be one of {BACKGROUNDS}, not {kind!r}")
-    rng = np.random.default_rng(seed)
-    size = episode.audio.size
+    background = _background(kind, episode.audio.size, np.random.default_rng(seed))
+    background *= _speech_rms(episode) * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(background))))
+    audio = np.clip(episode.audio + background, -1.0, 1.0).astype(np.float32)
+    return Episode(audio, episode.reference, episode.transcript, episode.speakers)
+
+
+def with_theme_music(episode: Episode, seconds: float, level_db: float, *, seed: int = 0) -> Episode:
+    """``episode`` with ``seconds`` of music (:func:`with_background`'s chords) before and after it, as a
+    podcast's theme, ``level_db`` against its speech. Nobody speaks in the music: the reference's turns and
+    the transcript's words and utterances move by ``seconds``."""
+    import copy
+
+    size = round(seconds * RATE)
+    music = _background("music", 2 * size, np.random.default_rng(seed))
+    music *= _speech_rms(episode) * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(music))))
+    audio = np.concatenate([music[:size], episode.audio, music[size:]]).astype(np.float32)
+    reference = [(start + seconds, end + seconds, speaker) for start, end, speaker in episode.reference]
+    transcript = copy.deepcopy(episode.transcript)
+    results = transcript["results"]
+    timed = [*results["channels"][0]["alternatives"][0]["words"], *results.get("utterances", [])]
+    timed += [word for utterance in results.get("utterances", []) for word in utterance.get("words", [])]
+    for item in {id(item): item for item in timed}.values():  # an utterance's words may be the channel's own
+        item["start"] = round(item["start"] + seconds, 3)
+        item["end"] = round(item["end"] + seconds, 3)
+    transcript["metadata"]["duration"] = round(audio.size / RATE, 3)
+    return Episode(audio, reference, transcript, episode.speakers)
+
+
+def _background(kind: str, size: int, rng: np.random.Generator) -> NDArray[np.float64]:
     if kind == "noise":
         white = np.fft.rfft(rng.normal(size=size))
         frequencies = np.fft.rfftfreq(size, 1.0 / RATE)
-        background = np.fft.irfft(white / np.sqrt(np.maximum(frequencies, 20.0)), n=size)  # 1/f power
-    else:
-        seconds = np.arange(size) / RATE
-        chords = 220.0 * 2.0 ** (rng.integers(0, 12, size=(int(seconds[-1] // 2.0) + 1, 3)) / 12.0)
-        notes = chords[(seconds // 2.0).astype(np.int64)]
-        background = np.sin(2.0 * np.pi * notes * seconds[:, np.newaxis]).sum(axis=1)
-    speaking = np.zeros(size, dtype=bool)
+        return np.fft.irfft(white / np.sqrt(np.maximum(frequencies, 20.0)), n=size)  # 1/f power
+    seconds = np.arange(size) / RATE
+    chords = 220.0 * 2.0 ** (rng.integers(0, 12, size=(int(seconds[-1] // 2.0) + 1, 3)) / 12.0)
+    notes = chords[(seconds // 2.0).astype(np.int64)]
+    return np.asarray(np.sin(2.0 * np.pi * notes * seconds[:, np.newaxis]).sum(axis=1))
+
+
+def _speech_rms(episode: Episode) -> float:
+    """RMS of the episode's audio where its reference marks speech."""
+    speaking = np.zeros(episode.audio.size, dtype=bool)
     for start, end, _ in episode.reference:
         speaking[round(start * RATE) : round(end * RATE)] = True
-    speech_rms = float(np.sqrt(np.mean(np.square(episode.audio[speaking], dtype=np.float64))))
-    background *= speech_rms * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(background))))
-    audio = np.clip(episode.audio + background, -1.0, 1.0).astype(np.float32)
-    return Episode(audio, episode.reference, episode.transcript, episode.speakers)
+    return float(np.sqrt(np.mean(np.square(episode.audio[speaking], dtype=np.float64))))
 
 
 @dataclass

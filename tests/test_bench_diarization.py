@@ -253,6 +253,28 @@ def test_a_background_lies_under_the_episode_at_the_level_asked_and_nobody_new_s
         recut.with_background(episode, "traffic", -20.0)
 
 
+def test_theme_music_opens_and_closes_the_episode_and_everything_said_moves_past_it() -> None:
+    episode = recut.build_episode(30.0, seed=6)
+    themed = recut.with_theme_music(episode, 5.0, -6.0, seed=6)
+    size = round(5.0 * recut.RATE)
+    assert themed.audio.size == episode.audio.size + 2 * size
+    assert np.array_equal(themed.audio[size:-size], episode.audio)
+    assert themed.reference == [(start + 5.0, end + 5.0, who) for start, end, who in episode.reference]
+    words = episode.transcript["results"]["channels"][0]["alternatives"][0]["words"]
+    moved = themed.transcript["results"]["channels"][0]["alternatives"][0]["words"]
+    assert [w["start"] for w in moved] == pytest.approx([w["start"] + 5.0 for w in words])
+    utterances = themed.transcript["results"]["utterances"]
+    assert utterances[0]["start"] == pytest.approx(episode.transcript["results"]["utterances"][0]["start"] + 5.0)
+    assert utterances[0]["words"][0]["start"] == pytest.approx(moved[0]["start"])  # each shifted once
+    assert words[0]["start"] < 5.0 <= moved[0]["start"]  # the episode itself is untouched
+    speaking = np.zeros(episode.audio.size, dtype=bool)
+    for start, end, _ in episode.reference:
+        speaking[round(start * recut.RATE) : round(end * recut.RATE)] = True
+    speech_rms = float(np.sqrt(np.mean(np.square(episode.audio[speaking], dtype=np.float64))))
+    music = np.concatenate([themed.audio[:size], themed.audio[-size:]]).astype(np.float64)
+    assert 20 * np.log10(float(np.sqrt(np.mean(np.square(music)))) / speech_rms) == pytest.approx(-6.0, abs=0.1)
+
+
 def test_the_long_episode_benchmark_scores_what_the_worker_returns(capsys: pytest.CaptureFixture[str]) -> None:
     import bench_local_diarizer
 
