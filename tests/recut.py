@@ -12,12 +12,14 @@ helpful about speakers: utterances split on pauses only (so one utterance can
 span a speaker change) and their speaker labels are noisy, because a diarizer
 must never copy them.
 
-Used by the tests and by ``benchmarks/bench_local_diarizer.py``. Deterministic
+Used by the tests and by the benchmarks (``benchmarks/bench_local_diarizer.py``, ``bench_diarization.py``:
+:func:`with_background` and :func:`with_theme_music` lay noise or music under and around an episode). Deterministic
 for a given seed.
 """
 
 from __future__ import annotations
 
+import copy
 import wave
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -253,8 +255,6 @@ def with_theme_music(episode: Episode, seconds: float, level_db: float, *, seed:
     """``episode`` with ``seconds`` of music (:func:`with_background`'s chords) before and after it, as a
     podcast's theme, ``level_db`` against its speech. Nobody speaks in the music: the reference's turns and
     the transcript's words and utterances move by ``seconds``."""
-    import copy
-
     size = round(seconds * RATE)
     music = _background("music", 2 * size, np.random.default_rng(seed))
     music *= _speech_rms(episode) * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(music))))
