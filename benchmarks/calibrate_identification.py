@@ -347,7 +347,7 @@ class Embeddings:
         parts = list(parts)
         key = self._key(parts)
         if key not in self.known:
-            audio = np.concatenate([audio_of(self.clips[c], m) for c, m in parts] or [np.zeros(0, np.float32)])
+            audio = self._joined(parts)
             if audio.size < SAMPLE_RATE // 2:
                 return None
             self.known[key] = self.embedder.embed(audio)
@@ -361,19 +361,21 @@ class Embeddings:
         why ``enroll`` refuses the clip (too little speech heard, or two voices)."""
         from diarflow.errors import InvalidInput
         from diarflow.orchestration import enrollment
-        from diarflow.orchestration.enrollment import voiceprint_of
 
         # enroll's checks are part of the answer: a cached one from other settings is not reused
         checks = (enrollment.MIN_SPEECH_SECONDS, enrollment.SAME_SPEAKER_MIN, enrollment.HALVES_MIN_SECONDS)
         key = f"{checks}:{self._key(parts)}"
         if key not in self.enrolled:
-            audio = np.concatenate([audio_of(self.clips[c], m) for c, m in parts])
             try:
-                vector, speech = voiceprint_of(self.embedder, audio)
+                vector, speech = enrollment.voiceprint_of(self.embedder, self._joined(parts))
                 self.enrolled[key] = (vector, float(speech))
             except InvalidInput as refused:
                 self.enrolled[key] = str(refused)
         return self.enrolled[key]
+
+    def _joined(self, parts: list[tuple[str, Mask]]) -> NDArray[np.float32]:
+        """The parts' audio, end to end."""
+        return np.concatenate([audio_of(self.clips[c], m) for c, m in parts] or [np.zeros(0, np.float32)])
 
     @staticmethod
     def _key(parts: Iterable[tuple[str, Mask]]) -> str:
@@ -434,7 +436,8 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                     enrolled: list[float] = []
                     removed = np.zeros(next(iter(clip.solo.values())).size, dtype=bool)
                     for speaker in speakers:
-                        if mode == "within" and speaker in clip.solo:
+                        from_this_clip = mode == "within" and speaker in clip.solo
+                        if from_this_clip:
                             chosen = piece(clip.solo[speaker], offset * duration, duration)
                             parts = None if chosen is None else [(clip.clip_id, chosen)]
                         else:
@@ -449,7 +452,7 @@ def collect_runs(clips: list[Clip], clusters: dict[str, dict[str, list[Cluster]]
                         people.append(speaker)
                         vectors.append(voiceprint[0])
                         enrolled.append(voiceprint[1])
-                        if mode == "within" and speaker in clip.solo:
+                        if from_this_clip:
                             # Only speech a voiceprint was made from leaves the clusters: a refused
                             # enrolment leaves no voiceprint, so that speaker is a stranger here, heard whole.
                             removed |= parts[0][1]

@@ -245,8 +245,7 @@ def with_background(episode: Episode, kind: str, level_db: float, *, seed: int =
     """
     if kind not in BACKGROUNDS:
         raise ValueError(f"kind must be one of {BACKGROUNDS}, not {kind!r}")
-    background = _background(kind, episode.audio.size, np.random.default_rng(seed))
-    background *= _speech_rms(episode) * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(background))))
+    background = _at_level(_background(kind, episode.audio.size, np.random.default_rng(seed)), episode, level_db)
     audio = np.clip(episode.audio + background, -1.0, 1.0).astype(np.float32)
     return Episode(audio, episode.reference, episode.transcript, episode.speakers)
 
@@ -256,8 +255,7 @@ def with_theme_music(episode: Episode, seconds: float, level_db: float, *, seed:
     podcast's theme, ``level_db`` against its speech. Nobody speaks in the music: the reference's turns and
     the transcript's words and utterances move by ``seconds``."""
     size = round(seconds * RATE)
-    music = _background("music", 2 * size, np.random.default_rng(seed))
-    music *= _speech_rms(episode) * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(music))))
+    music = _at_level(_background("music", 2 * size, np.random.default_rng(seed)), episode, level_db)
     audio = np.concatenate([music[:size], episode.audio, music[size:]]).astype(np.float32)
     reference = [(start + seconds, end + seconds, speaker) for start, end, speaker in episode.reference]
     transcript = copy.deepcopy(episode.transcript)
@@ -282,12 +280,14 @@ def _background(kind: str, size: int, rng: np.random.Generator) -> NDArray[np.fl
     return np.asarray(np.sin(2.0 * np.pi * notes * seconds[:, np.newaxis]).sum(axis=1))
 
 
-def _speech_rms(episode: Episode) -> float:
-    """RMS of the episode's audio where its reference marks speech."""
+def _at_level(signal: NDArray[np.float64], episode: Episode, level_db: float) -> NDArray[np.float64]:
+    """``signal`` scaled so that its RMS is ``level_db`` against the episode's speech (where its reference
+    marks speech)."""
     speaking = np.zeros(episode.audio.size, dtype=bool)
     for start, end, _ in episode.reference:
         speaking[round(start * RATE) : round(end * RATE)] = True
-    return float(np.sqrt(np.mean(np.square(episode.audio[speaking], dtype=np.float64))))
+    speech_rms = float(np.sqrt(np.mean(np.square(episode.audio[speaking], dtype=np.float64))))
+    return np.asarray(signal * (speech_rms * 10.0 ** (level_db / 20.0) / float(np.sqrt(np.mean(np.square(signal))))))
 
 
 @dataclass

@@ -296,10 +296,10 @@ def _cut(
     return _absorb_small(points, speech, labels, smallest)
 
 
-def _absorb_small(points: FloatArray, speech: FloatArray, labels: IntArray, min_speech: float) -> IntArray:
-    """Clusters with less than ``min_speech`` seconds join the nearest large one; labels renumbered 0..k-1."""
+def _absorb_small(points: FloatArray, speech: FloatArray, labels: IntArray, smallest: float) -> IntArray:
+    """Clusters with less than ``smallest`` seconds join the nearest large one; labels renumbered 0..k-1."""
     totals = np.bincount(labels, weights=speech)
-    large = np.flatnonzero(totals >= min_speech)
+    large = np.flatnonzero(totals >= smallest)
     if large.size == 0:  # nobody spoke long enough alone: the largest cluster stands for them all
         large = np.array([int(np.argmax(totals))])
     centroids = mean_directions(points, speech, labels)[large]
