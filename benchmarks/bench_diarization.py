@@ -13,6 +13,9 @@ sum of reference speech; JER averaged over every clip's reference speakers).
 Sets:
   ami-train, ami-development, ami-test  14 real 30 s AMI meeting clips (``make eval-data``
                                         fetches them; fetched here too when missing)
+  ami-train-alignments,                 the same clips heard at four window alignments (0.625 s
+  ami-dev-test-alignments,              of silence apart before each clip): DER per alignment,
+  sample-alignments                     its range and mean (how much of a 30 s figure is chance)
   sample                                the bundled 30 s two-speaker sample
   recut, recut-overlap, recut-one-voice episodes re-cut from the sample's real turns
                                         (tests/recut.py), as in docs/local-diarizer.md
@@ -42,16 +45,18 @@ import resource
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from tests import meeting_recut, recut  # noqa: E402
 
 import diarizers  # noqa: E402
+from diarflow.adapters.diarizers.local.audio import stream_audio  # noqa: E402
 from diarflow.domain.diarization_metrics import DiarizationScorer, Span, Turn, turn_accuracy  # noqa: E402
 from diarflow.eval_data import DEFAULT_ROOT, Split, ensure_ami, load_split, wav_duration  # noqa: E402
 
@@ -66,6 +71,8 @@ class BenchClip:
     reference: tuple[Turn, ...]
     uem: tuple[Span, ...]
     transcript: Path | None = None
+    group: str = ""
+    """Clips of one group are totalled together too (a set's clips heard at several window alignments)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,62 @@ def _recut_with_theme_music(seeds_and_levels: Sequence[tuple[int, float]]) -> Ca
     return build
 
 
+ALIGNMENTS = (0.0, 0.625, 1.25, 1.875)
+"""Seconds of silence put before a clip: a quarter of the local diarizer's 2.5 s window step apart, so its
+windows fall on the speech at four different places."""
+
+
+def _aligned(*sets: Callable[[Path, Path], list[BenchClip]]) -> Callable[[Path, Path], list[BenchClip]]:
+    """The sets' clips after every amount of silence in :data:`ALIGNMENTS`, grouped by it.
+
+    A 30 s clip's DER moves by points with where the windows fall (which speech a window holds whole, which it
+    cuts), so a figure of one alignment holds that much chance; these sets measure how much. The reference,
+    the UEM and the transcript's times move with the audio.
+    """
+
+    def build(data_root: Path, scratch: Path) -> list[BenchClip]:
+        clips = [clip for build_set in sets for clip in build_set(data_root, scratch)]
+        return [delayed(clip, seconds, scratch) for seconds in ALIGNMENTS for clip in clips]
+
+    return build
+
+
+def delayed(clip: BenchClip, seconds: float, scratch: Path) -> BenchClip:
+    """``clip`` after ``seconds`` of silence (audio written to ``scratch``), grouped as ``+<seconds> s``."""
+    label = f"+{seconds:g} s"
+    name = f"{clip.clip_id}+{seconds:g}s"
+    if not seconds:
+        return replace(clip, clip_id=name, group=label)
+    audio = scratch / f"{name}.wav"
+    silence = np.zeros(round(seconds * recut.RATE), dtype=np.float32)
+    recut.write_wav(audio, np.concatenate([silence, *stream_audio(clip.audio)]))
+    transcript = None
+    if clip.transcript is not None:
+        transcript = scratch / f"{name}.deepgram.json"
+        transcript.write_text(json.dumps(_times_moved(json.loads(clip.transcript.read_text()), seconds)))
+    return BenchClip(
+        name,
+        audio,
+        clip.duration + seconds,
+        tuple((start + seconds, end + seconds, who) for start, end, who in clip.reference),
+        tuple((start + seconds, end + seconds) for start, end in clip.uem),
+        transcript,
+        group=label,
+    )
+
+
+def _times_moved(node: Any, seconds: float) -> Any:
+    """A Deepgram response with every ``start`` and ``end`` (words, utterances) ``seconds`` later."""
+    if isinstance(node, list):
+        return [_times_moved(item, seconds) for item in node]
+    if isinstance(node, dict):
+        return {
+            key: value + seconds if key in ("start", "end") else _times_moved(value, seconds)
+            for key, value in node.items()
+        }
+    return node
+
+
 def _recut_held_out(data_root: Path, scratch: Path) -> list[BenchClip]:
     """Episodes re-cut unlike any set a choice was made on: long turns, short turns only, overlapped."""
     variants = [
@@ -167,7 +230,18 @@ SETS: dict[str, BenchSet] = {
     "ami-train": BenchSet("AMI train split: 10 real meeting clips, 30 s, 1-4 speakers", _ami("train")),
     "ami-development": BenchSet("AMI development split: 2 clips", _ami("development")),
     "ami-test": BenchSet("AMI test split: 2 clips (report only; never tune on it)", _ami("test")),
+    "ami-train-alignments": BenchSet(
+        "AMI train split heard at four window alignments (0, 0.625, 1.25, 1.875 s of silence before each clip)",
+        _aligned(_ami("train")),
+    ),
+    "ami-dev-test-alignments": BenchSet(
+        "AMI development and test splits together, at the same four window alignments (report only)",
+        _aligned(_ami("development"), _ami("test")),
+    ),
     "sample": BenchSet("the bundled sample: 30 s, 2 speakers, telephone band", _sample),
+    "sample-alignments": BenchSet(
+        "the sample at the same four window alignments, its transcript's times moved with it", _aligned(_sample)
+    ),
     "recut": BenchSet("re-cut episodes, 150 s, seeds 1-6 and 8-14", _recut([*range(1, 7), *range(8, 15)], 150.0)),
     "recut-overlap": BenchSet(
         "re-cut, half the turn changes overlapped 0.15-0.6 s, 150 s, seeds 21-26",
@@ -242,11 +316,14 @@ def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_spe
     print(f"running {diarizer} on {set_name} ({len(clips)} clips)…", file=sys.stderr, flush=True)
     result = diarizers.run_in_worker(diarizer, jobs)
     scorer = DiarizationScorer(collar=0.0)
+    groups = {clip.group: DiarizationScorer(collar=0.0) for clip in clips if clip.group}
     rows = []
     judged: list[tuple[float | None, float, float]] = []  # (confidence, seconds, seconds right) per turn
     for clip, output in zip(clips, result["clips"], strict=True):
         hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker, _ in output["segments"]]
         scores = scorer.score(clip.reference, hypothesis, uem=clip.uem)
+        if clip.group:
+            groups[clip.group].score(clip.reference, hypothesis, uem=clip.uem)
         rows.append({"clip": clip.clip_id, **asdict(scores), "diarize_seconds": output["diarize_seconds"]})
         accuracy = turn_accuracy(clip.reference, hypothesis, uem=clip.uem)
         judged += [(segment[3], *seconds) for segment, seconds in zip(output["segments"], accuracy, strict=True)]
@@ -257,6 +334,7 @@ def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_spe
     return {
         "clips": rows,
         "total": asdict(total),
+        "groups": {label: asdict(group.total()) for label, group in groups.items()},
         "speaker_count_right": sum(row["reference_speakers"] == row["hypothesis_speakers"] for row in rows),
         "confidence_bands": confidence_bands(judged),
         "audio_seconds": audio_seconds,
@@ -322,13 +400,14 @@ def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> 
     """Per clip, every diarizer's row one under the other; then each diarizer's total."""
     first = next(iter(results.values()))
     print(f"\n== {set_name}: {about} ({len(first['clips'])} clips, {first['audio_seconds']:.0f} s) ==")
-    print(f"{'clip':<9} {'diarizer':<11} {COLUMNS}")
+    width = max(len("clip"), len("total"), *(len(row["clip"]) for row in first["clips"]))
+    print(f"{'clip':<{width}} {'diarizer':<11} {COLUMNS}")
     for index, row in enumerate(first["clips"]):
         for position, (name, result) in enumerate(results.items()):
-            print(f"{row['clip'] if position == 0 else '':<9} {name:<11} {score_cells(result['clips'][index])}")
+            print(f"{row['clip'] if position == 0 else '':<{width}} {name:<11} {score_cells(result['clips'][index])}")
     for name, result in results.items():
         print(
-            f"{'total':<9} {name:<11} {score_cells(result['total'])}"
+            f"{'total':<{width}} {name:<11} {score_cells(result['total'])}"
             f"  count right {result['speaker_count_right']}/{len(result['clips'])}"
             f"  RTF {result['rtf']:.4f} (CPU {result['cpu_seconds_per_audio_second']:.4f})"
             f"  peak RSS {result['peak_rss_mb']:.0f} MB  (load {result['load_seconds']:.1f} s)"
@@ -338,7 +417,14 @@ def print_set(set_name: str, about: str, results: dict[str, dict[str, Any]]) -> 
             + (f"{band['right']:.1%} right" if band["right"] is not None else "none of it scored")
             for band in result["confidence_bands"]
         )
-        print(f"{'':<9} {name:<11} turn time by confidence: {bands}")
+        print(f"{'':<{width}} {name:<11} turn time by confidence: {bands}")
+        if result["groups"]:
+            ders = [group["der"] for group in result["groups"].values()]
+            each = ", ".join(f"{label} {group['der']:.1%}" for label, group in result["groups"].items())
+            print(
+                f"{'':<{width}} {name:<11} by group: {each}; "
+                f"range {min(ders):.1%}-{max(ders):.1%}, mean {sum(ders) / len(ders):.1%}"
+            )
 
 
 def print_summary(report: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ so every figure below is exact; one test runs the local diarizer itself on a rea
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import sys
@@ -15,9 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from diarflow.adapters.diarizers.local.audio import stream_audio
 from diarflow.domain.diarization_metrics import diarization_scores
+from diarflow.domain.transcript import parse_transcript
 from diarflow.domain.turns import Turns
-from diarflow.eval_data import ensure_ami, load_split
+from diarflow.eval_data import ensure_ami, load_split, wav_duration
 from tests import meeting_recut, recut
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +87,59 @@ def test_turn_time_is_banded_by_confidence_with_the_share_right(toy_set: list[be
         ("0.5-0.99", 1, 0.1, 0.5),
         ("under 0.5", 1, 0.1, 0.0),
     ]
+
+
+def test_clips_of_a_group_are_totalled_together_too(
+    toy_set: list[bench.BenchClip], capsys: pytest.CaptureFixture[str]
+) -> None:
+    two, one = toy_set
+    grouped = [dataclasses.replace(two, group="+0 s"), dataclasses.replace(one, group="+1 s")]
+    result = bench.evaluate("toy", grouped, LATE)
+    assert result["total"]["der"] == pytest.approx(4 / 24)
+    assert list(result["groups"]) == ["+0 s", "+1 s"]
+    assert result["groups"]["+0 s"]["der"] == pytest.approx(0.1)
+    assert result["groups"]["+1 s"]["der"] == pytest.approx(0.5)
+    assert bench.evaluate("toy", toy_set, LATE)["groups"] == {}
+    bench.print_set("toy", "grouped", {LATE: result})
+    assert "by group: +0 s 10.0%, +1 s 50.0%; range 10.0%-50.0%, mean 30.0%" in capsys.readouterr().out
+
+
+def test_meeting_clips_are_heard_at_four_window_alignments(tmp_path: Path) -> None:
+    data = ensure_ami(ROOT / ".eval-data").parent
+    clips = bench.SETS["ami-dev-test-alignments"].build(data, tmp_path)
+    originals = {clip.clip_id: clip for split in ("development", "test") for clip in load_split(split, data)}
+    assert len(clips) == len(bench.ALIGNMENTS) * len(originals) == 16
+    assert [clip.group for clip in clips[:: len(originals)]] == ["+0 s", "+0.625 s", "+1.25 s", "+1.875 s"]
+    unmoved = clips[0]
+    assert (unmoved.clip_id, unmoved.audio) == ("dev00+0s", originals["dev00"].audio)
+    moved = next(clip for clip in clips if clip.clip_id == "tst01+1.25s")
+    original = originals["tst01"]
+    assert moved.reference == tuple((start + 1.25, end + 1.25, who) for start, end, who in original.reference)
+    assert moved.uem == tuple((start + 1.25, end + 1.25) for start, end in original.uem)
+    before = np.concatenate(list(stream_audio(original.audio)))
+    after = np.concatenate(list(stream_audio(moved.audio)))
+    silence = round(1.25 * recut.RATE)
+    assert after.size == before.size + silence
+    assert moved.duration == pytest.approx(wav_duration(original.audio) + 1.25)
+    assert not after[:silence].any()
+    assert np.abs(after[silence:] - before).max() <= 1 / 32768  # the same speech, as 16-bit PCM
+
+
+def test_the_sample_moved_later_takes_its_words_with_it(tmp_path: Path) -> None:
+    clips = bench.SETS["sample-alignments"].build(tmp_path, tmp_path)
+    assert [clip.clip_id for clip in clips] == ["sample+0s", "sample+0.625s", "sample+1.25s", "sample+1.875s"]
+    (original,) = bench.SETS["sample"].build(tmp_path, tmp_path)
+    moved = clips[3]
+    assert moved.transcript is not None
+    assert original.transcript is not None
+    before = parse_transcript(original.transcript.read_bytes())
+    after = parse_transcript(moved.transcript.read_bytes())
+    assert after.texts == before.texts
+    assert after.starts == pytest.approx(before.starts + 1.875)
+    assert after.ends == pytest.approx(before.ends + 1.875)
+    assert [u.start for u in after.utterances] == pytest.approx([u.start + 1.875 for u in before.utterances])
+    assert [u.end for u in after.utterances] == pytest.approx([u.end + 1.875 for u in before.utterances])
+    assert moved.uem == ((1.875, original.duration + 1.875),)
 
 
 def test_diarizers_side_by_side_as_json(capsys: pytest.CaptureFixture[str]) -> None:
