@@ -13,9 +13,9 @@ sum of reference speech; JER averaged over every clip's reference speakers).
 Sets:
   ami-train, ami-development, ami-test  14 real 30 s AMI meeting clips (``make eval-data``
                                         fetches them; fetched here too when missing)
-  ami-train-alignments,                 the same clips heard at four window alignments (0.625 s
-  ami-dev-test-alignments,              of silence apart before each clip): DER per alignment,
-  sample-alignments                     its range and mean (how much of a 30 s figure is chance)
+  ami-train-alignments,                 clips heard at four window alignments (0.625 s of
+  ami-dev-test-alignments,              silence apart before each clip): DER per alignment,
+  sample-alignments, recut-alignments   its range and mean (how much of a figure is chance)
   sample                                the bundled 30 s two-speaker sample
   recut, recut-overlap, recut-one-voice episodes re-cut from the sample's real turns
                                         (tests/recut.py), as in docs/local-diarizer.md
@@ -23,7 +23,10 @@ Sets:
                                         speaker's turns short) and as long monologues
   meeting-voices                        three and four meeting voices re-cut as a podcast
                                         (tests/meeting_recut.py)
+  recut-noisy                           re-cut with pink noise or a music bed under the speech
   recut-held-out                        re-cut unlike those, never tuned on
+  recut-noisy-held-out                  other noise and music levels, never tuned on
+  recut-theme-music                     music before and after the talk, never tuned on
   recut-meeting-voices                  three and four other meeting voices, never tuned on
                                         (two of its voices speak in train clips)
 
@@ -243,6 +246,10 @@ SETS: dict[str, BenchSet] = {
         "the sample at the same four window alignments, its transcript's times moved with it", _aligned(_sample)
     ),
     "recut": BenchSet("re-cut episodes, 150 s, seeds 1-6 and 8-14", _recut([*range(1, 7), *range(8, 15)], 150.0)),
+    "recut-alignments": BenchSet(
+        "the recut episodes at the same four window alignments: is a podcast-length figure chance too?",
+        _aligned(_recut([*range(1, 7), *range(8, 15)], 150.0)),
+    ),
     "recut-overlap": BenchSet(
         "re-cut, half the turn changes overlapped 0.15-0.6 s, 150 s, seeds 21-26",
         _recut(range(21, 27), 150.0, overlap=0.5),
