@@ -229,6 +229,9 @@ def _meeting_voices(
     return build
 
 
+_RECUT = _recut([*range(1, 7), *range(8, 15)], 150.0)
+"""The `recut` set's episodes: 150 s, seeds 1-6 and 8-14."""
+
 SETS: dict[str, BenchSet] = {
     "ami-train": BenchSet("AMI train split: 10 real meeting clips, 30 s, 1-4 speakers", _ami("train")),
     "ami-development": BenchSet("AMI development split: 2 clips", _ami("development")),
@@ -245,10 +248,10 @@ SETS: dict[str, BenchSet] = {
     "sample-alignments": BenchSet(
         "the sample at the same four window alignments, its transcript's times moved with it", _aligned(_sample)
     ),
-    "recut": BenchSet("re-cut episodes, 150 s, seeds 1-6 and 8-14", _recut([*range(1, 7), *range(8, 15)], 150.0)),
+    "recut": BenchSet("re-cut episodes, 150 s, seeds 1-6 and 8-14", _RECUT),
     "recut-alignments": BenchSet(
         "the recut episodes at the same four window alignments: is a podcast-length figure chance too?",
-        _aligned(_recut([*range(1, 7), *range(8, 15)], 150.0)),
+        _aligned(_RECUT),
     ),
     "recut-overlap": BenchSet(
         "re-cut, half the turn changes overlapped 0.15-0.6 s, 150 s, seeds 21-26",
