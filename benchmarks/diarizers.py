@@ -108,11 +108,23 @@ def peak_rss_mb() -> float:
     Not ``ru_maxrss``: that would also count the parent's pages the process held between fork
     and exec (the parent may hold a whole built episode).
     """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float | None:
+    """This process's resident memory now (VmRSS), in MB; None where /proc does not say."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +146,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             for segment in turns.to_segments()
         ]
         results.append(
-            {"id": clip["id"], "segments": segments, "diarize_seconds": seconds, "diarize_cpu_seconds": cpu_seconds}
+            {
+                "id": clip["id"],
+                "segments": segments,
+                "diarize_seconds": seconds,
+                "diarize_cpu_seconds": cpu_seconds,
+                "rss_after_mb": rss_mb(),
+            }
         )
     return {"load_seconds": load_seconds, "clips": results, "peak_rss_mb": peak_rss_mb()}
 

@@ -10,7 +10,9 @@ between 1.3 and 3.1 GB (docs/local-diarizer.md, "Speed and memory").
 
 ``malloc_trim(0)`` every few chunks (the diarizer's ``RELEASE_EVERY_CHUNKS``) returns the holes'
 whole pages (glibc >= 2.8 trims inside the heap, not only its top): the heap then holds what is
-live, and the holes of the chunks in between. Fixing the threshold instead
+live, and the holes of the chunks in between. It runs once more at the end of each episode: a
+service diarizes one after another, and 40 short episodes in one process left 1.3 GB resident
+without it, 0.47 GB with it. Fixing the threshold instead
 (``mallopt(M_MMAP_THRESHOLD)``) kept memory as low but mapped and zeroed every large buffer
 afresh: the 6.7 h episode's RTF went from 0.026 to over 0.05.
 """

@@ -202,6 +202,7 @@ class OverlapAwareDiarizer:
         if last is not None:  # the audio after the last regular window start, when no flush window came
             self._cut_pieces(heard, last, math.inf)
         heard.speech_probabilities = self.vad.finish() if speech_probabilities is None else speech_probabilities
+        release_freed_memory()  # a service diarizes episode after episode: keep the last one's holes from it
         return heard
 
     # --- one decode: windows in chunks ------------------------------------------------------------
