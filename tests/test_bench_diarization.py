@@ -345,3 +345,20 @@ def test_the_long_episode_benchmark_scores_what_the_worker_returns(capsys: pytes
     assert "speakers 2 | DER 0.0% (FA 0.0%, miss 0.0%, conf 0.0%)" in oracle
     assert "DER 0.0%" not in late
     assert "speakers 2" in late
+
+
+def test_episodes_one_after_another_report_the_workers_memory_after_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench_local_diarizer
+
+    bench_local_diarizer.run_one_after_another(3, tmp_path, ORACLE)
+    bench_local_diarizer.run_one_after_another(2, tmp_path, LATE)
+    oracle, late = capsys.readouterr().out.splitlines()
+    assert oracle.startswith(f"{ORACLE} 3 episodes of 150 s in one worker: resident MB after each (1: ")
+    assert ", 2: " in oracle
+    assert ", 3: " in oracle
+    assert oracle.endswith("DER 0.0%")
+    assert "DER 0.0%" not in late
+    result = diarizers.run_in_worker(ORACLE, [{"id": "a", "audio": str(tmp_path / "episode001.wav")}])
+    assert result["clips"][0]["rss_after_mb"] > 0
