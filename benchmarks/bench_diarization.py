@@ -174,33 +174,23 @@ def delayed(clip: BenchClip, seconds: float, scratch: Path) -> BenchClip:
     if not seconds:
         return replace(clip, clip_id=name, group=label)
     audio = scratch / f"{name}.wav"
+    duration = clip.duration + seconds
     silence = np.zeros(round(seconds * recut.RATE), dtype=np.float32)
     recut.write_wav(audio, np.concatenate([silence, *stream_audio(clip.audio)]))
     transcript = None
     if clip.transcript is not None:
         transcript = scratch / f"{name}.deepgram.json"
-        transcript.write_text(json.dumps(_times_moved(json.loads(clip.transcript.read_text()), seconds)))
+        moved = recut.transcript_moved(json.loads(clip.transcript.read_text()), seconds, duration=duration)
+        transcript.write_text(json.dumps(moved))
     return BenchClip(
         name,
         audio,
-        clip.duration + seconds,
+        duration,
         tuple((start + seconds, end + seconds, who) for start, end, who in clip.reference),
         tuple((start + seconds, end + seconds) for start, end in clip.uem),
         transcript,
         group=label,
     )
-
-
-def _times_moved(node: Any, seconds: float) -> Any:
-    """A Deepgram response with every ``start`` and ``end`` (words, utterances) ``seconds`` later."""
-    if isinstance(node, list):
-        return [_times_moved(item, seconds) for item in node]
-    if isinstance(node, dict):
-        return {
-            key: value + seconds if key in ("start", "end") else _times_moved(value, seconds)
-            for key, value in node.items()
-        }
-    return node
 
 
 def _recut_held_out(data_root: Path, scratch: Path) -> list[BenchClip]:

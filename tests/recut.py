@@ -258,15 +258,22 @@ def with_theme_music(episode: Episode, seconds: float, level_db: float, *, seed:
     music = _at_level(_background("music", 2 * size, np.random.default_rng(seed)), episode, level_db)
     audio = np.concatenate([music[:size], episode.audio, music[size:]]).astype(np.float32)
     reference = [(start + seconds, end + seconds, speaker) for start, end, speaker in episode.reference]
-    transcript = copy.deepcopy(episode.transcript)
-    results = transcript["results"]
+    transcript = transcript_moved(episode.transcript, seconds, duration=audio.size / RATE)
+    return Episode(audio, reference, transcript, episode.speakers)
+
+
+def transcript_moved(transcript: Mapping[str, Any], seconds: float, *, duration: float) -> dict[str, Any]:
+    """A copy of a Deepgram-shaped response whose words and utterances start ``seconds`` later, over audio
+    of ``duration`` seconds (times rounded to the millisecond, as Deepgram gives them)."""
+    moved = copy.deepcopy(dict(transcript))
+    results = moved["results"]
     timed = [*results["channels"][0]["alternatives"][0]["words"], *results.get("utterances", [])]
     timed += [word for utterance in results.get("utterances", []) for word in utterance.get("words", [])]
     for item in {id(item): item for item in timed}.values():  # an utterance's words may be the channel's own
         item["start"] = round(item["start"] + seconds, 3)
         item["end"] = round(item["end"] + seconds, 3)
-    transcript["metadata"]["duration"] = round(audio.size / RATE, 3)
-    return Episode(audio, reference, transcript, episode.speakers)
+    moved["metadata"]["duration"] = round(duration, 3)
+    return moved
 
 
 def _background(kind: str, size: int, rng: np.random.Generator) -> NDArray[np.float64]:
