@@ -36,7 +36,8 @@ turn change, the confidence vote) were made on the sample and the re-cut suites,
 only the AMI sets, recut-held-out and recut-meeting-voices are held out (docs/local-diarizer.md).
 
 Run: ``.venv/bin/python benchmarks/bench_diarization.py [--sets ami-train,sample]
-[--diarizers local,local-audio] [--oracle-speakers] [--json]`` (or ``make bench-diarization``).
+[--diarizers local,local-audio,deepgram] [--oracle-speakers] [--json]`` (or ``make bench-diarization``).
+``deepgram`` (the transcript's own speakers, no audio) runs only on the sets with a transcript.
 """
 
 from __future__ import annotations
@@ -346,6 +347,11 @@ def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_spe
     }
 
 
+def runs_on(diarizer: str, clips: Sequence[BenchClip]) -> bool:
+    """Whether ``diarizer`` can run on these clips: one that needs a transcript only where every clip has one."""
+    return not diarizers.resolve(diarizer).needs_transcript or all(clip.transcript for clip in clips)
+
+
 CONFIDENCE_BANDS = ((0.99, "certain (>= 0.99)"), (0.5, "0.5-0.99"), (0.0, "under 0.5"))
 """Turn confidence bands, from the top: a turn falls in the first whose floor it reaches."""
 
@@ -481,7 +487,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             folder = Path(scratch) / set_name
             folder.mkdir()
             clips = bench_set.build(args.data, folder)
-            results = {name: evaluate(set_name, clips, name, oracle_speakers=args.oracle_speakers) for name in names}
+            runnable = [name for name in names if runs_on(name, clips)]
+            skipped = sorted(set(names) - set(runnable))
+            if skipped:
+                needs = "needs a transcript; the set has none"
+                print(f"{set_name}: {', '.join(skipped)} skipped ({needs})", file=sys.stderr)
+            if not runnable:
+                continue
+            results = {name: evaluate(set_name, clips, name, oracle_speakers=args.oracle_speakers) for name in runnable}
             report["sets"][set_name] = {"about": bench_set.about, "diarizers": results}
             if not args.json:
                 print_set(set_name, bench_set.about, results)

@@ -15,6 +15,9 @@ or name one on the command line without an entry: ``--diarizers local,package.mo
 docs/local-diarizer.md). It hears the audio alone; where a set has a transcript, the transcript's
 words bound its speech.
 ``local-audio`` never gets a transcript, so it compares with audio-only diarizers on every set.
+``deepgram`` is ``--diarizer deepgram``: the transcript's own speakers and word times, no audio. It
+runs only on sets with a transcript, and says how far a set's reference lies from its words: a
+diarizer whose speech the words bound cannot do much better than the words themselves.
 
 Run as a script, this module is the worker: ``python benchmarks/diarizers.py JOB.json OUT.json``
 diarizes the job's clips with one diarizer and writes the turns, the seconds each clip took and
@@ -49,6 +52,8 @@ class Diarizer:
     about: str
     reads_transcript: bool = False
     """Whether ``diarize`` takes ``transcript_path=`` (a Deepgram JSON, or None when there is none)."""
+    needs_transcript: bool = False
+    """Whether it can run only where every clip has a transcript (the benchmark skips other sets)."""
 
 
 def imported(target: str) -> DiarizeFunction:
@@ -76,6 +81,26 @@ def load_local(*, use_transcript: bool = True) -> DiarizeFunction:
     return diarize
 
 
+# --- deepgram: the transcript's own speakers -------------------------------------------------------
+
+
+def load_deepgram() -> DiarizeFunction:
+    from diarflow.adapters.diarizers.base import DiarizationJob
+    from diarflow.adapters.diarizers.deepgram_fallback import DeepgramFallbackDiarizer
+    from diarflow.domain.transcript import parse_transcript
+
+    diarizer = DeepgramFallbackDiarizer()
+
+    def diarize(audio_path: str, *, transcript_path: str | None = None, **_hints: int | None) -> Turns:
+        if transcript_path is None:
+            raise ValueError(f"{audio_path}: the deepgram diarizer needs the clip's transcript, and it has none")
+        transcript = parse_transcript(Path(transcript_path).read_bytes())
+        job = DiarizationJob(episode_id=Path(audio_path).stem, audio=audio_path, transcript=transcript)
+        return diarizer.diarize(job).turns
+
+    return diarize
+
+
 DIARIZERS: dict[str, Diarizer] = {
     "local": Diarizer(
         load=load_local,
@@ -85,6 +110,12 @@ DIARIZERS: dict[str, Diarizer] = {
     "local-audio": Diarizer(
         load=lambda: load_local(use_transcript=False),
         about="the local diarizer from the audio alone everywhere (no transcript)",
+    ),
+    "deepgram": Diarizer(
+        load=load_deepgram,
+        about="the transcript's own speakers and word times (--diarizer deepgram), no audio; sets with a transcript",
+        reads_transcript=True,
+        needs_transcript=True,
     ),
 }
 

@@ -176,11 +176,50 @@ def test_unknown_names_fail_before_anything_runs() -> None:
         bench.main(["--sets", "nope"])
 
 
-def test_registry_names_local_and_an_audio_only_local() -> None:
-    assert set(diarizers.DIARIZERS) == {"local", "local-audio"}
+def test_registry_names_local_an_audio_only_local_and_the_transcripts_own_speakers() -> None:
+    assert set(diarizers.DIARIZERS) == {"local", "local-audio", "deepgram"}
     assert diarizers.resolve("local").reads_transcript
+    assert not diarizers.resolve("local").needs_transcript
     assert not diarizers.resolve("local-audio").reads_transcript
+    assert diarizers.resolve("deepgram").needs_transcript
     assert diarizers.resolve(ORACLE).about == ORACLE
+
+
+def test_deepgram_turns_the_samples_own_speakers_into_a_diarization(tmp_path: Path) -> None:
+    (sample,) = bench.SETS["sample"].build(tmp_path, tmp_path)
+    assert sample.transcript is not None
+    result = bench.evaluate("sample", [sample], "deepgram")
+    (row,) = result["clips"]
+    # Every STM line keeps its speaker, so nothing is confused but the overlap its lines leave out;
+    # the reference's speech the words do not cover is missed.
+    assert row["hypothesis_speakers"] == row["reference_speakers"] == 2
+    assert row["confusion"] < 0.02
+    assert row["missed"] > 0.1
+    utterances = json.loads(sample.transcript.read_text())["results"]["utterances"]
+    spoken = sum(utterance["end"] - utterance["start"] for utterance in utterances)
+    heard = (1 - row["missed"] + row["false_alarm"]) * row["reference_speech"]
+    assert heard == pytest.approx(spoken, abs=0.05)  # the turns are the utterances' spans
+
+
+def test_a_diarizer_that_needs_a_transcript_skips_sets_without_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (sample,) = bench.SETS["sample"].build(tmp_path, tmp_path)
+    silent = dataclasses.replace(sample, transcript=None)
+    monkeypatch.setitem(bench.SETS, "no-words", bench.BenchSet("no transcript", lambda _root, _scratch: [silent]))
+    ran: list[tuple[str, str]] = []
+
+    def evaluate(set_name: str, clips: list[bench.BenchClip], diarizer: str, **_options: Any) -> dict[str, Any]:
+        ran.append((set_name, diarizer))
+        return {}
+
+    monkeypatch.setattr(bench, "evaluate", evaluate)
+    bench.main(["--sets", "sample,no-words", "--diarizers", "local,deepgram", "--json"])
+    assert ran == [("sample", "local"), ("sample", "deepgram"), ("no-words", "local")]
+    assert "no-words: deepgram skipped (needs a transcript; the set has none)" in capsys.readouterr().err
+    assert not bench.runs_on("deepgram", [sample, silent])
+    assert bench.runs_on("deepgram", [sample])
+    assert bench.runs_on("local-audio", [silent])
 
 
 def test_local_runs_by_default(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
