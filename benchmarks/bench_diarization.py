@@ -118,31 +118,17 @@ def _recut(seeds: Sequence[int], seconds: float, **options: Any) -> Callable[[Pa
     return build
 
 
-def _recut_with_background(
-    plan: Sequence[tuple[int, str, float]], seconds: float = 150.0
+def _recut_changed(
+    change: Callable[..., recut.Episode], plan: Sequence[tuple[Any, ...]]
 ) -> Callable[[Path, Path], list[BenchClip]]:
-    """Re-cut episodes with a steady background under them: ``plan`` is (seed, kind, level dB) per episode."""
+    """150 s re-cut episodes, each made ``change(episode, *arguments, seed=seed)``: ``plan`` is (seed,
+    *arguments) per episode (:func:`recut.with_background`: kind and level; :func:`recut.with_theme_music`:
+    seconds and level)."""
 
     def build(data_root: Path, scratch: Path) -> list[BenchClip]:
         return [
-            _episode_clip(
-                recut.with_background(recut.build_episode(seconds, seed=seed), kind, level, seed=seed), seed, scratch
-            )
-            for seed, kind, level in plan
-        ]
-
-    return build
-
-
-def _recut_with_theme_music(seeds_and_levels: Sequence[tuple[int, float]]) -> Callable[[Path, Path], list[BenchClip]]:
-    """150 s re-cut episodes with 20 s of theme music before and after: (seed, level dB) per episode."""
-
-    def build(data_root: Path, scratch: Path) -> list[BenchClip]:
-        return [
-            _episode_clip(
-                recut.with_theme_music(recut.build_episode(150.0, seed=seed), 20.0, level, seed=seed), seed, scratch
-            )
-            for seed, level in seeds_and_levels
+            _episode_clip(change(recut.build_episode(150.0, seed=seed), *arguments, seed=seed), seed, scratch)
+            for seed, *arguments in plan
         ]
 
     return build
@@ -267,25 +253,29 @@ SETS: dict[str, BenchSet] = {
     "recut-noisy": BenchSet(
         "re-cut with a background, 150 s: seeds 101-104 pink noise at 20 dB SNR, 105-108 at 10 dB, 109-112 a"
         " music bed (chords) 20 dB under the speech",
-        _recut_with_background(
+        _recut_changed(
+            recut.with_background,
             [(seed, "noise", -20.0) for seed in range(101, 105)]
             + [(seed, "noise", -10.0) for seed in range(105, 109)]
-            + [(seed, "music", -20.0) for seed in range(109, 113)]
+            + [(seed, "music", -20.0) for seed in range(109, 113)],
         ),
     ),
     "recut-noisy-held-out": BenchSet(
         "re-cut with a background, never tuned on, 150 s: seeds 121-122 pink noise at 15 dB SNR, 123-124 a music"
         " bed 25 dB under the speech, 125-126 15 dB under",
-        _recut_with_background(
+        _recut_changed(
+            recut.with_background,
             [(seed, "noise", -15.0) for seed in (121, 122)]
             + [(seed, "music", -25.0) for seed in (123, 124)]
-            + [(seed, "music", -15.0) for seed in (125, 126)]
+            + [(seed, "music", -15.0) for seed in (125, 126)],
         ),
     ),
     "recut-theme-music": BenchSet(
         "re-cut between 20 s of theme music before and after, never tuned on, 150 s + 40 s: seeds 131-132 music"
         " as loud as the speech, 133-134 6 dB under",
-        _recut_with_theme_music([(131, 0.0), (132, 0.0), (133, -6.0), (134, -6.0)]),
+        _recut_changed(
+            recut.with_theme_music, [(131, 20.0, 0.0), (132, 20.0, 0.0), (133, 20.0, -6.0), (134, 20.0, -6.0)]
+        ),
     ),
     "meeting-voices": BenchSet(
         "3-4 meeting voices (five train speakers' solo speech) re-cut as a podcast, 150 s, seeds 70-72 three voices,"
@@ -321,7 +311,7 @@ def evaluate(set_name: str, clips: list[BenchClip], diarizer: str, *, oracle_spe
     rows = []
     judged: list[tuple[float | None, float, float]] = []  # (confidence, seconds, seconds right) per turn
     for clip, output in zip(clips, result["clips"], strict=True):
-        hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker, _ in output["segments"]]
+        hypothesis = diarizers.turns_of(output)
         scores = scorer.score(clip.reference, hypothesis, uem=clip.uem)
         if clip.group:
             groups[clip.group].score(clip.reference, hypothesis, uem=clip.uem)

@@ -56,8 +56,7 @@ def run(
     result = diarizers.run_in_worker(diarizer, [{"id": name, "audio": str(audio), "transcript": str(transcript)}])
     wall = time.perf_counter() - started
     (clip,) = result["clips"]
-    hypothesis = [(float(start), float(end), str(speaker)) for start, end, speaker, _ in clip["segments"]]
-    scores = diarization_scores(reference, hypothesis, collar=0.0)
+    scores = diarization_scores(reference, diarizers.turns_of(clip), collar=0.0)
     print(
         f"{diarizer} {name:>10}: audio {duration / 60:6.1f} min | RTF {clip['diarize_seconds'] / duration:.4f} "
         f"(diarize {clip['diarize_seconds']:.1f} s, model load {result['load_seconds']:.1f} s, process {wall:.1f} s) | "
@@ -132,7 +131,7 @@ def run_one_after_another(count: int, folder: Path, diarizer: str = "local") -> 
     result = diarizers.run_in_worker(diarizer, jobs)
     scorer = DiarizationScorer(collar=0.0)
     for reference, clip in zip(references, result["clips"], strict=True):
-        scorer.score(reference, [(float(start), float(end), str(who)) for start, end, who, _ in clip["segments"]])
+        scorer.score(reference, diarizers.turns_of(clip))
     after = [clip["rss_after_mb"] for clip in result["clips"]]
     every = max(1, count // 10)
     listed = ", ".join(

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,11 @@ def _status_mb(field: str) -> float | None:
     except OSError:
         pass
     return None
+
+
+def turns_of(clip: Mapping[str, Any]) -> list[tuple[float, float, str]]:
+    """One clip of :func:`run_job`'s answer as scored turns: (start, end, speaker), confidence left out."""
+    return [(float(start), float(end), str(speaker)) for start, end, speaker, _ in clip["segments"]]
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
